@@ -1,0 +1,223 @@
+"""assistgov settings: every value from the environment, with defaults that run a checkout.
+
+Each variable is documented in .env.example. A malformed value stops the start with a
+message that names it.
+"""
+
+import base64
+import hashlib
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from assistgov.envvars import EnvReader
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+env = EnvReader()
+
+DEBUG = env.bool("DEBUG", True)
+
+SECRET_KEY = env.str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random string (DEBUG=false needs one)."
+        )
+    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "streams",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "audit.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "assistgov.urls"
+ASGI_APPLICATION = "assistgov.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite is the embedded default. It is set up for several writers (the stream worker
+# and web requests): WAL, a busy timeout, and IMMEDIATE transactions so that a writer
+# takes the lock at BEGIN instead of failing on upgrade in the middle of a transaction.
+DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'assistgov.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Without REDIS_URL everything runs in one process: the in-memory channel layer and the
+# local-memory cache. With it, daphne and the stream workers share Redis.
+REDIS_URL = env.redis_url("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # channels_redis waits up to 5 s in BZPOPMIN; redis-py's default socket
+                # timeout is also 5 s, which would turn every idle wait into an error.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "capacity": 1000,
+                "expiry": 60,
+            },
+        }
+    }
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "review"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# In DEBUG WhiteNoise serves straight from the apps' static folders, so the demo needs
+# no collectstatic step.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+if DEBUG:
+    STATIC_ROOT.mkdir(exist_ok=True)
+
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if env.bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Secrets at rest (connection client secrets) are encrypted with Fernet. Several
+# comma-separated keys allow rotation: the first encrypts, all decrypt.
+_dev_fernet_key = base64.urlsafe_b64encode(
+    hashlib.sha256(f"assistgov-field-key:{SECRET_KEY}".encode()).digest()
+).decode()
+FIELD_ENCRYPTION_KEYS = env.fernet_keys("FIELD_ENCRYPTION_KEY", [_dev_fernet_key] if DEBUG else [])
+
+# The stream worker.
+STREAMS_RECONCILE_SECONDS = env.float("STREAMS_RECONCILE_SECONDS", 5.0, minimum=0.1)
+STREAMS_BATCH_SIZE = env.int("STREAMS_BATCH_SIZE", 500, minimum=1)
+STREAMS_FLUSH_SECONDS = env.float("STREAMS_FLUSH_SECONDS", 0.2, minimum=0.01)
+STREAMS_BUFFER_LIMIT = env.int("STREAMS_BUFFER_LIMIT", 5000, minimum=1)
+STREAMS_MAX_FRAME_BYTES = env.int("STREAMS_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
+STREAMS_ACK_TIMEOUT_SECONDS = env.float("STREAMS_ACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+STREAMS_BACKOFF_BASE_SECONDS = env.float("STREAMS_BACKOFF_BASE_SECONDS", 1.0, minimum=0.01)
+STREAMS_BACKOFF_CAP_SECONDS = env.float("STREAMS_BACKOFF_CAP_SECONDS", 60.0, minimum=0.1)
+STREAMS_POLICY_BACKOFF_SECONDS = env.float("STREAMS_POLICY_BACKOFF_SECONDS", 300.0, minimum=0.1)
+STREAMS_STABLE_SECONDS = env.float("STREAMS_STABLE_SECONDS", 30.0, minimum=0.1)
+STREAMS_PING_SECONDS = env.float("STREAMS_PING_SECONDS", 20.0, minimum=1.0)
+# A worker holds each stream it runs by a lease in the database, renewed every reconcile;
+# a worker that dies loses its streams to the others once its leases expire.
+STREAMS_LEASE_SECONDS = env.float("STREAMS_LEASE_SECONDS", 15.0, minimum=1.0)
+# Outbound webhooks: the waits (seconds) between delivery attempts, after which a delivery
+# is marked failed (an admin can redeliver it); the timeout of one attempt; how many run at once.
+WEBHOOK_RETRY_SCHEDULE = env.numbers(
+    "WEBHOOK_RETRY_SCHEDULE", [5, 30, 120, 600, 1800, 3600, 7200, 21600]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", 8, minimum=1)
+WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", 1.0, minimum=0.05)
+# /metrics answers only with "Authorization: Bearer <token>" when this is set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+if STREAMS_RECONCILE_SECONDS > STREAMS_LEASE_SECONDS / 2:
+    raise ImproperlyConfigured(
+        f"STREAMS_RECONCILE_SECONDS={STREAMS_RECONCILE_SECONDS:g} must be at most half of "
+        f"STREAMS_LEASE_SECONDS={STREAMS_LEASE_SECONDS:g}, or leases lapse between renewals."
+    )
+
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
+# "json": one JSON object per line, with the stream and request ids, for log collectors.
+LOG_FORMAT = env.choice("LOG_FORMAT", "text", ["text", "json"])
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "streams.context.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(stream)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # httpx logs every request line at INFO, including URLs; keep it at WARNING.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "websockets": {"level": "WARNING"},
+        "aiohttp.access": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
