@@ -1,0 +1,111 @@
+"""Relevance scoring (confidence x the confidence matrix's weight) and snippet extraction."""
+
+import json
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+SNIPPET_LENGTH = 250
+_WHITESPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Verdict(StrEnum):
+    """What a confidence matrix says of one insight."""
+
+    REVIEW = "review"  # stored, pending a person's decision
+    AUTO_APPROVE = "auto-approve"  # stored, approved by the rule
+    AUTO_FILTER = "auto-filter"  # stored, filtered by the rule (below its minimum)
+    DROP = "drop"  # outside the rule's range: counted, not stored
+
+
+@dataclass(frozen=True)
+class Rule:
+    insight_type: str
+    min_confidence: float
+    max_confidence: float
+    weight: float
+    auto_approve_at: float | None = None
+    auto_filter: bool = False
+
+    def describe(self, verdict: Verdict) -> str:
+        if verdict is Verdict.AUTO_APPROVE:
+            return f"{self.insight_type}: auto-approve at confidence >= {self.auto_approve_at:g}"
+        return f"{self.insight_type}: auto-filter below confidence {self.min_confidence:g}"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A confidence matrix: one rule per insight type, and a weight for unknown types."""
+
+    default_weight: float
+    rules: tuple[Rule, ...] = ()
+    name: str = ""
+    _by_type: dict = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_by_type", {r.insight_type: r for r in self.rules})
+
+    def rule_for(self, insight_type: str) -> Rule | None:
+        return self._by_type.get(insight_type)
+
+    def weight_for(self, insight_type: str) -> float:
+        rule = self.rule_for(insight_type)
+        return self.default_weight if rule is None else rule.weight
+
+    def verdict(self, insight_type: str, confidence: float) -> tuple[Verdict, str]:
+        """The verdict for an insight and, for an automatic decision, the rule that made it."""
+        rule = self.rule_for(insight_type)
+        if rule is None:
+            return Verdict.REVIEW, ""
+        if confidence < rule.min_confidence:
+            if rule.auto_filter:
+                return Verdict.AUTO_FILTER, self._describe(rule, Verdict.AUTO_FILTER)
+            return Verdict.DROP, ""
+        if confidence > rule.max_confidence:
+            return Verdict.DROP, ""
+        if rule.auto_approve_at is not None and confidence >= rule.auto_approve_at:
+            return Verdict.AUTO_APPROVE, self._describe(rule, Verdict.AUTO_APPROVE)
+        return Verdict.REVIEW, ""
+
+    def _describe(self, rule: Rule, verdict: Verdict) -> str:
+        prefix = f"confidence matrix {self.name}, " if self.name else ""
+        return prefix + rule.describe(verdict)
+
+    def envelope(self, insight_types: list[str]) -> tuple[float, float]:
+        """The confidence range a subscription asks the server for.
+
+        A subscription carries one range, so it is the union of the selected types' rules;
+        each type's own rule is applied again on arrival. A stream that takes every type
+        (an empty list), or a type without a rule, may receive any confidence: 0..1. A rule
+        that auto-filters needs what is below its minimum too, to record it as filtered.
+        """
+        if not insight_types or any(t not in self._by_type for t in insight_types):
+            return 0.0, 1.0
+        rules = [self._by_type[t] for t in insight_types]
+        low = min(0.0 if r.auto_filter else r.min_confidence for r in rules)
+        return low, max(r.max_confidence for r in rules)
+
+
+def relevance(confidence: float, weight: float) -> float:
+    return round(confidence * weight, 6)
+
+
+def extract_snippet(content, limit: int = SNIPPET_LENGTH) -> str:
+    """The text an officer reads: content.text when there is one, else the content itself.
+
+    Whitespace runs become one space and control characters are dropped; longer text is
+    cut to `limit` characters, the last one an ellipsis.
+    """
+    if isinstance(content, dict) and isinstance(content.get("text"), str):
+        text = content["text"]
+    elif isinstance(content, str):
+        text = content
+    elif content is None:
+        text = ""
+    else:
+        text = json.dumps(content, ensure_ascii=False, sort_keys=True)
+    text = _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
