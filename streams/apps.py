@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class StreamsConfig(AppConfig):
+    name = "streams"
+    verbose_name = "Genesys streams"
+
+    def ready(self):
+        from streams import signals  # noqa: F401  (connects the reconcile nudges)

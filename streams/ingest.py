@@ -1,0 +1,295 @@
+"""Ingestion: frames become records (in the event loop), records become rows (in batches).
+
+`process_frame` is pure and cheap: decode, validate, score, cut the snippet. It never
+raises for bad input; a frame that cannot become an insight becomes a Quarantine record
+with its reason. `store_batch` writes a batch in one transaction, ignoring insights whose
+external id the stream already has, so replays after a reconnect are stored once.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from pydantic import ValidationError
+
+from streams import webhooks
+from streams.genesys import scoring
+from streams.genesys.frames import Decoded, decode_frame, preview
+from streams.genesys.payloads import EVENT_TYPE_INSIGHT, InsightEvent
+from streams.genesys.scoring import Verdict
+from streams.models import Insight, QuarantinedFrame, StreamConfig, StreamStatus
+from streams.signals import insights_auto_decided
+
+AUTO_STATUS = {
+    Verdict.AUTO_APPROVE: Insight.ReviewStatus.APPROVED,
+    Verdict.AUTO_FILTER: Insight.ReviewStatus.FILTERED,
+}
+
+
+@dataclass(slots=True)
+class Accepted:
+    external_id: str
+    interaction_id: str
+    insight_type: str
+    confidence: float
+    relevance_score: float
+    snippet: str
+    payload: dict
+    event_time: datetime | None
+    received_at: float
+    # Only ids the server issued are resume points; a hash of the payload is not.
+    resume_id: str | None
+    # An automatic decision by a confidence-matrix rule: the status, and the rule.
+    auto_status: str = ""
+    auto_rule: str = ""
+
+
+@dataclass(slots=True)
+class Filtered:
+    """A valid insight outside its type's confidence range: counted, not stored."""
+
+    resume_id: str | None
+    received_at: float
+
+
+@dataclass(slots=True)
+class Ignored:
+    """A frame that is not an insight (a heartbeat, say)."""
+
+    received_at: float
+
+
+@dataclass(slots=True)
+class Quarantine:
+    reason: str
+    encoding: str
+    external_id: str
+    raw: str
+    raw_size: int
+    received_at: float
+
+
+Record = Accepted | Filtered | Ignored | Quarantine
+
+
+def process_frame(
+    raw: str | bytes, received_at: float, *, matrix: scoring.Matrix, max_frame_bytes: int
+) -> Record:
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_frame_bytes:
+        return _quarantine(
+            raw, received_at, f"frame of {size} bytes is over the {max_frame_bytes}-byte limit"
+        )
+    decoded = decode_frame(raw)
+    if not isinstance(decoded, Decoded):
+        return _quarantine(raw, received_at, decoded.reason, encoding=decoded.encoding)
+    payload = decoded.payload
+    kind = payload.get("type")
+    if kind is None:
+        return _quarantine(raw, received_at, "frame has no type", encoding=decoded.encoding)
+    if kind != EVENT_TYPE_INSIGHT:
+        return Ignored(received_at)
+    try:
+        event = InsightEvent.model_validate(payload)
+    except ValidationError as exc:
+        return _quarantine(
+            raw,
+            received_at,
+            _validation_reason(exc),
+            encoding=decoded.encoding,
+            external_id=payload.get("id") if isinstance(payload.get("id"), str) else "",
+        )
+    verdict, rule = matrix.verdict(event.insight_type, event.confidence)
+    if verdict is Verdict.DROP:
+        return Filtered(resume_id=event.id, received_at=received_at)
+    return Accepted(
+        external_id=event.id or _content_id(payload),
+        interaction_id=event.interaction_id,
+        insight_type=event.insight_type,
+        confidence=event.confidence,
+        relevance_score=scoring.relevance(event.confidence, matrix.weight_for(event.insight_type)),
+        snippet=scoring.extract_snippet(event.content),
+        payload=payload,
+        event_time=event.timestamp,
+        received_at=received_at,
+        resume_id=event.id,
+        auto_status=AUTO_STATUS.get(verdict, ""),
+        auto_rule=rule,
+    )
+
+
+def _content_id(payload: dict) -> str:
+    """An external id for events without one: the same payload is the same event."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "frame"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid insight: " + "; ".join(parts)
+
+
+def _quarantine(
+    raw: str | bytes, received_at: float, reason: str, *, encoding: str = "", external_id: str = ""
+) -> Quarantine:
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if not encoding:
+        encoding = "text" if isinstance(raw, str) else "binary"
+    return Quarantine(
+        reason=reason[:500],
+        encoding=encoding,
+        external_id=external_id[:128],
+        raw=preview(raw, QuarantinedFrame.RAW_LIMIT),
+        raw_size=size,
+        received_at=received_at,
+    )
+
+
+def unstorable(record: Record, error: Exception) -> Quarantine:
+    """A record the database refused, to keep in quarantine instead."""
+    raw = json.dumps(getattr(record, "payload", None) or repr(record), default=str)
+    return _quarantine(
+        raw, record.received_at, f"could not be stored: {type(error).__name__}: {error}"
+    )
+
+
+@dataclass
+class BatchResult:
+    created_ids: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    quarantined: int = 0
+    filtered: int = 0
+    last_event_id: str | None = None
+
+
+def _timestamp(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
+    """Write a batch in one transaction and update the stream's counters with it.
+
+    A unique-constraint race (two writers for one stream, possible only while a lease
+    changes hands) is retried once: the second pass sees the other writer's rows.
+    """
+    for attempt in (1, 2):
+        try:
+            return _store_batch(stream_id, records)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store_batch(stream_id: int, records: list[Record]) -> BatchResult:
+    result = BatchResult()
+    accepted: dict[str, Accepted] = {}
+    quarantined: list[Quarantine] = []
+    frames = len(records)
+    last_frame_at = max((r.received_at for r in records), default=None)
+    for record in records:
+        if isinstance(record, Accepted):
+            if record.external_id in accepted:
+                result.duplicates += 1
+            else:
+                accepted[record.external_id] = record
+        elif isinstance(record, Quarantine):
+            quarantined.append(record)
+        elif isinstance(record, Filtered):
+            result.filtered += 1
+        if getattr(record, "resume_id", None):
+            result.last_event_id = record.resume_id
+
+    with transaction.atomic():
+        existing = set(
+            Insight.objects.filter(stream_id=stream_id, external_id__in=list(accepted)).values_list(
+                "external_id", flat=True
+            )
+        )
+        result.duplicates += len(existing)
+        stored_at = datetime.now(UTC)
+        rows = [
+            _insight_row(stream_id, record, stored_at)
+            for external_id, record in accepted.items()
+            if external_id not in existing
+        ]
+        Insight.objects.bulk_create(rows)
+        QuarantinedFrame.objects.bulk_create(
+            QuarantinedFrame(
+                stream_id=stream_id,
+                received_at=_timestamp(q.received_at),
+                reason=q.reason,
+                encoding=q.encoding,
+                external_id=q.external_id,
+                raw=q.raw,
+                raw_size=q.raw_size,
+            )
+            for q in quarantined
+        )
+        result.quarantined = len(quarantined)
+        result.created_ids = [row.pk for row in rows]
+        updates = {
+            "frames": F("frames") + frames,
+            "insights_stored": F("insights_stored") + len(rows),
+            "duplicates": F("duplicates") + result.duplicates,
+            "quarantined": F("quarantined") + result.quarantined,
+            "filtered": F("filtered") + result.filtered,
+        }
+        if last_frame_at is not None:
+            updates["last_frame_at"] = _timestamp(last_frame_at)
+        if result.last_event_id:
+            updates["last_event_id"] = result.last_event_id
+        StreamStatus.objects.filter(pk=stream_id).update(**updates)
+        if rows:
+            _announce(stream_id, rows)
+    return result
+
+
+def _announce(stream_id: int, rows: list[Insight]) -> None:
+    """Within the batch's transaction: webhook outbox rows, and the rules' decisions."""
+    name = StreamConfig.objects.filter(pk=stream_id).values_list("name", flat=True).first() or ""
+    webhooks.enqueue("insight.created", [webhooks.insight_data(row, name) for row in rows])
+    approved = [row for row in rows if row.review_status == Insight.ReviewStatus.APPROVED]
+    webhooks.enqueue("insight.approved", [webhooks.insight_data(row, name) for row in approved])
+    decisions: dict[str, dict] = {}
+    for row in rows:
+        if row.review_rule:
+            entry = decisions.setdefault(
+                row.review_rule, {"status": row.review_status, "insights": []}
+            )
+            entry["insights"].append(row.pk)
+    if decisions:
+        insights_auto_decided.send(
+            sender=Insight, stream_id=stream_id, stream_name=name, decisions=decisions
+        )
+
+
+def _insight_row(stream_id: int, record: Accepted, stored_at: datetime) -> Insight:
+    received = _timestamp(record.received_at)
+    decided = {}
+    if record.auto_status:
+        decided = {
+            "review_status": record.auto_status,
+            "reviewed_at": stored_at,
+            "review_rule": record.auto_rule[:200],
+        }
+    return Insight(
+        stream_id=stream_id,
+        external_id=record.external_id,
+        interaction_id=record.interaction_id,
+        insight_type=record.insight_type,
+        confidence=record.confidence,
+        relevance_score=record.relevance_score,
+        snippet=record.snippet,
+        payload=record.payload,
+        event_time=record.event_time,
+        received_at=received,
+        latency_ms=max(0.0, (stored_at - received).total_seconds() * 1000),
+        **decided,
+    )

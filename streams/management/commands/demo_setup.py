@@ -1,0 +1,92 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+
+from streams.config_io import config_import
+
+DEMO_USERS = (
+    # username, password, group
+    ("officer", "officer-demo-pass", "Compliance officers"),
+    ("admin", "admin-demo-pass", "Governance admins"),
+    ("auditor", "auditor-demo-pass", "Auditors"),
+)
+
+
+def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dict:
+    return {
+        "version": 1,
+        "connections": [
+            {
+                "name": "demo-simulator",
+                "flavour": "seed",
+                "api_base_url": simulator_url,
+                "login_base_url": simulator_url,
+                "client_id": client_id,
+                "client_secret": client_secret,
+            }
+        ],
+        "confidence_matrices": [
+            {
+                "name": "default",
+                "description": "Seed 1's weights: knowledge 1.0, compliance 0.9, sentiment 0.8.",
+                "default_weight": 0.5,
+                "rules": [
+                    {
+                        "insight_type": "knowledge_recommendation",
+                        "min_confidence": 0.6,
+                        "weight": 1.0,
+                    },
+                    {"insight_type": "compliance_flag", "min_confidence": 0.0, "weight": 0.9},
+                    {"insight_type": "sentiment_alert", "min_confidence": 0.5, "weight": 0.8},
+                ],
+            }
+        ],
+        "streams": [
+            {
+                "name": "demo-insights",
+                "connection": "demo-simulator",
+                "confidence_matrix": "default",
+                "insight_types": ["knowledge_recommendation", "sentiment_alert", "compliance_flag"],
+                "enabled": True,
+            }
+        ],
+    }
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo users (officer, admin, auditor) and a connection and stream that "
+        "point at the built-in simulator. Idempotent. Refuses to run with DEBUG off."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--simulator-url", default="http://127.0.0.1:8001")
+        parser.add_argument("--client-id", default="assistgov-demo")
+        parser.add_argument("--client-secret", default="assistgov-demo-secret")
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "demo_setup creates users with published passwords: it runs only with DEBUG=true "
+                "(or --force)."
+            )
+        User = get_user_model()
+        for username, password, group_name in DEMO_USERS:
+            user, _ = User.objects.get_or_create(username=username)
+            user.is_staff = True
+            user.set_password(password)
+            user.save()
+            user.groups.add(Group.objects.get(name=group_name))
+        counts = config_import(
+            demo_document(options["simulator_url"], options["client_id"], options["client_secret"]),
+            source="demo_setup",
+        )
+        self.stdout.write(
+            f"Demo configuration: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged."
+        )
+        self.stdout.write("Log in at http://127.0.0.1:8000/ as one of:")
+        for username, password, group_name in DEMO_USERS:
+            self.stdout.write(f"  {username:<8} password {password:<20} ({group_name})")

@@ -1,0 +1,62 @@
+"""Prometheus metrics, read from the database at scrape time.
+
+Web and worker processes are separate, so counters live in the database (the stream
+status rows and the webhook outbox), not in process memory: any web process can serve
+/metrics for the whole deployment.
+"""
+
+from django.utils import timezone
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from streams import webhooks
+from streams.genesys.insights import StreamState
+from streams.models import Insight, StreamStatus
+
+STREAM_COUNTERS = (
+    ("frames", "assistgov_stream_frames", "Frames received"),
+    ("insights_stored", "assistgov_stream_insights_stored", "Insights stored"),
+    ("duplicates", "assistgov_stream_duplicates", "Insights received again and not stored twice"),
+    ("quarantined", "assistgov_stream_quarantined", "Frames kept in quarantine"),
+    ("reconnects", "assistgov_stream_reconnects", "Reconnections"),
+    ("filtered", "assistgov_stream_filtered", "Insights outside their type's confidence range"),
+)
+
+
+class DatabaseCollector:
+    def collect(self):
+        now = timezone.now()
+        statuses = list(StreamStatus.objects.select_related("stream").order_by("stream__name"))
+        state = GaugeMetricFamily(
+            "assistgov_stream_state", "1 for the state the stream is in", labels=["stream", "state"]
+        )
+        lag = GaugeMetricFamily(
+            "assistgov_stream_lag_seconds",
+            "Seconds since the stream's last frame",
+            labels=["stream"],
+        )
+        counters = {
+            field: CounterMetricFamily(name, text, labels=["stream"])
+            for field, name, text in STREAM_COUNTERS
+        }
+        for status in statuses:
+            name = status.stream.name
+            for each in StreamState:
+                state.add_metric([name, each.value], 1.0 if status.state == each else 0.0)
+            if status.last_frame_at is not None:
+                lag.add_metric([name], (now - status.last_frame_at).total_seconds())
+            for field, metric in counters.items():
+                metric.add_metric([name], getattr(status, field))
+        yield state
+        yield lag
+        yield from counters.values()
+        pending = GaugeMetricFamily("assistgov_insights_pending", "Insights waiting for a decision")
+        pending.add_metric([], Insight.objects.pending().count())
+        yield pending
+        yield from webhooks.metrics()
+
+
+def exposition() -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector())
+    return generate_latest(registry)

