@@ -1,0 +1,210 @@
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from audit.forms import DecisionForm
+from audit.models import AuditEntry, ReasonCode
+from audit.services import DecisionConflict, Origin, insight_approve, insight_reject
+from audit.views import csv_download
+from streams.admin import AuditedAdmin, ReadOnlyAdmin, preformatted
+from streams.models import Insight
+
+
+class CsvExportAdmin(ReadOnlyAdmin):
+    """Adds export/ beside the changelist: the CSV of the rows its current filters show."""
+
+    export_kind = ""
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        export = path(
+            "export/",
+            self.admin_site.admin_view(self.export_view),
+            name=f"{info[0]}_{info[1]}_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            queryset = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("These filters are not valid.", content_type="text/plain")
+        return csv_download(request, self.export_kind, queryset, dict(request.GET.items()))
+
+
+def pretty_json(value):
+    return preformatted(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@admin.register(Insight)
+class InsightAdmin(CsvExportAdmin):
+    export_kind = "insights"
+    list_display = [
+        "received",
+        "insight_type",
+        "confidence_display",
+        "relevance_display",
+        "snippet",
+        "review_status",
+    ]
+    list_filter = ["review_status", "insight_type", "stream", "received_at"]
+    search_fields = ["=interaction_id", "=external_id", "snippet"]
+    list_select_related = ["stream", "reviewed_by"]
+    ordering = ["-received_at"]
+    show_full_result_count = False
+    actions = ["approve_selected", "reject_selected"]
+    fieldsets = [
+        (None, {"fields": ["stream", "external_id", "interaction_id", "insight_type", "snippet"]}),
+        ("Scoring", {"fields": ["confidence", "relevance_score"]}),
+        ("Timing", {"fields": ["event_time", "received_at", "latency_ms"]}),
+        (
+            "Review",
+            {
+                "fields": [
+                    "review_status",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "review_reason_code",
+                    "review_note",
+                    "review_rule",
+                ]
+            },
+        ),
+        ("Raw payload", {"fields": ["raw_payload"], "classes": ["collapse"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, obj):
+        return date_format(timezone.localtime(obj.received_at), "Y-m-d H:i:s")
+
+    @admin.display(description="confidence", ordering="confidence")
+    def confidence_display(self, obj):
+        return f"{obj.confidence:.3f}"
+
+    @admin.display(description="relevance", ordering="relevance_score")
+    def relevance_display(self, obj):
+        return f"{obj.relevance_score:.3f}"
+
+    @admin.display(description="raw payload")
+    def raw_payload(self, obj):
+        return pretty_json(obj.payload)
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("streams.review_insight")
+
+    @admin.action(description="Approve selected insights", permissions=["review"])
+    def approve_selected(self, request, queryset):
+        return self._decide(request, queryset, "approve")
+
+    @admin.action(description="Reject selected insights", permissions=["review"])
+    def reject_selected(self, request, queryset):
+        return self._decide(request, queryset, "reject")
+
+    def _decide(self, request, queryset, decision):
+        reject = decision == "reject"
+        form = DecisionForm(request.POST if "apply" in request.POST else None, reject=reject)
+        if form.is_bound and form.is_valid():
+            self._apply(request, queryset, reject, form.cleaned_data)
+            return None
+        label = "Reject" if reject else "Approve"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{label} {queryset.count()} insight(s)",
+            "opts": self.model._meta,
+            "form": form,
+            "insights": queryset.select_related("stream")[:100],
+            "count": queryset.count(),
+            "action": f"{decision}_selected",
+            "label": label,
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/streams/insight/decide.html", context)
+
+    def _apply(self, request, queryset, reject, data):
+        decided, conflicts = 0, []
+        origin = Origin.from_request(request)
+        for insight in queryset.select_related("reviewed_by"):
+            try:
+                if reject:
+                    insight_reject(
+                        insight=insight,
+                        by=request.user,
+                        reason_code=data["reason_code"],
+                        note=data["note"],
+                        origin=origin,
+                    )
+                else:
+                    insight_approve(
+                        insight=insight, by=request.user, note=data["note"], origin=origin
+                    )
+                decided += 1
+            except DecisionConflict as exc:
+                conflicts.append(str(exc))
+        if decided:
+            verb = "Rejected" if reject else "Approved"
+            self.message_user(request, f"{verb} {decided} insight(s).", messages.SUCCESS)
+        for conflict in conflicts[:20]:
+            self.message_user(request, f"Not changed: {conflict}", messages.WARNING)
+        if len(conflicts) > 20:
+            self.message_user(
+                request, f"{len(conflicts) - 20} more were already decided.", messages.WARNING
+            )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(CsvExportAdmin):
+    export_kind = "audit"
+    list_display = ["created_at", "actor_label", "action", "object_repr", "client_address"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor_label", "object_repr", "=object_id", "=request_id"]
+    ordering = ["-id"]
+    show_full_result_count = False
+    fields = [
+        "created_at",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "before_json",
+        "after_json",
+        "client_address",
+        "request_id",
+        "prev_hash",
+        "entry_hash",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="before")
+    def before_json(self, obj):
+        return pretty_json(obj.before)
+
+    @admin.display(description="after")
+    def after_json(self, obj):
+        return pretty_json(obj.after)
+
+
+@admin.register(ReasonCode)
+class ReasonCodeAdmin(AuditedAdmin):
+    list_display = ["code", "label", "active", "position"]
+    list_editable = ["active", "position"]
+    list_filter = ["active"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Decisions refer to codes by name: retire a code (active off) instead.
+        return False

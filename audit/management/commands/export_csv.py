@@ -1,0 +1,41 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.exports import EXPORTS, csv_chunks, queryset_for
+from audit.services import audit_record
+
+
+class Command(BaseCommand):
+    help = (
+        "Write insights, review decisions or the audit trail as CSV, the same as the browser "
+        "download: UTF-8, ISO-8601 UTC times, formula-like cells neutralised."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("kind", choices=sorted(EXPORTS))
+        parser.add_argument("--since", help="ISO-8601 time, inclusive (e.g. 2026-11-01T00:00Z).")
+        parser.add_argument("--until", help="ISO-8601 time, exclusive.")
+        parser.add_argument("-o", "--output", help="Write to this file instead of standard output.")
+
+    def handle(self, *args, **options):
+        kind = options["kind"]
+        parameters = {key: options[key] for key in ("since", "until") if options[key]}
+        try:
+            queryset = queryset_for(kind, parameters)
+        except ValidationError as exc:
+            raise CommandError(exc.messages[0]) from None
+        audit_record(
+            action="export.download",
+            actor_label="export_csv (command line)",
+            object_type="export",
+            object_id=kind,
+            object_repr=f"{kind} CSV",
+            after={"parameters": parameters, "output": options["output"] or "stdout"},
+        )
+        if options["output"]:
+            with open(options["output"], "w", encoding="utf-8", newline="") as handle:
+                for chunk in csv_chunks(kind, queryset):
+                    handle.write(chunk)
+        else:
+            for chunk in csv_chunks(kind, queryset):
+                self.stdout.write(chunk, ending="")

@@ -1,0 +1,72 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object, when, from where, with the state before and after.
+
+    Entries are only ever added: the admin offers no change or delete, database triggers
+    refuse UPDATE and DELETE, and each entry carries the SHA-256 of its content and of the
+    entry before it (see audit.chain), so a changed or removed entry breaks the chain.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(
+        "actor", max_length=150, help_text="The user's name, or the system component."
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField("object", max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField("previous entry's hash", max_length=64)
+    entry_hash = models.CharField("hash", max_length=64, unique=True)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self):
+        when = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{when} {self.actor_label} {self.action} {self.object_repr}"
+
+
+class ReasonCodeQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(active=True)
+
+
+class ReasonCode(models.Model):
+    """Why an officer rejects (or notes on approval): a list admins keep."""
+
+    code = models.CharField(
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9_-]+$", "Lower-case letters, digits, - and _.")],
+    )
+    label = models.CharField(max_length=200)
+    active = models.BooleanField(default=True, help_text="Inactive codes are kept for history.")
+    position = models.PositiveIntegerField(default=0, help_text="Order in the review page.")
+
+    objects = ReasonCodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "code"]
+
+    def __str__(self):
+        return f"{self.code}: {self.label}"
+
+    def audit_snapshot(self) -> dict:
+        return {"code": self.code, "label": self.label, "active": self.active}

@@ -1,0 +1,166 @@
+"""Governance workflows: review decisions and audit entries. Every caller goes through here."""
+
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from functools import partial
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit import chain
+from audit.models import AuditEntry, ReasonCode
+from streams import live, webhooks
+from streams.genesys.frames import scrub_nul
+from streams.models import Insight
+
+NOTE_MAX_LENGTH = 2000
+PENDING_SNAPSHOT = Insight(review_status=Insight.ReviewStatus.PENDING).audit_snapshot()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an action came from: the client's address and the request's id."""
+
+    client_address: str | None = None
+    request_id: str = ""
+
+    @classmethod
+    def from_request(cls, request) -> "Origin":
+        if request is None:
+            return cls()
+        return cls(_address(request.META.get("REMOTE_ADDR")), getattr(request, "request_id", ""))
+
+    @classmethod
+    def from_scope(cls, scope) -> "Origin":
+        """For WebSocket messages: each gets its own id."""
+        client = scope.get("client") or (None, None)
+        return cls(_address(client[0]), uuid.uuid4().hex)
+
+
+def _address(value) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value or ""))
+    except ValueError:
+        return None
+
+
+class DecisionConflict(Exception):
+    """Someone decided the insight first; the first decision stands."""
+
+    def __init__(self, insight: Insight):
+        self.insight = insight
+        if insight.reviewed_by_id:
+            who = insight.reviewed_by.get_username()
+        else:
+            who = insight.review_rule or "the system"
+        when = timezone.localtime(insight.reviewed_at).strftime("%Y-%m-%d %H:%M:%S")
+        super().__init__(
+            f"Insight {insight.pk} was already {insight.review_status} by {who} at {when}."
+        )
+
+
+def audit_record(
+    *,
+    action: str,
+    actor=None,
+    actor_label: str = "",
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+    origin: Origin | None = None,
+) -> AuditEntry:
+    """Append an audit entry to the chain. `actor` is a user; system components give a label."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk or "")
+        object_repr = object_repr or str(obj)
+    origin = origin or Origin()
+    user = actor if actor is not None and actor.is_authenticated else None
+    return chain.append(
+        AuditEntry(
+            actor=user,
+            actor_label=actor_label or (user.get_username() if user is not None else "system"),
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            object_repr=object_repr[:200],
+            before=before,
+            after=after,
+            client_address=origin.client_address,
+            request_id=origin.request_id,
+        )
+    )
+
+
+def insight_approve(
+    *, insight: Insight, by, note: str = "", origin: Origin | None = None
+) -> Insight:
+    return _insight_decide(
+        insight=insight,
+        status=Insight.ReviewStatus.APPROVED,
+        by=by,
+        reason_code="",
+        note=note,
+        origin=origin,
+    )
+
+
+def insight_reject(
+    *, insight: Insight, by, reason_code: str, note: str = "", origin: Origin | None = None
+) -> Insight:
+    if not ReasonCode.objects.active().filter(code=reason_code or "").exists():
+        codes = ", ".join(ReasonCode.objects.active().values_list("code", flat=True))
+        raise ValidationError(
+            f"A rejection needs a reason code: {reason_code!r} is not one of {codes}."
+            if reason_code
+            else f"A rejection needs a reason code: one of {codes}."
+        )
+    return _insight_decide(
+        insight=insight,
+        status=Insight.ReviewStatus.REJECTED,
+        by=by,
+        reason_code=reason_code,
+        note=note,
+        origin=origin,
+    )
+
+
+def _insight_decide(
+    *, insight: Insight, status: str, by, reason_code: str, note: str, origin: Origin | None
+) -> Insight:
+    note = scrub_nul((note or "").strip())
+    if len(note) > NOTE_MAX_LENGTH:
+        raise ValidationError(
+            f"The note is {len(note)} characters; the limit is {NOTE_MAX_LENGTH}."
+        )
+    with transaction.atomic():
+        # A conditional UPDATE: of two officers deciding at once, exactly one changes the row.
+        decided = Insight.objects.filter(
+            pk=insight.pk, review_status=Insight.ReviewStatus.PENDING
+        ).update(
+            review_status=status,
+            reviewed_by=by,
+            reviewed_at=timezone.now(),
+            review_reason_code=reason_code,
+            review_note=note,
+        )
+        insight.refresh_from_db()
+        if not decided:
+            raise DecisionConflict(insight)
+        verb = "approve" if status == Insight.ReviewStatus.APPROVED else "reject"
+        webhooks.enqueue(f"insight.{status}", [webhooks.insight_data(insight)])
+        audit_record(
+            action=f"insight.{verb}",
+            actor=by,
+            obj=insight,
+            before=PENDING_SNAPSHOT,
+            after=insight.audit_snapshot(),
+            origin=origin,
+        )
+        transaction.on_commit(partial(live.announce_decisions, [insight.pk]))
+    return insight

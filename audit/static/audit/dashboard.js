@@ -1,0 +1,45 @@
+// Stream health on the dashboard, refreshed every few seconds from the JSON endpoint.
+"use strict";
+
+(function () {
+  const script = document.currentScript;
+  const url = script.dataset.healthUrl;
+  const tbody = document.querySelector("#stream-health tbody");
+  const updated = document.querySelector("#health-updated");
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text === null || text === undefined || text === "" ? "-" : String(text);
+    if (className) td.className = className;
+    return td;
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const { streams } = await response.json();
+      tbody.replaceChildren(
+        ...streams.map((s) => {
+          const tr = document.createElement("tr");
+          tr.append(
+            cell(s.name),
+            cell(s.state, "state-" + s.state),
+            cell(s.last_frame_at ? new Date(s.last_frame_at).toLocaleString() : ""),
+            cell(s.reconnects, "number"),
+            cell(s.insights_stored, "number"),
+            cell(s.quarantined, "number"),
+            cell(s.last_error),
+          );
+          return tr;
+        }),
+      );
+      updated.textContent = "updated " + new Date().toLocaleTimeString();
+    } catch (error) {
+      updated.textContent = "not updated: " + error.message;
+    }
+  }
+
+  refresh();
+  setInterval(refresh, 3000);
+})();

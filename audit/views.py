@@ -1,0 +1,85 @@
+"""Pages for officers, admins and auditors. Each view states who may use it."""
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from audit import chain, exports, selectors
+from audit import dashboard as charts
+from audit.models import ReasonCode
+from audit.services import Origin, audit_record
+
+VIEW_INSIGHTS = "streams.view_insight"
+VIEW_AUDIT = "audit.view_auditentry"
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_INSIGHTS, raise_exception=True)
+def review(request):
+    context = {
+        "streams": selectors.stream_choices(),
+        "insight_types": selectors.insight_type_choices(),
+        "reason_codes": list(ReasonCode.objects.active().values("code", "label")),
+        "can_review": request.user.has_perm("streams.review_insight"),
+    }
+    return render(request, "audit/review.html", context)
+
+
+@require_GET
+@login_required
+def export_csv(request, kind):
+    if kind not in exports.EXPORTS:
+        raise Http404(f"no export named {kind}")
+    if not request.user.has_perm(exports.EXPORTS[kind].permission):
+        raise PermissionDenied
+    try:
+        queryset = exports.queryset_for(kind, request.GET)
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
+    return csv_download(request, kind, queryset, dict(request.GET.items()))
+
+
+def csv_download(request, kind, queryset, description: dict) -> StreamingHttpResponse:
+    """Record the download, then stream the CSV (also used by the admin's export buttons)."""
+    audit_record(
+        action="export.download",
+        actor=request.user,
+        object_type="export",
+        object_id=kind,
+        object_repr=f"{kind} CSV",
+        after={"parameters": description},
+        origin=Origin.from_request(request),
+    )
+    response = StreamingHttpResponse(
+        exports.csv_chunks_async(kind, queryset), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{exports.filename(kind)}"'
+    return response
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_AUDIT, raise_exception=True)
+def audit_verify(request):
+    return render(request, "audit/verify.html", {"result": chain.verify()})
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_INSIGHTS, raise_exception=True)
+def dashboard(request):
+    try:
+        hours = charts.window_hours(request.GET.get("hours"))
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
+    return render(request, "audit/dashboard.html", charts.dashboard_context(hours))
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_INSIGHTS, raise_exception=True)
+def dashboard_health(request):
+    return JsonResponse({"streams": charts.stream_health()})
