@@ -1,0 +1,194 @@
+"""CSV exports: neutralised, streamed, the UI's words, ISO-8601 UTC, and audited."""
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from audit.exports import EXPORTS, csv_chunks, neutralise, queryset_for
+from audit.models import AuditEntry
+from audit.services import insight_approve
+from streams.models import Insight
+from tests.factories import make_insight, make_stream
+
+pytestmark = pytest.mark.django_db
+
+
+def read(text: str) -> list[dict]:
+    assert text.startswith("\ufeff"), "the file starts with a BOM so spreadsheets read UTF-8"
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+
+
+def download(response) -> str:
+    """The body of a streamed download (an async iterator, as daphne serves it)."""
+
+    async def collect():
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    assert response.is_async
+    return async_to_sync(collect)().decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+SUM(1)", "'+SUM(1)"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("\ncmd", "'\ncmd"),
+        ("plain text = fine", "plain text = fine"),
+        (0.5, "0.5"),
+        (None, ""),
+        ({"b": 1, "a": "x"}, '{"a": "x", "b": 1}'),
+    ],
+)
+def test_cells_that_could_start_a_formula_are_neutralised(cell, safe):
+    assert neutralise(cell) == safe
+
+
+def test_times_are_iso_8601_utc():
+    assert (
+        neutralise(datetime(2026, 11, 21, 10, 0, 0, 123000, tzinfo=UTC))
+        == "2026-11-21T10:00:00.123Z"
+    )
+
+
+def test_the_insights_csv_has_the_uis_words_and_neutral_cells(client, officer):
+    make_insight(snippet='=HYPERLINK("http://evil.example","refund")', interaction_id="@lookup")
+    client.force_login(officer)
+    response = client.get(reverse("export-csv", args=["insights"]))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="assistgov-insights-')
+    (row,) = read(download(response))
+    assert list(row)[:7] == [
+        "Insight id",
+        "Stream",
+        "Interaction id",
+        "Insight type",
+        "Confidence",
+        "Relevance",
+        "Snippet",
+    ]
+    assert row["Snippet"] == '\'=HYPERLINK("http://evil.example","refund")'
+    assert row["Interaction id"] == "'@lookup"
+    assert row["Received at"].endswith("Z")
+
+
+def test_the_export_follows_the_filters_it_was_given(client, officer):
+    make_insight(insight_type="sentiment_alert", snippet="keep")
+    make_insight(insight_type="compliance_flag", snippet="drop")
+    client.force_login(officer)
+    response = client.get(
+        reverse("export-csv", args=["insights"]), {"insight_type": "sentiment_alert"}
+    )
+    assert [row["Snippet"] for row in read(download(response))] == ["keep"]
+
+
+def test_the_export_follows_an_interaction_filter(client, officer):
+    make_insight(interaction_id="interaction-777", snippet="wanted")
+    make_insight(interaction_id="interaction-888", snippet="other")
+    client.force_login(officer)
+    response = client.get(
+        reverse("export-csv", args=["insights"]), {"interaction_id": "interaction-777"}
+    )
+    assert [row["Snippet"] for row in read(download(response))] == ["wanted"]
+
+
+def test_bad_export_parameters_get_a_clear_400(client, officer):
+    client.force_login(officer)
+    response = client.get(reverse("export-csv", args=["insights"]), {"since": "yesterday"})
+    assert response.status_code == 400
+    assert response.content == b"since 'yesterday' is not an ISO-8601 time"
+    assert client.get(reverse("export-csv", args=["nothing"])).status_code == 404
+
+
+def test_the_decisions_csv_lists_people_and_rules(client, officer):
+    decided = make_insight()
+    insight_approve(insight=decided, by=officer, note="fine")
+    make_insight()  # pending: not a decision
+    Insight.objects.filter(pk=make_insight().pk).update(
+        review_status="filtered", review_rule="rule x"
+    )
+    client.force_login(officer)
+    rows = read(download(client.get(reverse("export-csv", args=["decisions"]))))
+    assert {(r["Decision"], r["Decided by"], r["Decided by rule"]) for r in rows} == {
+        ("approved", "olivia", ""),
+        ("filtered", "", "rule x"),
+    }
+
+
+def test_every_download_is_an_audit_entry(client, auditor):
+    client.force_login(auditor)
+    download(client.get(reverse("export-csv", args=["audit"]), {"since": "2026-01-01T00:00:00Z"}))
+    entry = AuditEntry.objects.get(action="export.download")
+    assert (entry.actor, entry.object_id) == (auditor, "audit")
+    assert entry.after == {"parameters": {"since": "2026-01-01T00:00:00Z"}}
+
+
+def test_the_audit_csv_carries_the_chain(client, gov_admin):
+    client.force_login(gov_admin)
+    download(client.get(reverse("export-csv", args=["audit"])))
+    rows = read(download(client.get(reverse("export-csv", args=["audit"]))))
+    assert [r["Action"] for r in rows] == ["export.download", "export.download"]
+    assert rows[1]["Previous hash"] == rows[0]["Hash"]
+
+
+def test_rows_are_read_in_pages_not_all_at_once():
+    stream = make_stream()
+    for n in range(7):
+        make_insight(stream=stream, external_id=f"e-{n}")
+    chunks = list(csv_chunks("insights", queryset_for("insights"), chunk_rows=3))
+    assert len(chunks) == 1 + 3  # header, then pages of 3, 3 and 1
+    ids = [row["Insight id"] for row in read("".join(chunks))]
+    assert ids == sorted(ids, key=int) and len(ids) == 7
+
+
+def test_the_admin_export_honours_the_changelist_filters(client, officer):
+    make_insight(insight_type="sentiment_alert", snippet="kept by the filter")
+    make_insight(insight_type="compliance_flag", snippet="left out")
+    client.force_login(officer)
+    changelist = reverse("admin:streams_insight_changelist")
+    assert (
+        b"export/?insight_type=sentiment_alert"
+        in client.get(changelist, {"insight_type": "sentiment_alert"}).content
+    )
+    response = client.get(
+        reverse("admin:streams_insight_export"), {"insight_type": "sentiment_alert"}
+    )
+    assert [row["Snippet"] for row in read(download(response))] == ["kept by the filter"]
+
+
+def test_export_csv_command_writes_the_same_csv(tmp_path, capsys):
+    make_insight(snippet="-1 is not a formula here")
+    out = tmp_path / "insights.csv"
+    call_command("export_csv", "insights", "--since", "2000-01-01", "-o", str(out))
+    (row,) = read(out.read_text(encoding="utf-8"))
+    assert row["Snippet"] == "'-1 is not a formula here"
+    call_command("export_csv", "decisions")
+    assert capsys.readouterr().out.startswith("\ufeffInsight id,Decision")
+    assert (
+        AuditEntry.objects.filter(
+            action="export.download", actor_label__startswith="export_csv"
+        ).count()
+        == 2
+    )
+
+
+def test_export_csv_command_explains_a_bad_time():
+    with pytest.raises(CommandError, match="until 'soon' is not an ISO-8601 time"):
+        call_command("export_csv", "audit", "--until", "soon")
+
+
+def test_every_export_kind_has_a_permission():
+    assert {kind: export.permission for kind, export in EXPORTS.items()} == {
+        "insights": "streams.view_insight",
+        "decisions": "streams.view_insight",
+        "audit": "audit.view_auditentry",
+    }

@@ -1,0 +1,58 @@
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from audit import triggers
+from audit.models import ReasonCode
+from audit.services import audit_record
+from tests.factories import make_stream
+
+pytestmark = pytest.mark.django_db
+
+
+def test_logging_in_lands_on_the_review_queue(client, officer):
+    response = client.post(reverse("login"), {"username": "olivia", "password": "pw"})
+    assert response.url == reverse("review")
+
+
+def test_the_review_page_offers_the_active_reason_codes_and_the_streams(client, officer):
+    ReasonCode.objects.filter(code="duplicate").update(active=False)
+    make_stream(name="eu-insights")
+    client.force_login(officer)
+    page = client.get(reverse("review")).content.decode()
+    assert "Outdated or withdrawn content" in page
+    assert "Duplicate of another insight" not in page
+    assert ">eu-insights</option>" in page
+    assert "cannot decide" not in page
+
+
+def test_an_auditor_is_told_the_page_is_read_only(client, auditor):
+    client.force_login(auditor)
+    page = client.get(reverse("review")).content.decode()
+    assert "Your role can read and export; it cannot decide." in page
+    assert '<div id="decide" class="decide" hidden>' in page
+
+
+def test_the_navigation_follows_the_role(client, officer, auditor):
+    client.force_login(officer)
+    assert "Audit trail" not in client.get(reverse("review")).content.decode()
+    client.force_login(auditor)
+    assert "Audit trail" in client.get(reverse("review")).content.decode()
+
+
+def test_the_audit_page_reports_an_intact_chain(client, auditor):
+    audit_record(action="x", actor_label="t")
+    client.force_login(auditor)
+    page = client.get(reverse("audit-verify")).content.decode()
+    assert "The hash chain is intact: 1 entries verified." in page
+
+
+def test_the_audit_page_reports_the_first_broken_link(client, auditor):
+    entry = audit_record(action="x", actor_label="t")
+    triggers.remove(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditentry SET action = 'y' WHERE id = %s", [entry.pk])
+    triggers.install(connection)
+    client.force_login(auditor)
+    page = client.get(reverse("audit-verify")).content.decode()
+    assert f"entry {entry.pk} does not match its hash" in page

@@ -1,0 +1,123 @@
+"""The compliance workspace in Chromium, against `serve` (web, worker, simulator) as it runs
+in `make demo`. Set ASSISTGOV_SCREENSHOTS=docs/screenshots to refresh the README's pictures."""
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_processes import Deployment, answers, free_port
+
+pytestmark = pytest.mark.browser
+SCREENSHOTS = os.environ.get("ASSISTGOV_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    deployment = Deployment(tmp_path_factory.mktemp("demo"))
+    deployment.manage("migrate", "--noinput")
+    web_port, sim_port = free_port(), free_port()
+    deployment.manage("demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}")
+    deployment.start(
+        "serve", "--port", str(web_port), "--simulator-port", str(sim_port), "--simulator-rate", "3"
+    )
+    deployment.base = f"http://127.0.0.1:{web_port}"
+    deployment.simulator = f"http://127.0.0.1:{sim_port}"
+    deployment.wait_for(lambda: answers(deployment.base + "/healthz"), "the web server")
+    deployment.wait_for(lambda: deployment.insights() >= 3, "the first insights")
+    yield deployment
+    deployment.cleanup()
+
+
+def emit(demo, text, confidence=0.3):
+    event = {"insight_type": "compliance_flag", "confidence": confidence, "content": {"text": text}}
+    httpx.post(demo.simulator + "/_sim/emit", json={"count": 1, "event": event}).raise_for_status()
+
+
+def log_in(page, demo, username, password):
+    page.goto(demo.base + "/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/review/$"))
+    page.wait_for_selector("#connection.live")
+
+
+def select_by_keyboard(page, text):
+    """From the top of the queue (lowest confidence), j until the insight is selected."""
+    for _ in range(10):
+        page.keyboard.press("k")
+    for _ in range(60):
+        if text in page.locator("#selected").inner_text():
+            return
+        page.keyboard.press("j")
+    raise AssertionError(f"{text!r} not reached with j")
+
+
+def status_of(demo, text):
+    rows = demo.query(
+        "SELECT review_status, review_note FROM streams_insight WHERE snippet = ?", (text,)
+    )
+    return rows[0] if rows else None
+
+
+def test_an_officer_approves_a_live_insight_from_the_keyboard_and_finds_it_in_the_csv(page, demo):
+    log_in(page, demo, "officer", "officer-demo-pass")
+    text = f"Browser check {uuid.uuid4().hex[:8]}: disclosure not read"
+    emit(demo, text)
+    row = page.locator("#queue tbody tr", has_text=text)
+    row.wait_for()  # it arrives live, no reload
+    select_by_keyboard(page, text)
+    page.keyboard.press("n")
+    page.keyboard.type("checked in the browser")
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    row.wait_for(state="detached")  # decided: it leaves the pending queue
+    assert status_of(demo, text) == ("approved", "checked in the browser")
+
+    if SCREENSHOTS:
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(Path(SCREENSHOTS) / "review.png"))
+    csv_text = page.request.get(demo.base + "/export/decisions.csv").text()
+    (line,) = [line for line in csv_text.splitlines() if text in line]
+    assert ",approved," in line and ",officer," in line
+
+
+def test_an_html_payload_renders_as_text(page, demo):
+    log_in(page, demo, "officer", "officer-demo-pass")
+    marker = uuid.uuid4().hex[:8]
+    payload = (
+        f"<img src=x onerror=\"window.hacked='{marker}'\"><script>window.hacked='{marker}'</script>"
+    )
+    emit(demo, payload)
+    cell = page.locator("#queue td.snippet", has_text=marker).first
+    cell.wait_for()
+    assert cell.inner_text() == payload
+    assert page.locator("#queue img").count() == 0
+    assert page.evaluate("window.hacked") is None
+
+
+def test_an_auditor_can_read_but_not_decide(page, demo):
+    text = f"Auditor check {uuid.uuid4().hex[:8]}"
+    emit(demo, text)
+    demo.wait_for(lambda: status_of(demo, text) is not None, "the insight stored")
+    log_in(page, demo, "auditor", "auditor-demo-pass")
+    page.locator("#queue tbody tr", has_text=text).wait_for()
+    assert page.locator("#decide").is_hidden()
+    select_by_keyboard(page, text)
+    page.keyboard.press("a")
+    page.locator(".toast", has_text="Your role cannot decide insights.").wait_for()
+    assert status_of(demo, text) == ("pending", "")
+
+
+def test_the_dashboard_shows_charts_and_live_stream_health(page, demo):
+    log_in(page, demo, "admin", "admin-demo-pass")
+    page.goto(demo.base + "/dashboard/")
+    assert page.locator("svg.chart").count() == 3
+    page.locator("#health-updated", has_text="updated").wait_for()
+    assert page.locator("#stream-health td.state-connected").inner_text() == "connected"
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "dashboard.png"), full_page=True)

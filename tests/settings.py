@@ -1,0 +1,36 @@
+"""Test settings: the product's settings, read with a test environment.
+
+Values already in the environment win, so `DATABASE_URL=postgres://... pytest` runs the
+suite on PostgreSQL and `REDIS_URL=...` on Redis.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "xOagc6CXvReSLtrxA5BFWwsl07eQsDsJ9_zF7s3b5_w=")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_COOKIES", "false")
+os.environ.setdefault("STREAMS_FLUSH_SECONDS", "0.05")
+os.environ.setdefault("STREAMS_BACKOFF_BASE_SECONDS", "0.05")
+os.environ.setdefault("STREAMS_BACKOFF_CAP_SECONDS", "0.5")
+os.environ.setdefault("STREAMS_ACK_TIMEOUT_SECONDS", "2")
+
+from assistgov.settings import *  # noqa: F403
+from assistgov.settings import BASE_DIR, DATABASES
+
+# Worker threads and live servers share the test database, which in-memory SQLite
+# cannot do reliably: use a file.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
+else:
+    # Worker threads would keep their connections, and the test database could not be dropped.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None

@@ -1,0 +1,237 @@
+import base64
+import json
+import time
+
+import pytest
+
+from streams.genesys.scoring import Matrix, Rule
+from streams.ingest import Accepted, Filtered, Ignored, Quarantine, process_frame, store_batch
+from streams.models import Insight, QuarantinedFrame, StreamStatus
+from tests.factories import make_stream
+
+MATRIX = Matrix(default_weight=0.5, rules=(Rule("sentiment_alert", 0.5, 0.9, 0.8),))
+LIMIT = 4096
+
+
+def event(**overrides):
+    return {
+        "type": "agentassist.insight",
+        "id": "evt-1",
+        "interaction_id": "interaction-1",
+        "insight_type": "sentiment_alert",
+        "confidence": 0.75,
+        "content": {"text": "Customer frustration rising"},
+        "timestamp": "2026-11-21T10:00:00Z",
+        **overrides,
+    }
+
+
+def process(raw):
+    return process_frame(raw, time.time(), matrix=MATRIX, max_frame_bytes=LIMIT)
+
+
+def test_a_valid_frame_becomes_a_scored_record():
+    record = process(json.dumps(event()))
+    assert isinstance(record, Accepted)
+    assert record.external_id == "evt-1"
+    assert record.relevance_score == pytest.approx(0.6)
+    assert record.snippet == "Customer frustration rising"
+    assert record.event_time.isoformat() == "2026-11-21T10:00:00+00:00"
+    assert record.resume_id == "evt-1"
+
+
+def test_every_encoding_gives_the_same_record():
+    text = json.dumps(event())
+    records = [process(raw) for raw in (text, text.encode(), base64.b64encode(text.encode()))]
+    assert len({(r.external_id, r.confidence, r.snippet) for r in records}) == 1
+
+
+def test_an_event_without_id_gets_a_stable_content_id_but_is_no_resume_point():
+    payload = event()
+    del payload["id"]
+    first, second = process(json.dumps(payload)), process(json.dumps(payload, indent=2))
+    assert first.external_id == second.external_id
+    assert first.external_id.startswith("sha256:")
+    assert first.resume_id is None
+
+
+def test_a_frame_outside_the_types_range_is_filtered_but_can_be_resumed_after():
+    record = process(json.dumps(event(confidence=0.95, id="evt-9")))
+    assert isinstance(record, Filtered)
+    assert record.resume_id == "evt-9"
+
+
+def test_a_frame_of_another_type_is_ignored():
+    assert isinstance(process('{"type": "heartbeat"}'), Ignored)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ('{"type": "agentassist.insight", ', "not valid JSON"),
+        (b"!!garbage!!", "neither JSON nor base64"),
+        ("[1, 2]", "expected an object"),
+        ('{"interaction_id": "x"}', "frame has no type"),
+        (json.dumps(event(confidence="high")), "invalid insight: confidence"),
+        (json.dumps(event(interaction_id="")), "invalid insight: interaction_id"),
+    ],
+)
+def test_a_bad_frame_is_quarantined_with_its_reason(raw, reason):
+    record = process(raw)
+    assert isinstance(record, Quarantine)
+    assert reason in record.reason
+    assert record.raw_size == len(raw if isinstance(raw, bytes) else raw.encode())
+
+
+def test_an_oversized_frame_is_quarantined_without_decoding():
+    raw = json.dumps(event(content={"text": "x" * 10_000}))
+    record = process(raw)
+    assert isinstance(record, Quarantine)
+    assert f"over the {LIMIT}-byte limit" in record.reason
+    assert len(record.raw) <= QuarantinedFrame.RAW_LIMIT
+
+
+def test_an_invalid_frame_keeps_its_id_for_the_record():
+    record = process(json.dumps(event(confidence=7)))
+    assert record.external_id == "evt-1"
+
+
+@pytest.mark.django_db(transaction=True)
+class TestStoreBatch:
+    def test_it_stores_a_batch_and_counts_it_on_the_stream(self):
+        stream = make_stream()
+        records = [process(json.dumps(event(id=f"evt-{n}"))) for n in range(3)]
+        result = store_batch(stream.pk, records)
+        assert len(result.created_ids) == 3
+        assert Insight.objects.filter(stream=stream).count() == 3
+        status = StreamStatus.objects.get(pk=stream.pk)
+        assert (status.frames, status.insights_stored, status.last_event_id) == (3, 3, "evt-2")
+        assert status.last_frame_at is not None
+
+    def test_it_ignores_duplicates_within_and_across_batches(self):
+        stream = make_stream()
+        first = process(json.dumps(event(id="evt-1")))
+        store_batch(stream.pk, [first, first])
+        result = store_batch(stream.pk, [first, process(json.dumps(event(id="evt-2")))])
+        assert Insight.objects.filter(stream=stream).count() == 2
+        assert result.duplicates == 1
+        assert StreamStatus.objects.get(pk=stream.pk).duplicates == 2
+
+    def test_the_same_external_id_on_another_stream_is_another_insight(self):
+        one, two = make_stream(name="one"), make_stream(name="two")
+        record = process(json.dumps(event()))
+        store_batch(one.pk, [record])
+        store_batch(two.pk, [record])
+        assert Insight.objects.count() == 2
+
+    def test_quarantine_keeps_the_reason_and_the_raw_frame_beside_good_rows(self):
+        stream = make_stream()
+        records = [process("{broken"), process(json.dumps(event())), process(b"\x00\x01binary")]
+        result = store_batch(stream.pk, records)
+        assert result.quarantined == 2
+        assert Insight.objects.count() == 1
+        reasons = set(QuarantinedFrame.objects.values_list("reason", flat=True))
+        assert any("not valid JSON" in r for r in reasons)
+        assert QuarantinedFrame.objects.filter(raw="{broken").exists()
+        assert StreamStatus.objects.get(pk=stream.pk).quarantined == 2
+
+    def test_the_resume_point_is_the_last_server_id_not_a_quarantined_one(self):
+        stream = make_stream()
+        junk = process(
+            json.dumps({"type": "agentassist.insight", "id": "junk-1", "content": "x" * 5000})
+        )
+        store_batch(stream.pk, [process(json.dumps(event(id="evt-7"))), junk])
+        assert StreamStatus.objects.get(pk=stream.pk).last_event_id == "evt-7"
+
+    def test_latency_and_times_are_recorded(self):
+        stream = make_stream()
+        store_batch(
+            stream.pk,
+            [
+                process_frame(
+                    json.dumps(event()), time.time() - 0.2, matrix=MATRIX, max_frame_bytes=LIMIT
+                )
+            ],
+        )
+        insight = Insight.objects.get()
+        assert insight.latency_ms >= 200
+        assert insight.received_at < insight.event_time.replace(year=2100)
+
+    def test_hostile_text_is_stored_as_it_came(self):
+        stream = make_stream()
+        text = '<script>alert(1)</script> =HYPERLINK("x")'
+        store_batch(stream.pk, [process(json.dumps(event(content={"text": text})))])
+        assert Insight.objects.get().snippet == text
+
+    def test_nul_characters_are_stored_on_every_database(self):
+        stream = make_stream()
+        store_batch(
+            stream.pk,
+            [
+                process(
+                    '{"type": "agentassist.insight", "id": "e", "interaction_id": "i", '
+                    '"insight_type": "sentiment_alert", "confidence": 0.6, '
+                    '"content": {"text": "a\\u0000b"}}'
+                )
+            ],
+        )
+        assert Insight.objects.get().payload["content"]["text"] == "a\ufffdb"
+
+
+AUTO_MATRIX = Matrix(
+    default_weight=0.5,
+    name="auto",
+    rules=(Rule("compliance_flag", 0.4, 1.0, 0.9, auto_approve_at=0.95, auto_filter=True),),
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rules_decide_automatically_and_say_which_rule_did():
+    from audit.models import AuditEntry
+
+    stream = make_stream()
+    frames = {
+        "evt-high": 0.97,
+        "evt-mid": 0.6,
+        "evt-low": 0.2,
+    }
+    records = [
+        process_frame(
+            json.dumps(event(id=event_id, insight_type="compliance_flag", confidence=confidence)),
+            time.time(),
+            matrix=AUTO_MATRIX,
+            max_frame_bytes=LIMIT,
+        )
+        for event_id, confidence in frames.items()
+    ]
+    store_batch(stream.pk, records)
+    decided = {
+        i.external_id: (i.review_status, i.review_rule, i.reviewed_by_id)
+        for i in Insight.objects.all()
+    }
+    assert decided == {
+        "evt-high": (
+            "approved",
+            "confidence matrix auto, compliance_flag: auto-approve at confidence >= 0.95",
+            None,
+        ),
+        "evt-mid": ("pending", "", None),
+        "evt-low": (
+            "filtered",
+            "confidence matrix auto, compliance_flag: auto-filter below confidence 0.4",
+            None,
+        ),
+    }
+    entry = AuditEntry.objects.get(action="insight.auto_decide")
+    assert entry.actor_label == "confidence matrix"
+    assert entry.object_repr == stream.name
+    statuses = {rule: value["status"] for rule, value in entry.after["decisions"].items()}
+    assert sorted(statuses.values()) == ["approved", "filtered"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_without_automatic_decisions_writes_no_audit_entry():
+    from audit.models import AuditEntry
+
+    store_batch(make_stream().pk, [process(json.dumps(event()))])
+    assert not AuditEntry.objects.exists()

@@ -1,0 +1,91 @@
+"""/metrics in Prometheus text format, and JSON logs with the stream and request ids."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams import webhooks
+from streams.models import WebhookEndpoint
+from tests.factories import make_insight
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def samples(response):
+    text = response.content.decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.mark.django_db
+def test_metrics_report_each_stream_and_the_webhooks(client):
+    insight = make_insight()
+    status = insight.stream.status
+    status.state, status.frames, status.insights_stored, status.quarantined = "connected", 7, 5, 2
+    status.last_frame_at = timezone.now()
+    status.save()
+    receiver = WebhookEndpoint(name="trainer", url="https://t.test/h", events=["insight.created"])
+    receiver.set_secret(webhooks.new_secret())
+    receiver.save()
+    webhooks.enqueue("insight.created", [{"id": 1}])
+
+    response = client.get("/metrics")
+    assert response["Content-Type"].startswith("text/plain; version=")
+    found = samples(response)
+    stream = (("stream", insight.stream.name),)
+    assert found[("assistgov_stream_frames_total", stream)] == 7
+    assert found[("assistgov_stream_insights_stored_total", stream)] == 5
+    assert found[("assistgov_stream_quarantined_total", stream)] == 2
+    assert (
+        found[("assistgov_stream_state", (("state", "connected"), ("stream", insight.stream.name)))]
+        == 1
+    )
+    assert (
+        found[("assistgov_stream_state", (("state", "error"), ("stream", insight.stream.name)))]
+        == 0
+    )
+    assert 0 <= found[("assistgov_stream_lag_seconds", stream)] < 60
+    assert found[("assistgov_insights_pending", ())] == 1
+    assert (
+        found[("assistgov_webhook_deliveries", (("endpoint", "trainer"), ("status", "pending")))]
+        == 1
+    )
+
+
+@pytest.mark.django_db
+def test_metrics_can_require_a_bearer_token(client, settings):
+    settings.METRICS_TOKEN = "scrape-me"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
+
+
+def test_json_logs_carry_the_stream_and_request_ids():
+    script = (
+        "import django, logging; django.setup();"
+        "from streams import context;"
+        "context.stream_name.set('eu-insights'); context.request_id.set('req-9');"
+        "logging.getLogger('streams.test').warning('lost %s frames', 3)"
+    )
+    env = {**os.environ, "LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert line["message"] == "lost 3 frames"
+    assert (line["level"], line["logger"]) == ("WARNING", "streams.test")
+    assert (line["stream"], line["request_id"]) == ("eu-insights", "req-9")
+    assert "time" in line

@@ -1,0 +1,240 @@
+"""Outbound webhooks: outbox, signatures, retries, 410, redelivery, and a receiver that was down."""
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from channels.db import database_sync_to_async
+from django.urls import reverse
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from audit.models import AuditEntry
+from audit.services import insight_approve
+from streams.ingest import process_frame, store_batch
+from streams.models import WebhookDelivery, WebhookEndpoint
+from streams.webhooks import Outcome, claim_due, enqueue, next_wait, record
+from streams.worker import StreamWorkerProcess
+from tests.factories import make_connection, make_matrix, make_stream
+from tests.simulator import eventually, start_simulator, subscribed
+from tests.test_processes import free_port
+
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def endpoint(
+    name="trainer", url="https://trainer.test/hook", events=("insight.created",), **fields
+):
+    created = WebhookEndpoint(name=name, url=url, events=list(events), **fields)
+    created.set_secret(SECRET)
+    created.full_clean()
+    created.save()
+    return created
+
+
+@pytest.mark.django_db
+def test_enqueue_writes_one_delivery_per_interested_enabled_endpoint():
+    wanted = endpoint()
+    endpoint(name="decisions-only", events=["insight.approved"])
+    endpoint(name="switched-off", enabled=False)
+    assert enqueue("insight.created", [{"id": 1}, {"id": 2}]) == 2
+    delivery = WebhookDelivery.objects.first()
+    assert delivery.endpoint == wanted
+    assert delivery.id.startswith("msg_")
+    assert delivery.payload["type"] == "insight.created"
+    assert delivery.payload["timestamp"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_stored_insights_and_decisions_reach_the_outbox_with_them(officer):
+    endpoint(events=["insight.created", "insight.approved"])
+    stream = make_stream()
+    frame = {
+        "type": "agentassist.insight",
+        "id": "evt-1",
+        "interaction_id": "i-1",
+        "insight_type": "sentiment_alert",
+        "confidence": 0.7,
+        "content": {"text": "rising frustration"},
+    }
+    store_batch(
+        stream.pk,
+        [
+            process_frame(
+                json.dumps(frame), 0.0, matrix=make_matrix().to_matrix(), max_frame_bytes=9999
+            )
+        ],
+    )
+    created = WebhookDelivery.objects.get(event_type="insight.created")
+    assert created.payload["data"]["snippet"] == "rising frustration"
+    assert created.payload["data"]["stream"] == stream.name
+    insight_approve(insight=stream.insights.get(), by=officer)
+    approved = WebhookDelivery.objects.get(event_type="insight.approved")
+    assert approved.payload["data"]["reviewed_by"] == "olivia"
+
+
+def test_the_schedule_waits_longer_each_time_and_honours_retry_after():
+    schedule = [5, 30, 120]
+    assert next_wait(1, Outcome(None, "refused", 1), schedule) == 5
+    assert next_wait(2, Outcome(503, "HTTP 503", 1, retry_after=600), schedule) == 600
+    assert next_wait(2, Outcome(429, "HTTP 429", 1, retry_after=10), schedule) == 30
+    assert next_wait(2, Outcome(400, "HTTP 400", 1, retry_after=600), schedule) == 30
+    assert next_wait(4, Outcome(500, "HTTP 500", 1), schedule) is None
+
+
+@pytest.mark.django_db
+def test_an_attempt_is_recorded_and_retried_later(settings):
+    settings.WEBHOOK_RETRY_SCHEDULE = [60]
+    endpoint()
+    enqueue("insight.created", [{"id": 1}])
+    (claimed,) = claim_due("w", 10, 30)
+    record(claimed.id, Outcome(503, "HTTP 503", 12.5), "w")
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 503)
+    assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=50)
+    assert delivery.attempts_made.get().duration_ms == 12.5
+    assert claim_due("w", 10, 30) == [], "not due yet"
+    WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    (again,) = claim_due("w", 10, 30)
+    record(again.id, Outcome(None, "ConnectError", 3), "w")
+    assert WebhookDelivery.objects.get().status == "failed", "the schedule is used up"
+
+
+@pytest.mark.django_db
+def test_a_410_disables_the_endpoint_and_says_why():
+    receiver = endpoint()
+    enqueue("insight.created", [{"id": 1}])
+    (claimed,) = claim_due("w", 10, 30)
+    record(claimed.id, Outcome(410, "HTTP 410", 5), "w")
+    receiver.refresh_from_db()
+    assert not receiver.enabled
+    assert receiver.disabled_reason.startswith("the receiver answered 410 Gone")
+    assert WebhookDelivery.objects.get().status == "pending", "kept for when it is re-enabled"
+    assert claim_due("w", 10, 30) == []
+    entry = AuditEntry.objects.get(action="webhook_endpoint.disable")
+    assert entry.actor_label == "webhook dispatcher"
+
+
+@pytest.mark.django_db
+def test_two_workers_never_claim_the_same_delivery():
+    endpoint()
+    enqueue("insight.created", [{"id": n} for n in range(6)])
+    first = {c.id for c in claim_due("a", 4, 30)}
+    second = {c.id for c in claim_due("b", 4, 30)}
+    assert len(first) == 4 and len(second) == 2
+    assert not first & second
+
+
+@pytest.mark.django_db
+def test_an_admin_redelivers_and_it_is_audited(client, gov_admin):
+    endpoint()
+    enqueue("insight.created", [{"id": 1}])
+    WebhookDelivery.objects.update(status="failed", attempts=8)
+    client.force_login(gov_admin)
+    delivery = WebhookDelivery.objects.get()
+    client.post(
+        reverse("admin:streams_webhookdelivery_changelist"),
+        {"action": "redeliver", "_selected_action": [delivery.pk]},
+    )
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 8)
+    assert AuditEntry.objects.get(action="webhook_delivery.redeliver").actor == gov_admin
+
+
+@pytest.mark.django_db
+def test_a_new_endpoints_secret_is_generated_shown_once_and_stored_encrypted(client, gov_admin):
+    client.force_login(gov_admin)
+    response = client.post(
+        reverse("admin:streams_webhookendpoint_add"),
+        {
+            "name": "trainer",
+            "url": "https://trainer.test/hook",
+            "events": ["insight.created"],
+            "enabled": "on",
+        },
+        follow=True,
+    )
+    shown = next(str(m) for m in response.context["messages"] if "Signing secret" in str(m))
+    secret = shown.split(": ", 1)[1].split(" ")[0]
+    created = WebhookEndpoint.objects.get()
+    assert created.secret() == secret
+    assert secret not in created.secret_encrypted
+    page = client.get(
+        reverse("admin:streams_webhookendpoint_change", args=[created.pk])
+    ).content.decode()
+    assert secret not in page
+    assert secret not in str(AuditEntry.objects.get(action="webhook_endpoint.create").after)
+
+
+async def start_receiver(port, received):
+    async def hook(request):
+        received.append((dict(request.headers), await request.text()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_receiver_that_was_down_gets_every_event_signed(settings):
+    settings.WEBHOOK_RETRY_SCHEDULE = [0.2] * 50
+    settings.WEBHOOK_POLL_SECONDS = 0.05
+    port = free_port()
+    simulator, url = await start_simulator()
+
+    @database_sync_to_async
+    def setup():
+        endpoint(url=f"http://127.0.0.1:{port}/hook")
+        return make_stream(connection=make_connection(url=url), matrix=make_matrix(), enabled=True)
+
+    await setup()
+    worker = StreamWorkerProcess(worker_id="hooks", reconcile_seconds=0.5, lease_seconds=30)
+    task = asyncio.create_task(worker.run())
+    await subscribed(simulator)
+    simulator.emit(40)
+
+    @database_sync_to_async
+    def failed_attempts():
+        return WebhookDelivery.objects.filter(attempts__gte=2).count()
+
+    await eventually(lambda: _at_least(failed_attempts, 40), within=20, what="attempts while down")
+    received = []
+    receiver = await start_receiver(port, received)
+    await eventually(
+        lambda: len({h["webhook-id"] for h, _ in received}) == 40, within=20, what="every event"
+    )
+
+    verifier = Webhook(SECRET)
+    external_ids = set()
+    for headers, body in received:
+        verified = verifier.verify(body, headers)  # raises if the signature is wrong
+        external_ids.add(verified["data"]["external_id"])
+    assert external_ids == {event["id"] for event in simulator.events}
+
+    @database_sync_to_async
+    def statuses():
+        return set(
+            WebhookDelivery.objects.filter(endpoint__name="trainer").values_list(
+                "status", flat=True
+            )
+        )
+
+    await eventually(lambda: _equals(statuses, {"delivered"}), what="all marked delivered")
+    worker.stop()
+    await asyncio.wait_for(task, 15)
+    await receiver.cleanup()
+    await simulator.stop()
+
+
+async def _at_least(query, count):
+    return await query() >= count
+
+
+async def _equals(query, value):
+    return await query() == value

@@ -1,0 +1,232 @@
+"""Who may use each URL and each WebSocket route: every one the project defines has a decision.
+
+The test walks the URL resolver. A pattern without an entry in the tables below fails the
+test, so a new view cannot ship without someone deciding who may use it.
+"""
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser, Group
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from assistgov.asgi import application
+from audit.models import AuditEntry, ReasonCode
+from audit.routing import websocket_urlpatterns
+from audit.services import audit_record
+from streams import webhooks
+from streams.models import (
+    ConfidenceMatrix,
+    GenesysConnection,
+    QuarantinedFrame,
+    StreamConfig,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from tests.factories import make_insight
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "officer", "admin", "auditor")
+EVERYONE = dict.fromkeys(ROLES, 200)
+
+
+def signed_in(anonymous, officer=200, admin=200, auditor=200):
+    return {"anonymous": anonymous, "officer": officer, "admin": admin, "auditor": auditor}
+
+
+PAGE = signed_in(302)  # any role; anonymous users are sent to log in
+# The project's own pages: (url name, kwargs) -> status per role.
+SITE = {
+    ("home", None): signed_in(302, 302, 302, 302),
+    ("login", None): EVERYONE,
+    ("logout", None): dict.fromkeys(ROLES, 405),  # POST only
+    ("review", None): PAGE,
+    ("dashboard", None): PAGE,
+    ("dashboard-health", None): PAGE,
+    ("export-csv", (("kind", "insights"),)): PAGE,
+    ("export-csv", (("kind", "decisions"),)): PAGE,
+    ("export-csv", (("kind", "audit"),)): signed_in(302, officer=403),
+    ("audit-verify", None): signed_in(302, officer=403),
+    ("healthz", None): EVERYONE,
+    ("readyz", None): EVERYONE,
+    ("metrics", None): EVERYONE,  # for Prometheus; METRICS_TOKEN puts a bearer token on it
+}
+ADMIN_PAGE = signed_in(302)
+# The admin site's own views.
+ADMIN_SITE = {
+    "index": ADMIN_PAGE,
+    "login": signed_in(200, 302, 302, 302),
+    "logout": signed_in(302, 405, 405, 405),
+    "password_change": ADMIN_PAGE,
+    "password_change_done": ADMIN_PAGE,
+    "autocomplete": signed_in(302, 403, 403, 403),  # only with a model field to complete
+    "jsi18n": ADMIN_PAGE,
+    "view_on_site": signed_in(302, 404, 404, 404),  # no model here has a public page
+}
+# Per registered model: which roles may view (list, detail, history), add and delete.
+OFF, ADM, AUD = "officer", "admin", "auditor"
+ADMIN_MODELS = {
+    "auth.user": {"view": (), "add": (), "delete": ()},  # user management: superusers only
+    "auth.group": {"view": (), "add": (), "delete": ()},
+    "streams.genesysconnection": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
+    "streams.confidencematrix": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
+    "streams.streamconfig": {"view": (OFF, ADM, AUD), "add": (ADM,), "delete": (ADM,)},
+    "streams.insight": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
+    "streams.quarantinedframe": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
+    "audit.auditentry": {"view": (ADM, AUD), "add": (), "delete": ()},
+    "audit.reasoncode": {"view": (OFF, ADM, AUD), "add": (ADM,), "delete": ()},
+    "streams.webhookendpoint": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
+    "streams.webhookdelivery": {"view": (ADM, AUD), "add": (), "delete": ()},
+}
+# Django's unnamed admin routes: the object shortcut redirects to its change page, and the
+# catch-all sends unknown admin URLs to the index (or to log in).
+ADMIN_UNNAMED = {"<path:object_id>/", "(?P<url>.*)$"}
+CONSUMERS = {"ws-review": {"anonymous": False, "officer": True, "admin": True, "auditor": True}}
+
+
+def walk(patterns, namespace=None):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from walk(pattern.url_patterns, pattern.namespace or namespace)
+        elif isinstance(pattern, URLPattern):
+            yield namespace, pattern
+
+
+@pytest.fixture
+def cast(officer, gov_admin, auditor):
+    return {"anonymous": None, "officer": officer, "admin": gov_admin, "auditor": auditor}
+
+
+@pytest.fixture
+def objects(django_user_model):
+    insight = make_insight()
+    QuarantinedFrame.objects.create(
+        stream=insight.stream, received_at=insight.received_at, reason="r", raw="x", raw_size=1
+    )
+    audit_record(action="test", actor_label="t")
+    endpoint = WebhookEndpoint(
+        name="receiver", url="https://receiver.test/hook", events=["insight.created"]
+    )
+    endpoint.set_secret(webhooks.new_secret())
+    endpoint.save()
+    webhooks.enqueue("insight.created", [{"id": insight.pk}])
+    return {
+        "streams.webhookendpoint": endpoint,
+        "streams.webhookdelivery": WebhookDelivery.objects.first(),
+        "auth.user": django_user_model.objects.first(),
+        "auth.group": Group.objects.first(),
+        "streams.genesysconnection": GenesysConnection.objects.first(),
+        "streams.confidencematrix": ConfidenceMatrix.objects.first(),
+        "streams.streamconfig": StreamConfig.objects.first(),
+        "streams.insight": insight,
+        "streams.quarantinedframe": QuarantinedFrame.objects.first(),
+        "audit.auditentry": AuditEntry.objects.first(),
+        "audit.reasoncode": ReasonCode.objects.first(),
+    }
+
+
+def status_for(client, user, url):
+    client.logout()
+    if user is not None:
+        client.force_login(user)
+    return client.get(url).status_code
+
+
+def admin_expectation(name: str, objects):
+    """The URL and expected statuses of a named admin route, or None if it has no decision."""
+    if name in ADMIN_SITE:
+        kwargs = {"content_type_id": 999, "object_id": 999} if name == "view_on_site" else {}
+        return reverse(f"admin:{name}", kwargs=kwargs), ADMIN_SITE[name]
+    for label, rights in ADMIN_MODELS.items():
+        prefix = label.replace(".", "_") + "_"
+        if not name.startswith(prefix):
+            continue
+        view = name.removeprefix(prefix)
+        obj = objects[label]
+        allowed = {
+            "changelist": rights["view"],
+            "export": rights["view"],
+            "change": rights["view"],
+            "history": rights["view"],
+            "password_change": (),
+            "add": rights["add"],
+            "delete": rights["delete"],
+        }[view]
+        kwargs = {"object_id": obj.pk} if view in ("change", "history", "delete") else {}
+        if view == "password_change":
+            kwargs = {"id": obj.pk}
+        expected = {role: 200 if role in allowed else 403 for role in ROLES}
+        expected["anonymous"] = 302
+        return reverse(f"admin:{name}", kwargs=kwargs), expected
+    return None
+
+
+def test_every_url_has_a_decision_and_the_decision_holds(client, cast, objects):
+    undecided, wrong = [], []
+    for namespace, pattern in walk(get_resolver().url_patterns):
+        route = str(pattern.pattern)
+        if namespace == "admin" and pattern.name is None:
+            if route not in ADMIN_UNNAMED:
+                undecided.append(f"admin {route}")
+            continue
+        if namespace == "admin":
+            if pattern.name == "app_list":
+                continue  # checked below, per app
+            decided = admin_expectation(pattern.name, objects)
+            if decided is None:
+                undecided.append(f"admin:{pattern.name}")
+                continue
+            cases = [decided]
+        else:
+            cases = [
+                (reverse(name, kwargs=dict(kwargs or ())), expected)
+                for (name, kwargs), expected in SITE.items()
+                if name == pattern.name
+            ]
+            if not cases:
+                undecided.append(pattern.name or route)
+                continue
+        for url, expected in cases:
+            for role, user in cast.items():
+                actual = status_for(client, user, url)
+                if actual != expected[role]:
+                    wrong.append(f"{url} as {role}: {actual}, expected {expected[role]}")
+    assert not undecided, f"URLs without an access decision: {undecided}"
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("app_label", "expected"),
+    [
+        ("auth", signed_in(302, 404, 404, 404)),
+        ("streams", signed_in(302)),
+        ("audit", signed_in(302)),
+    ],
+)
+def test_admin_app_pages_follow_the_models_they_list(client, cast, app_label, expected):
+    url = reverse("admin:app_list", kwargs={"app_label": app_label})
+    assert {role: status_for(client, user, url) for role, user in cast.items()} == expected
+
+
+def test_every_websocket_route_has_a_decision():
+    assert {route.name for route in websocket_urlpatterns} == set(CONSUMERS)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ROLES)
+def test_websocket_routes_admit_exactly_the_roles_decided(role, cast):
+    user = cast[role]
+
+    async def connects(path):
+        communicator = WebsocketCommunicator(
+            application, path, headers=[(b"origin", b"http://testserver")]
+        )
+        communicator.scope["user"] = user or AnonymousUser()
+        connected, _ = await communicator.connect()
+        await communicator.disconnect()
+        return connected
+
+    for route in websocket_urlpatterns:
+        path = "/" + str(route.pattern)
+        assert async_to_sync(connects)(path) == CONSUMERS[route.name][role], path

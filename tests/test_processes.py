@@ -1,0 +1,160 @@
+"""The deployment's commands as real processes: simulator, stream worker, embedded server."""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from streams.management.commands.demo_setup import demo_document
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Deployment:
+    """A throwaway SQLite database and the environment the processes share."""
+
+    def __init__(self, tmp_path, **env):
+        self.db = tmp_path / "assistgov.sqlite3"
+        clean = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME")}
+        self.env = {
+            **clean,
+            "DEBUG": "true",
+            "DATABASE_URL": f"sqlite:///{self.db}",
+            "STREAMS_RECONCILE_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+            **env,
+        }
+        self.processes: list[subprocess.Popen] = []
+
+    def manage(self, *args, check=True):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def start(self, *args) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def query(self, sql, params=()):
+        with sqlite3.connect(self.db, timeout=10) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    def wait_for(self, predicate, what, within=30.0):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise AssertionError(f"{process.args} exited early:\n{process.stdout.read()}")
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def insights(self):
+        return self.query("SELECT count(*) FROM streams_insight")[0][0]
+
+    def stop(self, process, within=20.0, sig=signal.SIGTERM) -> tuple[int, str]:
+        """Signal a process and wait for it; it is no longer expected to be running."""
+        self.processes.remove(process)
+        process.send_signal(sig)
+        output, _ = process.communicate(timeout=within)
+        return process.returncode, output
+
+    def cleanup(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    deployment = Deployment(tmp_path)
+    deployment.manage("migrate", "--noinput")
+    yield deployment
+    deployment.cleanup()
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read()
+
+
+def answers(url):
+    try:
+        return http_get(url)[0] == 200
+    except OSError:
+        return False
+
+
+def test_runstreams_stores_insights_and_stops_cleanly_on_sigterm(deployment, tmp_path):
+    sim_port = free_port()
+    simulator = deployment.start("genesys_simulator", "--port", str(sim_port), "--rate", "50")
+    deployment.wait_for(lambda: answers(f"http://127.0.0.1:{sim_port}/_sim/stats"), "the simulator")
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            demo_document(f"http://127.0.0.1:{sim_port}", "assistgov-demo", "assistgov-demo-secret")
+        )
+    )
+    assert "3 created" in deployment.manage("import_config", str(config)).stdout
+
+    worker = deployment.start("runstreams", "--worker-id", "worker-1")
+    deployment.wait_for(lambda: deployment.insights() >= 20, "insights stored by the worker")
+    code, output = deployment.stop(worker)
+    assert code == 0, output
+    assert "stream worker worker-1 stopped" in output
+    assert deployment.query("SELECT state, worker FROM streams_streamstatus") == [("stopped", "")]
+    stored = deployment.insights()
+    frames, filtered = deployment.query("SELECT frames, filtered FROM streams_streamstatus")[0]
+    assert stored == frames - filtered, "everything received before the stop was stored"
+    assert deployment.stop(simulator)[0] == 0
+
+
+def test_serve_runs_web_worker_and_simulator_in_one_process(deployment):
+    web_port, sim_port = free_port(), free_port()
+    setup = deployment.manage("demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}")
+    assert "officer-demo-pass" in setup.stdout
+    server = deployment.start("serve", "--port", str(web_port), "--simulator-port", str(sim_port))
+    base = f"http://127.0.0.1:{web_port}"
+    deployment.wait_for(lambda: answers(base + "/healthz"), "the web server")
+    deployment.wait_for(lambda: deployment.insights() >= 5, "insights from the embedded simulator")
+
+    status, body = http_get(base + "/readyz")
+    assert (status, json.loads(body)["checks"]) == (200, {"database": "ok", "channel_layer": "ok"})
+    status, body = http_get(base + "/admin/login/")
+    assert status == 200 and b"assistgov" in body
+    assert http_get(base + "/static/admin/css/base.css")[0] == 200
+    assert deployment.query("SELECT state FROM streams_streamstatus") == [("connected",)]
+
+    code, output = deployment.stop(server)
+    assert code == 0, output
+    assert "stream worker" in output and "stopped" in output
+    assert deployment.query("SELECT state FROM streams_streamstatus") == [("stopped",)]
