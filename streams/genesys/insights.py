@@ -105,6 +105,35 @@ class ClientSettings:
     check_limits: bool = True
 
 
+class ReconnectPlan:
+    """The state to show and the wait before the next attempt, for how a session ended."""
+
+    def __init__(self, settings: ClientSettings, backoff: Backoff):
+        self.settings = settings
+        self.backoff = backoff
+        self._token_retries = 0
+
+    def plan(self, end: SessionEnd) -> tuple[StreamState, float]:
+        if end.stable:
+            self.backoff.reset()
+            self._token_retries = 0
+        if end.kind is Ending.TOKEN_REJECTED:
+            # The first rejection is an ordinary expiry: reconnect at once with a new token.
+            # Repeated rejections without a stable connection in between back off.
+            self._token_retries += 1
+            delay = 0.0 if self._token_retries == 1 else self.backoff.next_delay()
+            return StreamState.RECONNECTING, delay
+        if end.kind is Ending.RATE_LIMITED:
+            return StreamState.RECONNECTING, max(end.retry_after or 0.0, self.backoff.next_delay())
+        if end.kind is Ending.SATURATED:
+            return StreamState.SATURATED, max(self.settings.backoff_base, self.backoff.next_delay())
+        if end.kind is Ending.REFUSED:
+            return StreamState.ERROR, self.settings.policy_backoff
+        if end.code == CLOSE_TRY_LATER:
+            return StreamState.RECONNECTING, self.settings.backoff_base + self.backoff.next_delay()
+        return StreamState.RECONNECTING, self.backoff.next_delay()
+
+
 class InsightsClient:
     def __init__(
         self,
@@ -129,7 +158,7 @@ class InsightsClient:
             base=self.settings.backoff_base, cap=self.settings.backoff_cap
         )
         self.sleep = sleep
-        self._token_retries = 0
+        self.planner = ReconnectPlan(self.settings, self.backoff)
 
     async def run(self) -> None:
         """Connect and receive until cancelled; every ending leads to a planned retry."""
@@ -144,25 +173,7 @@ class InsightsClient:
             await self.sleep(delay)
 
     def plan(self, end: SessionEnd) -> tuple[StreamState, float]:
-        """The state to show and the wait before the next attempt, for how a session ended."""
-        if end.stable:
-            self.backoff.reset()
-            self._token_retries = 0
-        if end.kind is Ending.TOKEN_REJECTED:
-            # The first rejection is an ordinary expiry: reconnect at once with a new token.
-            # Repeated rejections without a stable connection in between back off.
-            self._token_retries += 1
-            delay = 0.0 if self._token_retries == 1 else self.backoff.next_delay()
-            return StreamState.RECONNECTING, delay
-        if end.kind is Ending.RATE_LIMITED:
-            return StreamState.RECONNECTING, max(end.retry_after or 0.0, self.backoff.next_delay())
-        if end.kind is Ending.SATURATED:
-            return StreamState.SATURATED, max(self.settings.backoff_base, self.backoff.next_delay())
-        if end.kind is Ending.REFUSED:
-            return StreamState.ERROR, self.settings.policy_backoff
-        if end.code == CLOSE_TRY_LATER:
-            return StreamState.RECONNECTING, self.settings.backoff_base + self.backoff.next_delay()
-        return StreamState.RECONNECTING, self.backoff.next_delay()
+        return self.planner.plan(end)
 
     async def session(self) -> SessionEnd:
         """One attempt: token, limits, connect, subscribe, receive until the socket ends."""
@@ -234,29 +245,11 @@ class InsightsClient:
                 user_agent_header="assistgov",
             )
         except InvalidStatus as exc:
-            return self._handshake_refused(exc, token)
+            return handshake_refused(
+                exc, self.tokens, token, needs="analytics:events:read and agentassist:read"
+            )
         async with ws:
             return await self._subscribe_and_receive(ws, token)
-
-    def _handshake_refused(self, exc: InvalidStatus, token: str) -> SessionEnd:
-        status = exc.response.status_code
-        if status == 401:
-            self.tokens.invalidate(token)
-            return SessionEnd(Ending.TOKEN_REJECTED, "handshake refused the token (HTTP 401)")
-        if status == 429:
-            retry_after = rest.parse_retry_after(exc.response.headers.get("Retry-After"))
-            return SessionEnd(
-                Ending.RATE_LIMITED,
-                "handshake refused: too many streams (HTTP 429)",
-                retry_after=retry_after,
-            )
-        if status == 403:
-            return SessionEnd(
-                Ending.REFUSED,
-                "handshake refused: permission denied (HTTP 403): the OAuth client needs "
-                "analytics:events:read and agentassist:read",
-            )
-        return SessionEnd(Ending.FAILED, f"handshake refused (HTTP {status})")
 
     async def _subscribe_and_receive(self, ws: ClientConnection, token: str) -> SessionEnd:
         resume_after = await self.handler.resume_after()
@@ -333,6 +326,29 @@ class InsightsClient:
         if code == CLOSE_ABNORMAL:
             detail = "connection dropped without a close frame (1006)"
         return SessionEnd(Ending.CLOSED, detail, code=code, stable=stable)
+
+
+def handshake_refused(
+    exc: InvalidStatus, tokens: TokenManager, token: str, *, needs: str
+) -> SessionEnd:
+    """How a session ends when the server refuses the WebSocket upgrade."""
+    status = exc.response.status_code
+    if status == 401:
+        tokens.invalidate(token)
+        return SessionEnd(Ending.TOKEN_REJECTED, "handshake refused the token (HTTP 401)")
+    if status == 429:
+        retry_after = rest.parse_retry_after(exc.response.headers.get("Retry-After"))
+        return SessionEnd(
+            Ending.RATE_LIMITED,
+            "handshake refused: too many streams (HTTP 429)",
+            retry_after=retry_after,
+        )
+    if status == 403:
+        return SessionEnd(
+            Ending.REFUSED,
+            f"handshake refused: permission denied (HTTP 403): the OAuth client needs {needs}",
+        )
+    return SessionEnd(Ending.FAILED, f"handshake refused (HTTP {status})")
 
 
 class _TokenRejected(GenesysError):

@@ -4,6 +4,7 @@ Routes:
   POST /oauth/token                                 client credentials (Basic or form fields)
   GET  /api/v2/analytics/events/streamlimits        stream limits
   GET  /api/v2/analytics/events                     insights WebSocket
+  GET  /api/v2/agent-assist/real-time               knowledge search WebSocket
   GET  /_sim/stats                                  what was generated and sent (?ids=1 for ids)
   POST /_sim/emit      {"count": n, "event": {...}} generate n events now (fields overridden)
   POST /_sim/faults    {"action": ...}              inject a fault (see FAULTS)
@@ -25,14 +26,15 @@ from pydantic import ValidationError
 
 from streams.genesys.payloads import Subscription
 from streams.simulator.generator import EventGenerator, event_seq
+from streams.simulator.knowledge import KnowledgeService
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT = 10.0
 CLOSE_REASON_BYTES = 123
 FAULTS = (
-    "drop",  # abort every insights socket without a close frame (1006 for the client)
-    "close",  # close every insights socket with {"code", "reason"}
+    "drop",  # abort every socket without a close frame (1006 for the client)
+    "close",  # close every socket with {"code", "reason"}
     "expire_tokens",  # every issued token expires now: open sockets close with 4401
     "token",  # the next {"count"} token requests answer {"status"} (429 with {"retry_after"})
     "handshake",  # the next {"count"} WebSocket handshakes answer {"status"}
@@ -40,6 +42,7 @@ FAULTS = (
     "inject",  # send a bad frame to every socket: {"kind"} in INJECTIONS
     "ack_delay",  # wait {"seconds"} before acknowledging subscriptions
     "restart",  # go away (close 1012) for {"seconds"}, then come back with the same events
+    "knowledge",  # knowledge search: {"limit", "delay", "echo_query_id", "swallow"}
 )
 INJECTIONS = ("malformed-json", "bad-base64", "not-an-object", "oversized", "duplicate", "no-type")
 
@@ -100,6 +103,7 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._background: set[asyncio.Task] = set()
         self.host, self.port = "127.0.0.1", 0
+        self.knowledge = KnowledgeService(self, self.config.seed)
         self._generator_task: asyncio.Task | None = None
         self.app = self._build_app()
 
@@ -108,6 +112,7 @@ class Simulator:
         app.router.add_post("/oauth/token", self.oauth_token)
         app.router.add_get("/api/v2/analytics/events/streamlimits", self.stream_limits)
         app.router.add_get("/api/v2/analytics/events", self.insights_socket)
+        app.router.add_get("/api/v2/agent-assist/real-time", self.knowledge.socket)
         app.router.add_get("/_sim/stats", self.stats_view)
         app.router.add_post("/_sim/emit", self.emit_view)
         app.router.add_post("/_sim/faults", self.faults_view)
@@ -134,6 +139,7 @@ class Simulator:
     async def _close(self, code: int, reason: str) -> None:
         for conn in list(self.connections.values()):
             await conn.ws.close(code=code, message=reason.encode())
+        await self.knowledge.close(code, reason)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -380,21 +386,31 @@ class Simulator:
         elif action == "saturate":
             self.other_streams = int(fault.get("streams", self.config.max_concurrent_streams))
             return
+        elif action == "knowledge":
+            self.knowledge.configure(fault)
+            return
+        elif action == "drop":
+            self.knowledge.drop()
+        elif action == "close":
+            self._spawn(
+                self.knowledge.close(int(fault.get("code", 1011)), str(fault.get("reason", "")))
+            )
         elif action == "ack_delay":
             self.ack_delay = float(fault.get("seconds", 0))
             return
         elif action == "restart":
-            task = asyncio.get_running_loop().create_task(
-                self.restart(float(fault.get("seconds", 1)))
-            )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self.restart(float(fault.get("seconds", 1))))
             return
         elif action == "inject" and fault.get("kind") not in INJECTIONS:
             raise ValueError(f"unknown injection {fault.get('kind')!r}: use one of {INJECTIONS}")
         for conn in self.connections.values():
             conn.faults.append(fault)
             conn.wakeup.set()
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _apply_fault(self, conn: Connection, fault: dict) -> bool:
         """Apply a per-socket fault; True when the socket is gone afterwards."""
@@ -438,6 +454,7 @@ class Simulator:
             "last_id": self.events[-1]["id"] if self.events else None,
             "sent_unique": len(self.sent_ids),
             "connections": len(self.connections),
+            "knowledge_sockets": len(self.knowledge.sockets),
             **dict(self.counters),
         }
         if include_ids:
