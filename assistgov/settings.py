@@ -44,7 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "assistgov.middleware.AsyncWhiteNoiseMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -175,6 +175,12 @@ STREAMS_PING_SECONDS = env.float("STREAMS_PING_SECONDS", 20.0, minimum=1.0)
 STREAMS_LEASE_SECONDS = env.float("STREAMS_LEASE_SECONDS", 15.0, minimum=1.0)
 # Outbound webhooks: the waits (seconds) between delivery attempts, after which a delivery
 # is marked failed (an admin can redeliver it); the timeout of one attempt; how many run at once.
+# Knowledge search: the worker re-runs the most frequent queries of the last window shortly
+# before their cached answers expire.
+KNOWLEDGE_WARM_INTERVAL_SECONDS = env.float("KNOWLEDGE_WARM_INTERVAL_SECONDS", 15.0, minimum=0.1)
+KNOWLEDGE_WARM_WINDOW_SECONDS = env.float("KNOWLEDGE_WARM_WINDOW_SECONDS", 3600.0, minimum=1.0)
+KNOWLEDGE_WARM_TOP = env.int("KNOWLEDGE_WARM_TOP", 20, minimum=0)
+
 WEBHOOK_RETRY_SCHEDULE = env.numbers(
     "WEBHOOK_RETRY_SCHEDULE", [5, 30, 120, 600, 1800, 3600, 7200, 21600]
 )

@@ -15,7 +15,7 @@ from audit.models import AuditEntry, ReasonCode
 from audit.services import DecisionConflict, Origin, insight_approve, insight_reject
 from audit.views import csv_download
 from streams.admin import AuditedAdmin, ReadOnlyAdmin, preformatted
-from streams.models import Insight
+from streams.models import Insight, KnowledgeQuery
 
 
 class CsvExportAdmin(ReadOnlyAdmin):
@@ -208,3 +208,36 @@ class ReasonCodeAdmin(AuditedAdmin):
     def has_delete_permission(self, request, obj=None):
         # Decisions refer to codes by name: retire a code (active off) instead.
         return False
+
+
+@admin.register(KnowledgeQuery)
+class KnowledgeQueryAdmin(CsvExportAdmin):
+    """Every knowledge query and what governance made of it: evidence, read-only."""
+
+    export_kind = "knowledge"
+    list_display = [
+        "created_at",
+        "stream",
+        "query_text",
+        "origin",
+        "status",
+        "governance_status",
+        "results_validated",
+        "results_returned",
+        "cache_hit",
+        "latency",
+    ]
+    list_filter = ["status", "governance_status", "origin", "cache_hit", "stream", "created_at"]
+    search_fields = ["=query_id", "=conversation_id", "query_text"]
+    list_select_related = ["stream"]
+    show_full_result_count = False
+    readonly_fields = ["results_display"]
+    exclude = ["results"]
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj):
+        return f"{obj.latency_ms:.1f} ms"
+
+    @admin.display(description="results")
+    def results_display(self, obj):
+        return pretty_json(obj.results)

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEntry
 from audit.selectors import ReviewFilters
-from streams.models import Insight
+from streams.models import Insight, KnowledgeQuery
 from streams.times import iso
 
 BOM = "\ufeff"  # so that spreadsheet programs read the file as UTF-8
@@ -103,10 +103,34 @@ AUDIT_COLUMNS = (
     ("Hash", "entry_hash"),
 )
 
+KNOWLEDGE_COLUMNS = (
+    ("Query row", "id"),
+    ("Time", "created_at"),
+    ("Stream", "stream__name"),
+    ("Query id", "query_id"),
+    ("Conversation id", "conversation_id"),
+    ("Query text", "query_text"),
+    ("Origin", "origin"),
+    ("Requested by", "requested_by"),
+    ("Status", "status"),
+    ("Governance status", "governance_status"),
+    ("Results returned", "results_returned"),
+    ("Results validated", "results_validated"),
+    ("Cache hit", "cache_hit"),
+    ("Latency (ms)", "latency_ms"),
+    ("Attempts", "attempts"),
+    ("Error code", "error_code"),
+    ("Error message", "error_message"),
+    ("Results", "results"),
+)
+
 EXPORTS = {
     "insights": Export("insights", "streams.view_insight", INSIGHT_COLUMNS, "received_at"),
     "decisions": Export("decisions", "streams.view_insight", DECISION_COLUMNS, "reviewed_at"),
     "audit": Export("audit", "audit.view_auditentry", AUDIT_COLUMNS, "created_at"),
+    "knowledge": Export(
+        "knowledge", "streams.view_knowledgequery", KNOWLEDGE_COLUMNS, "created_at"
+    ),
 }
 
 
@@ -126,6 +150,10 @@ def queryset_for(kind: str, params=None):
     export = EXPORTS[kind]
     if kind == "audit":
         queryset = AuditEntry.objects.all()
+    elif kind == "knowledge":
+        queryset = KnowledgeQuery.objects.all()
+        if params.get("stream"):
+            queryset = queryset.filter(stream__name=params["stream"])
     else:
         filters = ReviewFilters.parse(params, default_status="all")
         queryset = filters.apply(Insight.objects.all())

@@ -3,6 +3,7 @@
 from django.dispatch import receiver
 
 from audit.services import Origin, audit_record
+from streams.knowledge import knowledge_queried
 from streams.signals import config_changed, insights_auto_decided, stream_run_changed
 
 
@@ -43,4 +44,18 @@ def record_stream_run(sender, *, stream_id, stream_name, event, reason, worker, 
         object_id=str(stream_id),
         object_repr=stream_name,
         after={"reason": reason},
+    )
+
+
+@receiver(knowledge_queried, dispatch_uid="audit-knowledge-query")
+def record_knowledge_query(sender, *, query, client_address=None, **kwargs):
+    """Seed 2's audit record, in the chain."""
+    audit_record(
+        action="knowledge.query",
+        actor_label=query.requested_by,
+        object_type="streams.knowledgequery",
+        object_id=query.query_id,
+        object_repr=query.query_text[:200],
+        after={**query.audit_fields(), "stream": query.stream.name, "origin": query.origin},
+        origin=Origin(client_address=client_address),
     )

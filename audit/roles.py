@@ -15,6 +15,9 @@ CONFIG_MODELS = (
     "confidencerule",
     "streamconfig",
     "streamfilter",
+    "knowledgesource",
+    "knowledgestream",
+    "knowledgestreamsource",
 )
 
 ROLE_PERMISSIONS = {
@@ -23,6 +26,8 @@ ROLE_PERMISSIONS = {
         "streams.review_insight",
         "streams.view_streamconfig",
         "streams.view_quarantinedframe",
+        "streams.view_knowledgequery",
+        "streams.run_knowledgequery",
         "audit.view_reasoncode",
     ],
     ADMINS: [
@@ -45,6 +50,11 @@ ROLE_PERMISSIONS = {
         "streams.change_webhookdelivery",
         "streams.view_webhookdelivery",
         "streams.view_webhookattempt",
+        "streams.view_knowledgequery",
+        "streams.run_knowledgequery",
+        "streams.add_apitoken",
+        "streams.change_apitoken",
+        "streams.view_apitoken",
     ],
     AUDITORS: [
         *(f"streams.view_{model}" for model in CONFIG_MODELS),
@@ -56,6 +66,8 @@ ROLE_PERMISSIONS = {
         "streams.view_webhookendpoint",
         "streams.view_webhookdelivery",
         "streams.view_webhookattempt",
+        "streams.view_knowledgequery",
+        "streams.view_apitoken",
     ],
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit import views
+from audit import knowledge_views, views
 
 urlpatterns = [
     path("review/", views.review, name="review"),
@@ -8,4 +8,6 @@ urlpatterns = [
     path("dashboard/health", views.dashboard_health, name="dashboard-health"),
     path("export/<slug:kind>.csv", views.export_csv, name="export-csv"),
     path("audit/verify/", views.audit_verify, name="audit-verify"),
+    path("knowledge/", knowledge_views.console, name="knowledge-console"),
+    path("api/knowledge/search", knowledge_views.api_search, name="knowledge-api-search"),
 ]

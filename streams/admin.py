@@ -5,14 +5,19 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models, transaction
 from django.utils import formats, timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from streams import webhooks
 from streams.genesys.insights import StreamState
+from streams.knowledge import knowledge_metrics
 from streams.models import (
+    ApiToken,
     ConfidenceMatrix,
     ConfidenceRule,
     GenesysConnection,
+    KnowledgeSource,
+    KnowledgeStream,
+    KnowledgeStreamSource,
     QuarantinedFrame,
     StreamConfig,
     StreamFilter,
@@ -521,3 +526,120 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
                     source="admin",
                 )
         self.message_user(request, f"{count} deliveries queued to be sent again.", messages.SUCCESS)
+
+
+# Knowledge search
+
+
+@admin.register(KnowledgeSource)
+class KnowledgeSourceAdmin(AuditedAdmin):
+    list_display = ["name", "knowledge_base_id", "enabled"]
+    list_filter = ["enabled"]
+    search_fields = ["name", "=knowledge_base_id"]
+
+
+class KnowledgeStreamSourceInline(admin.TabularInline):
+    model = KnowledgeStreamSource
+    extra = 1
+    autocomplete_fields = ["source"]
+
+
+@admin.register(KnowledgeStream)
+class KnowledgeStreamAdmin(AuditedAdmin):
+    inlines = [KnowledgeStreamSourceInline]
+    list_display = ["name", "connection", "enabled", "state", "confidence_threshold"]
+    list_filter = ["enabled", "connection", "state"]
+    search_fields = ["name"]
+    readonly_fields = ["state", "state_detail", "state_changed_at", "figures"]
+    fieldsets = [
+        (None, {"fields": ["name", "connection", "enabled"]}),
+        (
+            "What gets through",
+            {"fields": ["confidence_threshold", "freshness_days", "max_results", "language"]},
+        ),
+        ("Load", {"fields": ["max_in_flight", "query_timeout_seconds", "cache_ttl_seconds"]}),
+        ("Status", {"fields": ["state", "state_detail", "state_changed_at", "figures"]}),
+    ]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not form.instance.source_links.exists():
+            messages.warning(
+                request,
+                f"Knowledge stream {form.instance.name} has no knowledge source: it refuses "
+                "queries until one is added.",
+            )
+
+    @admin.display(description="figures")
+    def figures(self, obj):
+        if not obj.pk:
+            return "-"
+        figures = knowledge_metrics(obj.pk)
+        rows = [
+            ("Queries", figures["queries"]),
+            ("Answered", figures["answered"]),
+            ("Timed out", figures["timed_out"]),
+            ("Errors", figures["errors"]),
+            ("Latency p50", _ms(figures["latency_p50_ms"])),
+            ("Latency p95", _ms(figures["latency_p95_ms"])),
+            ("Validated / returned", _percent(figures["validated_ratio"])),
+            ("Cache hits", _percent(figures["cache_hit_ratio"])),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
+
+def _ms(value):
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _percent(value):
+    return "-" if value is None else f"{value:.0%}"
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["name"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(AuditedAdmin):
+    """Tokens for the JSON API: created here, shown once, revoked here; never deleted."""
+
+    form = ApiTokenForm
+    list_display = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name", *self.readonly_fields] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+            plaintext = obj.issue()
+            messages.warning(
+                request,
+                f"API token {obj.name}: {plaintext} — copy it now, it is not shown again. "
+                "Send it as 'Authorization: Bearer <token>'.",
+            )
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        revoked = 0
+        for token in queryset.filter(revoked_at=None):
+            with transaction.atomic():
+                before = token.audit_snapshot()
+                token.revoked_at = timezone.now()
+                token.save(update_fields=["revoked_at"])
+                self.report(request, token, "revoke", before, token.audit_snapshot())
+            revoked += 1
+        messages.success(request, f"{revoked} token(s) revoked; they no longer authenticate.")

@@ -16,6 +16,9 @@ from streams.models import (
     ConfidenceMatrix,
     ConfidenceRule,
     GenesysConnection,
+    KnowledgeSource,
+    KnowledgeStream,
+    KnowledgeStreamSource,
     StreamConfig,
     StreamFilter,
 )
@@ -80,11 +83,45 @@ class StreamDoc(_Strict):
     filters: list[FilterDoc] = []
 
 
+class KnowledgeSourceDoc(_Strict):
+    knowledge_base_id: str
+    name: str
+    enabled: bool = True
+
+
+class SourcePriorityDoc(_Strict):
+    knowledge_base_id: str
+    priority: int = 1
+
+
+class KnowledgeStreamDoc(_Strict):
+    name: str
+    connection: str
+    enabled: bool = True
+    max_results: int = 5
+    confidence_threshold: float = 0.75
+    language: str = "en-US"
+    freshness_days: int = 90
+    max_in_flight: int = 5
+    query_timeout_seconds: float = 15.0
+    cache_ttl_seconds: int = 300
+    sources: list[SourcePriorityDoc] = []
+
+
+KNOWLEDGE_STREAM_SETTINGS = tuple(
+    name
+    for name in KnowledgeStreamDoc.model_fields
+    if name not in ("name", "connection", "sources")
+)
+
+
 class ConfigDocument(_Strict):
     version: Literal[1] = VERSION
     connections: list[ConnectionDoc] = []
     confidence_matrices: list[MatrixDoc] = []
     streams: list[StreamDoc] = []
+    knowledge_sources: list[KnowledgeSourceDoc] = []
+    knowledge_streams: list[KnowledgeStreamDoc] = []
 
 
 class ConfigImportError(Exception):
@@ -123,8 +160,22 @@ def config_export() -> dict:
             "connection", "confidence_matrix"
         ).prefetch_related("filters")
     ]
+    knowledge_sources = [
+        KnowledgeSourceDoc(**source.audit_snapshot()) for source in KnowledgeSource.objects.all()
+    ]
+    knowledge_streams = [
+        KnowledgeStreamDoc(
+            connection=k.connection.name,
+            **{k_: v for k_, v in k.audit_snapshot().items() if k_ != "connection"},
+        )
+        for k in KnowledgeStream.objects.select_related("connection")
+    ]
     document = ConfigDocument(
-        connections=connections, confidence_matrices=matrices, streams=streams
+        connections=connections,
+        confidence_matrices=matrices,
+        streams=streams,
+        knowledge_sources=knowledge_sources,
+        knowledge_streams=knowledge_streams,
     )
     return document.model_dump(exclude_none=True)
 
@@ -140,6 +191,10 @@ def config_import(data: dict, *, source: str, actor=None) -> dict[str, int]:
             importer.run(f"confidence_matrices[{doc.name}]", importer.matrix, doc)
         for doc in document.streams:
             importer.run(f"streams[{doc.name}]", importer.stream, doc)
+        for doc in document.knowledge_sources:
+            importer.run(f"knowledge_sources[{doc.name}]", importer.knowledge_source, doc)
+        for doc in document.knowledge_streams:
+            importer.run(f"knowledge_streams[{doc.name}]", importer.knowledge_stream, doc)
         if importer.problems:
             raise ConfigImportError(importer.problems)
     return importer.counts
@@ -243,6 +298,41 @@ class _Importer:
         for filter_doc in doc.filters:
             stream_filter = StreamFilter(stream=obj, **filter_doc.model_dump())
             _save_part(stream_filter, f"filter {stream_filter}")
+        self._record(obj, before)
+
+    def knowledge_source(self, doc: KnowledgeSourceDoc) -> None:
+        obj = KnowledgeSource.objects.filter(
+            knowledge_base_id=doc.knowledge_base_id
+        ).first() or KnowledgeSource(knowledge_base_id=doc.knowledge_base_id)
+        before = obj.audit_snapshot() if obj.pk else None
+        obj.name, obj.enabled = doc.name, doc.enabled
+        obj.full_clean()
+        obj.save()
+        self._record(obj, before)
+
+    def knowledge_stream(self, doc: KnowledgeStreamDoc) -> None:
+        obj = KnowledgeStream.objects.filter(name=doc.name).first() or KnowledgeStream(
+            name=doc.name
+        )
+        before = obj.audit_snapshot() if obj.pk else None
+        if doc.connection in self.failed:
+            raise ValidationError({"connection": f"{doc.connection!r} has errors (see above)"})
+        obj.connection = _by_name(GenesysConnection, doc.connection, "connection")
+        for field in KNOWLEDGE_STREAM_SETTINGS:
+            setattr(obj, field, getattr(doc, field))
+        obj.full_clean()
+        obj.save()
+        obj.source_links.all().delete()
+        for link in doc.sources:
+            source = KnowledgeSource.objects.filter(
+                knowledge_base_id=link.knowledge_base_id
+            ).first()
+            if source is None:
+                raise ValidationError(
+                    {"sources": f"no knowledge source with id {link.knowledge_base_id!r}"}
+                )
+            part = KnowledgeStreamSource(stream=obj, source=source, priority=link.priority)
+            _save_part(part, f"source {link.knowledge_base_id}")
         self._record(obj, before)
 
 

@@ -1,4 +1,6 @@
+import hashlib
 import os
+import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -636,3 +638,265 @@ class WebhookAttempt(models.Model):
 
     def __str__(self):
         return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
+
+
+# Knowledge search (seed 2)
+
+
+class KnowledgeSource(models.Model):
+    """A Genesys knowledge base that knowledge streams may query."""
+
+    knowledge_base_id = models.CharField(
+        "knowledge base id",
+        max_length=128,
+        unique=True,
+        validators=[RegexValidator(r"^[^\x00-\x1f\x7f\s]+$", "No spaces or control characters.")],
+    )
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True, help_text="Disabled sources are not queried.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.knowledge_base_id})"
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "knowledge_base_id": self.knowledge_base_id,
+            "name": self.name,
+            "enabled": self.enabled,
+        }
+
+
+class KnowledgeStream(models.Model):
+    """Governed knowledge search: which sources, what a result must meet, how many at once."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
+    connection = models.ForeignKey(
+        GenesysConnection, on_delete=models.PROTECT, related_name="knowledge_streams"
+    )
+    enabled = models.BooleanField(default=True, help_text="Disabled streams refuse queries.")
+    max_results = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+    confidence_threshold = models.FloatField(
+        default=0.75, validators=UNIT_INTERVAL, help_text="Results below it are filtered."
+    )
+    language = models.CharField(
+        max_length=35,
+        default="en-US",
+        validators=[RegexValidator(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "A BCP 47 tag.")],
+    )
+    freshness_days = models.PositiveIntegerField(
+        "freshness limit (days)",
+        default=90,
+        validators=[MinValueValidator(1)],
+        help_text="Results last updated longer ago are filtered as stale.",
+    )
+    max_in_flight = models.PositiveSmallIntegerField(
+        "max queries in flight",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+    query_timeout_seconds = models.FloatField(
+        "query timeout (s)",
+        default=15.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(120)],
+    )
+    cache_ttl_seconds = models.PositiveIntegerField(
+        "cache TTL (s)",
+        default=300,
+        validators=[MaxValueValidator(86400)],
+        help_text="How long answers are reused; 0 turns the cache off.",
+    )
+    sources = models.ManyToManyField(
+        KnowledgeSource, through="KnowledgeStreamSource", related_name="streams"
+    )
+    # What the stream worker last saw of the connection (it keeps one open for warming).
+    state = models.CharField(
+        max_length=20, choices=[(s.value, s.value) for s in StreamState], default="stopped"
+    )
+    state_detail = models.CharField(max_length=500, blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    max_results__gte=1,
+                    max_results__lte=20,
+                    confidence_threshold__gte=0,
+                    confidence_threshold__lte=1,
+                    freshness_days__gte=1,
+                    max_in_flight__gte=1,
+                    query_timeout_seconds__gte=0.5,
+                ),
+                name="knowledge_stream_bounds",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def priorities(self) -> dict[str, int]:
+        """Knowledge base id -> priority, for the enabled sources (1 ranks first)."""
+        links = self.source_links.filter(source__enabled=True).select_related("source")
+        return {link.source.knowledge_base_id: link.priority for link in links}
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "connection": self.connection.name if self.connection_id else None,
+            "enabled": self.enabled,
+            "max_results": self.max_results,
+            "confidence_threshold": self.confidence_threshold,
+            "language": self.language,
+            "freshness_days": self.freshness_days,
+            "max_in_flight": self.max_in_flight,
+            "query_timeout_seconds": self.query_timeout_seconds,
+            "cache_ttl_seconds": self.cache_ttl_seconds,
+            "sources": (
+                [
+                    {"knowledge_base_id": link.source.knowledge_base_id, "priority": link.priority}
+                    for link in self.source_links.select_related("source").order_by("priority")
+                ]
+                if self.pk
+                else []
+            ),
+        }
+
+
+class KnowledgeStreamSource(models.Model):
+    stream = models.ForeignKey(
+        KnowledgeStream, on_delete=models.CASCADE, related_name="source_links"
+    )
+    source = models.ForeignKey(KnowledgeSource, on_delete=models.PROTECT, related_name="links")
+    priority = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="1..10; passed results from priority 1 rank first.",
+    )
+
+    class Meta:
+        ordering = ["priority", "pk"]
+        verbose_name = "knowledge source of the stream"
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "source"], name="knowledge_source_once"),
+            models.CheckConstraint(
+                condition=models.Q(priority__gte=1, priority__lte=10),
+                name="knowledge_priority_1_to_10",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source} (priority {self.priority})"
+
+
+class KnowledgeQuery(models.Model):
+    """One knowledge search and what governance made of its results (seed 2's audit record)."""
+
+    class Status(models.TextChoices):
+        ANSWERED = "answered"
+        ERROR = "error"
+        TIMEOUT = "timeout"
+        BUSY = "busy"
+        LOST = "lost"
+        UNAVAILABLE = "unavailable"
+
+    class Origin(models.TextChoices):
+        CONSOLE = "console"
+        API = "api"
+        WARMING = "warming"
+
+    stream = models.ForeignKey(KnowledgeStream, on_delete=models.PROTECT, related_name="queries")
+    query_id = models.CharField(max_length=64, unique=True)
+    conversation_id = models.CharField(max_length=128)
+    query_text = models.CharField(max_length=500)
+    cache_key = models.CharField(max_length=64, db_index=True)
+    origin = models.CharField(max_length=16, choices=Origin)
+    requested_by = models.CharField(max_length=150)
+    status = models.CharField(max_length=16, choices=Status)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    governance_status = models.CharField(max_length=16, blank=True)
+    cache_hit = models.BooleanField(default=False)
+    results_returned = models.PositiveIntegerField(default=0)
+    results_validated = models.PositiveIntegerField(default=0)
+    latency_ms = models.FloatField(default=0.0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    results = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "knowledge queries"
+        permissions = [("run_knowledgequery", "Can run knowledge queries")]
+        indexes = [models.Index(fields=["stream", "created_at"], name="knowledge_stream_time")]
+
+    def __str__(self):
+        return f"{self.query_text[:60]} ({self.status})"
+
+    def audit_fields(self) -> dict:
+        """Seed 2's audit schema."""
+        return {
+            "timestamp": self.created_at.isoformat(),
+            "conversation_id": self.conversation_id,
+            "query_id": self.query_id,
+            "latency_ms": round(self.latency_ms, 2),
+            "results_returned": self.results_returned,
+            "results_validated": self.results_validated,
+            "cache_hit": self.cache_hit,
+            "governance_status": self.governance_status or self.status.upper(),
+        }
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API. Only its SHA-256 is stored; the token is shown once."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
+    prefix = models.CharField(max_length=12, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    PREFIX = "agk_"
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def digest(plaintext: str) -> str:
+        # Tokens are 256-bit random values, so a fast hash is as good as a slow one.
+        return hashlib.sha256(plaintext.encode()).hexdigest()
+
+    def issue(self) -> str:
+        """Give this (unsaved) token a new secret value; returns it, for showing once."""
+        plaintext = self.PREFIX + secrets.token_urlsafe(32)
+        self.prefix = plaintext[: len(self.PREFIX) + 4]
+        self.token_hash = self.digest(plaintext)
+        return plaintext
+
+    @classmethod
+    def authenticate(cls, plaintext: str) -> "ApiToken | None":
+        if not plaintext.startswith(cls.PREFIX) or len(plaintext) > 100:
+            return None
+        return cls.objects.filter(token_hash=cls.digest(plaintext), revoked_at=None).first()
+
+    def audit_snapshot(self) -> dict:
+        return {"name": self.name, "prefix": self.prefix, "revoked": self.revoked_at is not None}

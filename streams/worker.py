@@ -11,6 +11,7 @@ from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 
 from streams.consumers import STREAMS_CHANNEL, StreamWorkerConsumer
+from streams.knowledge import KnowledgeHub, KnowledgeWarmer
 from streams.supervisor import StreamSupervisor
 from streams.webhooks import WebhookDispatcher
 
@@ -36,12 +37,14 @@ class StreamWorkerProcess:
         )
         self.channel_worker = Worker(application, [STREAMS_CHANNEL], self.layer)
         self.dispatcher = WebhookDispatcher(worker=self.supervisor.worker_id)
+        self.warmer = KnowledgeWarmer(worker=self.supervisor.worker_id)
 
     async def run(self) -> None:
         """Run until `stop()`; then every stream stores its buffer and closes its socket."""
         helpers = [
             asyncio.create_task(self._listen(), name="genesys-streams-listener"),
             asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
+            asyncio.create_task(self.warmer.run(), name="knowledge-warmer"),
         ]
         try:
             await self.supervisor.run()
@@ -49,6 +52,7 @@ class StreamWorkerProcess:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            await KnowledgeHub.current().close()
 
     def stop(self) -> None:
         logger.info("stream worker stopping")

@@ -71,3 +71,43 @@ def make_insight(*, stream=None, external_id=None, snippet="Offer the 30-day ref
         latency_ms=fields.pop("latency_ms", 5.0),
         **fields,
     )
+
+
+def make_knowledge_stream(*, name=None, connection=None, sources=(("kb-1", 1),), **fields):
+    from streams.models import KnowledgeSource, KnowledgeStream, KnowledgeStreamSource
+
+    stream = KnowledgeStream(
+        name=name or f"knowledge-{next(_numbers)}",
+        connection=connection or make_connection(),
+        **fields,
+    )
+    stream.full_clean()
+    stream.save()
+    for knowledge_base_id, priority in sources:
+        source, _ = KnowledgeSource.objects.get_or_create(
+            knowledge_base_id=knowledge_base_id, defaults={"name": f"Source {knowledge_base_id}"}
+        )
+        KnowledgeStreamSource.objects.create(stream=stream, source=source, priority=priority)
+    return stream
+
+
+def make_knowledge_query(*, stream=None, text="refund policy", **fields):
+    import uuid
+
+    from django.utils import timezone
+
+    from streams.models import KnowledgeQuery
+
+    return KnowledgeQuery.objects.create(
+        stream=stream or make_knowledge_stream(),
+        query_id=uuid.uuid4().hex,
+        conversation_id="conv-1",
+        query_text=text,
+        cache_key="k" * 64,
+        origin="console",
+        requested_by="officer",
+        status="answered",
+        governance_status="PASS",
+        created_at=timezone.now(),
+        **fields,
+    )

@@ -16,14 +16,16 @@ from audit.routing import websocket_urlpatterns
 from audit.services import audit_record
 from streams import webhooks
 from streams.models import (
+    ApiToken,
     ConfidenceMatrix,
     GenesysConnection,
+    KnowledgeSource,
     QuarantinedFrame,
     StreamConfig,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from tests.factories import make_insight
+from tests.factories import make_insight, make_knowledge_query
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +50,9 @@ SITE = {
     ("export-csv", (("kind", "decisions"),)): PAGE,
     ("export-csv", (("kind", "audit"),)): signed_in(302, officer=403),
     ("audit-verify", None): signed_in(302, officer=403),
+    ("export-csv", (("kind", "knowledge"),)): PAGE,
+    ("knowledge-console", None): signed_in(302, auditor=403),
+    ("knowledge-api-search", None): dict.fromkeys(ROLES, 405),  # POST with an API token only
     ("healthz", None): EVERYONE,
     ("readyz", None): EVERYONE,
     ("metrics", None): EVERYONE,  # for Prometheus; METRICS_TOKEN puts a bearer token on it
@@ -78,6 +83,10 @@ ADMIN_MODELS = {
     "audit.reasoncode": {"view": (OFF, ADM, AUD), "add": (ADM,), "delete": ()},
     "streams.webhookendpoint": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     "streams.webhookdelivery": {"view": (ADM, AUD), "add": (), "delete": ()},
+    "streams.knowledgesource": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
+    "streams.knowledgestream": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
+    "streams.knowledgequery": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
+    "streams.apitoken": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
 }
 # Django's unnamed admin routes: the object shortcut redirects to its change page, and the
 # catch-all sends unknown admin URLs to the index (or to log in).
@@ -111,7 +120,15 @@ def objects(django_user_model):
     endpoint.set_secret(webhooks.new_secret())
     endpoint.save()
     webhooks.enqueue("insight.created", [{"id": insight.pk}])
+    query = make_knowledge_query()
+    token = ApiToken(name="desktop")
+    token.issue()
+    token.save()
     return {
+        "streams.knowledgesource": KnowledgeSource.objects.first(),
+        "streams.knowledgestream": query.stream,
+        "streams.knowledgequery": query,
+        "streams.apitoken": token,
         "streams.webhookendpoint": endpoint,
         "streams.webhookdelivery": WebhookDelivery.objects.first(),
         "auth.user": django_user_model.objects.first(),

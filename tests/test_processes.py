@@ -124,7 +124,7 @@ def test_runstreams_stores_insights_and_stops_cleanly_on_sigterm(deployment, tmp
             demo_document(f"http://127.0.0.1:{sim_port}", "assistgov-demo", "assistgov-demo-secret")
         )
     )
-    assert "3 created" in deployment.manage("import_config", str(config)).stdout
+    assert "7 created" in deployment.manage("import_config", str(config)).stdout
 
     worker = deployment.start("runstreams", "--worker-id", "worker-1")
     deployment.wait_for(lambda: deployment.insights() >= 20, "insights stored by the worker")

@@ -191,4 +191,16 @@ def test_every_export_kind_has_a_permission():
         "insights": "streams.view_insight",
         "decisions": "streams.view_insight",
         "audit": "audit.view_auditentry",
+        "knowledge": "streams.view_knowledgequery",
     }
+
+
+def test_the_knowledge_export_neutralises_outside_text(client, officer):
+    from tests.factories import make_knowledge_query
+
+    query = make_knowledge_query(text="=HYPERLINK(1)", results=[{"title": "+evil"}])
+    client.force_login(officer)
+    (row,) = read(download(client.get(reverse("export-csv", args=["knowledge"]))))
+    assert list(row)[:4] == ["Query row", "Time", "Stream", "Query id"]
+    assert row["Query id"] == query.query_id
+    assert row["Query text"] == "'=HYPERLINK(1)"

@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 
 from audit.models import AuditEntry
 from streams.management.commands.demo_setup import demo_document
-from streams.models import ConfidenceMatrix, GenesysConnection, StreamConfig
+from streams.models import ConfidenceMatrix, GenesysConnection, KnowledgeStream, StreamConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def document(**changes):
 
 def test_import_creates_everything_and_audits_it(tmp_path, capsys):
     call_command("import_config", write(tmp_path, document()))
-    assert "3 created" in capsys.readouterr().out
+    assert "7 created" in capsys.readouterr().out
     stream = StreamConfig.objects.get()
     assert stream.enabled
     assert stream.confidence_matrix.rules.count() == 3
@@ -33,15 +33,20 @@ def test_import_creates_everything_and_audits_it(tmp_path, capsys):
         ("genesys_connection.create", "import_config"),
         ("confidence_matrix.create", "import_config"),
         ("stream.create", "import_config"),
+        ("knowledge_source.create", "import_config"),
+        ("knowledge_stream.create", "import_config"),
     }
+    knowledge = KnowledgeStream.objects.get()
+    assert knowledge.priorities() == {"kb-1": 1, "kb-2": 2, "kb-3": 3}
+    assert knowledge.confidence_threshold == 0.6
 
 
 def test_import_is_idempotent(tmp_path, capsys):
     path = write(tmp_path, document())
     call_command("import_config", path)
     call_command("import_config", path)
-    assert "0 created, 0 updated, 3 unchanged" in capsys.readouterr().out
-    assert AuditEntry.objects.count() == 3
+    assert "0 created, 0 updated, 7 unchanged" in capsys.readouterr().out
+    assert AuditEntry.objects.count() == 7
 
 
 def test_import_updates_by_name(tmp_path):

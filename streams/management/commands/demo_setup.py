@@ -51,6 +51,23 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                 "enabled": True,
             }
         ],
+        "knowledge_sources": [
+            {"knowledge_base_id": "kb-1", "name": "Billing and refunds"},
+            {"knowledge_base_id": "kb-2", "name": "Plans and roaming"},
+            {"knowledge_base_id": "kb-3", "name": "Accounts and security"},
+        ],
+        "knowledge_streams": [
+            {
+                "name": "demo-knowledge",
+                "connection": "demo-simulator",
+                "confidence_threshold": 0.6,
+                "sources": [
+                    {"knowledge_base_id": "kb-1", "priority": 1},
+                    {"knowledge_base_id": "kb-2", "priority": 2},
+                    {"knowledge_base_id": "kb-3", "priority": 3},
+                ],
+            }
+        ],
     }
 
 
