@@ -188,22 +188,8 @@ class InsightsClient:
                         f"{limits.max_concurrent_streams} concurrent streams in use)",
                     )
             return await self._connect(token)
-        except AuthenticationError as exc:
-            return SessionEnd(Ending.REFUSED, str(exc))
-        except PermissionDenied as exc:
-            return SessionEnd(Ending.REFUSED, str(exc))
-        except RateLimited as exc:
-            return SessionEnd(Ending.RATE_LIMITED, str(exc), retry_after=exc.retry_after)
-        except _TokenRejected as exc:
-            return SessionEnd(Ending.TOKEN_REJECTED, str(exc))
-        except (GenesysError, httpx.HTTPError) as exc:
-            return SessionEnd(Ending.FAILED, f"{type(exc).__name__}: {exc}")
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
-            return SessionEnd(Ending.FAILED, f"cannot connect: {type(exc).__name__}: {exc}")
         except Exception as exc:
-            # A bug in frame handling must not end the stream for good: report and retry.
-            logger.exception("stream %s: unexpected error", self.ws_url)
-            return SessionEnd(Ending.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            return session_failed(exc, self.ws_url)
 
     async def fetch_limits(self, token: str) -> StreamLimits | None:
         """The stream limits, or None from a gateway that does not publish them (404)."""
@@ -234,16 +220,7 @@ class InsightsClient:
 
     async def _connect(self, token: str) -> SessionEnd:
         try:
-            ws = await connect(
-                self.ws_url,
-                additional_headers={"Authorization": f"Bearer {token}"},
-                open_timeout=self.settings.open_timeout,
-                close_timeout=self.settings.close_timeout,
-                ping_interval=self.settings.ping_interval,
-                ping_timeout=self.settings.ping_timeout,
-                max_size=self.settings.max_message_bytes,
-                user_agent_header="assistgov",
-            )
+            ws = await open_socket(self.ws_url, token, self.settings)
         except InvalidStatus as exc:
             return handshake_refused(
                 exc, self.tokens, token, needs="analytics:events:read and agentassist:read"
@@ -326,6 +303,37 @@ class InsightsClient:
         if code == CLOSE_ABNORMAL:
             detail = "connection dropped without a close frame (1006)"
         return SessionEnd(Ending.CLOSED, detail, code=code, stable=stable)
+
+
+async def open_socket(url: str, token: str, settings: ClientSettings) -> ClientConnection:
+    """Open an authenticated WebSocket with the client's timeouts, keepalive and size limit."""
+    return await connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=settings.open_timeout,
+        close_timeout=settings.close_timeout,
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
+        max_size=settings.max_message_bytes,
+        user_agent_header="assistgov",
+    )
+
+
+def session_failed(exc: Exception, where: str) -> SessionEnd:
+    """How a session ends when `exc` escaped it (call from the `except` block)."""
+    if isinstance(exc, AuthenticationError | PermissionDenied):
+        return SessionEnd(Ending.REFUSED, str(exc))
+    if isinstance(exc, RateLimited):
+        return SessionEnd(Ending.RATE_LIMITED, str(exc), retry_after=exc.retry_after)
+    if isinstance(exc, _TokenRejected):
+        return SessionEnd(Ending.TOKEN_REJECTED, str(exc))
+    if isinstance(exc, GenesysError | httpx.HTTPError):
+        return SessionEnd(Ending.FAILED, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, OSError | TimeoutError | InvalidHandshake):
+        return SessionEnd(Ending.FAILED, f"cannot connect: {type(exc).__name__}: {exc}")
+    # A bug in frame handling must not end the stream for good: report and retry.
+    logger.exception("%s: unexpected error", where)
+    return SessionEnd(Ending.FAILED, f"internal error: {type(exc).__name__}: {exc}")
 
 
 def handshake_refused(

@@ -20,12 +20,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streams.genesys.auth import TokenManager
 from streams.genesys.backoff import Backoff
-from streams.genesys.errors import AuthenticationError, GenesysError, RateLimited
+from streams.genesys.errors import GenesysError
 from streams.genesys.insights import (
     CLOSE_ABNORMAL,
     CLOSE_POLICY,
@@ -36,6 +36,8 @@ from streams.genesys.insights import (
     SessionEnd,
     StreamState,
     handshake_refused,
+    open_socket,
+    session_failed,
 )
 from streams.genesys.regions import websocket_url
 
@@ -417,28 +419,15 @@ class KnowledgeClient:
     async def _session(self) -> SessionEnd:
         try:
             token = await self.tokens.token()
-            ws = await connect(
-                self.ws_url,
-                additional_headers={"Authorization": f"Bearer {token}"},
-                open_timeout=self.settings.open_timeout,
-                close_timeout=self.settings.close_timeout,
-                ping_interval=self.settings.ping_interval,
-                ping_timeout=self.settings.ping_timeout,
-                max_size=self.settings.max_message_bytes,
-                user_agent_header="assistgov",
-            )
-        except InvalidStatus as exc:
-            return handshake_refused(
-                exc, self.tokens, token, needs="agent-assist:realtime and knowledge:search"
-            )
-        except AuthenticationError as exc:
-            return SessionEnd(Ending.REFUSED, str(exc))
-        except RateLimited as exc:
-            return SessionEnd(Ending.RATE_LIMITED, str(exc), retry_after=exc.retry_after)
-        except (GenesysError, OSError, TimeoutError, InvalidHandshake) as exc:
-            return SessionEnd(Ending.FAILED, f"cannot connect: {type(exc).__name__}: {exc}")
-        async with ws:
-            return await self._serve(ws, token)
+            try:
+                ws = await open_socket(self.ws_url, token, self.settings)
+            except InvalidStatus as exc:
+                needs = "agent-assist:realtime and knowledge:search"
+                return handshake_refused(exc, self.tokens, token, needs=needs)
+            async with ws:
+                return await self._serve(ws, token)
+        except Exception as exc:
+            return session_failed(exc, f"knowledge {self.ws_url}")
 
     async def _serve(self, ws: ClientConnection, token: str) -> SessionEnd:
         self._sockets += 1

@@ -33,11 +33,11 @@ async def sim():
 async def client(sim):
     made = []
 
-    def make(limit=5, secret="assistgov-demo-secret", grace=30.0):
+    def make(limit=5, secret="assistgov-demo-secret", grace=30.0, login=None):
         http = httpx.AsyncClient()
         tokens = TokenManager(
             http,
-            token_url=sim[1] + "/oauth/token",
+            token_url=(login or sim[1]) + "/oauth/token",
             credentials=Credentials("assistgov-demo", secret),
         )
         knowledge = KnowledgeClient(
@@ -205,3 +205,11 @@ async def test_queries_wait_for_a_connection_and_refused_credentials_fail_fast(s
     assert knowledge.state is StreamState.ERROR
     with pytest.raises(Unavailable):
         await knowledge.query(ask("refund again"), within=5)
+
+
+async def test_an_unreachable_token_endpoint_is_reported_and_retried(sim, client):
+    knowledge = client(login="http://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(QueryTimedOut):
+        await knowledge.query(ask("refund"), within=0.5)
+    assert knowledge.state is StreamState.RECONNECTING
+    assert "ConnectError" in knowledge.detail
