@@ -64,3 +64,20 @@ def fresh_channel_layers():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+async def knowledge_sim():
+    """The simulator in the test's loop, an empty cache, and no knowledge client left over:
+    knowledge clients live on the process's knowledge loop, beyond any one test."""
+    from django.core.cache import cache
+
+    from streams.knowledge import KnowledgeHub
+    from tests.simulator import start_simulator
+
+    cache.clear()
+    simulator, url = await start_simulator()
+    yield simulator, url
+    await KnowledgeHub.current().close()
+    await simulator.stop()
+    cache.clear()

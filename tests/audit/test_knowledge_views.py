@@ -5,31 +5,16 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 from django.test import AsyncClient
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from streams.knowledge import KnowledgeHub
 from streams.models import ApiToken, KnowledgeQuery
 from tests.factories import make_connection, make_knowledge_stream
-from tests.simulator import eventually, start_simulator
+from tests.simulator import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 API = "/api/knowledge/search"
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-
-
-@pytest.fixture
-async def sim():
-    simulator, url = await start_simulator()
-    yield simulator, url
-    await KnowledgeHub.current().close()
-    await simulator.stop()
 
 
 @sync_to_async
@@ -56,8 +41,8 @@ async def post_api(body, token=None, raw=None):
     return await AsyncClient().post(API, data, content_type="application/json", headers=headers)
 
 
-async def test_an_officer_sees_passed_and_filtered_results_with_reasons(sim, officer):
-    _, url = sim
+async def test_an_officer_sees_passed_and_filtered_results_with_reasons(knowledge_sim, officer):
+    _, url = knowledge_sim
     await knowledge_stream(url)
     client = AsyncClient()
     await client.aforce_login(officer)
@@ -78,8 +63,8 @@ async def test_an_officer_sees_passed_and_filtered_results_with_reasons(sim, off
             assert result["reason"] in html
 
 
-async def test_the_console_says_what_went_wrong(sim, officer):
-    _, url = sim
+async def test_the_console_says_what_went_wrong(knowledge_sim, officer):
+    _, url = knowledge_sim
     await knowledge_stream(url)
     client = AsyncClient()
     await client.aforce_login(officer)
@@ -87,8 +72,8 @@ async def test_the_console_says_what_went_wrong(sim, officer):
     assert "query: String should have at least 2 characters" in response.content.decode()
 
 
-async def test_a_token_holder_gets_ranked_results_and_the_filtered_ones(sim):
-    simulator, url = sim
+async def test_a_token_holder_gets_ranked_results_and_the_filtered_ones(knowledge_sim):
+    simulator, url = knowledge_sim
     await knowledge_stream(url)
     token = await api_token()
     response = await post_api(
@@ -109,8 +94,8 @@ async def test_a_token_holder_gets_ranked_results_and_the_filtered_ones(sim):
 
 
 @pytest.mark.parametrize("how", ["none", "wrong", "revoked", "basic"])
-async def test_the_api_refuses_without_a_valid_token(sim, how):
-    _, url = sim
+async def test_the_api_refuses_without_a_valid_token(knowledge_sim, how):
+    _, url = knowledge_sim
     await knowledge_stream(url)
     token = {
         "none": None,
@@ -141,22 +126,22 @@ async def test_the_api_refuses_without_a_valid_token(sim, how):
         ({"stream": "desk", "query": "refund", "wait": "maybe"}, "wait"),
     ],
 )
-async def test_bad_requests_name_the_field_at_fault(sim, body, field):
-    _, url = sim
+async def test_bad_requests_name_the_field_at_fault(knowledge_sim, body, field):
+    _, url = knowledge_sim
     await knowledge_stream(url)
     response = await post_api(body, await api_token())
     assert response.status_code == 400
     assert response.json()["error"]["field"] == field
 
 
-async def test_a_body_that_is_not_json_is_a_400(sim):
+async def test_a_body_that_is_not_json_is_a_400(knowledge_sim):
     response = await post_api(None, await api_token(), raw="{not json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
 
 
-async def test_a_full_stream_answers_429_to_callers_that_will_not_wait(sim):
-    simulator, url = sim
+async def test_a_full_stream_answers_429_to_callers_that_will_not_wait(knowledge_sim):
+    simulator, url = knowledge_sim
     simulator.inject({"action": "knowledge", "delay": 2})
     await knowledge_stream(url, max_in_flight=1)
     token = await api_token()
@@ -170,8 +155,8 @@ async def test_a_full_stream_answers_429_to_callers_that_will_not_wait(sim):
     assert waiting.status_code == 200
 
 
-async def test_no_answer_in_time_is_a_504(sim):
-    simulator, url = sim
+async def test_no_answer_in_time_is_a_504(knowledge_sim):
+    simulator, url = knowledge_sim
     simulator.inject({"action": "knowledge", "swallow": 1})
     await knowledge_stream(url, query_timeout_seconds=0.5)
     response = await post_api({"stream": "desk", "query": "refund"}, await api_token())

@@ -12,7 +12,6 @@ from audit.models import AuditEntry
 from streams.knowledge import (
     CACHE_PREFIX,
     KnowledgeError,
-    KnowledgeHub,
     KnowledgeWarmer,
     knowledge_metrics,
     knowledge_search,
@@ -20,24 +19,8 @@ from streams.knowledge import (
 )
 from streams.models import KnowledgeQuery, WebhookDelivery, WebhookEndpoint
 from tests.factories import make_connection, make_knowledge_stream
-from tests.simulator import start_simulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-async def sim():
-    simulator, url = await start_simulator()
-    yield simulator, url
-    await KnowledgeHub.current().close()
-    await simulator.stop()
 
 
 @sync_to_async
@@ -59,8 +42,8 @@ def audit_entries(action):
     )
 
 
-async def test_a_query_is_validated_ranked_recorded_and_audited(sim):
-    simulator, url = sim
+async def test_a_query_is_validated_ranked_recorded_and_audited(knowledge_sim):
+    simulator, url = knowledge_sim
     spec = await spec_on(url, confidence_threshold=0.6, freshness_days=90, max_results=10)
     query = await search(spec)
 
@@ -98,8 +81,8 @@ async def test_a_query_is_validated_ranked_recorded_and_audited(sim):
     assert entry["after"]["query_id"] == query.query_id
 
 
-async def test_the_same_query_normalised_is_a_cache_hit(sim):
-    simulator, url = sim
+async def test_the_same_query_normalised_is_a_cache_hit(knowledge_sim):
+    simulator, url = knowledge_sim
     spec = await spec_on(url)
     first = await search(spec, "Refund   window unopened")
     second = await search(spec, "  refund window UNOPENED ")
@@ -111,8 +94,8 @@ async def test_the_same_query_normalised_is_a_cache_hit(sim):
     assert [e["after"]["cache_hit"] for e in entries] == [False, True]
 
 
-async def test_a_different_threshold_or_language_is_another_cache_entry(sim):
-    simulator, url = sim
+async def test_a_different_threshold_or_language_is_another_cache_entry(knowledge_sim):
+    simulator, url = knowledge_sim
     spec = await spec_on(url)
     await search(spec)
     other = spec.__class__(**{**spec.__dict__, "confidence_threshold": 0.5})
@@ -122,8 +105,8 @@ async def test_a_different_threshold_or_language_is_another_cache_entry(sim):
     assert simulator.counters["knowledge_queries"] == 3
 
 
-async def test_a_timeout_is_recorded_and_reported_as_504(sim):
-    simulator, url = sim
+async def test_a_timeout_is_recorded_and_reported_as_504(knowledge_sim):
+    simulator, url = knowledge_sim
     simulator.inject({"action": "knowledge", "swallow": 1})
     spec = await spec_on(url, query_timeout_seconds=0.5)
     with pytest.raises(KnowledgeError) as failed:
@@ -135,8 +118,8 @@ async def test_a_timeout_is_recorded_and_reported_as_504(sim):
     assert entry["after"]["governance_status"] == "TIMEOUT"
 
 
-async def test_a_server_error_is_recorded_with_its_code(sim):
-    _, url = sim
+async def test_a_server_error_is_recorded_with_its_code(knowledge_sim):
+    _, url = knowledge_sim
     spec = await spec_on(url, sources=(("kb-404", 1),))
     with pytest.raises(KnowledgeError) as failed:
         await search(spec)
@@ -146,8 +129,8 @@ async def test_a_server_error_is_recorded_with_its_code(sim):
     assert row.error_code == "unknown_knowledge_base" and "kb-404" in row.error_message
 
 
-async def test_a_stream_without_sources_or_disabled_refuses_with_503(sim):
-    _, url = sim
+async def test_a_stream_without_sources_or_disabled_refuses_with_503(knowledge_sim):
+    _, url = knowledge_sim
     spec = await spec_on(url, sources=())
     with pytest.raises(KnowledgeError) as failed:
         await search(spec)
@@ -156,8 +139,8 @@ async def test_a_stream_without_sources_or_disabled_refuses_with_503(sim):
     assert not await KnowledgeQuery.objects.aexists()
 
 
-async def test_a_passing_query_is_sent_to_webhooks_that_want_it(sim):
-    _, url = sim
+async def test_a_passing_query_is_sent_to_webhooks_that_want_it(knowledge_sim):
+    _, url = knowledge_sim
 
     @sync_to_async
     def endpoints():
@@ -176,8 +159,8 @@ async def test_a_passing_query_is_sent_to_webhooks_that_want_it(sim):
     assert all(r["outcome"] == "passed" for r in delivery.payload["data"]["results"])
 
 
-async def test_warming_reruns_popular_queries_shortly_before_they_expire(sim, settings):
-    simulator, url = sim
+async def test_warming_reruns_popular_queries_shortly_before_they_expire(knowledge_sim, settings):
+    simulator, url = knowledge_sim
     settings.KNOWLEDGE_WARM_INTERVAL_SECONDS = 0.5
     spec = await spec_on(url, cache_ttl_seconds=4)
     for _ in range(3):
@@ -203,8 +186,8 @@ async def test_warming_reruns_popular_queries_shortly_before_they_expire(sim, se
     assert (await search(spec, "refund window")).cache_hit
 
 
-async def test_the_figures_count_outcomes_latency_and_ratios(sim):
-    simulator, url = sim
+async def test_the_figures_count_outcomes_latency_and_ratios(knowledge_sim):
+    simulator, url = knowledge_sim
     spec = await spec_on(url, query_timeout_seconds=0.5)
     await search(spec, "refund window")
     await search(spec, "refund window")
