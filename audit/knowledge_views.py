@@ -45,12 +45,6 @@ async def run_search(*, stream: str, query: str, conversation_id: str, **how) ->
         ) from None
 
 
-def split_results(query: KnowledgeQuery) -> tuple[list, list]:
-    passed = [r for r in query.results if r["outcome"] == "passed"]
-    filtered = [r for r in query.results if r["outcome"] != "passed"]
-    return passed, filtered
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 @permission_required(RUN_QUERIES, raise_exception=True)
@@ -76,8 +70,9 @@ async def console(request):
         except KnowledgeError as exc:
             context["error"] = str(exc)
         else:
-            passed, filtered = split_results(query)
-            context.update(query=query, passed=passed, filtered=filtered)
+            context.update(
+                query=query, passed=query.passed_results(), filtered=query.filtered_results()
+            )
     # The page's header reads the user's groups: render where the ORM may run.
     return await sync_to_async(render)(request, "audit/knowledge.html", context)
 
@@ -112,7 +107,6 @@ async def api_search(request):
         )
     except KnowledgeError as exc:
         return _error(exc.status, exc.code, str(exc), field=exc.field)
-    passed, filtered = split_results(query)
     return JsonResponse(
         {
             "query_id": query.query_id,
@@ -121,8 +115,8 @@ async def api_search(request):
             "governance_status": query.governance_status,
             "cache_hit": query.cache_hit,
             "latency_ms": round(query.latency_ms, 2),
-            "results": passed,
-            "filtered": filtered,
+            "results": query.passed_results(),
+            "filtered": query.filtered_results(),
         }
     )
 

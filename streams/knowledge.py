@@ -398,7 +398,7 @@ def query_data(query: KnowledgeQuery) -> dict:
         **query.audit_fields(),
         "stream": query.stream.name,
         "query_text": query.query_text,
-        "results": [r for r in query.results if r["outcome"] == "passed"],
+        "results": query.passed_results(),
     }
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 from streams import crypto
 from streams.genesys import regions, scoring
 from streams.genesys.insights import StreamState
+from streams.genesys.knowledge import Outcome
 from streams.genesys.payloads import FILTER_ATTRIBUTES, FILTER_OPERATORS, Filter
 
 NAME_VALIDATOR = RegexValidator(
@@ -839,6 +840,14 @@ class KnowledgeQuery(models.Model):
 
     def __str__(self):
         return f"{self.query_text[:60]} ({self.status})"
+
+    def passed_results(self) -> list[dict]:
+        """The results that reach an agent, in rank order."""
+        return [r for r in self.results if r["outcome"] == Outcome.PASSED]
+
+    def filtered_results(self) -> list[dict]:
+        """The results governance held back, each with its reason."""
+        return [r for r in self.results if r["outcome"] != Outcome.PASSED]
 
     def audit_fields(self) -> dict:
         """Seed 2's audit schema."""
