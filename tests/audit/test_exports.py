@@ -204,3 +204,15 @@ def test_the_knowledge_export_neutralises_outside_text(client, officer):
     assert list(row)[:4] == ["Query row", "Time", "Stream", "Query id"]
     assert row["Query id"] == query.query_id
     assert row["Query text"] == "'=HYPERLINK(1)"
+
+
+def test_the_knowledge_export_narrows_to_one_stream(client, officer):
+    from tests.factories import make_knowledge_query, make_knowledge_stream
+
+    wanted = make_knowledge_query(stream=make_knowledge_stream(name="desk"))
+    make_knowledge_query(stream=make_knowledge_stream(name="other"))
+    client.force_login(officer)
+    url = reverse("export-csv", args=["knowledge"]) + "?stream=desk"
+    assert [row["Query id"] for row in read(download(client.get(url)))] == [wanted.query_id]
+    page = client.get(reverse("dashboard"))
+    assert reverse("export-csv", args=["knowledge"]) in page.content.decode()
