@@ -121,3 +121,20 @@ def test_the_dashboard_shows_charts_and_live_stream_health(page, demo):
     assert page.locator("#stream-health td.state-connected").inner_text() == "connected"
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "dashboard.png"), full_page=True)
+
+
+def test_an_officer_searches_knowledge_and_sees_ranked_and_filtered_results(page, demo):
+    log_in(page, demo, "officer", "officer-demo-pass")
+    page.click("header nav a[href='/knowledge/']")
+    page.wait_for_url(demo.base + "/knowledge/")
+    page.fill("input[name=query]", "refund for an unopened item within the return window")
+    page.click("main form button[type=submit]")
+    summary = page.locator("#knowledge-summary").inner_text()
+    assert re.search(r"(PASS|FILTERED): \d+ of 5 results passed", summary), summary
+    reasons = page.locator("#filtered li .error").all_inner_texts()
+    assert page.locator("#passed li").count() >= 1
+    assert all("below the threshold" in r or "days" in r or "lastUpdated" in r for r in reasons)
+    rows = demo.query("SELECT origin, results_returned FROM streams_knowledgequery")
+    assert rows == [("console", 5)]
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "knowledge.png"), full_page=True)
