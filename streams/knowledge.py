@@ -31,7 +31,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from streams import webhooks
-from streams.genesys.auth import Credentials, TokenManager
+from streams.genesys.auth import TokenPool
 from streams.genesys.insights import StreamState
 from streams.genesys.knowledge import (
     KnowledgeClient,
@@ -209,6 +209,7 @@ class KnowledgeHub:
         self.loop = asyncio.new_event_loop()
         self.clients: dict[int, tuple[tuple, KnowledgeClient]] = {}
         self.http: httpx.AsyncClient | None = None
+        self.tokens = TokenPool()
         self.thread = threading.Thread(target=self.loop.run_forever, name="knowledge", daemon=True)
         self.thread.start()
 
@@ -247,10 +248,11 @@ class KnowledgeHub:
             self._retire(known[1])
         if self.http is None:
             self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
-        tokens = TokenManager(
+        tokens = self.tokens.manager(
             self.http,
             token_url=spec.token_url,
-            credentials=Credentials(spec.client_id, spec.client_secret),
+            client_id=spec.client_id,
+            client_secret=spec.client_secret,
         )
         client = KnowledgeClient(
             tokens=tokens,

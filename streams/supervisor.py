@@ -7,7 +7,6 @@ only delays a change.
 """
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
@@ -17,7 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from streams import leases
-from streams.genesys.auth import Credentials, TokenManager
+from streams.genesys.auth import TokenPool
 from streams.genesys.insights import StreamState
 from streams.models import StreamStatus
 from streams.runner import StreamRunner, StreamSpec, load_stream_specs
@@ -55,7 +54,7 @@ class StreamSupervisor:
         self.lease_seconds = lease_seconds or settings.STREAMS_LEASE_SECONDS
         self.runners: dict[int, tuple[StreamSpec, asyncio.Task]] = {}
         self.http: httpx.AsyncClient | None = None
-        self._tokens: dict[tuple[str, str, str], TokenManager] = {}
+        self._tokens = TokenPool()
         self._nudged = asyncio.Event()
         self._stopping = False
 
@@ -134,7 +133,15 @@ class StreamSupervisor:
     async def _start_runner(self, spec: StreamSpec, reason: str) -> None:
         logger.info("stream %s: starting (%s): %s", spec.name, spec.api_url, reason)
         runner = StreamRunner(
-            spec, http=self.http, tokens=self._tokens_for(spec), worker=self.worker_id
+            spec,
+            http=self.http,
+            tokens=self._tokens.manager(
+                self.http,
+                token_url=spec.token_url,
+                client_id=spec.client_id,
+                client_secret=spec.client_secret,
+            ),
+            worker=self.worker_id,
         )
         task = asyncio.create_task(runner.run(), name=f"stream-{spec.name}")
         task.add_done_callback(self._runner_done)
@@ -172,15 +179,3 @@ class StreamSupervisor:
         await asyncio.gather(
             *(self._stop_runner(sid, "the worker is shutting down") for sid in list(self.runners))
         )
-
-    def _tokens_for(self, spec: StreamSpec) -> TokenManager:
-        """One token manager per OAuth client, shared by the streams that use it."""
-        secret_digest = hashlib.sha256(spec.client_secret.encode()).hexdigest()
-        key = (spec.token_url, spec.client_id, secret_digest)
-        if key not in self._tokens:
-            self._tokens[key] = TokenManager(
-                self.http,
-                token_url=spec.token_url,
-                credentials=Credentials(spec.client_id, spec.client_secret),
-            )
-        return self._tokens[key]

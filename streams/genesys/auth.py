@@ -1,6 +1,7 @@
 """OAuth client-credentials tokens for Genesys Cloud, refreshed before they expire."""
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,24 @@ class TokenManager:
             data={"grant_type": "client_credentials"},
             auth=httpx.BasicAuth(self.credentials.client_id, self.credentials.client_secret),
         )
+
+
+class TokenPool:
+    """One token manager per OAuth client (token URL, client id, secret), shared by every
+    stream that uses it, so they share one token and one refresh."""
+
+    def __init__(self):
+        self._managers: dict[tuple[str, str, str], TokenManager] = {}
+
+    def manager(
+        self, http: httpx.AsyncClient, *, token_url: str, client_id: str, client_secret: str
+    ) -> TokenManager:
+        key = (token_url, client_id, hashlib.sha256(client_secret.encode()).hexdigest())
+        if key not in self._managers:
+            self._managers[key] = TokenManager(
+                http, token_url=token_url, credentials=Credentials(client_id, client_secret)
+            )
+        return self._managers[key]
 
 
 def _error_code(response: httpx.Response) -> str:

@@ -203,3 +203,12 @@ async def test_the_figures_count_outcomes_latency_and_ratios(knowledge_sim):
     rows = [q async for q in KnowledgeQuery.objects.filter(status="answered")]
     returned = sum(q.results_returned for q in rows)
     assert figures["validated_ratio"] == sum(q.results_validated for q in rows) / returned
+
+
+async def test_streams_with_the_same_oauth_client_share_one_token(knowledge_sim):
+    simulator, url = knowledge_sim
+    first, second = await spec_on(url), await spec_on(url)
+    await search(first, "refund window")
+    await search(second, "roaming travel pass")
+    assert simulator.counters["knowledge_connections"] == 2
+    assert simulator.counters["tokens_issued"] == 1
