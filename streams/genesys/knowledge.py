@@ -7,7 +7,6 @@ context manager that took it, whatever way it ends.
 """
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -26,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from streams.genesys.auth import TokenManager
 from streams.genesys.backoff import Backoff
 from streams.genesys.errors import GenesysError
+from streams.genesys.frames import DecodeError, decode_frame
 from streams.genesys.insights import (
     CLOSE_ABNORMAL,
     CLOSE_POLICY,
@@ -499,15 +499,12 @@ class KnowledgeClient:
     # Answers
 
     def _dispatch(self, socket: _Socket, raw: str | bytes) -> None:
-        try:
-            message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            logger.warning("knowledge %s: a frame that is not JSON was ignored", self.ws_url)
+        decoded = decode_frame(raw)
+        if isinstance(decoded, DecodeError):
+            logger.warning("knowledge %s: a frame was ignored: %s", self.ws_url, decoded.reason)
             return
-        if not isinstance(message, dict) or message.get("messageType") not in (
-            MESSAGE_RESPONSE,
-            MESSAGE_ERROR,
-        ):
+        message = decoded.payload
+        if message.get("messageType") not in (MESSAGE_RESPONSE, MESSAGE_ERROR):
             return
         pending = self._match(socket, message)
         if pending is None:

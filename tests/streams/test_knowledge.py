@@ -212,3 +212,13 @@ async def test_streams_with_the_same_oauth_client_share_one_token(knowledge_sim)
     await search(second, "roaming travel pass")
     assert simulator.counters["knowledge_connections"] == 2
     assert simulator.counters["tokens_issued"] == 1
+
+
+async def test_nul_characters_from_genesys_do_not_reach_the_database(knowledge_sim):
+    simulator, url = knowledge_sim
+    for document in simulator.knowledge.corpus["kb-1"]:
+        document["title"] = "Refund\x00policy"
+    spec = await spec_on(url, sources=(("kb-1", 1),))
+    query = await search(spec)
+    stored = await KnowledgeQuery.objects.aget(pk=query.pk)
+    assert stored.results and all(r["title"] == "Refund\ufffdpolicy" for r in stored.results)
