@@ -329,6 +329,14 @@ async def knowledge_search(
     except QueryFailed as exc:
         status, http_status = FAILURE_STATUS[exc.kind]
         latency = (time.monotonic() - started) * 1000
+        logger.warning(
+            "knowledge %s: query %s for %s ended without an answer (%s): %s",
+            spec.name,
+            request.query_id,
+            requested_by,
+            status,
+            exc,
+        )
         await _record(**record, results=[], latency=latency, status=status, failure=exc)
         raise KnowledgeError(str(exc), status=http_status, code=exc.code or exc.kind) from None
     if spec.cache_ttl:

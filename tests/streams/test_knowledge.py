@@ -105,13 +105,14 @@ async def test_a_different_threshold_or_language_is_another_cache_entry(knowledg
     assert simulator.counters["knowledge_queries"] == 3
 
 
-async def test_a_timeout_is_recorded_and_reported_as_504(knowledge_sim):
+async def test_a_timeout_is_recorded_and_reported_as_504(knowledge_sim, caplog):
     simulator, url = knowledge_sim
     simulator.inject({"action": "knowledge", "swallow": 1})
     spec = await spec_on(url, query_timeout_seconds=0.5)
     with pytest.raises(KnowledgeError) as failed:
         await search(spec)
     assert failed.value.status == 504
+    assert "ended without an answer (timeout): no answer within 0.5 s" in caplog.text
     row = await KnowledgeQuery.objects.aget()
     assert row.status == "timeout" and row.governance_status == ""
     (entry,) = await audit_entries("knowledge.query")
