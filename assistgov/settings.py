@@ -173,14 +173,19 @@ STREAMS_PING_SECONDS = env.float("STREAMS_PING_SECONDS", 20.0, minimum=1.0)
 # A worker holds each stream it runs by a lease in the database, renewed every reconcile;
 # a worker that dies loses its streams to the others once its leases expire.
 STREAMS_LEASE_SECONDS = env.float("STREAMS_LEASE_SECONDS", 15.0, minimum=1.0)
-# Outbound webhooks: the waits (seconds) between delivery attempts, after which a delivery
-# is marked failed (an admin can redeliver it); the timeout of one attempt; how many run at once.
 # Knowledge search: the worker re-runs the most frequent queries of the last window shortly
 # before their cached answers expire.
 KNOWLEDGE_WARM_INTERVAL_SECONDS = env.float("KNOWLEDGE_WARM_INTERVAL_SECONDS", 15.0, minimum=0.1)
 KNOWLEDGE_WARM_WINDOW_SECONDS = env.float("KNOWLEDGE_WARM_WINDOW_SECONDS", 3600.0, minimum=1.0)
 KNOWLEDGE_WARM_TOP = env.int("KNOWLEDGE_WARM_TOP", 20, minimum=0)
+# Automatic queries for new insights: how many insights may wait for one (beyond that they
+# are skipped, with a warning: an answer is only useful while the conversation lasts), and
+# how many run at once in a worker (each stream's own in-flight limit applies as well).
+KNOWLEDGE_AUTO_BACKLOG = env.int("KNOWLEDGE_AUTO_BACKLOG", 1000, minimum=1)
+KNOWLEDGE_AUTO_CONCURRENCY = env.int("KNOWLEDGE_AUTO_CONCURRENCY", 20, minimum=1)
 
+# Outbound webhooks: the waits (seconds) between delivery attempts, after which a delivery
+# is marked failed (an admin can redeliver it); the timeout of one attempt; how many run at once.
 WEBHOOK_RETRY_SCHEDULE = env.numbers(
     "WEBHOOK_RETRY_SCHEDULE", [5, 30, 120, 600, 1800, 3600, 7200, 21600]
 )

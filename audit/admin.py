@@ -10,9 +10,10 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from audit import services
 from audit.forms import DecisionForm
 from audit.models import AuditEntry, ReasonCode
-from audit.services import DecisionConflict, Origin, insight_approve, insight_reject
+from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
 from streams.admin import AuditedAdmin, ReadOnlyAdmin, preformatted
 from streams.models import Insight, KnowledgeQuery
@@ -141,17 +142,15 @@ class InsightAdmin(CsvExportAdmin):
         for insight in queryset.select_related("reviewed_by"):
             try:
                 if reject:
-                    insight_reject(
-                        insight=insight,
+                    services.reject(
+                        insight,
                         by=request.user,
                         reason_code=data["reason_code"],
                         note=data["note"],
                         origin=origin,
                     )
                 else:
-                    insight_approve(
-                        insight=insight, by=request.user, note=data["note"], origin=origin
-                    )
+                    services.approve(insight, by=request.user, note=data["note"], origin=origin)
                 decided += 1
             except DecisionConflict as exc:
                 conflicts.append(str(exc))
@@ -226,8 +225,17 @@ class KnowledgeQueryAdmin(CsvExportAdmin):
         "results_returned",
         "cache_hit",
         "latency",
+        "review_status",
     ]
-    list_filter = ["status", "governance_status", "origin", "cache_hit", "stream", "created_at"]
+    list_filter = [
+        "review_status",
+        "status",
+        "governance_status",
+        "origin",
+        "cache_hit",
+        "stream",
+        "created_at",
+    ]
     search_fields = ["=query_id", "=conversation_id", "query_text"]
     list_select_related = ["stream"]
     show_full_result_count = False

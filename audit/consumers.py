@@ -13,9 +13,15 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 
 from audit import selectors
-from audit.services import DecisionConflict, Origin, insight_approve, insight_reject
+from audit.services import (
+    REVIEW_KINDS,
+    DecisionConflict,
+    Origin,
+    ReviewKind,
+    approve,
+    reject,
+)
 from streams.live import REVIEW_GROUP
-from streams.models import Insight
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +35,14 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        can_view, self.can_review = await database_sync_to_async(_permissions)(user)
+        can_view, self.can_decide = await database_sync_to_async(_permissions)(user)
         if not can_view:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.filters = selectors.ReviewFilters()
         self.subscribed = False
-        self.new_ids: set[int] = set()
-        self.decided_ids: set[int] = set()
+        self.new_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
+        self.decided_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
         self.flush_task: asyncio.Task | None = None
         await self.channel_layer.group_add(REVIEW_GROUP, self.channel_name)
         await self.accept()
@@ -72,33 +78,41 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             return
         snapshot = await database_sync_to_async(selectors.review_queue)(self.filters)
         self.subscribed = True
-        await self.send_json({"type": "snapshot", "can_review": self.can_review, **snapshot})
+        await self.send_json(
+            {"type": "snapshot", "can_decide": sorted(self.can_decide), **snapshot}
+        )
 
     async def decide(self, content):
-        if not self.can_review:
-            await self.send_json({"type": "error", "message": "Your role cannot decide insights."})
+        kind = REVIEW_KINDS.get(content.get("kind") or "insight")
+        if kind is None:
+            await self.send_json({"type": "error", "message": "kind must be insight or knowledge"})
+            return
+        if kind.name not in self.can_decide:
+            await self.send_json(
+                {"type": "error", "message": f"Your role cannot decide {kind.label.lower()}s."}
+            )
             return
         try:
             row = await database_sync_to_async(_decide)(
-                self.scope["user"], content, Origin.from_scope(self.scope)
+                self.scope["user"], kind, content, Origin.from_scope(self.scope)
             )
         except DecisionConflict as exc:
-            rows = await database_sync_to_async(selectors.review_rows)([exc.insight.pk])
-            await self.send_json({"type": "conflict", "message": str(exc), "insights": rows})
+            rows = await database_sync_to_async(selectors.review_rows)(kind.name, [exc.item.pk])
+            await self.send_json({"type": "conflict", "message": str(exc), "items": rows})
             return
         except ValidationError as exc:
             await self.send_json({"type": "error", "message": exc.messages[0]})
             return
-        await self.send_json({"type": "decided", "insights": [row]})
+        await self.send_json({"type": "decided", "items": [row]})
 
-    # Group messages (ids only): batched, then read from the database.
+    # Group messages (kind and ids only): batched, then read from the database.
 
-    async def review_insights(self, message):
-        self.new_ids.update(message["ids"])
+    async def review_items(self, message):
+        self.new_ids[message["kind"]].update(message["ids"])
         self._schedule_flush()
 
     async def review_decisions(self, message):
-        self.decided_ids.update(message["ids"])
+        self.decided_ids[message["kind"]].update(message["ids"])
         self._schedule_flush()
 
     def _schedule_flush(self):
@@ -107,40 +121,49 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def _flush_later(self):
         await asyncio.sleep(FLUSH_SECONDS)
-        new_ids, self.new_ids = self.new_ids, set()
-        decided_ids, self.decided_ids = self.decided_ids, set()
+        new_ids, self.new_ids = self.new_ids, {kind: set() for kind in REVIEW_KINDS}
+        decided_ids, self.decided_ids = self.decided_ids, {kind: set() for kind in REVIEW_KINDS}
         if not self.subscribed:
             return
         try:
-            if new_ids:
-                rows = await database_sync_to_async(selectors.review_rows)(new_ids, self.filters)
-                if rows:
-                    await self.send_json({"type": "insights", "insights": rows})
-            if decided_ids:
-                rows = await database_sync_to_async(selectors.review_rows)(decided_ids)
-                await self.send_json({"type": "decisions", "insights": rows})
+            rows = await database_sync_to_async(_rows)(new_ids, self.filters)
+            if rows:
+                await self.send_json({"type": "items", "items": rows})
+            rows = await database_sync_to_async(_rows)(decided_ids, None)
+            if rows:
+                await self.send_json({"type": "decisions", "items": rows})
         except Exception:
             # The page resyncs when it reconnects; a failed update must not kill the socket.
             logger.exception("review page update failed")
 
 
-def _permissions(user) -> tuple[bool, bool]:
-    return user.has_perm("streams.view_insight"), user.has_perm("streams.review_insight")
+def _rows(ids_by_kind: dict[str, set[int]], filters) -> list[dict]:
+    rows = []
+    for kind, ids in ids_by_kind.items():
+        if ids:
+            rows += selectors.review_rows(kind, ids, filters)
+    return rows
 
 
-def _decide(user, content, origin) -> dict:
+def _permissions(user) -> tuple[bool, set[str]]:
+    """Whether the user may watch the queue, and which kinds of item they may decide."""
+    can_decide = {kind.name for kind in REVIEW_KINDS.values() if user.has_perm(kind.permission)}
+    return user.has_perm("streams.view_insight"), can_decide
+
+
+def _decide(user, kind: ReviewKind, content, origin) -> dict:
     try:
-        insight = Insight.objects.get(pk=int(content.get("id")))
+        item = kind.model.objects.get(pk=int(content.get("id")))
     except (TypeError, ValueError):
-        raise ValidationError("a decision needs the insight's id") from None
-    except Insight.DoesNotExist:
-        raise ValidationError(f"there is no insight {content.get('id')}") from None
+        raise ValidationError(f"a decision needs the {kind.label.lower()}'s id") from None
+    except kind.model.DoesNotExist:
+        raise ValidationError(f"there is no {kind.label.lower()} {content.get('id')}") from None
     note = str(content.get("note") or "")
     if content.get("decision") == "approve":
-        insight_approve(insight=insight, by=user, note=note, origin=origin)
+        approve(item, by=user, note=note, origin=origin)
     elif content.get("decision") == "reject":
         reason_code = str(content.get("reason_code") or "")
-        insight_reject(insight=insight, by=user, reason_code=reason_code, note=note, origin=origin)
+        reject(item, by=user, reason_code=reason_code, note=note, origin=origin)
     else:
         raise ValidationError("decision must be approve or reject")
-    return selectors.review_rows([insight.pk])[0]
+    return selectors.review_rows(kind.name, [item.pk])[0]

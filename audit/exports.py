@@ -121,6 +121,14 @@ KNOWLEDGE_COLUMNS = (
     ("Attempts", "attempts"),
     ("Error code", "error_code"),
     ("Error message", "error_message"),
+    ("Best confidence", "top_confidence"),
+    ("Insight id", "insight_id"),
+    ("Review status", "review_status"),
+    ("Reviewed by", "reviewed_by__username"),
+    ("Reviewed at", "reviewed_at"),
+    ("Reason code", "review_reason_code"),
+    ("Note", "review_note"),
+    ("Decided by rule", "review_rule"),
     ("Results", "results"),
 )
 
@@ -154,6 +162,14 @@ def queryset_for(kind: str, params=None):
         queryset = KnowledgeQuery.objects.all()
         if params.get("stream"):
             queryset = queryset.filter(stream__name=params["stream"])
+        review_status = params.get("review_status")
+        if review_status:
+            if review_status not in KnowledgeQuery.ReviewStatus.values:
+                raise ValidationError(
+                    f"review_status {review_status!r} is not one of "
+                    + ", ".join(KnowledgeQuery.ReviewStatus.values)
+                )
+            queryset = queryset.filter(review_status=review_status)
     else:
         filters = ReviewFilters.parse(params, default_status="all")
         queryset = filters.apply(Insight.objects.all())

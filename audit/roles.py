@@ -24,6 +24,7 @@ ROLE_PERMISSIONS = {
     OFFICERS: [
         "streams.view_insight",
         "streams.review_insight",
+        "streams.review_knowledgequery",
         "streams.view_streamconfig",
         "streams.view_quarantinedframe",
         "streams.view_knowledgequery",
@@ -38,6 +39,7 @@ ROLE_PERMISSIONS = {
         ),
         "streams.view_insight",
         "streams.review_insight",
+        "streams.review_knowledgequery",
         "streams.view_quarantinedframe",
         "streams.view_streamstatus",
         "audit.view_auditentry",

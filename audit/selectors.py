@@ -1,11 +1,18 @@
-"""Read paths shared by the review page, its consumer, the exports and the dashboard."""
+"""Read paths shared by the review page, its consumer, the exports and the dashboard.
+
+The review queue holds two kinds of item: insights, and knowledge answers an agent
+received (`KnowledgeQuery` rows with a review status). Each row says which it is (`kind`)
+and carries a `key` unique across both.
+"""
 
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.db.models import F
 
 from streams.genesys.payloads import KNOWN_INSIGHT_TYPES
-from streams.models import Insight, StreamConfig
+from streams.live import INSIGHT, KNOWLEDGE
+from streams.models import Insight, KnowledgeQuery, KnowledgeStream, StreamConfig
 from streams.times import iso
 
 STATUSES = ("pending", "approved", "rejected", "filtered", "all")
@@ -22,12 +29,13 @@ class ReviewFilters:
     max_confidence: float = 1.0
     status: str = "pending"
     interaction_id: str = ""
+    stream_kind: str = INSIGHT  # whose id `stream` is: an insight or a knowledge stream
 
     @classmethod
     def parse(cls, data, *, default_status: str = "pending") -> "ReviewFilters":
         """From a dict or QueryDict of strings (or JSON values); raises ValidationError."""
         data = data if hasattr(data, "get") else {}
-        stream = _optional_int(data.get("stream"), "stream")
+        stream_kind, stream = _stream(data.get("stream"))
         insight_type = str(data.get("insight_type") or "").strip()
         if len(insight_type) > 64:
             raise ValidationError("insight type is longer than 64 characters")
@@ -41,9 +49,22 @@ class ReviewFilters:
         status = str(data.get("status") or default_status)
         if status not in STATUSES:
             raise ValidationError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-        return cls(stream, insight_type, low, high, status, interaction_id)
+        return cls(stream, insight_type, low, high, status, interaction_id, stream_kind)
+
+    @property
+    def kinds(self) -> set[str]:
+        """Which kinds of item these filters can match."""
+        kinds = {INSIGHT, KNOWLEDGE}
+        if self.stream is not None:
+            kinds &= {self.stream_kind}
+        if self.insight_type:
+            kinds &= {KNOWLEDGE if self.insight_type == KnowledgeQuery.REVIEW_TYPE else INSIGHT}
+        return kinds
 
     def apply(self, queryset):
+        """Narrow a queryset of insights."""
+        if INSIGHT not in self.kinds:
+            return queryset.none()
         if self.stream is not None:
             queryset = queryset.filter(stream_id=self.stream)
         if self.insight_type:
@@ -58,14 +79,34 @@ class ReviewFilters:
             queryset = queryset.filter(review_status=self.status)
         return queryset
 
+    def apply_knowledge(self, queryset):
+        """Narrow a queryset of knowledge queries to the answers in the review queue."""
+        if KNOWLEDGE not in self.kinds:
+            return queryset.none()
+        if self.stream is not None:
+            queryset = queryset.filter(stream_id=self.stream)
+        if self.interaction_id:
+            queryset = queryset.filter(conversation_id=self.interaction_id)
+        if self.min_confidence > 0:
+            queryset = queryset.filter(top_confidence__gte=self.min_confidence)
+        if self.max_confidence < 1:
+            queryset = queryset.filter(top_confidence__lte=self.max_confidence)
+        if self.status != "all":
+            return queryset.filter(review_status=self.status)
+        return queryset.exclude(review_status="")
 
-def _optional_int(value, name):
+
+def _stream(value) -> tuple[str, int | None]:
+    """An insight stream's id ("3", "insight:3") or a knowledge stream's ("knowledge:3")."""
     if value in (None, ""):
-        return None
+        return INSIGHT, None
+    kind, _, number = str(value).rpartition(":")
+    if kind not in ("", INSIGHT, KNOWLEDGE):
+        raise ValidationError(f"stream {value!r} is not an id")
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} {value!r} is not an id") from None
+        return kind or INSIGHT, int(number)
+    except ValueError:
+        raise ValidationError(f"stream {value!r} is not an id") from None
 
 
 def _unit(value, name, default):
@@ -98,8 +139,21 @@ REVIEW_FIELDS = (
 )
 
 
-def _row(values: dict) -> dict:
+def _decision(item) -> dict:
+    """The review fields every kind shares, from a values() dict or a model instance."""
+    get = item.get if isinstance(item, dict) else lambda name: getattr(item, name)
     return {
+        "status": get("review_status"),
+        "reason_code": get("review_reason_code"),
+        "note": get("review_note"),
+        "reviewed_at": iso(get("reviewed_at")),
+    }
+
+
+def _insight_row(values: dict) -> dict:
+    return {
+        "key": f"{INSIGHT}:{values['id']}",
+        "kind": INSIGHT,
         "id": values["id"],
         "stream": values["stream__name"],
         "interaction_id": values["interaction_id"],
@@ -107,32 +161,88 @@ def _row(values: dict) -> dict:
         "confidence": values["confidence"],
         "relevance": values["relevance_score"],
         "snippet": values["snippet"],
-        "status": values["review_status"],
         "reviewed_by": values["reviewed_by__username"] or values["review_rule"] or None,
-        "reviewed_at": iso(values["reviewed_at"]),
-        "reason_code": values["review_reason_code"],
-        "note": values["review_note"],
         "received_at": iso(values["received_at"]),
+        **_decision(values),
     }
 
 
+RESULT_FIELDS = ("rank", "title", "snippet", "url", "knowledge_base_id", "confidence")
+
+
+def _knowledge_row(query: KnowledgeQuery) -> dict:
+    reviewer = query.reviewed_by.get_username() if query.reviewed_by_id else None
+    return {
+        "key": f"{KNOWLEDGE}:{query.pk}",
+        "kind": KNOWLEDGE,
+        "id": query.pk,
+        "stream": query.stream.name,
+        "interaction_id": query.conversation_id,
+        "insight_type": KnowledgeQuery.REVIEW_TYPE,
+        "confidence": query.top_confidence,
+        "relevance": None,
+        "snippet": query.query_text,
+        "reviewed_by": reviewer or query.review_rule or None,
+        "received_at": iso(query.created_at),
+        **_decision(query),
+        "knowledge": {
+            "query_id": query.query_id,
+            "origin": query.get_origin_display(),
+            "requested_by": query.requested_by,
+            "insight_id": query.insight_id,
+            "governance_status": query.governance_status,
+            "cache_hit": query.cache_hit,
+            "results": [
+                {name: result.get(name) for name in RESULT_FIELDS}
+                for result in query.passed_results()
+            ],
+            "filtered": len(query.filtered_results()),
+        },
+    }
+
+
+def _order(row: dict) -> tuple:
+    """Lowest confidence first (an answer without one before all), then kind, then id."""
+    confidence = row["confidence"]
+    return (-1.0 if confidence is None else confidence, row["kind"], row["id"])
+
+
+def _insights(queryset, limit: int | None = None) -> list[dict]:
+    rows = queryset.order_by("confidence", "id").values(*REVIEW_FIELDS)
+    return [_insight_row(r) for r in (rows[:limit] if limit is not None else rows)]
+
+
+def _knowledge(queryset, limit: int | None = None) -> list[dict]:
+    rows = queryset.select_related("stream", "reviewed_by").order_by(
+        F("top_confidence").asc(nulls_first=True), "id"
+    )
+    return [_knowledge_row(q) for q in (rows[:limit] if limit is not None else rows)]
+
+
 def review_queue(filters: ReviewFilters, *, limit: int = QUEUE_LIMIT) -> dict:
-    """The snapshot a review page starts from: lowest confidence first."""
-    queryset = filters.apply(Insight.objects.all())
-    rows = list(queryset.order_by("confidence", "id").values(*REVIEW_FIELDS)[: limit + 1])
-    return {"insights": [_row(r) for r in rows[:limit]], "more": len(rows) > limit}
+    """The snapshot a review page starts from: lowest confidence first, both kinds merged."""
+    rows = _insights(filters.apply(Insight.objects.all()), limit + 1) + _knowledge(
+        filters.apply_knowledge(KnowledgeQuery.objects.all()), limit + 1
+    )
+    rows.sort(key=_order)
+    return {"items": rows[:limit], "more": len(rows) > limit}
 
 
-def review_rows(ids, filters: ReviewFilters | None = None) -> list[dict]:
-    """The rows for these ids (restricted to `filters` when given), lowest confidence first."""
+def review_rows(kind: str, ids, filters: ReviewFilters | None = None) -> list[dict]:
+    """The rows of one kind for these ids (restricted to `filters` when given)."""
+    if kind == KNOWLEDGE:
+        queryset = KnowledgeQuery.objects.filter(pk__in=list(ids))
+        return _knowledge(filters.apply_knowledge(queryset) if filters else queryset)
     queryset = Insight.objects.filter(pk__in=list(ids))
-    if filters is not None:
-        queryset = filters.apply(queryset)
-    return [_row(r) for r in queryset.order_by("confidence", "id").values(*REVIEW_FIELDS)]
+    return _insights(filters.apply(queryset) if filters else queryset)
 
 
 def stream_choices() -> list[dict]:
     return list(StreamConfig.objects.order_by("name").values("id", "name"))
+
+
+def knowledge_stream_choices() -> list[dict]:
+    return list(KnowledgeStream.objects.order_by("name").values("id", "name"))
 
 
 def insight_type_choices() -> list[str]:

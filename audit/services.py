@@ -2,6 +2,7 @@
 
 import ipaddress
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -13,10 +14,11 @@ from audit import chain
 from audit.models import AuditEntry, ReasonCode
 from streams import live, webhooks
 from streams.genesys.frames import scrub_nul
-from streams.models import Insight
+from streams.knowledge import knowledge_review_data
+from streams.models import Insight, KnowledgeQuery, Reviewable
 
 NOTE_MAX_LENGTH = 2000
-PENDING_SNAPSHOT = Insight(review_status=Insight.ReviewStatus.PENDING).audit_snapshot()
+PENDING_SNAPSHOT = Insight(review_status=Reviewable.ReviewStatus.PENDING).audit_snapshot()
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,51 @@ def _address(value) -> str | None:
         return None
 
 
-class DecisionConflict(Exception):
-    """Someone decided the insight first; the first decision stands."""
+@dataclass(frozen=True)
+class ReviewKind:
+    """One kind of reviewable item: what it is called, who may decide it, what it reports."""
 
-    def __init__(self, insight: Insight):
-        self.insight = insight
-        if insight.reviewed_by_id:
-            who = insight.reviewed_by.get_username()
+    name: str  # "insight" or "knowledge": audit actions and webhook events start with it
+    label: str
+    model: type
+    permission: str
+    webhook_data: Callable
+
+
+REVIEW_KINDS = {
+    "insight": ReviewKind(
+        "insight", "Insight", Insight, "streams.review_insight", webhooks.insight_data
+    ),
+    "knowledge": ReviewKind(
+        "knowledge",
+        "Knowledge answer",
+        KnowledgeQuery,
+        "streams.review_knowledgequery",
+        knowledge_review_data,
+    ),
+}
+
+
+def review_kind(item) -> ReviewKind:
+    return next(kind for kind in REVIEW_KINDS.values() if isinstance(item, kind.model))
+
+
+class DecisionConflict(Exception):
+    """Someone decided the item first (or it is not for review); the first decision stands."""
+
+    def __init__(self, item):
+        self.item = item
+        self.kind = review_kind(item)
+        if not item.review_status:
+            super().__init__(f"{self.kind.label} {item.pk} is not for review.")
+            return
+        if item.reviewed_by_id:
+            who = item.reviewed_by.get_username()
         else:
-            who = insight.review_rule or "the system"
-        when = timezone.localtime(insight.reviewed_at).strftime("%Y-%m-%d %H:%M:%S")
+            who = item.review_rule or "the system"
+        when = timezone.localtime(item.reviewed_at).strftime("%Y-%m-%d %H:%M:%S")
         super().__init__(
-            f"Insight {insight.pk} was already {insight.review_status} by {who} at {when}."
+            f"{self.kind.label} {item.pk} was already {item.review_status} by {who} at {when}."
         )
 
 
@@ -97,12 +132,11 @@ def audit_record(
     )
 
 
-def insight_approve(
-    *, insight: Insight, by, note: str = "", origin: Origin | None = None
-) -> Insight:
-    return _insight_decide(
-        insight=insight,
-        status=Insight.ReviewStatus.APPROVED,
+def approve(item, *, by, note: str = "", origin: Origin | None = None):
+    """Approve a pending insight or knowledge answer; raises DecisionConflict if decided."""
+    return _decide(
+        item,
+        status=Reviewable.ReviewStatus.APPROVED,
         by=by,
         reason_code="",
         note=note,
@@ -110,9 +144,8 @@ def insight_approve(
     )
 
 
-def insight_reject(
-    *, insight: Insight, by, reason_code: str, note: str = "", origin: Origin | None = None
-) -> Insight:
+def reject(item, *, by, reason_code: str, note: str = "", origin: Origin | None = None):
+    """Reject with one of the active reason codes (ValidationError otherwise)."""
     if not ReasonCode.objects.active().filter(code=reason_code or "").exists():
         codes = ", ".join(ReasonCode.objects.active().values_list("code", flat=True))
         raise ValidationError(
@@ -120,9 +153,9 @@ def insight_reject(
             if reason_code
             else f"A rejection needs a reason code: one of {codes}."
         )
-    return _insight_decide(
-        insight=insight,
-        status=Insight.ReviewStatus.REJECTED,
+    return _decide(
+        item,
+        status=Reviewable.ReviewStatus.REJECTED,
         by=by,
         reason_code=reason_code,
         note=note,
@@ -130,9 +163,8 @@ def insight_reject(
     )
 
 
-def _insight_decide(
-    *, insight: Insight, status: str, by, reason_code: str, note: str, origin: Origin | None
-) -> Insight:
+def _decide(item, *, status: str, by, reason_code: str, note: str, origin: Origin | None):
+    kind = review_kind(item)
     note = scrub_nul((note or "").strip())
     if len(note) > NOTE_MAX_LENGTH:
         raise ValidationError(
@@ -140,8 +172,8 @@ def _insight_decide(
         )
     with transaction.atomic():
         # A conditional UPDATE: of two officers deciding at once, exactly one changes the row.
-        decided = Insight.objects.filter(
-            pk=insight.pk, review_status=Insight.ReviewStatus.PENDING
+        decided = kind.model.objects.filter(
+            pk=item.pk, review_status=Reviewable.ReviewStatus.PENDING
         ).update(
             review_status=status,
             reviewed_by=by,
@@ -149,18 +181,18 @@ def _insight_decide(
             review_reason_code=reason_code,
             review_note=note,
         )
-        insight.refresh_from_db()
+        item.refresh_from_db()
         if not decided:
-            raise DecisionConflict(insight)
-        verb = "approve" if status == Insight.ReviewStatus.APPROVED else "reject"
-        webhooks.enqueue(f"insight.{status}", [webhooks.insight_data(insight)])
+            raise DecisionConflict(item)
+        verb = "approve" if status == Reviewable.ReviewStatus.APPROVED else "reject"
+        webhooks.enqueue(f"{kind.name}.{status}", [kind.webhook_data(item)])
         audit_record(
-            action=f"insight.{verb}",
+            action=f"{kind.name}.{verb}",
             actor=by,
-            obj=insight,
+            obj=item,
             before=PENDING_SNAPSHOT,
-            after=insight.audit_snapshot(),
+            after=item.audit_snapshot(),
             origin=origin,
         )
-        transaction.on_commit(partial(live.announce_decisions, [insight.pk]))
-    return insight
+        transaction.on_commit(partial(live.announce_decisions, [item.pk], kind.name))
+    return item

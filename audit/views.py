@@ -10,6 +10,7 @@ from audit import chain, exports, selectors
 from audit import dashboard as charts
 from audit.models import ReasonCode
 from audit.services import Origin, audit_record
+from streams.models import KnowledgeQuery
 
 VIEW_INSIGHTS = "streams.view_insight"
 VIEW_AUDIT = "audit.view_auditentry"
@@ -21,7 +22,9 @@ VIEW_AUDIT = "audit.view_auditentry"
 def review(request):
     context = {
         "streams": selectors.stream_choices(),
+        "knowledge_streams": selectors.knowledge_stream_choices(),
         "insight_types": selectors.insight_type_choices(),
+        "knowledge_type": KnowledgeQuery.REVIEW_TYPE,
         "reason_codes": list(ReasonCode.objects.active().values("code", "label")),
         "can_review": request.user.has_perm("streams.review_insight"),
     }

@@ -544,8 +544,35 @@ class KnowledgeStreamSourceInline(admin.TabularInline):
     autocomplete_fields = ["source"]
 
 
+class KnowledgeStreamForm(forms.ModelForm):
+    auto_query_types = LinesField(
+        label="Query automatically for insight types",
+        required=False,
+        help_text="One insight type per line (knowledge_recommendation, say): each new insight "
+        "of these types is searched with its text, and the answer joins the review queue. "
+        "Empty: no automatic queries.",
+    )
+
+    class Meta:
+        model = KnowledgeStream
+        fields = [
+            "name",
+            "connection",
+            "enabled",
+            "confidence_threshold",
+            "freshness_days",
+            "max_results",
+            "language",
+            "max_in_flight",
+            "query_timeout_seconds",
+            "cache_ttl_seconds",
+            "auto_query_types",
+        ]
+
+
 @admin.register(KnowledgeStream)
 class KnowledgeStreamAdmin(AuditedAdmin):
+    form = KnowledgeStreamForm
     inlines = [KnowledgeStreamSourceInline]
     list_display = ["name", "connection", "enabled", "state", "confidence_threshold"]
     list_filter = ["enabled", "connection", "state"]
@@ -558,6 +585,7 @@ class KnowledgeStreamAdmin(AuditedAdmin):
             {"fields": ["confidence_threshold", "freshness_days", "max_results", "language"]},
         ),
         ("Load", {"fields": ["max_in_flight", "query_timeout_seconds", "cache_ttl_seconds"]}),
+        ("Automatic queries", {"fields": ["auto_query_types"]}),
         ("Status", {"fields": ["state", "state_detail", "state_changed_at", "figures"]}),
     ]
 

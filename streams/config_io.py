@@ -105,6 +105,7 @@ class KnowledgeStreamDoc(_Strict):
     max_in_flight: int = 5
     query_timeout_seconds: float = 15.0
     cache_ttl_seconds: int = 300
+    auto_query_types: list[str] = []
     sources: list[SourcePriorityDoc] = []
 
 

@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import httpx
 from asgiref.sync import sync_to_async
@@ -29,11 +30,14 @@ from django.db import models, transaction
 from django.db.models import Count, Max, Sum
 from django.dispatch import Signal
 from django.utils import timezone
+from pydantic import ValidationError as PydanticValidationError
 
-from streams import webhooks
+from streams import live, webhooks
 from streams.genesys.auth import TokenPool
 from streams.genesys.insights import StreamState
 from streams.genesys.knowledge import (
+    QUERY_TEXT_LIMIT,
+    Governance,
     KnowledgeClient,
     QueryFailed,
     Rules,
@@ -41,9 +45,18 @@ from streams.genesys.knowledge import (
     check_results,
     governance_status,
     sources_in_order,
+    top_confidence,
 )
-from streams.models import GenesysConnection, KnowledgeQuery, KnowledgeStream, WebhookEndpoint
+from streams.genesys.scoring import extract_snippet
+from streams.models import (
+    GenesysConnection,
+    Insight,
+    KnowledgeQuery,
+    KnowledgeStream,
+    WebhookEndpoint,
+)
 from streams.runner import client_settings
+from streams.times import iso
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +108,7 @@ class KnowledgeSpec:
     max_in_flight: int = 5
     timeout: float = 15.0
     cache_ttl: int = 300
+    auto_query_types: frozenset[str] = frozenset()
     problem: str = ""
 
     @property
@@ -169,6 +183,7 @@ def knowledge_spec(stream: KnowledgeStream) -> KnowledgeSpec:
         max_in_flight=stream.max_in_flight,
         timeout=stream.query_timeout_seconds,
         cache_ttl=stream.cache_ttl_seconds,
+        auto_query_types=frozenset(stream.auto_query_types),
         problem=problem,
     )
 
@@ -300,6 +315,7 @@ async def knowledge_search(
     wait: bool = True,
     use_cache: bool = True,
     client_address: str | None = None,
+    insight_id: int | None = None,
 ) -> KnowledgeQuery:
     """Run one query and record it. Raises KnowledgeError when there is no answer (the
     failure is recorded too, when it reached the point of asking)."""
@@ -320,6 +336,7 @@ async def knowledge_search(
         origin=origin,
         requested_by=requested_by,
         client_address=client_address,
+        insight_id=insight_id,
     )
     if entry is not None:
         latency = (time.monotonic() - started) * 1000
@@ -362,6 +379,7 @@ async def _record(
     origin: str,
     requested_by: str,
     client_address: str | None,
+    insight_id: int | None,
     results: list,
     latency: float,
     cache_hit: bool = False,
@@ -370,6 +388,7 @@ async def _record(
     failure: QueryFailed | None = None,
 ) -> KnowledgeQuery:
     checked = check_results(results, spec.rules) if failure is None else []
+    governance = governance_status(checked).value if failure is None else ""
     query = KnowledgeQuery(
         stream_id=spec.stream_id,
         query_id=request.query_id,
@@ -381,16 +400,36 @@ async def _record(
         status=status,
         error_code=(failure.code or failure.kind)[:64] if failure else "",
         error_message=str(failure)[:500] if failure else "",
-        governance_status=governance_status(checked).value if failure is None else "",
+        governance_status=governance,
         cache_hit=cache_hit,
         results_returned=len(results),
         results_validated=sum(1 for c in checked if c.rank is not None),
         latency_ms=latency,
         attempts=attempts,
         results=[c.as_dict() for c in checked],
+        top_confidence=top_confidence(checked),
+        insight_id=insight_id,
         created_at=timezone.now(),
+        **review_fields(origin, governance),
     )
     return await sync_to_async(store_query)(query, client_address)
+
+
+FILTERED_RULE = "knowledge governance: no result passed the stream's rules"
+
+
+def review_fields(origin: str, governance: str) -> dict:
+    """Answers an agent received join the review queue: pending when something passed,
+    filtered (by the governance rules) when nothing did. Other queries are not reviewed."""
+    if origin not in KnowledgeQuery.REVIEWED_ORIGINS or not governance:
+        return {}
+    if governance == Governance.PASS:
+        return {"review_status": KnowledgeQuery.ReviewStatus.PENDING}
+    return {
+        "review_status": KnowledgeQuery.ReviewStatus.FILTERED,
+        "reviewed_at": timezone.now(),
+        "review_rule": FILTERED_RULE,
+    }
 
 
 def store_query(query: KnowledgeQuery, client_address: str | None = None) -> KnowledgeQuery:
@@ -398,7 +437,9 @@ def store_query(query: KnowledgeQuery, client_address: str | None = None) -> Kno
     with transaction.atomic():
         query.save()
         knowledge_queried.send(sender=KnowledgeQuery, query=query, client_address=client_address)
-        if query.governance_status == "PASS":
+        if query.review_status:
+            transaction.on_commit(partial(live.announce_knowledge, [query.pk]))
+        if query.governance_status == Governance.PASS:
             webhooks.enqueue(WebhookEndpoint.Event.KNOWLEDGE_VALIDATED, [query_data(query)])
     return query
 
@@ -409,6 +450,20 @@ def query_data(query: KnowledgeQuery) -> dict:
         "stream": query.stream.name,
         "query_text": query.query_text,
         "results": query.passed_results(),
+    }
+
+
+def knowledge_review_data(query: KnowledgeQuery) -> dict:
+    """A knowledge answer's webhook payload once an officer decided it."""
+    return {
+        **query_data(query),
+        "origin": query.origin,
+        "insight_id": query.insight_id,
+        "review_status": query.review_status,
+        "reviewed_by": query.reviewed_by.get_username() if query.reviewed_by_id else None,
+        "reviewed_at": iso(query.reviewed_at),
+        "reason_code": query.review_reason_code,
+        "note": query.review_note,
     }
 
 
@@ -488,6 +543,138 @@ class KnowledgeWarmer:
             except KnowledgeError as exc:
                 logger.warning("knowledge %s: warming %r failed: %s", spec.name, text[:40], exc)
         return warmed
+
+
+# Automatic queries: new insights of chosen types are searched with their text.
+
+
+def insight_query_text(insight: Insight) -> str:
+    """What an automatic query asks: the insight's content text, up to the query limit."""
+    content = insight.payload.get("content") if isinstance(insight.payload, dict) else None
+    return extract_snippet(content, limit=QUERY_TEXT_LIMIT) or insight.snippet
+
+
+def insights_to_search(insight_ids: list[int], types: set[str]) -> list[Insight]:
+    """The insights among these ids that automatic queries are for: of the chosen types, and
+    not filtered out by their confidence matrix."""
+    return list(
+        Insight.objects.filter(pk__in=insight_ids, insight_type__in=types)
+        .exclude(review_status=Insight.ReviewStatus.FILTERED)
+        .only("pk", "insight_type", "interaction_id", "snippet", "payload")
+        .order_by("pk")
+    )
+
+
+class InsightQueries:
+    """In the stream worker: each new insight of a type a knowledge stream names in its
+    `auto_query_types` is searched on that stream, with the insight's text, for the
+    insight's conversation; the answer is recorded and joins the review queue.
+
+    Runners hand over the ids they stored (`offer`, never blocking ingestion). Insights
+    beyond the backlog are skipped with a warning: an answer comes too late to help once
+    the conversation has moved on, and ingestion must not wait for knowledge search.
+    """
+
+    SPECS_MAX_AGE = 5.0
+
+    def __init__(self, *, worker: str):
+        self.worker = worker
+        self.backlog = settings.KNOWLEDGE_AUTO_BACKLOG
+        self.slots = asyncio.Semaphore(settings.KNOWLEDGE_AUTO_CONCURRENCY)
+        self.queue: asyncio.Queue[list[int]] = asyncio.Queue()
+        self.waiting = 0
+        self.skipped = 0
+        self.tasks: set[asyncio.Task] = set()
+        self._specs: list[KnowledgeSpec] = []
+        self._specs_at = float("-inf")
+        self._warned_at = float("-inf")
+
+    def offer(self, insight_ids: list[int]) -> None:
+        """(On the worker's loop.) Take newly stored insights; never waits."""
+        if not insight_ids:
+            return
+        if self.waiting + len(insight_ids) > self.backlog:
+            self.skipped += len(insight_ids)
+            now = time.monotonic()
+            if now - self._warned_at > 10:
+                self._warned_at = now
+                logger.warning(
+                    "automatic knowledge queries: %d insights waiting, the backlog limit is %d; "
+                    "%d skipped so far (raise KNOWLEDGE_AUTO_CONCURRENCY or the streams' "
+                    "in-flight limits, or narrow auto_query_types)",
+                    self.waiting,
+                    self.backlog,
+                    self.skipped,
+                )
+            return
+        self.waiting += len(insight_ids)
+        self.queue.put_nowait(list(insight_ids))
+
+    async def run(self) -> None:
+        try:
+            while True:
+                ids = await self.queue.get()
+                try:
+                    await self.dispatch(ids)
+                except Exception:
+                    logger.exception("automatic knowledge queries for %d insights failed", len(ids))
+                finally:
+                    self.waiting -= len(ids)
+        finally:
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def dispatch(self, insight_ids: list[int]) -> int:
+        """Start the queries for these insights; returns how many were started."""
+        specs = [spec for spec in await self.specs() if spec.auto_query_types]
+        if not specs:
+            return 0
+        types = set().union(*(spec.auto_query_types for spec in specs))
+        started = 0
+        for insight in await sync_to_async(insights_to_search)(insight_ids, types):
+            for spec in specs:
+                if insight.insight_type in spec.auto_query_types:
+                    await self.slots.acquire()
+                    task = asyncio.create_task(self._ask(spec, insight))
+                    self.tasks.add(task)
+                    task.add_done_callback(self._done)
+                    started += 1
+        return started
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        self.slots.release()
+
+    async def specs(self) -> list[KnowledgeSpec]:
+        if time.monotonic() - self._specs_at > self.SPECS_MAX_AGE:
+            self._specs = await sync_to_async(enabled_specs)()
+            self._specs_at = time.monotonic()
+        return self._specs
+
+    async def _ask(self, spec: KnowledgeSpec, insight: Insight) -> None:
+        text = insight_query_text(insight)
+        try:
+            await knowledge_search(
+                spec=spec,
+                text=text,
+                conversation_id=insight.interaction_id,
+                origin=KnowledgeQuery.Origin.INSIGHT,
+                requested_by=f"insight {insight.pk} ({insight.insight_type})",
+                insight_id=insight.pk,
+            )
+        except KnowledgeError:
+            pass  # recorded, and logged, by knowledge_search
+        except PydanticValidationError as exc:
+            logger.info(
+                "knowledge %s: insight %s not searched: its text %r is not a valid query (%s)",
+                spec.name,
+                insight.pk,
+                text[:40],
+                exc.errors()[0]["msg"],
+            )
+        except Exception:
+            logger.exception("knowledge %s: automatic query for insight %s", spec.name, insight.pk)
 
 
 @sync_to_async

@@ -451,14 +451,45 @@ class InsightQuerySet(models.QuerySet):
         return self.exclude(review_status=Insight.ReviewStatus.PENDING)
 
 
-class Insight(models.Model):
-    """One agent-assist insight as received, scored, and reviewed."""
+class Reviewable(models.Model):
+    """What an officer's decision (or a rule's) records: insights and knowledge answers."""
 
     class ReviewStatus(models.TextChoices):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         FILTERED = "filtered", "Filtered"
+
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason_code = models.CharField("reason code", max_length=40, blank=True)
+    review_note = models.TextField("note", blank=True)
+    review_rule = models.CharField(
+        "decided by rule", max_length=200, blank=True, help_text="Set for automatic decisions."
+    )
+
+    class Meta:
+        abstract = True
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "review_status": self.review_status,
+            "reviewed_by": self.reviewed_by.get_username() if self.reviewed_by_id else None,
+            "reviewed_at": self.reviewed_at.isoformat() if self.reviewed_at else None,
+            "review_reason_code": self.review_reason_code,
+            "review_note": self.review_note,
+            "review_rule": self.review_rule,
+        }
+
+
+class Insight(Reviewable):
+    """One agent-assist insight as received, scored, and reviewed."""
 
     stream = models.ForeignKey(StreamConfig, on_delete=models.PROTECT, related_name="insights")
     external_id = models.CharField(max_length=128)
@@ -472,20 +503,7 @@ class Insight(models.Model):
     received_at = models.DateTimeField()
     latency_ms = models.FloatField("processing latency (ms)")
     review_status = models.CharField(
-        max_length=10, choices=ReviewStatus, default=ReviewStatus.PENDING
-    )
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    reviewed_at = models.DateTimeField(null=True, blank=True)
-    review_reason_code = models.CharField("reason code", max_length=40, blank=True)
-    review_note = models.TextField("note", blank=True)
-    review_rule = models.CharField(
-        "decided by rule", max_length=200, blank=True, help_text="Set for automatic decisions."
+        max_length=10, choices=Reviewable.ReviewStatus, default=Reviewable.ReviewStatus.PENDING
     )
 
     objects = InsightQuerySet.as_manager()
@@ -506,16 +524,6 @@ class Insight(models.Model):
 
     def __str__(self):
         return f"{self.insight_type} {self.external_id}"
-
-    def audit_snapshot(self) -> dict:
-        return {
-            "review_status": self.review_status,
-            "reviewed_by": self.reviewed_by.get_username() if self.reviewed_by_id else None,
-            "reviewed_at": self.reviewed_at.isoformat() if self.reviewed_at else None,
-            "review_reason_code": self.review_reason_code,
-            "review_note": self.review_note,
-            "review_rule": self.review_rule,
-        }
 
 
 class QuarantinedFrame(models.Model):
@@ -549,6 +557,8 @@ class WebhookEndpoint(models.Model):
         INSIGHT_APPROVED = "insight.approved", "Insight approved"
         INSIGHT_REJECTED = "insight.rejected", "Insight rejected"
         KNOWLEDGE_VALIDATED = "knowledge.validated", "Knowledge validated"
+        KNOWLEDGE_APPROVED = "knowledge.approved", "Knowledge answer approved"
+        KNOWLEDGE_REJECTED = "knowledge.rejected", "Knowledge answer rejected"
 
     name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
     url = models.URLField("URL", max_length=500)
@@ -715,6 +725,13 @@ class KnowledgeStream(models.Model):
     sources = models.ManyToManyField(
         KnowledgeSource, through="KnowledgeStreamSource", related_name="streams"
     )
+    auto_query_types = models.JSONField(
+        "query automatically for insight types",
+        default=list,
+        blank=True,
+        help_text="One insight type per line: each new insight of these types is searched "
+        "with its text, and the answer joins the review queue. Empty: no automatic queries.",
+    )
     # What the stream worker last saw of the connection (it keeps one open for warming).
     state = models.CharField(
         max_length=20, choices=[(s.value, s.value) for s in StreamState], default="stopped"
@@ -743,6 +760,16 @@ class KnowledgeStream(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        try:
+            validate_string_list(
+                self.auto_query_types,
+                what="Insight types",
+                validator=INSIGHT_TYPE_VALIDATOR,
+            )
+        except ValidationError as exc:
+            raise ValidationError({"auto_query_types": exc.messages}) from None
+
     def priorities(self) -> dict[str, int]:
         """Knowledge base id -> priority, for the enabled sources (1 ranks first)."""
         links = self.source_links.filter(source__enabled=True).select_related("source")
@@ -760,6 +787,7 @@ class KnowledgeStream(models.Model):
             "max_in_flight": self.max_in_flight,
             "query_timeout_seconds": self.query_timeout_seconds,
             "cache_ttl_seconds": self.cache_ttl_seconds,
+            "auto_query_types": self.auto_query_types,
             "sources": (
                 [
                     {"knowledge_base_id": link.source.knowledge_base_id, "priority": link.priority}
@@ -797,7 +825,7 @@ class KnowledgeStreamSource(models.Model):
         return f"{self.source} (priority {self.priority})"
 
 
-class KnowledgeQuery(models.Model):
+class KnowledgeQuery(Reviewable):
     """One knowledge search and what governance made of its results (seed 2's audit record)."""
 
     class Status(models.TextChoices):
@@ -809,9 +837,15 @@ class KnowledgeQuery(models.Model):
         UNAVAILABLE = "unavailable"
 
     class Origin(models.TextChoices):
-        CONSOLE = "console"
-        API = "api"
-        WARMING = "warming"
+        CONSOLE = "console", "console"
+        API = "api", "API"
+        INSIGHT = "insight", "insight (automatic)"
+        WARMING = "warming", "cache warming"
+
+    # What reached an agent is reviewed: answers to the API and to insights.
+    REVIEWED_ORIGINS = (Origin.API, Origin.INSIGHT)
+    # The review page's type for knowledge answers, beside the insight types.
+    REVIEW_TYPE = "knowledge.answer"
 
     stream = models.ForeignKey(KnowledgeStream, on_delete=models.PROTECT, related_name="queries")
     query_id = models.CharField(max_length=64, unique=True)
@@ -830,13 +864,38 @@ class KnowledgeQuery(models.Model):
     latency_ms = models.FloatField(default=0.0)
     attempts = models.PositiveSmallIntegerField(default=0)
     results = models.JSONField(default=list, blank=True)
+    top_confidence = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The best passed result's confidence (of a filtered answer: the best result's).",
+    )
+    insight = models.ForeignKey(
+        Insight,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="knowledge_queries",
+        help_text="The insight whose text was searched, for automatic queries.",
+    )
     created_at = models.DateTimeField(db_index=True)
+    # Blank for queries no agent saw: console and warming queries, and failures.
+    review_status = models.CharField(
+        max_length=10, choices=Reviewable.ReviewStatus, blank=True, default=""
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         verbose_name_plural = "knowledge queries"
-        permissions = [("run_knowledgequery", "Can run knowledge queries")]
-        indexes = [models.Index(fields=["stream", "created_at"], name="knowledge_stream_time")]
+        permissions = [
+            ("run_knowledgequery", "Can run knowledge queries"),
+            ("review_knowledgequery", "Can approve or reject knowledge answers"),
+        ]
+        indexes = [
+            models.Index(fields=["stream", "created_at"], name="knowledge_stream_time"),
+            models.Index(
+                fields=["review_status", "top_confidence"], name="knowledge_status_confidence"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.query_text[:60]} ({self.status})"

@@ -10,6 +10,7 @@ and the server's TCP window does the rest.
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -147,8 +148,10 @@ class StreamRunner:
         tokens: TokenManager,
         worker: str,
         client_settings: ClientSettings | None = None,
+        on_stored: Callable[[list[int]], None] | None = None,
     ):
         self.spec = spec
+        self.on_stored = on_stored
         self.http = http
         self.tokens = tokens
         self.worker = worker
@@ -233,7 +236,9 @@ class StreamRunner:
             for _ in batch:
                 self.queue.task_done()
             if result.created_ids:
-                await live.announce_insights(self.layer, self.spec.stream_id, result.created_ids)
+                await live.announce_insights(self.layer, result.created_ids)
+                if self.on_stored is not None:
+                    self.on_stored(result.created_ids)
 
     async def _store(self, batch: list[Record]) -> BatchResult:
         """Store a batch, waiting out database outages; nothing received is dropped.

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 
 import httpx
 from channels.db import database_sync_to_async
@@ -48,8 +49,10 @@ class StreamSupervisor:
         worker_id: str | None = None,
         reconcile_seconds: float | None = None,
         lease_seconds: float | None = None,
+        on_insights: Callable[[list[int]], None] | None = None,
     ):
         self.worker_id = worker_id or default_worker_id()
+        self.on_insights = on_insights  # given the ids of every batch of new insights
         self.reconcile_seconds = reconcile_seconds or settings.STREAMS_RECONCILE_SECONDS
         self.lease_seconds = lease_seconds or settings.STREAMS_LEASE_SECONDS
         self.runners: dict[int, tuple[StreamSpec, asyncio.Task]] = {}
@@ -142,6 +145,7 @@ class StreamSupervisor:
                 client_secret=spec.client_secret,
             ),
             worker=self.worker_id,
+            on_stored=self.on_insights,
         )
         task = asyncio.create_task(runner.run(), name=f"stream-{spec.name}")
         task.add_done_callback(self._runner_done)

@@ -11,8 +11,8 @@ from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 
 from streams.consumers import STREAMS_CHANNEL, StreamWorkerConsumer
-from streams.knowledge import KnowledgeHub, KnowledgeWarmer
-from streams.supervisor import StreamSupervisor
+from streams.knowledge import InsightQueries, KnowledgeHub, KnowledgeWarmer
+from streams.supervisor import StreamSupervisor, default_worker_id
 from streams.webhooks import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
@@ -28,8 +28,13 @@ class StreamWorkerProcess:
         reconcile_seconds: float | None = None,
         lease_seconds: float | None = None,
     ):
+        worker_id = worker_id or default_worker_id()
+        self.insight_queries = InsightQueries(worker=worker_id)
         self.supervisor = StreamSupervisor(
-            worker_id=worker_id, reconcile_seconds=reconcile_seconds, lease_seconds=lease_seconds
+            worker_id=worker_id,
+            reconcile_seconds=reconcile_seconds,
+            lease_seconds=lease_seconds,
+            on_insights=self.insight_queries.offer,
         )
         self.layer = get_channel_layer()
         application = ChannelNameRouter(
@@ -45,6 +50,7 @@ class StreamWorkerProcess:
             asyncio.create_task(self._listen(), name="genesys-streams-listener"),
             asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
             asyncio.create_task(self.warmer.run(), name="knowledge-warmer"),
+            asyncio.create_task(self.insight_queries.run(), name="insight-knowledge-queries"),
         ]
         try:
             await self.supervisor.run()

@@ -91,23 +91,28 @@ def make_knowledge_stream(*, name=None, connection=None, sources=(("kb-1", 1),),
     return stream
 
 
-def make_knowledge_query(*, stream=None, text="refund policy", **fields):
+def make_knowledge_query(*, stream=None, text="refund policy", save=True, **fields):
     import uuid
 
     from django.utils import timezone
 
     from streams.models import KnowledgeQuery
 
-    return KnowledgeQuery.objects.create(
-        stream=stream or make_knowledge_stream(),
-        query_id=uuid.uuid4().hex,
-        conversation_id="conv-1",
-        query_text=text,
-        cache_key="k" * 64,
-        origin="console",
-        requested_by="officer",
-        status="answered",
-        governance_status="PASS",
-        created_at=timezone.now(),
-        **fields,
+    query = KnowledgeQuery(
+        **{
+            "stream": stream or make_knowledge_stream(),
+            "query_id": uuid.uuid4().hex,
+            "conversation_id": "conv-1",
+            "query_text": text,
+            "cache_key": "k" * 64,
+            "origin": "console",
+            "requested_by": "officer",
+            "status": "answered",
+            "governance_status": "PASS",
+            "created_at": timezone.now(),
+            **fields,
+        }
     )
+    if save:
+        query.save()
+    return query

@@ -49,6 +49,7 @@ MESSAGE_RESPONSE = "KNOWLEDGE_SEARCH_RESPONSE"
 MESSAGE_ERROR = "ERROR"
 # A query in flight when its socket drops is sent once more on the next socket.
 MAX_ATTEMPTS = 2
+QUERY_TEXT_LIMIT = 500
 
 
 # Payloads
@@ -67,7 +68,7 @@ class SearchRequest(BaseModel):
     message_type: str = Field(default=MESSAGE_SUBSCRIBE, alias="messageType")
     query_id: str | None = Field(default=None, alias="queryId", max_length=128)
     conversation_id: str = Field(alias="conversationId", min_length=1, max_length=128)
-    query_text: str = Field(alias="queryText", min_length=2, max_length=500)
+    query_text: str = Field(alias="queryText", min_length=2, max_length=QUERY_TEXT_LIMIT)
     knowledge_sources: list[KnowledgeSourceRef] = Field(alias="knowledgeSources", min_length=1)
     max_results: int = Field(default=5, ge=1, le=20, alias="maxResults")
     confidence_threshold: float = Field(
@@ -155,6 +156,13 @@ def check_results(results: list, rules: Rules, *, now: datetime | None = None) -
 def governance_status(checked: list[CheckedResult]) -> Governance:
     passed = any(c.outcome is Outcome.PASSED for c in checked)
     return Governance.PASS if passed else Governance.FILTERED
+
+
+def top_confidence(checked: list[CheckedResult]) -> float | None:
+    """The best passed result's confidence; with none passed, the best result's; else None."""
+    passed = [c.confidence for c in checked if c.outcome is Outcome.PASSED]
+    scored = passed or [c.confidence for c in checked if c.confidence is not None]
+    return max(scored, default=None)
 
 
 def _check(result: Any, rules: Rules, now: datetime) -> CheckedResult:

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from audit.exports import EXPORTS, csv_chunks, neutralise, queryset_for
 from audit.models import AuditEntry
-from audit.services import insight_approve
+from audit.services import approve
 from streams.models import Insight
 from tests.factories import make_insight, make_stream
 
@@ -111,7 +111,7 @@ def test_bad_export_parameters_get_a_clear_400(client, officer):
 
 def test_the_decisions_csv_lists_people_and_rules(client, officer):
     decided = make_insight()
-    insight_approve(insight=decided, by=officer, note="fine")
+    approve(decided, by=officer, note="fine")
     make_insight()  # pending: not a decision
     Insight.objects.filter(pk=make_insight().pk).update(
         review_status="filtered", review_rule="rule x"
@@ -216,3 +216,24 @@ def test_the_knowledge_export_narrows_to_one_stream(client, officer):
     assert [row["Query id"] for row in read(download(client.get(url)))] == [wanted.query_id]
     page = client.get(reverse("dashboard"))
     assert reverse("export-csv", args=["knowledge"]) in page.content.decode()
+
+
+def test_the_knowledge_export_carries_review_decisions_and_narrows_by_them(client, officer):
+    from tests.factories import make_knowledge_query
+
+    answered = make_knowledge_query(origin="api", review_status="pending", top_confidence=0.7)
+    make_knowledge_query(origin="console")
+    approve(answered, by=officer, note="=cmd")
+    client.force_login(officer)
+    url = reverse("export-csv", args=["knowledge"]) + "?review_status=approved"
+    (row,) = read(download(client.get(url)))
+    assert row["Query id"] == answered.query_id
+    assert (row["Review status"], row["Reviewed by"], row["Note"]) == (
+        "approved",
+        "olivia",
+        "'=cmd",
+    )
+    assert row["Best confidence"] == "0.7" and row["Reviewed at"].endswith("Z")
+    bad = client.get(reverse("export-csv", args=["knowledge"]) + "?review_status=maybe")
+    assert bad.status_code == 400
+    assert "review_status 'maybe' is not one of" in bad.content.decode()

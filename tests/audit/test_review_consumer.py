@@ -74,9 +74,9 @@ async def test_the_snapshot_is_lowest_confidence_first_and_filtered(client, offi
     communicator, snapshot = await subscribed(
         client, officer, insight_type="knowledge_recommendation"
     )
-    assert [row["id"] for row in snapshot["insights"]] == [low.pk, high.pk]
-    assert snapshot["can_review"] is True
-    assert snapshot["insights"][0]["received_at"].endswith("Z")
+    assert [row["id"] for row in snapshot["items"]] == [low.pk, high.pk]
+    assert snapshot["can_decide"] == ["insight", "knowledge"]
+    assert snapshot["items"][0]["received_at"].endswith("Z")
     await communicator.disconnect()
 
 
@@ -84,7 +84,7 @@ async def test_an_officer_can_narrow_the_queue_to_one_interaction(client, office
     wanted = await insight(interaction_id="interaction-777")
     await insight(interaction_id="interaction-888")
     communicator, snapshot = await subscribed(client, officer, interaction_id=" interaction-777 ")
-    assert [row["id"] for row in snapshot["insights"]] == [wanted.pk]
+    assert [row["id"] for row in snapshot["items"]] == [wanted.pk]
     await communicator.disconnect()
 
 
@@ -110,8 +110,8 @@ async def test_an_officer_approves_and_the_decision_is_audited(client, officer):
     )
     reply = await communicator.receive_json_from()
     assert reply["type"] == "decided"
-    assert reply["insights"][0]["status"] == "approved"
-    assert reply["insights"][0]["reviewed_by"] == "olivia"
+    assert reply["items"][0]["status"] == "approved"
+    assert reply["items"][0]["reviewed_by"] == "olivia"
     decided = await reload(target.pk)
     assert (decided.review_status, decided.reviewed_by, decided.review_note) == (
         "approved",
@@ -137,8 +137,8 @@ async def test_a_reject_needs_a_reason_code(client, officer):
 async def test_an_auditor_sees_but_cannot_decide(client, auditor):
     target = await insight()
     communicator, snapshot = await subscribed(client, auditor)
-    assert snapshot["can_review"] is False
-    assert [row["id"] for row in snapshot["insights"]] == [target.pk]
+    assert snapshot["can_decide"] == []
+    assert [row["id"] for row in snapshot["items"]] == [target.pk]
     await communicator.send_json_to({"type": "decide", "id": target.pk, "decision": "approve"})
     assert await communicator.receive_json_from() == {
         "type": "error",
@@ -159,8 +159,8 @@ async def test_two_officers_the_first_decision_wins_and_the_other_sees_why(
 
     pushed = await second.receive_json_from(timeout=2)
     assert pushed["type"] == "decisions"
-    assert pushed["insights"][0]["id"] == target.pk
-    assert pushed["insights"][0]["status"] == "approved"
+    assert pushed["items"][0]["id"] == target.pk
+    assert pushed["items"][0]["status"] == "approved"
 
     await second.send_json_to(
         {"type": "decide", "id": target.pk, "decision": "reject", "reason_code": "other"}
@@ -177,11 +177,11 @@ async def test_new_insights_arrive_batched_and_filtered(client, officer):
     communicator, _ = await subscribed(client, officer, insight_type="compliance_flag")
     wanted = await insight(insight_type="compliance_flag")
     other = await insight(insight_type="sentiment_alert")
-    await live.announce_insights(get_channel_layer(), wanted.stream_id, [wanted.pk])
-    await live.announce_insights(get_channel_layer(), other.stream_id, [other.pk])
+    await live.announce_insights(get_channel_layer(), [wanted.pk])
+    await live.announce_insights(get_channel_layer(), [other.pk])
     message = await communicator.receive_json_from(timeout=2)
-    assert message["type"] == "insights"
-    assert [row["id"] for row in message["insights"]] == [wanted.pk]
+    assert message["type"] == "items"
+    assert [row["id"] for row in message["items"]] == [wanted.pk]
     assert await communicator.receive_nothing(timeout=0.4)
     await communicator.disconnect()
 
@@ -190,5 +190,184 @@ async def test_outside_text_travels_as_data(client, officer):
     payload = "<img src=x onerror=alert(1)>"
     await insight(snippet=payload)
     communicator, snapshot = await subscribed(client, officer)
-    assert snapshot["insights"][0]["snippet"] == payload
+    assert snapshot["items"][0]["snippet"] == payload
     await communicator.disconnect()
+
+
+# Knowledge answers an agent received join the same queue.
+
+PASSED_RESULT = {
+    "document_id": "doc-1",
+    "title": "Refunds <b>policy</b>",
+    "snippet": "30 days",
+    "url": "javascript:alert(1)",
+    "knowledge_base_id": "kb-1",
+    "confidence": 0.55,
+    "last_updated": "2026-11-01T00:00:00Z",
+    "outcome": "passed",
+    "reason": "",
+    "rank": 1,
+}
+STALE_RESULT = {**PASSED_RESULT, "document_id": "doc-2", "outcome": "stale", "rank": None}
+
+
+@database_sync_to_async
+def answer(**fields):
+    from tests.factories import make_knowledge_query
+
+    fields = {
+        "origin": "api",
+        "review_status": "pending",
+        "top_confidence": 0.55,
+        "results": [PASSED_RESULT, STALE_RESULT],
+        **fields,
+    }
+    return make_knowledge_query(**fields)
+
+
+@database_sync_to_async
+def reload_answer(pk):
+    from streams.models import KnowledgeQuery
+
+    return KnowledgeQuery.objects.select_related("reviewed_by").get(pk=pk)
+
+
+async def test_knowledge_answers_join_the_queue_in_confidence_order(client, officer):
+    high = await insight(confidence=0.9)
+    low = await insight(confidence=0.2)
+    middle = await answer(text="refund window", top_confidence=0.55)
+    await answer(origin="console", review_status="")  # an officer's own query: not for review
+    await answer(origin="warming", review_status="")
+    communicator, snapshot = await subscribed(client, officer)
+    keys = [row["key"] for row in snapshot["items"]]
+    assert keys == [f"insight:{low.pk}", f"knowledge:{middle.pk}", f"insight:{high.pk}"]
+    row = snapshot["items"][1]
+    assert (row["kind"], row["insight_type"], row["snippet"]) == (
+        "knowledge",
+        "knowledge.answer",
+        "refund window",
+    )
+    assert row["stream"] == middle.stream.name and row["interaction_id"] == "conv-1"
+    # Only what reached the agent is shown as results; the rest is counted.
+    assert [r["title"] for r in row["knowledge"]["results"]] == ["Refunds <b>policy</b>"]
+    assert row["knowledge"]["filtered"] == 1 and row["knowledge"]["origin"] == "API"
+    await communicator.disconnect()
+
+
+async def test_the_queue_narrows_to_knowledge_answers_or_one_knowledge_stream(client, officer):
+    await insight()
+    first = await answer()
+    second = await answer()
+    communicator, snapshot = await subscribed(client, officer, insight_type="knowledge.answer")
+    assert [row["id"] for row in snapshot["items"]] == [first.pk, second.pk]
+    await communicator.send_json_to(
+        {"type": "subscribe", "filters": {"stream": f"knowledge:{second.stream_id}"}}
+    )
+    narrowed = await communicator.receive_json_from()
+    assert [row["key"] for row in narrowed["items"]] == [f"knowledge:{second.pk}"]
+    await communicator.send_json_to(
+        {"type": "subscribe", "filters": {"insight_type": "knowledge_recommendation"}}
+    )
+    insights_only = await communicator.receive_json_from()
+    assert {row["kind"] for row in insights_only["items"]} == {"insight"}
+    await communicator.send_json_to({"type": "subscribe", "filters": {"stream": "knowledge:x"}})
+    assert await communicator.receive_json_from() == {
+        "type": "error",
+        "message": "stream 'knowledge:x' is not an id",
+    }
+    await communicator.disconnect()
+
+
+async def test_an_officer_approves_a_knowledge_answer_and_other_pages_see_it(
+    client, officer, gov_admin
+):
+    target = await answer()
+    first, _ = await subscribed(client, officer)
+    second, _ = await subscribed(client, gov_admin)
+    await first.send_json_to(
+        {"type": "decide", "kind": "knowledge", "id": target.pk, "decision": "approve"}
+    )
+    reply = await first.receive_json_from()
+    assert reply["type"] == "decided"
+    assert (reply["items"][0]["key"], reply["items"][0]["status"]) == (
+        f"knowledge:{target.pk}",
+        "approved",
+    )
+    pushed = await second.receive_json_from(timeout=2)
+    assert pushed["type"] == "decisions" and pushed["items"][0]["key"] == f"knowledge:{target.pk}"
+
+    decided = await reload_answer(target.pk)
+    assert (decided.review_status, decided.reviewed_by) == ("approved", officer)
+    entry = await database_sync_to_async(AuditEntry.objects.get)(action="knowledge.approve")
+    assert entry.object_type == "streams.knowledgequery" and entry.object_id == str(target.pk)
+    assert entry.after["review_status"] == "approved"
+
+    await second.send_json_to(
+        {
+            "type": "decide",
+            "kind": "knowledge",
+            "id": target.pk,
+            "decision": "reject",
+            "reason_code": "other",
+        }
+    )
+    conflict = await second.receive_json_from()
+    assert conflict["type"] == "conflict"
+    assert conflict["message"].startswith(f"Knowledge answer {target.pk} was already approved")
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_knowledge_answer_not_for_review_cannot_be_decided(client, officer):
+    console = await answer(origin="console", review_status="")
+    communicator, _ = await subscribed(client, officer)
+    await communicator.send_json_to(
+        {"type": "decide", "kind": "knowledge", "id": console.pk, "decision": "approve"}
+    )
+    reply = await communicator.receive_json_from()
+    assert reply["type"] == "conflict"
+    assert reply["message"] == f"Knowledge answer {console.pk} is not for review."
+    assert (await reload_answer(console.pk)).review_status == ""
+    await communicator.send_json_to({"type": "decide", "kind": "other", "id": 1})
+    assert (await communicator.receive_json_from())["message"] == (
+        "kind must be insight or knowledge"
+    )
+    await communicator.disconnect()
+
+
+async def test_an_auditor_cannot_decide_knowledge_answers(client, auditor):
+    target = await answer()
+    communicator, snapshot = await subscribed(client, auditor)
+    assert [row["key"] for row in snapshot["items"]] == [f"knowledge:{target.pk}"]
+    await communicator.send_json_to(
+        {"type": "decide", "kind": "knowledge", "id": target.pk, "decision": "approve"}
+    )
+    assert (await communicator.receive_json_from())["message"] == (
+        "Your role cannot decide knowledge answers."
+    )
+    assert (await reload_answer(target.pk)).review_status == "pending"
+    await communicator.disconnect()
+
+
+async def test_a_stored_knowledge_answer_reaches_open_pages(client, officer):
+    from streams.knowledge import store_query
+
+    communicator, _ = await subscribed(client, officer)
+    query = await database_sync_to_async(_unsaved_answer)()
+    await database_sync_to_async(store_query)(query)
+    message = await communicator.receive_json_from(timeout=2)
+    assert message["type"] == "items"
+    assert [row["key"] for row in message["items"]] == [f"knowledge:{query.pk}"]
+    await communicator.disconnect()
+
+
+def _unsaved_answer():
+    from tests.factories import make_knowledge_query
+
+    return make_knowledge_query(
+        save=False,
+        origin="insight",
+        review_status="pending",
+        top_confidence=0.7,
+        results=[PASSED_RESULT],
+    )

@@ -32,8 +32,8 @@ def demo(tmp_path_factory):
     deployment.cleanup()
 
 
-def emit(demo, text, confidence=0.3):
-    event = {"insight_type": "compliance_flag", "confidence": confidence, "content": {"text": text}}
+def emit(demo, text, confidence=0.3, insight_type="compliance_flag"):
+    event = {"insight_type": insight_type, "confidence": confidence, "content": {"text": text}}
     httpx.post(demo.simulator + "/_sim/emit", json={"count": 1, "event": event}).raise_for_status()
 
 
@@ -134,7 +134,40 @@ def test_an_officer_searches_knowledge_and_sees_ranked_and_filtered_results(page
     reasons = page.locator("#filtered li .error").all_inner_texts()
     assert page.locator("#passed li").count() >= 1
     assert all("below the threshold" in r or "days" in r or "lastUpdated" in r for r in reasons)
-    rows = demo.query("SELECT origin, results_returned FROM streams_knowledgequery")
+    rows = demo.query(
+        "SELECT origin, results_returned FROM streams_knowledgequery WHERE origin = 'console'"
+    )
     assert rows == [("console", 5)]
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "knowledge.png"), full_page=True)
+
+
+def test_an_insights_knowledge_answer_joins_the_queue_and_an_officer_approves_it(page, demo):
+    """The demo's knowledge stream searches every knowledge recommendation's text; what the
+    agent was given waits in the same queue, with the results that passed."""
+    log_in(page, demo, "officer", "officer-demo-pass")
+    page.select_option("select[name=insight_type]", "knowledge.answer")
+    marker = uuid.uuid4().hex[:8]
+    text = f"Refund for an unopened item within the return window {marker}"
+    emit(demo, text, confidence=0.9, insight_type="knowledge_recommendation")
+    row = page.locator("#queue tbody tr.kind-knowledge", has_text=marker)
+    row.wait_for()  # searched by the worker, then announced live
+    select_by_keyboard(page, marker)
+    panel = page.locator("#selected")
+    assert "Knowledge answer" in panel.inner_text()
+    assert panel.locator("ol.results li").count() >= 1
+    assert "insight (automatic)" in panel.inner_text()
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "review-knowledge.png"))
+    page.keyboard.press("a")
+    row.wait_for(state="detached")
+    ((status, origin, conversation),) = demo.query(
+        "SELECT review_status, origin, conversation_id FROM streams_knowledgequery "
+        "WHERE query_text = ?",
+        (text,),
+    )
+    assert (status, origin) == ("approved", "insight")
+    ((interaction,),) = demo.query(
+        "SELECT interaction_id FROM streams_insight WHERE snippet = ?", (text,)
+    )
+    assert conversation == interaction

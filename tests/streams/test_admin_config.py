@@ -244,3 +244,44 @@ def test_an_unchanged_save_writes_no_audit_entry(admin_client):
         stream_form(connection, matrix),
     )
     assert list(AuditEntry.objects.values_list("action", flat=True)) == ["stream.create"]
+
+
+def knowledge_form(connection, **overrides):
+    return {
+        "name": "desk-knowledge",
+        "connection": connection.pk,
+        "enabled": "on",
+        "confidence_threshold": "0.7",
+        "freshness_days": "90",
+        "max_results": "5",
+        "language": "en-US",
+        "max_in_flight": "5",
+        "query_timeout_seconds": "15",
+        "cache_ttl_seconds": "300",
+        "auto_query_types": "",
+        "source_links-TOTAL_FORMS": "0",
+        "source_links-INITIAL_FORMS": "0",
+        **overrides,
+    }
+
+
+def test_an_admin_chooses_the_insight_types_searched_automatically(admin_client):
+    from streams.models import KnowledgeStream
+
+    connection = make_connection()
+    url = reverse("admin:streams_knowledgestream_add")
+    response = admin_client.post(
+        url,
+        knowledge_form(connection, auto_query_types="compliance_flag\nknowledge_recommendation"),
+    )
+    assert response.status_code == 302
+    stream = KnowledgeStream.objects.get()
+    assert stream.auto_query_types == ["compliance_flag", "knowledge_recommendation"]
+    entry = AuditEntry.objects.get(action="knowledge_stream.create")
+    assert entry.after["auto_query_types"] == ["compliance_flag", "knowledge_recommendation"]
+
+    refused = admin_client.post(
+        url, knowledge_form(connection, name="other", auto_query_types="Not A Type")
+    )
+    assert refused.status_code == 200
+    assert "An insight type is lower-case letters" in refused.content.decode()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from audit.models import AuditEntry
-from audit.services import insight_approve
+from audit.services import approve
 from streams.ingest import process_frame, store_batch
 from streams.models import WebhookDelivery, WebhookEndpoint
 from streams.webhooks import Outcome, claim_due, enqueue, next_wait, record
@@ -70,7 +70,7 @@ def test_stored_insights_and_decisions_reach_the_outbox_with_them(officer):
     created = WebhookDelivery.objects.get(event_type="insight.created")
     assert created.payload["data"]["snippet"] == "rising frustration"
     assert created.payload["data"]["stream"] == stream.name
-    insight_approve(insight=stream.insights.get(), by=officer)
+    approve(stream.insights.get(), by=officer)
     approved = WebhookDelivery.objects.get(event_type="insight.approved")
     assert approved.payload["data"]["reviewed_by"] == "olivia"
 

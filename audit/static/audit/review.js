@@ -1,16 +1,18 @@
 // The live review queue: a WebSocket snapshot, then batched updates; keyboard first.
+// Items are insights and knowledge answers, keyed "insight:12" / "knowledge:7".
 // Text from outside is only ever set with textContent, never parsed as HTML.
 "use strict";
 
 (function () {
   const MAX_ROWS = 500;
   const STATUS_LABELS = { pending: "Pending", approved: "Approved", rejected: "Rejected", filtered: "Filtered" };
+  const KIND_LABELS = { insight: "Insight", knowledge: "Knowledge answer" };
 
   const state = {
     rows: new Map(),
     order: [],
     selected: null,
-    canReview: false,
+    canDecide: [],
     more: false,
     socket: null,
     retry: 0,
@@ -33,14 +35,33 @@
     return filters;
   }
 
+  // Insights export with the page's filters; knowledge answers have their own export.
   function updateCsvLink() {
     const link = $("#csv-link");
-    const params = new URLSearchParams(state.filters);
-    link.href = link.href.split("?")[0] + (params.toString() ? "?" + params.toString() : "");
+    const stream = filtersForm.elements.stream;
+    const knowledgeStream = (state.filters.stream || "").startsWith("knowledge:");
+    let params;
+    if (knowledgeStream || state.filters.insight_type === link.dataset.knowledgeType) {
+      params = new URLSearchParams();
+      if (knowledgeStream) params.set("stream", stream.options[stream.selectedIndex].text);
+      if (state.filters.status && state.filters.status !== "all") params.set("review_status", state.filters.status);
+      link.href = link.dataset.knowledge;
+    } else {
+      params = new URLSearchParams(state.filters);
+      link.href = link.dataset.insights;
+    }
+    if (params.toString()) link.href += "?" + params.toString();
   }
 
+  // The server's order: lowest confidence first (none before all), then kind, then id.
   function compare(a, b) {
-    return a.confidence - b.confidence || a.id - b.id;
+    const ca = a.confidence ?? -1;
+    const cb = b.confidence ?? -1;
+    return ca - cb || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0) || a.id - b.id;
+  }
+
+  function confidenceText(value) {
+    return value === null || value === undefined ? "—" : value.toFixed(3);
   }
 
   function visible(row) {
@@ -48,15 +69,15 @@
   }
 
   function setRows(rows) {
-    state.rows = new Map(rows.map((row) => [row.id, row]));
+    state.rows = new Map(rows.map((row) => [row.key, row]));
     reorder();
   }
 
   function reorder() {
-    state.order = [...state.rows.values()].sort(compare).map((row) => row.id);
+    state.order = [...state.rows.values()].sort(compare).map((row) => row.key);
     if (state.order.length > MAX_ROWS) {
       // The page stays bounded: the highest confidences wait for the next snapshot.
-      for (const id of state.order.slice(MAX_ROWS)) state.rows.delete(id);
+      for (const key of state.order.slice(MAX_ROWS)) state.rows.delete(key);
       state.order = state.order.slice(0, MAX_ROWS);
       state.more = true;
     }
@@ -78,28 +99,28 @@
 
   function render() {
     const fragment = document.createDocumentFragment();
-    for (const id of state.order) {
-      const row = state.rows.get(id);
+    for (const key of state.order) {
+      const row = state.rows.get(key);
       const tr = document.createElement("tr");
-      tr.dataset.id = String(id);
-      tr.className = "status-" + row.status + (id === state.selected ? " selected" : "");
+      tr.dataset.key = key;
+      tr.className = `status-${row.status} kind-${row.kind}` + (key === state.selected ? " selected" : "");
       tr.append(
-        cell(row.confidence.toFixed(3), "number"),
-        cell(row.insight_type),
+        cell(confidenceText(row.confidence), "number"),
+        cell(row.kind === "knowledge" ? "knowledge answer" : row.insight_type),
         cell(row.snippet, "snippet"),
         cell(row.interaction_id),
         cell(row.stream),
         cell(localTime(row.received_at)),
         cell(STATUS_LABELS[row.status] || row.status),
       );
-      tr.addEventListener("click", () => select(id));
+      tr.addEventListener("click", () => select(key));
       fragment.append(tr);
     }
     tbody.replaceChildren(fragment);
     const shown = state.order.length;
     $("#queue-summary").textContent = shown
-      ? `${shown}${state.more ? "+" : ""} insight(s), lowest confidence first`
-      : "No insights match these filters.";
+      ? `${shown}${state.more ? "+" : ""} item(s), lowest confidence first`
+      : "Nothing matches these filters.";
     renderSelected();
   }
 
@@ -111,15 +132,15 @@
       return;
     }
     const dl = document.createElement("dl");
-    const fields = [
+    const fields = row.kind === "knowledge" ? knowledgeFields(row) : [
       ["Insight type", row.insight_type],
-      ["Confidence", row.confidence.toFixed(3)],
-      ["Relevance", row.relevance.toFixed(3)],
+      ["Confidence", confidenceText(row.confidence)],
+      ["Relevance", confidenceText(row.relevance)],
       ["Interaction id", row.interaction_id],
       ["Stream", row.stream],
       ["Received", localTime(row.received_at)],
-      ["Status", STATUS_LABELS[row.status] || row.status],
     ];
+    fields.push(["Status", STATUS_LABELS[row.status] || row.status]);
     if (row.status !== "pending") {
       fields.push(["Decided by", row.reviewed_by], ["Decided at", localTime(row.reviewed_at)]);
       if (row.reason_code) fields.push(["Reason code", row.reason_code]);
@@ -131,14 +152,56 @@
         Object.assign(document.createElement("dd"), { textContent: value ?? "" }),
       );
     }
+    const heading = Object.assign(document.createElement("p"), { className: "kind", textContent: `${KIND_LABELS[row.kind]} ${row.id}` });
     const snippet = Object.assign(document.createElement("p"), { className: "snippet-full", textContent: row.snippet });
-    box.replaceChildren(snippet, dl);
-    const selectedRow = tbody.querySelector(`tr[data-id="${row.id}"]`);
+    const parts = [heading, snippet, dl];
+    if (row.kind === "knowledge") parts.push(resultList(row.knowledge));
+    box.replaceChildren(...parts);
+    const selectedRow = tbody.querySelector(`tr[data-key="${CSS.escape(row.key)}"]`);
     if (selectedRow) selectedRow.scrollIntoView({ block: "nearest" });
   }
 
-  function select(id) {
-    state.selected = id;
+  function knowledgeFields(row) {
+    const knowledge = row.knowledge;
+    const fields = [
+      ["Best confidence", confidenceText(row.confidence)],
+      ["Governance", knowledge.governance_status],
+      ["Conversation id", row.interaction_id],
+      ["Knowledge stream", row.stream],
+      ["Origin", knowledge.origin],
+      ["Asked by", knowledge.requested_by],
+    ];
+    fields.push(
+      ["Filtered results", String(knowledge.filtered)],
+      ["Cache hit", knowledge.cache_hit ? "yes" : "no"],
+      ["Asked at", localTime(row.received_at)],
+    );
+    return fields;
+  }
+
+  // The results the agent received, in rank order; urls are shown as text, not followed.
+  function resultList(knowledge) {
+    const list = Object.assign(document.createElement("ol"), { className: "results" });
+    for (const result of knowledge.results) {
+      const item = document.createElement("li");
+      const title = Object.assign(document.createElement("strong"), { textContent: result.title });
+      const meta = Object.assign(document.createElement("span"), {
+        className: "muted",
+        textContent: ` ${confidenceText(result.confidence)} · ${result.knowledge_base_id}`,
+      });
+      const text = Object.assign(document.createElement("p"), { textContent: result.snippet });
+      const url = Object.assign(document.createElement("p"), { className: "url muted", textContent: result.url });
+      item.append(title, meta, text, url);
+      list.append(item);
+    }
+    if (!knowledge.results.length) list.append(Object.assign(document.createElement("li"), { textContent: "No result passed." }));
+    const section = document.createElement("section");
+    section.append(Object.assign(document.createElement("h3"), { textContent: "Results the agent was given" }), list);
+    return section;
+  }
+
+  function select(key) {
+    state.selected = key;
     closeReasons();
     render();
   }
@@ -158,18 +221,18 @@
 
   function applyDecisions(rows, announce) {
     for (const row of rows) {
-      const wasSelected = row.id === state.selected;
+      const wasSelected = row.key === state.selected;
       if (visible(row)) {
-        state.rows.set(row.id, row);
-      } else if (state.rows.has(row.id)) {
+        state.rows.set(row.key, row);
+      } else if (state.rows.has(row.key)) {
         if (wasSelected) {
-          const index = state.order.indexOf(row.id);
+          const index = state.order.indexOf(row.key);
           state.selected = state.order[index + 1] ?? state.order[index - 1] ?? null;
         }
-        state.rows.delete(row.id);
+        state.rows.delete(row.key);
       }
       if (announce && wasSelected) {
-        toast(`Insight ${row.id} was ${row.status} by ${row.reviewed_by} meanwhile.`, "warning");
+        toast(`${KIND_LABELS[row.kind]} ${row.id} was ${row.status} by ${row.reviewed_by} meanwhile.`, "warning");
       }
     }
     reorder();
@@ -184,13 +247,21 @@
     return false;
   }
 
-  function decide(decision, reasonCode) {
-    if (!state.canReview) {
-      toast("Your role cannot decide insights.", "error");
-      return;
+  // The selected row, when the user's role may decide its kind (else a message says why).
+  function decidable() {
+    const row = state.rows.get(state.selected);
+    if (!row) return null;
+    if (!state.canDecide.includes(row.kind)) {
+      toast(`Your role cannot decide ${KIND_LABELS[row.kind].toLowerCase()}s.`, "error");
+      return null;
     }
-    if (state.selected === null) return;
-    const message = { type: "decide", id: state.selected, decision, note: note.value };
+    return row;
+  }
+
+  function decide(decision, reasonCode) {
+    const row = decidable();
+    if (!row) return;
+    const message = { type: "decide", kind: row.kind, id: row.id, decision, note: note.value };
     if (decision === "reject") message.reason_code = reasonCode;
     if (send(message)) {
       note.value = "";
@@ -199,11 +270,7 @@
   }
 
   function openReasons() {
-    if (!state.canReview) {
-      toast("Your role cannot decide insights.", "error");
-      return;
-    }
-    if (state.selected === null) return;
+    if (!decidable()) return;
     reasons.hidden = false;
   }
 
@@ -225,23 +292,23 @@
     const message = JSON.parse(event.data);
     switch (message.type) {
       case "snapshot":
-        state.canReview = message.can_review;
+        state.canDecide = message.can_decide;
         state.more = message.more;
-        setRows(message.insights);
+        setRows(message.items);
         break;
-      case "insights":
-        for (const row of message.insights) state.rows.set(row.id, row);
+      case "items":
+        for (const row of message.items) state.rows.set(row.key, row);
         reorder();
         break;
       case "decisions":
-        applyDecisions(message.insights, true);
+        applyDecisions(message.items, true);
         break;
       case "decided":
-        applyDecisions(message.insights, false);
-        for (const row of message.insights) toast(`Insight ${row.id} ${row.status}.`, "ok");
+        applyDecisions(message.items, false);
+        for (const row of message.items) toast(`${KIND_LABELS[row.kind]} ${row.id} ${row.status}.`, "ok");
         break;
       case "conflict":
-        applyDecisions(message.insights, false);
+        applyDecisions(message.items, false);
         toast(message.message, "warning");
         break;
       case "error":

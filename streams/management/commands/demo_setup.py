@@ -61,6 +61,8 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                 "name": "demo-knowledge",
                 "connection": "demo-simulator",
                 "confidence_threshold": 0.6,
+                # Each knowledge recommendation is searched too: its answer joins the queue.
+                "auto_query_types": ["knowledge_recommendation"],
                 "sources": [
                     {"knowledge_base_id": "kb-1", "priority": 1},
                     {"knowledge_base_id": "kb-2", "priority": 2},
