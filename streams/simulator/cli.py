@@ -38,6 +38,11 @@ def add_simulator_arguments(parser, *, prefix: str = "") -> None:
         default=defaults.hostile_ratio,
         help="Share of texts with HTML or formulas.",
     )
+    parser.add_argument(
+        f"{p}run-id",
+        default=None,
+        help="Part of every event id (default: the start time); fixed, ids are predictable.",
+    )
 
 
 def config_from_options(options: dict, *, prefix: str = "") -> SimulatorConfig:
@@ -52,4 +57,5 @@ def config_from_options(options: dict, *, prefix: str = "") -> SimulatorConfig:
         retention=options[f"{key}retention"],
         max_events=options[f"{key}max_events"],
         hostile_ratio=options[f"{key}hostile_ratio"],
+        **({"run_id": options[f"{key}run_id"]} if options.get(f"{key}run_id") else {}),
     )

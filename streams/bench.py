@@ -1,0 +1,479 @@
+"""`manage.py bench`: assistgov's main work, measured against the machine's ceiling in the
+same run (ISSUE 7's keys).
+
+The parent process starts the simulator in a process of its own and runs each measurement
+in a child `manage.py bench --section ...` whose DATABASE_URL points at a scratch database
+(a temporary SQLite file, or a scratch PostgreSQL database next to the one DATABASE_URL
+names), so the user's data is never touched and every figure comes from a fresh process.
+
+Figures measured here:
+- ingest: insights/s from the simulator through one stream worker to committed rows,
+  against a bare websockets client receiving and JSON-decoding the same events;
+- CSV: `export_csv insights` (a process of its own: rows/s and its peak RSS) against the
+  sqlite3 command line's CSV mode, or PostgreSQL's `COPY ... TO STDOUT CSV`;
+- the admin insight changelist and the review queue snapshot over the same rows.
+"""
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from cryptography.fernet import Fernet
+
+SIM_CLIENT = ("assistgov-demo", "assistgov-demo-secret")
+RUN_ID = "bench"
+MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    events_override: int | None = None
+    csv_rows_override: int | None = None
+
+    @property
+    def events(self) -> int:
+        return self.events_override or (20_000 if self.quick else 200_000)
+
+    @property
+    def csv_rows(self) -> int:
+        return self.csv_rows_override or (100_000 if self.quick else 1_000_000)
+
+    def options(self) -> list[str]:
+        """The same plan, for a child's command line."""
+        options = ["--quick"] if self.quick else []
+        if self.events_override:
+            options += ["--events", str(self.events_override)]
+        if self.csv_rows_override:
+            options += ["--csv-rows", str(self.csv_rows_override)]
+        return options
+
+
+# The parent: orchestration
+
+
+def run(plan: Plan, *, log) -> dict:
+    figures: dict = {"quick": plan.quick, "events": plan.events, "csv_rows": plan.csv_rows}
+    postgres = _postgres_url()
+    with tempfile.TemporaryDirectory(prefix="assistgov-bench-") as scratch:
+        with simulator(plan.events) as sim_url:
+            log(f"simulator: generating {plan.events} insights")
+            _emit(sim_url, plan.events)
+            log("ceiling: a bare websockets client receiving them")
+            figures["ceiling_receive_per_s"] = asyncio.run(receive_ceiling(sim_url, plan.events))
+            log("ingest: one stream worker on SQLite")
+            sqlite_url = f"sqlite:///{Path(scratch) / 'ingest.sqlite3'}"
+            figures["ingest_per_s"] = _child("ingest", sqlite_url, sim_url, plan)["ingest_per_s"]
+            if postgres:
+                log("ingest: one stream worker on PostgreSQL")
+                with scratch_database(postgres) as url:
+                    figures["ingest_pg_per_s"] = _child("ingest", url, sim_url, plan)[
+                        "ingest_per_s"
+                    ]
+        figures["ingest_ratio"] = _ratio(figures["ingest_per_s"], figures["ceiling_receive_per_s"])
+        log(f"CSV and pages: {plan.csv_rows} insights on SQLite")
+        sqlite_url = f"sqlite:///{Path(scratch) / 'csv.sqlite3'}"
+        figures.update(_child("csv", sqlite_url, "", plan))
+        if postgres:
+            log(f"CSV and pages: {plan.csv_rows} insights on PostgreSQL")
+            with scratch_database(postgres) as url:
+                figures.update({f"{k}_pg": v for k, v in _child("csv", url, "", plan).items()})
+    return figures
+
+
+def _ratio(part, whole):
+    return round(part / whole, 3) if part and whole else None
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(("postgres://", "postgresql://")) else None
+
+
+def _child(section: str, database_url: str, sim_url: str, plan: Plan) -> dict:
+    """Run one section in a fresh process on `database_url`; returns its figures."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [sys.executable, str(MANAGE), "bench", "--section", section, "--out", out.name]
+        command += ["--sim", sim_url] if sim_url else []
+        command += plan.options()
+        # As in production: DEBUG off (no query log), a key of its own for the scratch data.
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DEBUG": "false",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or uuid.uuid4().hex * 2,
+            "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "ALLOWED_HOSTS": "testserver",
+        }
+        env.pop("REDIS_URL", None)  # one process: the in-memory layer, as in the embedded mode
+        subprocess.run(command, env=env, check=True)
+        return json.loads(Path(out.name).read_text())
+
+
+@contextlib.contextmanager
+def simulator(events: int):
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(MANAGE),
+            "genesys_simulator",
+            "--port",
+            str(port),
+            "--rate",
+            "0",
+            "--encoding",
+            "text",
+            "--hostile-ratio",
+            "0",
+            "--retention",
+            str(events + 1000),
+            "--run-id",
+            RUN_ID,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/_sim/stats", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the simulator did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _emit(sim_url: str, count: int) -> None:
+    httpx.post(sim_url + "/_sim/emit", json={"count": count}, timeout=300).raise_for_status()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scratch_database(url: str):
+    """A new, empty PostgreSQL database beside the one `url` names; dropped afterwards."""
+    import psycopg
+
+    name = f"assistgov_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(url)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def resume_point() -> str:
+    """The id before the first generated event: subscribing after it replays them all."""
+    from streams.simulator.generator import event_id
+
+    return event_id(0, RUN_ID)
+
+
+async def receive_ceiling(sim_url: str, events: int) -> float:
+    """Insights/s a bare client receives and JSON-decodes from the same stream."""
+    from websockets.asyncio.client import connect
+
+    from streams.genesys.payloads import build_subscription
+    from streams.genesys.regions import websocket_url
+
+    basic = base64.b64encode(":".join(SIM_CLIENT).encode()).decode()
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(
+            sim_url + "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"},
+        )
+        token = reply.raise_for_status().json()["access_token"]
+    subscription = build_subscription(
+        subscription_id="bench-ceiling",
+        interaction_ids=[],
+        insight_types=[],
+        min_confidence=0.0,
+        max_confidence=1.0,
+        extra_filters=[],
+        resume_after=resume_point(),
+    )
+    url = websocket_url(sim_url, "/api/v2/analytics/events")
+    started = time.perf_counter()
+    async with connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None
+    ) as ws:
+        await ws.send(subscription.model_dump_json(by_alias=True, exclude_none=True))
+        received = 0
+        while received < events:
+            if json.loads(await ws.recv()).get("type") == "agentassist.insight":
+                received += 1
+    return round(events / (time.perf_counter() - started), 1)
+
+
+# The children: one section each, on the scratch database DATABASE_URL names
+
+
+def run_section(section: str, *, plan: Plan, sim_url: str) -> dict:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if section == "ingest":
+        return asyncio.run(_ingest(sim_url, plan.events))
+    if section == "csv":
+        return _csv_and_pages(plan.csv_rows)
+    raise ValueError(f"unknown section {section}")
+
+
+async def _ingest(sim_url: str, events: int) -> dict:
+    from channels.db import database_sync_to_async
+
+    from streams.models import StreamStatus
+    from streams.worker import StreamWorkerProcess
+
+    stream = await database_sync_to_async(_bench_stream)(sim_url)
+    stored = database_sync_to_async(
+        lambda: StreamStatus.objects.values_list("insights_stored", flat=True).get(pk=stream.pk)
+    )
+    worker = StreamWorkerProcess(worker_id="bench", reconcile_seconds=60, lease_seconds=600)
+    started = time.perf_counter()
+    task = asyncio.create_task(worker.run())
+    try:
+        while await stored() < events:
+            if task.done():
+                task.result()
+                raise RuntimeError("the stream worker stopped")
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+    return {"ingest_per_s": round(events / elapsed, 1)}
+
+
+def _bench_stream(sim_url: str):
+    from streams.models import ConfidenceMatrix, GenesysConnection, StreamConfig, StreamStatus
+
+    connection = GenesysConnection(
+        name="bench",
+        api_base_url=sim_url,
+        login_base_url=sim_url,
+        client_id=SIM_CLIENT[0],
+    )
+    connection.set_client_secret(SIM_CLIENT[1])
+    connection.save()
+    matrix = ConfidenceMatrix.objects.create(name="bench", default_weight=1.0)
+    stream = StreamConfig.objects.create(
+        name="bench", connection=connection, confidence_matrix=matrix, enabled=True
+    )
+    StreamStatus.objects.update_or_create(stream=stream, defaults={"last_event_id": resume_point()})
+    return stream
+
+
+EXPORT_SQL = (
+    "SELECT i.id, s.name, i.interaction_id, i.insight_type, i.confidence, i.relevance_score, "
+    "i.snippet, i.review_status, u.username, i.reviewed_at, i.review_reason_code, "
+    "i.review_note, i.review_rule, i.event_time, i.received_at, i.latency_ms, i.external_id "
+    "FROM streams_insight i JOIN streams_streamconfig s ON s.id = i.stream_id "
+    "LEFT JOIN auth_user u ON u.id = i.reviewed_by_id ORDER BY i.id"
+)
+
+
+def _csv_and_pages(rows: int) -> dict:
+    from django.db import connection
+
+    _fill(rows)
+    figures = {}
+    figures["csv_rows_per_s"], figures["csv_peak_rss_mb"] = _export_run(rows)
+    started = time.perf_counter()
+    if connection.vendor == "sqlite":
+        db = connection.settings_dict["NAME"]
+        with open(os.devnull, "wb") as sink:
+            subprocess.run([_sqlite3(), "-csv", str(db), EXPORT_SQL], stdout=sink, check=True)
+    else:
+        with (
+            connection.cursor() as cursor,
+            cursor.connection.cursor().copy(f"COPY ({EXPORT_SQL}) TO STDOUT CSV") as copy,
+        ):
+            for _ in copy:
+                pass
+    figures["csv_ceiling_rows_per_s"] = round(rows / (time.perf_counter() - started), 1)
+    figures["csv_ratio"] = _ratio(figures["csv_rows_per_s"], figures["csv_ceiling_rows_per_s"])
+    figures["changelist_ms"], figures["review_snapshot_ms"] = _pages()
+    return figures
+
+
+def _sqlite3() -> str:
+    found = shutil.which("sqlite3")
+    if found is None:
+        raise RuntimeError("the CSV ceiling needs the sqlite3 command line (apt install sqlite3)")
+    return found
+
+
+def _fill(rows: int) -> None:
+    """`rows` insights over 4 streams and 5 types, a tenth of them decided."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection, transaction
+
+    from streams.models import ConfidenceMatrix, GenesysConnection, StreamConfig
+
+    connection_row = GenesysConnection(name="bench", region="mypurecloud.com", client_id="x")
+    connection_row.set_client_secret("x")
+    connection_row.save()
+    matrix = ConfidenceMatrix.objects.create(name="bench")
+    streams = [
+        StreamConfig.objects.create(
+            name=f"bench-{n}", connection=connection_row, confidence_matrix=matrix
+        ).pk
+        for n in range(4)
+    ]
+    rng = random.Random(7)
+    types = ("knowledge_recommendation", "sentiment_alert", "compliance_flag", "intent", "script")
+    statuses = ("pending",) * 9 + ("approved",)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    sql = (
+        "INSERT INTO streams_insight (stream_id, external_id, interaction_id, insight_type, "
+        "confidence, relevance_score, snippet, payload, event_time, received_at, latency_ms, "
+        "review_status, review_reason_code, review_note, review_rule) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', '')"
+    )
+    chunk = 10_000
+    for offset in range(0, rows, chunk):
+        batch = []
+        for n in range(offset, min(rows, offset + chunk)):
+            confidence = round(rng.random(), 3)
+            when = start + timedelta(milliseconds=n * 50)
+            text = f"Insight {n}: offer the 30-day refund under policy KB-{n % 500}"
+            batch.append(
+                (
+                    streams[n % 4],
+                    f"evt-{n:09d}",
+                    f"interaction-{n % 5000}",
+                    types[n % 5],
+                    confidence,
+                    confidence,
+                    text,
+                    json.dumps({"type": "agentassist.insight", "content": {"text": text}}),
+                    when,
+                    when,
+                    3.0,
+                    statuses[n % 10],
+                )
+            )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, batch)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def _export_run(rows: int) -> tuple[float, float]:
+    """`export_csv insights` in a process of its own: rows/s, and its peak RSS in MB."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, str(MANAGE), "export_csv", "insights", "-o", os.devnull],
+        stdout=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"export_csv failed with exit code {process.returncode}")
+    return round(rows / elapsed, 1), round(usage.ru_maxrss / 1024, 1)  # ru_maxrss: KiB
+
+
+def _pages() -> tuple[float, float]:
+    """Median wall time (ms) of the admin insight changelist and of the review snapshot."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client, override_settings
+
+    from audit.selectors import ReviewFilters, review_queue
+
+    user = get_user_model().objects.create_superuser("bench", password=uuid.uuid4().hex)
+    client = Client()
+    client.force_login(user)
+
+    def timed(action) -> float:
+        action()  # warm up
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            action()
+            samples.append((time.perf_counter() - started) * 1000)
+        return round(statistics.median(samples), 1)
+
+    # The page, not the static files: without collectstatic there is no manifest.
+    plain_static = override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    )
+
+    @plain_static
+    def changelist():
+        response = client.get("/admin/streams/insight/")
+        if response.status_code != 200:
+            raise RuntimeError(f"the changelist answered {response.status_code}")
+
+    return timed(changelist), timed(lambda: review_queue(ReviewFilters()))
+
+
+# Output
+
+TABLE = (
+    ("ingest_per_s", "insights/s, simulator -> worker -> committed rows (SQLite)", ">= 10000"),
+    ("ceiling_receive_per_s", "insights/s a bare websockets client receives", "ceiling"),
+    ("ingest_ratio", "ingest / ceiling", ">= 0.25"),
+    ("ingest_pg_per_s", "the same on PostgreSQL", ">= 10000"),
+    ("csv_rows_per_s", "export_csv insights, rows/s (SQLite)", ""),
+    ("csv_ceiling_rows_per_s", "sqlite3 -csv over the same rows", "ceiling"),
+    ("csv_ratio", "export / ceiling", ">= 0.3"),
+    ("csv_peak_rss_mb", "export_csv peak RSS (MB)", "<= 150"),
+    ("changelist_ms", "admin insight changelist (ms)", "<= 300"),
+    ("review_snapshot_ms", "review queue snapshot (ms)", "<= 300"),
+    ("csv_rows_per_s_pg", "export_csv insights, rows/s (PostgreSQL)", ""),
+    ("csv_ceiling_rows_per_s_pg", "COPY ... TO STDOUT CSV", "ceiling"),
+    ("csv_ratio_pg", "export / ceiling (PostgreSQL)", ">= 0.3"),
+    ("csv_peak_rss_mb_pg", "export_csv peak RSS (MB, PostgreSQL)", "<= 150"),
+    ("changelist_ms_pg", "admin insight changelist (ms, PostgreSQL)", "<= 300"),
+    ("review_snapshot_ms_pg", "review queue snapshot (ms, PostgreSQL)", "<= 300"),
+)
+
+
+def table(figures: dict) -> str:
+    lines = [f"{'key':<27} {'value':>12}  {'target':<9} what", "-" * 100]
+    for key, what, target in TABLE:
+        if key in figures:
+            lines.append(f"{key:<27} {figures[key]:>12}  {target:<9} {what}")
+    lines.append(
+        f"({figures['events']} insights ingested, {figures['csv_rows']} rows exported"
+        f"{', quick' if figures['quick'] else ''})"
+    )
+    return "\n".join(lines)

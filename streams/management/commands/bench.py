@@ -1,0 +1,43 @@
+import json
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+from streams import bench
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure ingest, CSV export and the main pages against the machine's ceiling in the "
+        "same run, on scratch databases (never the one in use). Prints a table; --json "
+        "writes the same figures. PostgreSQL figures appear when DATABASE_URL points at it."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--quick", action="store_true", help="Fewer events and rows (under a minute)."
+        )
+        parser.add_argument("--json", metavar="FILE", help="Also write the figures here.")
+        parser.add_argument("--events", type=int, help="Insights to ingest (default 200,000).")
+        parser.add_argument(
+            "--csv-rows", type=int, help="Insights to export and page (default 1,000,000)."
+        )
+        # Internal: one section, run by the parent in a process of its own.
+        parser.add_argument("--section", choices=["ingest", "csv"], help="(internal)")
+        parser.add_argument("--sim", default="", help="(internal) the simulator's URL")
+        parser.add_argument("--out", help="(internal) where a section writes its figures")
+
+    def handle(self, *args, **options):
+        plan = bench.Plan(options["quick"], options["events"], options["csv_rows"])
+        if options["section"]:
+            figures = bench.run_section(options["section"], plan=plan, sim_url=options["sim"])
+            Path(options["out"]).write_text(json.dumps(figures))
+            return
+        started = time.monotonic()
+        figures = bench.run(plan, log=lambda text: self.stderr.write(text))
+        figures["duration_s"] = round(time.monotonic() - started, 1)
+        self.stdout.write(bench.table(figures))
+        self.stdout.write(f"({figures['duration_s']} s)")
+        if options["json"]:
+            Path(options["json"]).write_text(json.dumps(figures, indent=2) + "\n")
