@@ -24,6 +24,7 @@ BOM = "\ufeff"  # so that spreadsheet programs read the file as UTF-8
 CHUNK_ROWS = 2000
 # OWASP CSV injection: a cell starting with one of these may be run as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+FORMULA_FIRST = frozenset(FORMULA_STARTS)
 
 
 def neutralise(value) -> str:
@@ -188,6 +189,22 @@ def queryset_for(kind: str, params=None):
     return queryset
 
 
+def cells(row) -> list:
+    """`neutralise` for a whole row, with the common cells handled inline: most are plain
+    strings, numbers and None, and a call per cell was half of an export's time. What the
+    csv writer then writes is exactly what `neutralise` gives."""
+    return [
+        value
+        if ((kind := type(value)) is str and value[:1] not in FORMULA_FIRST)
+        or (kind is int and value >= 0)
+        or (kind is float and value > 0)  # not -0.0, which prints with a minus
+        else ""
+        if value is None
+        else neutralise(value)
+        for value in row
+    ]
+
+
 def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[str]:
     """The CSV text, header first, in chunks of up to `chunk_rows` rows."""
     export = EXPORTS[kind]
@@ -200,7 +217,7 @@ def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator
         rows = list(page.values_list(*export.fields)[:chunk_rows])
         if not rows:
             return
-        yield _lines([neutralise(value) for value in row] for row in rows)
+        yield _lines(cells(row) for row in rows)
         last_id = rows[-1][0]
 
 

@@ -237,3 +237,30 @@ def test_the_knowledge_export_carries_review_decisions_and_narrows_by_them(clien
     bad = client.get(reverse("export-csv", args=["knowledge"]) + "?review_status=maybe")
     assert bad.status_code == 400
     assert "review_status 'maybe' is not one of" in bad.content.decode()
+
+
+def test_a_row_is_written_exactly_as_neutralise_would_write_each_cell():
+    from audit.exports import _lines, cells
+
+    row = [
+        1,
+        -1,
+        0,
+        0.5,
+        -0.5,
+        0.0,
+        -0.0,
+        float("inf"),
+        True,
+        None,
+        "plain",
+        "",
+        "=1+1",
+        "-2",
+        "@x",
+        "\tx",
+        datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
+        {"a": "=x"},
+        ["-x"],
+    ]
+    assert _lines([cells(row)]) == _lines([[neutralise(value) for value in row]])
