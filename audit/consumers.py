@@ -6,6 +6,7 @@ snapshot.
 """
 
 import asyncio
+import dataclasses
 import logging
 
 from channels.db import database_sync_to_async
@@ -21,7 +22,7 @@ from audit.services import (
     approve,
     reject,
 )
-from streams.live import REVIEW_GROUP
+from streams.live import INSIGHT, REVIEW_GROUP
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,11 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        can_view, self.can_decide = await database_sync_to_async(_permissions)(user)
-        if not can_view:
+        self.can_view, self.can_decide = await database_sync_to_async(_permissions)(user)
+        if INSIGHT not in self.can_view:  # the page itself needs insights
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.filters = selectors.ReviewFilters()
+        self.filters = selectors.ReviewFilters(allowed_kinds=self.can_view)
         self.subscribed = False
         self.new_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
         self.decided_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
@@ -72,7 +73,8 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def subscribe(self, raw_filters):
         try:
-            self.filters = selectors.ReviewFilters.parse(raw_filters)
+            filters = selectors.ReviewFilters.parse(raw_filters)
+            self.filters = dataclasses.replace(filters, allowed_kinds=self.can_view)
         except ValidationError as exc:
             await self.send_json({"type": "error", "message": exc.messages[0]})
             return
@@ -129,7 +131,8 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             rows = await database_sync_to_async(_rows)(new_ids, self.filters)
             if rows:
                 await self.send_json({"type": "items", "items": rows})
-            rows = await database_sync_to_async(_rows)(decided_ids, None)
+            visible = {kind: decided_ids[kind] for kind in self.can_view}
+            rows = await database_sync_to_async(_rows)(visible, None)
             if rows:
                 await self.send_json({"type": "decisions", "items": rows})
         except Exception:
@@ -145,10 +148,12 @@ def _rows(ids_by_kind: dict[str, set[int]], filters) -> list[dict]:
     return rows
 
 
-def _permissions(user) -> tuple[bool, set[str]]:
-    """Whether the user may watch the queue, and which kinds of item they may decide."""
-    can_decide = {kind.name for kind in REVIEW_KINDS.values() if user.has_perm(kind.permission)}
-    return user.has_perm("streams.view_insight"), can_decide
+def _permissions(user) -> tuple[frozenset[str], set[str]]:
+    """The kinds of item the user may see, and those they may decide."""
+    kinds = REVIEW_KINDS.values()
+    can_view = frozenset(kind.name for kind in kinds if user.has_perm(kind.view_permission))
+    can_decide = {kind.name for kind in kinds if user.has_perm(kind.permission)}
+    return can_view, can_decide & can_view
 
 
 def _decide(user, kind: ReviewKind, content, origin) -> dict:

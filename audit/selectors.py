@@ -30,6 +30,8 @@ class ReviewFilters:
     status: str = "pending"
     interaction_id: str = ""
     stream_kind: str = INSIGHT  # whose id `stream` is: an insight or a knowledge stream
+    # The kinds the viewer may see at all (their permissions), whatever the filters say.
+    allowed_kinds: frozenset[str] = frozenset({INSIGHT, KNOWLEDGE})
 
     @classmethod
     def parse(cls, data, *, default_status: str = "pending") -> "ReviewFilters":
@@ -54,7 +56,7 @@ class ReviewFilters:
     @property
     def kinds(self) -> set[str]:
         """Which kinds of item these filters can match."""
-        kinds = {INSIGHT, KNOWLEDGE}
+        kinds = set(self.allowed_kinds)
         if self.stream is not None:
             kinds &= {self.stream_kind}
         if self.insight_type:

@@ -50,23 +50,31 @@ def _address(value) -> str | None:
 
 @dataclass(frozen=True)
 class ReviewKind:
-    """One kind of reviewable item: what it is called, who may decide it, what it reports."""
+    """One kind of reviewable item: what it is called, who may see and decide it, what it
+    reports."""
 
     name: str  # "insight" or "knowledge": audit actions and webhook events start with it
     label: str
     model: type
-    permission: str
+    view_permission: str
+    permission: str  # to decide
     webhook_data: Callable
 
 
 REVIEW_KINDS = {
     "insight": ReviewKind(
-        "insight", "Insight", Insight, "streams.review_insight", webhooks.insight_data
+        "insight",
+        "Insight",
+        Insight,
+        "streams.view_insight",
+        "streams.review_insight",
+        webhooks.insight_data,
     ),
     "knowledge": ReviewKind(
         "knowledge",
         "Knowledge answer",
         KnowledgeQuery,
+        "streams.view_knowledgequery",
         "streams.review_knowledgequery",
         knowledge_review_data,
     ),

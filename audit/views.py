@@ -22,7 +22,11 @@ VIEW_AUDIT = "audit.view_auditentry"
 def review(request):
     context = {
         "streams": selectors.stream_choices(),
-        "knowledge_streams": selectors.knowledge_stream_choices(),
+        "knowledge_streams": (
+            selectors.knowledge_stream_choices()
+            if request.user.has_perm("streams.view_knowledgequery")
+            else []
+        ),
         "insight_types": selectors.insight_type_choices(),
         "knowledge_type": KnowledgeQuery.REVIEW_TYPE,
         "reason_codes": list(ReasonCode.objects.active().values("code", "label")),

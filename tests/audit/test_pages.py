@@ -56,3 +56,24 @@ def test_the_audit_page_reports_the_first_broken_link(client, auditor):
     client.force_login(auditor)
     page = client.get(reverse("audit-verify")).content.decode()
     assert f"entry {entry.pk} does not match its hash" in page
+
+
+def test_the_review_page_offers_knowledge_filters_only_to_who_may_see_answers(
+    client, officer, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_knowledge_stream
+
+    stream = make_knowledge_stream(name="desk-knowledge")
+    client.force_login(officer)
+    page = client.get(reverse("review")).content.decode()
+    assert f'value="knowledge:{stream.pk}">desk-knowledge</option>' in page
+    assert ">Knowledge answers</option>" in page
+    reader = django_user_model.objects.create_user("ivy", password="pw")
+    reader.user_permissions.add(
+        Permission.objects.get(codename="view_insight", content_type__app_label="streams")
+    )
+    client.force_login(reader)
+    page = client.get(reverse("review")).content.decode()
+    assert "desk-knowledge" not in page and "Knowledge answers" not in page

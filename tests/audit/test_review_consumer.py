@@ -371,3 +371,25 @@ def _unsaved_answer():
         top_confidence=0.7,
         results=[PASSED_RESULT],
     )
+
+
+async def test_knowledge_answers_reach_only_users_allowed_to_see_them(client, django_user_model):
+    """A custom group with insights but not knowledge queries sees insights only, live too."""
+    from django.contrib.auth.models import Permission
+
+    @database_sync_to_async
+    def insight_reader():
+        user = django_user_model.objects.create_user("ivy", password="pw")
+        user.user_permissions.add(
+            Permission.objects.get(codename="view_insight", content_type__app_label="streams")
+        )
+        return user
+
+    shown = await insight()
+    hidden = await answer()
+    communicator, snapshot = await subscribed(client, await insight_reader())
+    assert [row["key"] for row in snapshot["items"]] == [f"insight:{shown.pk}"]
+    await database_sync_to_async(live.announce_knowledge)([hidden.pk])
+    await database_sync_to_async(live.announce_decisions)([hidden.pk], "knowledge")
+    assert await communicator.receive_nothing(timeout=0.6)
+    await communicator.disconnect()
