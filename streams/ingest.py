@@ -254,9 +254,9 @@ def _store_batch(stream_id: int, records: list[Record]) -> BatchResult:
 def _announce(stream_id: int, rows: list[Insight]) -> None:
     """Within the batch's transaction: webhook outbox rows, and the rules' decisions."""
     name = StreamConfig.objects.filter(pk=stream_id).values_list("name", flat=True).first() or ""
-    webhooks.enqueue("insight.created", [webhooks.insight_data(row, name) for row in rows])
+    webhooks.enqueue("insight.created", (webhooks.insight_data(row, name) for row in rows))
     approved = [row for row in rows if row.review_status == Insight.ReviewStatus.APPROVED]
-    webhooks.enqueue("insight.approved", [webhooks.insight_data(row, name) for row in approved])
+    webhooks.enqueue("insight.approved", (webhooks.insight_data(row, name) for row in approved))
     decisions: dict[str, dict] = {}
     for row in rows:
         if row.review_rule:

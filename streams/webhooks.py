@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -66,12 +67,15 @@ def insight_data(insight: Insight, stream_name: str = "") -> dict:
     }
 
 
-def enqueue(event_type: str, items: list[dict]) -> int:
+def enqueue(event_type: str, items: Iterable[dict]) -> int:
     """Outbox rows for every enabled endpoint that wants `event_type` (call inside the
-    transaction of the event). Returns how many were written."""
-    if not items:
-        return 0
+    transaction of the event). Returns how many were written. `items` is read only when
+    some endpoint wants the event: ingestion passes a generator, and builds no payload
+    for events nobody receives."""
     endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True) if event_type in e.events]
+    if not endpoints:
+        return 0
+    items = list(items)
     now = timezone.now()
     rows = [
         WebhookDelivery(

@@ -48,6 +48,29 @@ def test_enqueue_writes_one_delivery_per_interested_enabled_endpoint():
 
 
 @pytest.mark.django_db
+def test_ingestion_builds_no_payload_for_events_no_endpoint_wants(monkeypatch):
+    endpoint(events=["knowledge.validated"])
+    monkeypatch.setattr(
+        "streams.webhooks.insight_data",
+        lambda *args: pytest.fail("built a payload nobody receives"),
+    )
+    stream = make_stream()
+    frame = {
+        "type": "agentassist.insight",
+        "id": "evt-1",
+        "interaction_id": "i-1",
+        "insight_type": "sentiment_alert",
+        "confidence": 0.7,
+    }
+    matrix = make_matrix().to_matrix()
+    store_batch(
+        stream.pk, [process_frame(json.dumps(frame), 0.0, matrix=matrix, max_frame_bytes=9999)]
+    )
+    assert stream.insights.count() == 1
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
 def test_stored_insights_and_decisions_reach_the_outbox_with_them(officer):
     endpoint(events=["insight.created", "insight.approved"])
     stream = make_stream()
