@@ -274,18 +274,22 @@ async def _ingest(sim_url: str, events: int) -> dict:
     return {"ingest_per_s": round(events / elapsed, 1)}
 
 
-def _bench_stream(sim_url: str):
-    from streams.models import ConfidenceMatrix, GenesysConnection, StreamConfig, StreamStatus
+def _scratch_config(sim_url: str):
+    """A connection to the simulator at `sim_url` and a matrix that takes everything."""
+    from streams.models import ConfidenceMatrix, GenesysConnection
 
     connection = GenesysConnection(
-        name="bench",
-        api_base_url=sim_url,
-        login_base_url=sim_url,
-        client_id=SIM_CLIENT[0],
+        name="bench", api_base_url=sim_url, login_base_url=sim_url, client_id=SIM_CLIENT[0]
     )
     connection.set_client_secret(SIM_CLIENT[1])
     connection.save()
-    matrix = ConfidenceMatrix.objects.create(name="bench", default_weight=1.0)
+    return connection, ConfidenceMatrix.objects.create(name="bench", default_weight=1.0)
+
+
+def _bench_stream(sim_url: str):
+    from streams.models import StreamConfig, StreamStatus
+
+    connection, matrix = _scratch_config(sim_url)
     stream = StreamConfig.objects.create(
         name="bench", connection=connection, confidence_matrix=matrix, enabled=True
     )
@@ -293,30 +297,25 @@ def _bench_stream(sim_url: str):
     return stream
 
 
-EXPORT_SQL = (
-    "SELECT i.id, s.name, i.interaction_id, i.insight_type, i.confidence, i.relevance_score, "
-    "i.snippet, i.review_status, u.username, i.reviewed_at, i.review_reason_code, "
-    "i.review_note, i.review_rule, i.event_time, i.received_at, i.latency_ms, i.external_id "
-    "FROM streams_insight i JOIN streams_streamconfig s ON s.id = i.stream_id "
-    "LEFT JOIN auth_user u ON u.id = i.reviewed_by_id ORDER BY i.id"
-)
-
-
 def _csv_and_pages(rows: int) -> dict:
     from django.db import connection
 
     _fill(rows)
+    # The ceiling reads exactly what the export reads: the same query, as SQL.
+    sql, params = export_query().sql_with_params()
+    if params:
+        raise RuntimeError("the unfiltered export query should have no parameters")
     figures = {}
     figures["csv_rows_per_s"], figures["csv_peak_rss_mb"] = _export_run(rows)
     started = time.perf_counter()
     if connection.vendor == "sqlite":
         db = connection.settings_dict["NAME"]
         with open(os.devnull, "wb") as sink:
-            subprocess.run([_sqlite3(), "-csv", str(db), EXPORT_SQL], stdout=sink, check=True)
+            subprocess.run([_sqlite3(), "-csv", str(db), sql], stdout=sink, check=True)
     else:
         with (
             connection.cursor() as cursor,
-            cursor.connection.cursor().copy(f"COPY ({EXPORT_SQL}) TO STDOUT CSV") as copy,
+            cursor.connection.cursor().copy(f"COPY ({sql}) TO STDOUT CSV") as copy,
         ):
             for _ in copy:
                 pass
@@ -324,6 +323,14 @@ def _csv_and_pages(rows: int) -> dict:
     figures["csv_ratio"] = _ratio(figures["csv_rows_per_s"], figures["csv_ceiling_rows_per_s"])
     figures["changelist_ms"], figures["review_snapshot_ms"] = _pages()
     return figures
+
+
+def export_query():
+    """The query `export_csv insights` runs over every row (one page of it, unbounded)."""
+    from audit.exports import EXPORTS, queryset_for
+
+    fields = EXPORTS["insights"].fields
+    return queryset_for("insights", {}).order_by("pk").values_list(*fields).query
 
 
 def _sqlite3() -> str:
@@ -340,12 +347,9 @@ def _fill(rows: int) -> None:
 
     from django.db import connection, transaction
 
-    from streams.models import ConfidenceMatrix, GenesysConnection, StreamConfig
+    from streams.models import StreamConfig
 
-    connection_row = GenesysConnection(name="bench", region="mypurecloud.com", client_id="x")
-    connection_row.set_client_secret("x")
-    connection_row.save()
-    matrix = ConfidenceMatrix.objects.create(name="bench")
+    connection_row, matrix = _scratch_config("http://127.0.0.1:1")  # never connected
     streams = [
         StreamConfig.objects.create(
             name=f"bench-{n}", connection=connection_row, confidence_matrix=matrix
