@@ -170,6 +170,14 @@ STREAMS_BACKOFF_CAP_SECONDS = env.float("STREAMS_BACKOFF_CAP_SECONDS", 60.0, min
 STREAMS_POLICY_BACKOFF_SECONDS = env.float("STREAMS_POLICY_BACKOFF_SECONDS", 300.0, minimum=0.1)
 STREAMS_STABLE_SECONDS = env.float("STREAMS_STABLE_SECONDS", 30.0, minimum=0.1)
 STREAMS_PING_SECONDS = env.float("STREAMS_PING_SECONDS", 20.0, minimum=1.0)
+# Notifications flavour: a channel socket with no frame (heartbeat, pong or event) for this
+# long is dead; a channel is replaced this long before its 24-hour expiry.
+STREAMS_HEARTBEAT_TIMEOUT_SECONDS = env.float(
+    "STREAMS_HEARTBEAT_TIMEOUT_SECONDS", 40.0, minimum=1.0
+)
+STREAMS_CHANNEL_ROLLOVER_SECONDS = env.float(
+    "STREAMS_CHANNEL_ROLLOVER_SECONDS", 3600.0, minimum=1.0
+)
 # A worker holds each stream it runs by a lease in the database, renewed every reconcile;
 # a worker that dies loses its streams to the others once its leases expire.
 STREAMS_LEASE_SECONDS = env.float("STREAMS_LEASE_SECONDS", 15.0, minimum=1.0)

@@ -93,11 +93,11 @@ class InsightAdmin(CsvExportAdmin):
 
     @admin.display(description="confidence", ordering="confidence")
     def confidence_display(self, obj):
-        return f"{obj.confidence:.3f}"
+        return _score(obj.confidence)
 
     @admin.display(description="relevance", ordering="relevance_score")
     def relevance_display(self, obj):
-        return f"{obj.relevance_score:.3f}"
+        return _score(obj.relevance_score)
 
     @admin.display(description="raw payload")
     def raw_payload(self, obj):
@@ -249,3 +249,8 @@ class KnowledgeQueryAdmin(CsvExportAdmin):
     @admin.display(description="results")
     def results_display(self, obj):
         return pretty_json(obj.results)
+
+
+def _score(value: float | None) -> str:
+    """A confidence or relevance to three places; "none" for an insight that carries none."""
+    return "none" if value is None else f"{value:.3f}"

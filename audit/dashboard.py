@@ -101,7 +101,8 @@ def outcomes(window) -> list[dict]:
 def calibration(window) -> list[dict]:
     """Per confidence bucket of 0.05: everything received, and people's approvals and rejections."""
     rows = (
-        window.annotate(bucket=Floor(F("confidence") * BUCKETS))
+        window.filter(confidence__isnull=False)  # insights without one have no bucket
+        .annotate(bucket=Floor(F("confidence") * BUCKETS))
         .values("bucket")
         .annotate(
             received=Count("id"),

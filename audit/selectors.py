@@ -210,7 +210,7 @@ def _order(row: dict) -> tuple:
 
 
 def _insights(queryset, limit: int | None = None) -> list[dict]:
-    rows = queryset.order_by("confidence", "id").values(*REVIEW_FIELDS)
+    rows = queryset.order_by(F("confidence").asc(nulls_first=True), "id").values(*REVIEW_FIELDS)
     return [_insight_row(r) for r in (rows[:limit] if limit is not None else rows)]
 
 

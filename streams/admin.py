@@ -184,7 +184,7 @@ class ConfidenceRuleInline(admin.TabularInline):
 @admin.register(ConfidenceMatrix)
 class ConfidenceMatrixAdmin(AuditedAdmin):
     inlines = [ConfidenceRuleInline]
-    list_display = ["name", "default_weight", "rule_summary", "updated_at"]
+    list_display = ["name", "default_weight", "no_confidence", "rule_summary", "updated_at"]
     search_fields = ["name"]
 
     def get_queryset(self, request):

@@ -55,6 +55,7 @@ class MatrixDoc(_Strict):
     name: str
     description: str = ""
     default_weight: float = 0.5
+    no_confidence: str = "review"
     rules: list[RuleDoc] = []
 
     @field_validator("rules")
@@ -143,6 +144,7 @@ def config_export() -> dict:
             name=m.name,
             description=m.description,
             default_weight=m.default_weight,
+            no_confidence=m.no_confidence,
             rules=[RuleDoc(**rule.audit_snapshot()) for rule in m.rules.all()],
         )
         for m in ConfidenceMatrix.objects.prefetch_related("rules")
@@ -263,6 +265,7 @@ class _Importer:
         )
         before = obj.audit_snapshot() if obj.pk else None
         obj.description, obj.default_weight = doc.description, doc.default_weight
+        obj.no_confidence = doc.no_confidence
         obj.full_clean()
         obj.save()
         obj.rules.exclude(insight_type__in=[r.insight_type for r in doc.rules]).delete()

@@ -1,9 +1,10 @@
 """Ingestion: frames become records (in the event loop), records become rows (in batches).
 
-`process_frame` is pure and cheap: decode, validate, score, cut the snippet. It never
-raises for bad input; a frame that cannot become an insight becomes a Quarantine record
-with its reason. `store_batch` writes a batch in one transaction, ignoring insights whose
-external id the stream already has, so replays after a reconnect are stored once.
+`process_frame` (seed flavour) and `process_notification` (notifications flavour) are
+pure and cheap: decode, validate, score, cut the snippet. They never raise for bad
+input; a frame that cannot become an insight becomes a Quarantine record with its reason.
+`store_batch` writes a batch in one transaction, ignoring insights whose external id the
+stream already has, so replays after a reconnect (and back-fills) are stored once.
 """
 
 import hashlib
@@ -17,8 +18,9 @@ from pydantic import ValidationError
 
 from streams import webhooks
 from streams.genesys import scoring
-from streams.genesys.frames import Decoded, decode_frame, preview
-from streams.genesys.payloads import EVENT_TYPE_INSIGHT, InsightEvent
+from streams.genesys.frames import Decoded, DecodeError, decode_frame, preview
+from streams.genesys.notifications import iso, read_suggestion, topic_kind
+from streams.genesys.payloads import EVENT_TYPE_INSIGHT, Filter, InsightEvent
 from streams.genesys.scoring import Verdict
 from streams.models import Insight, QuarantinedFrame, StreamConfig, StreamStatus
 from streams.signals import insights_auto_decided
@@ -34,8 +36,8 @@ class Accepted:
     external_id: str
     interaction_id: str
     insight_type: str
-    confidence: float
-    relevance_score: float
+    confidence: float | None
+    relevance_score: float | None
     snippet: str
     payload: dict
     event_time: datetime | None
@@ -102,22 +104,98 @@ def process_frame(
             encoding=decoded.encoding,
             external_id=payload.get("id") if isinstance(payload.get("id"), str) else "",
         )
-    verdict, rule = matrix.verdict(event.insight_type, event.confidence)
-    if verdict is Verdict.DROP:
-        return Filtered(resume_id=event.id, received_at=received_at)
-    return Accepted(
+    return _scored(
+        matrix,
         external_id=event.id or _content_id(payload),
         interaction_id=event.interaction_id,
         insight_type=event.insight_type,
         confidence=event.confidence,
-        relevance_score=scoring.relevance(event.confidence, matrix.weight_for(event.insight_type)),
         snippet=scoring.extract_snippet(event.content),
         payload=payload,
         event_time=event.timestamp,
         received_at=received_at,
         resume_id=event.id,
+    )
+
+
+def _scored(matrix: scoring.Matrix, *, resume_id: str | None, **fields) -> Accepted | Filtered:
+    """An insight judged by its stream's confidence matrix: dropped, or accepted with the
+    relevance score and any automatic decision."""
+    insight_type, confidence = fields["insight_type"], fields["confidence"]
+    verdict, rule = matrix.verdict(insight_type, confidence)
+    if verdict is Verdict.DROP:
+        return Filtered(resume_id=resume_id, received_at=fields["received_at"])
+    return Accepted(
+        **fields,
+        relevance_score=scoring.relevance(confidence, matrix.weight_for(insight_type)),
+        resume_id=resume_id,
         auto_status=AUTO_STATUS.get(verdict, ""),
         auto_rule=rule,
+    )
+
+
+def process_notification(
+    raw: str | bytes,
+    received_at: float,
+    decoded: Decoded | DecodeError,
+    *,
+    matrix: scoring.Matrix,
+    max_frame_bytes: int,
+    filters: tuple[Filter, ...] = (),
+) -> Record:
+    """A notifications-flavour frame (already decoded by the client): a suggestion event
+    becomes an insight whose type is the topic's suggestion kind; the resume cursor is its
+    event time, which the back-fill after a drop starts from."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_frame_bytes:
+        return _quarantine(
+            raw, received_at, f"frame of {size} bytes is over the {max_frame_bytes}-byte limit"
+        )
+    if not isinstance(decoded, Decoded):
+        return _quarantine(raw, received_at, decoded.reason, encoding=decoded.encoding)
+    message = decoded.payload
+    topic = message.get("topicName")
+    if not isinstance(topic, str):
+        return _quarantine(raw, received_at, "frame has no topicName", encoding=decoded.encoding)
+    parsed = topic_kind(topic)
+    if parsed is None:
+        return Ignored(received_at)
+    body = message.get("eventBody")
+    if not isinstance(body, dict):
+        return _quarantine(
+            raw, received_at, "eventBody is not an object", encoding=decoded.encoding
+        )
+    try:
+        suggestion = read_suggestion(parsed[1], body, snippet_limit=scoring.SNIPPET_LENGTH)
+    except ValidationError as exc:
+        external_id = body.get("suggestionId") or body.get("id")
+        return _quarantine(
+            raw,
+            received_at,
+            _validation_reason(exc, what="invalid suggestion"),
+            encoding=decoded.encoding,
+            external_id=external_id if isinstance(external_id, str) else "",
+        )
+    resume_id = iso(suggestion.event_time) if suggestion.event_time else None
+    fields = {
+        "type": EVENT_TYPE_INSIGHT,
+        "insight_type": suggestion.kind,
+        "confidence": suggestion.confidence,
+        "interaction_id": suggestion.conversation_id,
+    }
+    if not all(f.matches(fields) for f in filters):
+        return Filtered(resume_id=resume_id, received_at=received_at)
+    return _scored(
+        matrix,
+        external_id=suggestion.suggestion_id,
+        interaction_id=suggestion.conversation_id,
+        insight_type=suggestion.kind,
+        confidence=suggestion.confidence,
+        snippet=suggestion.text,
+        payload=body,
+        event_time=suggestion.event_time,
+        received_at=received_at,
+        resume_id=resume_id,
     )
 
 
@@ -127,12 +205,12 @@ def _content_id(payload: dict) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
-def _validation_reason(exc: ValidationError) -> str:
+def _validation_reason(exc: ValidationError, *, what: str = "invalid insight") -> str:
     parts = []
     for error in exc.errors()[:3]:
         where = ".".join(str(p) for p in error["loc"]) or "frame"
         parts.append(f"{where}: {error['msg']}")
-    return "invalid insight: " + "; ".join(parts)
+    return f"{what}: " + "; ".join(parts)
 
 
 def _quarantine(

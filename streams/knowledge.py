@@ -47,6 +47,7 @@ from streams.genesys.knowledge import (
     sources_in_order,
     top_confidence,
 )
+from streams.genesys.knowledge_rest import RestKnowledgeClient
 from streams.genesys.scoring import extract_snippet
 from streams.models import (
     GenesysConnection,
@@ -100,6 +101,7 @@ class KnowledgeSpec:
     api_url: str
     client_id: str
     client_secret: str = field(repr=False)
+    flavour: str = GenesysConnection.Flavour.SEED
     priorities: tuple[tuple[str, int], ...] = ()
     max_results: int = 5
     confidence_threshold: float = 0.75
@@ -115,6 +117,7 @@ class KnowledgeSpec:
     def client_key(self) -> tuple:
         """What the connection depends on: a change here needs a new client."""
         return (
+            self.flavour,
             self.api_url,
             self.token_url,
             self.client_id,
@@ -156,13 +159,7 @@ class KnowledgeSpec:
 def knowledge_spec(stream: KnowledgeStream) -> KnowledgeSpec:
     """The spec of one knowledge stream (sync). What stops it from running is a `problem`."""
     connection = stream.connection
-    problem = ""
-    try:
-        secret = connection.client_secret()
-    except ValueError as exc:
-        secret, problem = "", str(exc)
-    if connection.flavour != GenesysConnection.Flavour.SEED:
-        problem = f"the {connection.flavour} flavour is not supported for knowledge search yet"
+    secret, problem = connection.secret_or_problem()
     priorities = stream.priorities()
     if not priorities:
         problem = problem or "the stream has no enabled knowledge source"
@@ -175,6 +172,7 @@ def knowledge_spec(stream: KnowledgeStream) -> KnowledgeSpec:
         api_url=connection.api_url,
         client_id=connection.client_id,
         client_secret=secret,
+        flavour=connection.flavour,
         priorities=tuple(sorted(priorities.items())),
         max_results=stream.max_results,
         confidence_threshold=stream.confidence_threshold,
@@ -222,7 +220,7 @@ class KnowledgeHub:
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
-        self.clients: dict[int, tuple[tuple, KnowledgeClient]] = {}
+        self.clients: dict[int, tuple[tuple, KnowledgeClient | RestKnowledgeClient]] = {}
         self.http: httpx.AsyncClient | None = None
         self.tokens = TokenPool()
         self.thread = threading.Thread(target=self.loop.run_forever, name="knowledge", daemon=True)
@@ -254,7 +252,7 @@ class KnowledgeHub:
         client.on_state = client.on_state or on_state
         client.start()
 
-    def client(self, spec: "KnowledgeSpec") -> KnowledgeClient:
+    def client(self, spec: "KnowledgeSpec") -> KnowledgeClient | RestKnowledgeClient:
         """(On the hub's loop.) The stream's client, new when its connection settings changed."""
         known = self.clients.get(spec.stream_id)
         if known is not None and known[0] == spec.client_key:
@@ -269,16 +267,24 @@ class KnowledgeHub:
             client_id=spec.client_id,
             client_secret=spec.client_secret,
         )
-        client = KnowledgeClient(
-            tokens=tokens,
-            api_base_url=spec.api_url,
-            max_in_flight=spec.max_in_flight,
-            settings=client_settings(),
-        )
+        if spec.flavour == GenesysConnection.Flavour.NOTIFICATIONS:
+            client = RestKnowledgeClient(
+                http=self.http,
+                tokens=tokens,
+                api_base_url=spec.api_url,
+                max_in_flight=spec.max_in_flight,
+            )
+        else:
+            client = KnowledgeClient(
+                tokens=tokens,
+                api_base_url=spec.api_url,
+                max_in_flight=spec.max_in_flight,
+                settings=client_settings(),
+            )
         self.clients[spec.stream_id] = (spec.client_key, client)
         return client
 
-    def _retire(self, client: KnowledgeClient) -> None:
+    def _retire(self, client: KnowledgeClient | RestKnowledgeClient) -> None:
         # Queries already on the old client finish there: it closes once the longest
         # query timeout an admin can set has passed.
         async def close_later():

@@ -12,6 +12,7 @@ from streams import crypto
 from streams.genesys import regions, scoring
 from streams.genesys.insights import StreamState
 from streams.genesys.knowledge import Outcome
+from streams.genesys.notifications import SUGGESTION_KINDS
 from streams.genesys.payloads import FILTER_ATTRIBUTES, FILTER_OPERATORS, Filter
 
 NAME_VALIDATOR = RegexValidator(
@@ -132,6 +133,13 @@ class GenesysConnection(models.Model):
             raise ValueError(f"connection {self.name!r} has no client secret")
         return crypto.decrypt(self.client_secret_encrypted)
 
+    def secret_or_problem(self) -> tuple[str, str]:
+        """(secret, "") or ("", why a stream on this connection cannot start)."""
+        try:
+            return self.client_secret(), ""
+        except ValueError as exc:
+            return "", f"cannot start: {exc}"
+
     def secret_fingerprint(self) -> str:
         """Changes exactly when a new secret is stored; reveals nothing about it."""
         if self.client_secret_env:
@@ -153,12 +161,25 @@ class GenesysConnection(models.Model):
 class ConfidenceMatrix(models.Model):
     """Per insight type: the confidence range that gets through and the relevance weight."""
 
+    class NoConfidence(models.TextChoices):
+        REVIEW = scoring.Verdict.REVIEW.value, "Hold for review"
+        FILTER = scoring.Verdict.AUTO_FILTER.value, "Record as filtered"
+        DROP = scoring.Verdict.DROP.value, "Do not store (count as filtered)"
+
     name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
     description = models.TextField(blank=True)
     default_weight = models.FloatField(
         default=0.5,
         validators=[MinValueValidator(0.0)],
         help_text="Relevance weight for insight types that have no rule.",
+    )
+    no_confidence = models.CharField(
+        "insights without a confidence",
+        max_length=12,
+        choices=NoConfidence,
+        default=NoConfidence.REVIEW,
+        help_text="Some insights carry no confidence (Genesys article, response and script "
+        "suggestions): none is invented, and this rule decides them.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -179,6 +200,7 @@ class ConfidenceMatrix(models.Model):
             default_weight=self.default_weight,
             rules=tuple(rule.to_rule() for rule in self.rules.all()),
             name=self.name,
+            no_confidence=scoring.Verdict(self.no_confidence),
         )
 
     def audit_snapshot(self) -> dict:
@@ -186,6 +208,7 @@ class ConfidenceMatrix(models.Model):
             "name": self.name,
             "description": self.description,
             "default_weight": self.default_weight,
+            "no_confidence": self.no_confidence,
             "rules": [rule.audit_snapshot() for rule in self.rules.order_by("insight_type")],
         }
 
@@ -332,8 +355,26 @@ class StreamConfig(models.Model):
                 )
             except ValidationError as exc:
                 errors[field] = exc.messages
+        notifications = GenesysConnection.Flavour.NOTIFICATIONS
+        if not errors and self.connection_id and self.connection.flavour == notifications:
+            errors = self._notifications_errors()
         if errors:
             raise ValidationError(errors)
+
+    def _notifications_errors(self) -> dict:
+        """Real Genesys Cloud subscribes per conversation, to suggestion kinds."""
+        errors = {}
+        if not self.interaction_ids:
+            errors["interaction_ids"] = (
+                "The notifications flavour subscribes per conversation: list the conversation ids."
+            )
+        unknown = sorted(set(self.insight_types) - set(SUGGESTION_KINDS))
+        if unknown:
+            errors["insight_types"] = (
+                f"{', '.join(unknown)}: not a suggestion kind. The notifications flavour's "
+                f"insight types are {', '.join(SUGGESTION_KINDS)} (empty: all of them)."
+            )
+        return errors
 
     def audit_snapshot(self) -> dict:
         return {
@@ -495,8 +536,9 @@ class Insight(Reviewable):
     external_id = models.CharField(max_length=128)
     interaction_id = models.CharField(max_length=128)
     insight_type = models.CharField(max_length=64)
-    confidence = models.FloatField()
-    relevance_score = models.FloatField()
+    # None when the insight carries no confidence (never invented).
+    confidence = models.FloatField(null=True, blank=True)
+    relevance_score = models.FloatField(null=True, blank=True)
     snippet = models.CharField(max_length=250, blank=True)
     payload = models.JSONField("raw payload")
     event_time = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,8 @@
 """One running stream: the insights client feeding a bounded buffer that a writer drains.
 
-The reader (the client's receive loop) turns each frame into a record and puts it in an
+The client is the seed flavour's `InsightsClient` or, for real Genesys Cloud, the
+`NotificationsClient`; both report frames, states and ask for the resume point the same
+way. The reader (the client's receive loop) turns each frame into a record and puts it in an
 asyncio.Queue of bounded size. A writer task takes records off in batches, bounded by
 size and by time, and stores each batch in one transaction. When the database falls
 behind the queue fills, `put` waits, and the reader stops reading: memory stays bounded
@@ -8,6 +10,7 @@ and the server's TCP window does the rest.
 """
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -24,10 +27,23 @@ from django.db.models import F
 from streams import context, live
 from streams.genesys.auth import TokenManager
 from streams.genesys.backoff import Backoff
+from streams.genesys.frames import Decoded, DecodeError
 from streams.genesys.insights import ClientSettings, InsightsClient, StreamState
-from streams.genesys.payloads import Subscription, build_subscription
+from streams.genesys.notifications import (
+    SUGGESTION_KINDS,
+    NotificationsClient,
+    NotificationSettings,
+)
+from streams.genesys.payloads import Filter, Subscription, build_subscription
 from streams.genesys.scoring import Matrix
-from streams.ingest import BatchResult, Record, process_frame, store_batch, unstorable
+from streams.ingest import (
+    BatchResult,
+    Record,
+    process_frame,
+    process_notification,
+    store_batch,
+    unstorable,
+)
 from streams.models import GenesysConnection, StreamConfig, StreamStatus
 
 logger = logging.getLogger(__name__)
@@ -65,18 +81,47 @@ class StreamSpec:
             resume_after=resume_after,
         )
 
+    @property
+    def notifications(self) -> bool:
+        return self.flavour == GenesysConnection.Flavour.NOTIFICATIONS
+
+    def filters(self) -> tuple[Filter, ...]:
+        return tuple(Filter.model_validate(f) for f in json.loads(self.extra_filters_json))
+
+    def follows_live(self, other: "StreamSpec") -> bool:
+        """True when `other` differs only in its conversations and a notifications runner can
+        follow the change with subscription calls, without a reconnect."""
+        return (
+            self.notifications
+            and other.interaction_ids != self.interaction_ids
+            and other.problem == self.problem == ""
+            and dataclasses.replace(other, interaction_ids=self.interaction_ids) == self
+        )
+
+
+def notifications_problem(stream: StreamConfig) -> str:
+    """Why a stream cannot subscribe through the notifications flavour, or ""."""
+    if not stream.interaction_ids:
+        return (
+            "cannot start: the notifications flavour subscribes per conversation; list the "
+            "stream's conversation ids"
+        )
+    unknown = sorted(set(stream.insight_types) - set(SUGGESTION_KINDS))
+    if unknown:
+        return (
+            f"cannot start: {', '.join(unknown)} is not a suggestion kind; the notifications "
+            f"flavour's insight types are {', '.join(SUGGESTION_KINDS)}"
+        )
+    return ""
+
 
 def stream_spec(stream: StreamConfig) -> StreamSpec:
     """The spec of one stream (sync). A configuration that cannot run is a `problem`."""
     connection = stream.connection
     matrix = stream.confidence_matrix.to_matrix()
-    problem = ""
-    try:
-        secret = connection.client_secret()
-    except ValueError as exc:
-        secret, problem = "", f"cannot start: {exc}"
-    if connection.flavour != GenesysConnection.Flavour.SEED:
-        problem = f"cannot start: the {connection.flavour} flavour is not supported yet"
+    secret, problem = connection.secret_or_problem()
+    if connection.flavour == GenesysConnection.Flavour.NOTIFICATIONS:
+        problem = problem or notifications_problem(stream)
     return StreamSpec(
         stream_id=stream.pk,
         name=stream.name,
@@ -118,6 +163,16 @@ def client_settings() -> ClientSettings:
     )
 
 
+def notification_settings() -> NotificationSettings:
+    timeout = settings.STREAMS_HEARTBEAT_TIMEOUT_SECONDS
+    return NotificationSettings(
+        heartbeat_timeout=timeout,
+        ping_interval=timeout / 3,
+        rollover_before=settings.STREAMS_CHANNEL_ROLLOVER_SECONDS,
+        client=client_settings(),
+    )
+
+
 # Status updates (sync; run through database_sync_to_async).
 
 REPORTED_PROBLEMS = (StreamState.RECONNECTING, StreamState.SATURATED, StreamState.ERROR)
@@ -148,6 +203,7 @@ class StreamRunner:
         tokens: TokenManager,
         worker: str,
         client_settings: ClientSettings | None = None,
+        notification_settings: NotificationSettings | None = None,
         on_stored: Callable[[list[int]], None] | None = None,
     ):
         self.spec = spec
@@ -156,6 +212,9 @@ class StreamRunner:
         self.tokens = tokens
         self.worker = worker
         self.client_settings = client_settings
+        self.notification_settings = notification_settings
+        self.client: InsightsClient | NotificationsClient | None = None
+        self._filters = spec.filters() if spec.notifications else ()
         self.queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=settings.STREAMS_BUFFER_LIMIT)
         self.batch_size = settings.STREAMS_BATCH_SIZE
         self.flush_seconds = settings.STREAMS_FLUSH_SECONDS
@@ -171,16 +230,9 @@ class StreamRunner:
             await self.on_state(StreamState.ERROR, self.spec.problem)
             await asyncio.Event().wait()
         self.last_stored_id = await database_sync_to_async(last_event_id)(self.spec.stream_id)
-        client = InsightsClient(
-            http=self.http,
-            tokens=self.tokens,
-            api_base_url=self.spec.api_url,
-            subscription=self.spec.subscription,
-            handler=self,
-            settings=self.client_settings or client_settings(),
-        )
+        self.client = self._client()
         writer = asyncio.create_task(self._write_loop(), name=f"stream-{self.spec.name}-writer")
-        reader = asyncio.create_task(client.run(), name=f"stream-{self.spec.name}-reader")
+        reader = asyncio.create_task(self.client.run(), name=f"stream-{self.spec.name}-reader")
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -189,6 +241,32 @@ class StreamRunner:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             await self._shutdown(writer)
+
+    def _client(self) -> InsightsClient | NotificationsClient:
+        if self.spec.notifications:
+            return NotificationsClient(
+                http=self.http,
+                tokens=self.tokens,
+                api_base_url=self.spec.api_url,
+                conversations=list(self.spec.interaction_ids),
+                kinds=list(self.spec.insight_types),
+                handler=self,
+                settings=self.notification_settings or notification_settings(),
+            )
+        return InsightsClient(
+            http=self.http,
+            tokens=self.tokens,
+            api_base_url=self.spec.api_url,
+            subscription=self.spec.subscription,
+            handler=self,
+            settings=self.client_settings or client_settings(),
+        )
+
+    async def follow(self, spec: StreamSpec) -> None:
+        """Take a spec that differs only in its conversations (see `follows_live`)."""
+        self.spec = spec
+        if isinstance(self.client, NotificationsClient):
+            await self.client.set_conversations(list(spec.interaction_ids))
 
     async def _shutdown(self, writer: asyncio.Task) -> None:
         """Store what is buffered, then report the stream stopped."""
@@ -208,10 +286,22 @@ class StreamRunner:
 
     # StreamHandler
 
-    async def on_frame(self, raw: str | bytes, received_at: float) -> None:
-        record = process_frame(
-            raw, received_at, matrix=self.spec.matrix, max_frame_bytes=self.max_frame_bytes
-        )
+    async def on_frame(
+        self, raw: str | bytes, received_at: float, decoded: Decoded | DecodeError | None = None
+    ) -> None:
+        if decoded is None:
+            record = process_frame(
+                raw, received_at, matrix=self.spec.matrix, max_frame_bytes=self.max_frame_bytes
+            )
+        else:
+            record = process_notification(
+                raw,
+                received_at,
+                decoded,
+                matrix=self.spec.matrix,
+                max_frame_bytes=self.max_frame_bytes,
+                filters=self._filters,
+            )
         await self.queue.put(record)
 
     async def on_state(self, state: StreamState, detail: str = "") -> None:

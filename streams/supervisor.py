@@ -56,6 +56,7 @@ class StreamSupervisor:
         self.reconcile_seconds = reconcile_seconds or settings.STREAMS_RECONCILE_SECONDS
         self.lease_seconds = lease_seconds or settings.STREAMS_LEASE_SECONDS
         self.runners: dict[int, tuple[StreamSpec, asyncio.Task]] = {}
+        self._runner_objects: dict[int, StreamRunner] = {}
         self.http: httpx.AsyncClient | None = None
         self._tokens = TokenPool()
         self._nudged = asyncio.Event()
@@ -117,6 +118,8 @@ class StreamSupervisor:
                 await self._stop_runner(stream_id, "its lease passed to another worker")
             elif stream_id in surplus:
                 await self._stop_runner(stream_id, "handed to another worker to share the load")
+            elif spec.follows_live(specs[stream_id]):
+                await self._follow(stream_id, specs[stream_id], task)
             elif specs[stream_id] != spec:
                 await self._stop_runner(stream_id, "configuration changed")
                 restarts.add(stream_id)
@@ -126,6 +129,11 @@ class StreamSupervisor:
                 reason = "restarted" if stream_id in restarts else "enabled"
                 await self._start_runner(specs[stream_id], reason)
         await self._database(mark_idle_streams_stopped, list(self.runners))
+
+    async def _follow(self, stream_id: int, spec: StreamSpec, task: asyncio.Task) -> None:
+        logger.info("stream %s: conversations changed; following without a reconnect", spec.name)
+        self.runners[stream_id] = (spec, task)
+        await self._runner_objects[stream_id].follow(spec)
 
     async def _database(self, function, *args) -> None:
         try:
@@ -150,6 +158,7 @@ class StreamSupervisor:
         task = asyncio.create_task(runner.run(), name=f"stream-{spec.name}")
         task.add_done_callback(self._runner_done)
         self.runners[spec.stream_id] = (spec, task)
+        self._runner_objects[spec.stream_id] = runner
         await self._report(spec, "start", reason)
 
     async def _report(self, spec: StreamSpec, event: str, reason: str) -> None:
@@ -172,6 +181,7 @@ class StreamSupervisor:
 
     async def _stop_runner(self, stream_id: int, reason: str) -> None:
         spec, task = self.runners.pop(stream_id)
+        self._runner_objects.pop(stream_id, None)
         logger.info("stream %s: stopping: %s", spec.name, reason)
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)

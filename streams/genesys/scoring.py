@@ -41,6 +41,8 @@ class Matrix:
     default_weight: float
     rules: tuple[Rule, ...] = ()
     name: str = ""
+    # What becomes of an insight that carries no confidence (REVIEW, AUTO_FILTER or DROP).
+    no_confidence: Verdict = Verdict.REVIEW
     _by_type: dict = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self):
@@ -53,8 +55,16 @@ class Matrix:
         rule = self.rule_for(insight_type)
         return self.default_weight if rule is None else rule.weight
 
-    def verdict(self, insight_type: str, confidence: float) -> tuple[Verdict, str]:
-        """The verdict for an insight and, for an automatic decision, the rule that made it."""
+    def verdict(self, insight_type: str, confidence: float | None) -> tuple[Verdict, str]:
+        """The verdict for an insight and, for an automatic decision, the rule that made it.
+
+        An insight without a confidence (an article suggestion, say) cannot be placed in a
+        rule's range: the matrix's own `no_confidence` rule decides it."""
+        if confidence is None:
+            if self.no_confidence is Verdict.AUTO_FILTER:
+                prefix = f"confidence matrix {self.name}, " if self.name else ""
+                return Verdict.AUTO_FILTER, f"{prefix}no confidence: auto-filter"
+            return self.no_confidence, ""
         rule = self.rule_for(insight_type)
         if rule is None:
             return Verdict.REVIEW, ""
@@ -87,8 +97,8 @@ class Matrix:
         return low, max(r.max_confidence for r in rules)
 
 
-def relevance(confidence: float, weight: float) -> float:
-    return round(confidence * weight, 6)
+def relevance(confidence: float | None, weight: float) -> float | None:
+    return None if confidence is None else round(confidence * weight, 6)
 
 
 def extract_snippet(content, limit: int = SNIPPET_LENGTH) -> str:

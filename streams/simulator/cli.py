@@ -39,6 +39,18 @@ def add_simulator_arguments(parser, *, prefix: str = "") -> None:
         help="Share of texts with HTML or formulas.",
     )
     parser.add_argument(
+        f"{p}heartbeat-seconds",
+        type=float,
+        default=defaults.heartbeat_seconds,
+        help="Notifications flavour: seconds between channel heartbeats.",
+    )
+    parser.add_argument(
+        f"{p}channel-ttl",
+        type=float,
+        default=defaults.channel_ttl,
+        help="Notifications flavour: seconds a channel lives unless resubscribed.",
+    )
+    parser.add_argument(
         f"{p}run-id",
         default=None,
         help="Part of every event id (default: the start time); fixed, ids are predictable.",
@@ -57,5 +69,7 @@ def config_from_options(options: dict, *, prefix: str = "") -> SimulatorConfig:
         retention=options[f"{key}retention"],
         max_events=options[f"{key}max_events"],
         hostile_ratio=options[f"{key}hostile_ratio"],
+        heartbeat_seconds=options[f"{key}heartbeat_seconds"],
+        channel_ttl=options[f"{key}channel_ttl"],
         **({"run_id": options[f"{key}run_id"]} if options.get(f"{key}run_id") else {}),
     )

@@ -188,18 +188,24 @@ class KnowledgeService:
     def search(self, query: SearchRequest) -> list[dict]:
         """The best documents over the requested bases, threshold not applied: the client
         decides what is good enough."""
-        words = set(WORD.findall(query.query_text.lower()))
+        bases = [source.knowledge_base_id for source in query.knowledge_sources]
+        return [
+            {**{k: v for k, v in doc.items() if not k.startswith("_")}, "confidenceScore": score}
+            for score, doc in self.rank(query.query_text, bases)[: query.max_results]
+        ]
+
+    def rank(self, text: str, bases: list[str]) -> list[tuple[float, dict]]:
+        """(confidence, document) over the bases, best first: confidence grows with the
+        share of the query's words the document has, times the document's quality."""
+        words = set(WORD.findall(text.lower()))
         scored = []
-        for source in query.knowledge_sources:
-            for doc in self.corpus[source.knowledge_base_id]:
+        for base in bases:
+            for doc in self.corpus[base]:
                 overlap = len(words & doc["_words"]) / max(1, len(words))
                 confidence = round(min(1.0, 0.3 + 0.7 * overlap) * doc["_quality"], 3)
                 scored.append((confidence, doc))
         scored.sort(key=lambda item: (-item[0], item[1]["documentId"]))
-        return [
-            {**{k: v for k, v in doc.items() if not k.startswith("_")}, "confidenceScore": score}
-            for score, doc in scored[: query.max_results]
-        ]
+        return scored
 
     def drop(self) -> None:
         for sock in list(self.sockets):

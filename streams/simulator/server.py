@@ -5,6 +5,7 @@ Routes:
   GET  /api/v2/analytics/events/streamlimits        stream limits
   GET  /api/v2/analytics/events                     insights WebSocket
   GET  /api/v2/agent-assist/real-time               knowledge search WebSocket
+  (and the notifications flavour's routes: see streams/simulator/notifications.py)
   GET  /_sim/stats                                  what was generated and sent (?ids=1 for ids)
   POST /_sim/emit      {"count": n, "event": {...}} generate n events now (fields overridden)
   POST /_sim/faults    {"action": ...}              inject a fault (see FAULTS)
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from streams.genesys.payloads import Subscription
 from streams.simulator.generator import EventGenerator, event_seq
 from streams.simulator.knowledge import KnowledgeService
+from streams.simulator.notifications import NotificationsService
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,14 @@ FAULTS = (
     "ack_delay",  # wait {"seconds"} before acknowledging subscriptions
     "restart",  # go away (close 1012) for {"seconds"}, then come back with the same events
     "knowledge",  # knowledge search: {"limit", "delay", "echo_query_id", "swallow"}
+    # The notifications flavour:
+    "socket_closing",  # v2.system.socket_closing to every socket, closed {"seconds"} later
+    "silence",  # no heartbeat, pong or event on open sockets for {"seconds"}
+    "no_longer_subscribed",  # every channel loses its topics and says so
+    "token_revoked",  # every socket is told its token was revoked
+    "notifications_limits",  # limits endpoint answers {"status"}; {"channels"}, {"topics"}
 )
+NOTIFICATION_FAULTS = FAULTS[-5:]
 INJECTIONS = ("malformed-json", "bad-base64", "not-an-object", "oversized", "duplicate", "no-type")
 
 
@@ -62,6 +71,9 @@ class SimulatorConfig:
     hostile_ratio: float = 0.02
     interactions: int = 20
     oversized_bytes: int = 2 * 1024 * 1024
+    # The notifications flavour: heartbeat period and channel lifetime, in seconds.
+    heartbeat_seconds: float = 30.0
+    channel_ttl: float = 24 * 3600.0
     # Part of every event id, so a restarted simulator never reuses an id (as Genesys never
     # does). Tests set "" for short ids.
     run_id: str = field(default_factory=lambda: format(int(time.time()), "x"))
@@ -104,6 +116,7 @@ class Simulator:
         self._background: set[asyncio.Task] = set()
         self.host, self.port = "127.0.0.1", 0
         self.knowledge = KnowledgeService(self, self.config.seed)
+        self.notifications = NotificationsService(self)
         self._generator_task: asyncio.Task | None = None
         self.app = self._build_app()
 
@@ -113,6 +126,7 @@ class Simulator:
         app.router.add_get("/api/v2/analytics/events/streamlimits", self.stream_limits)
         app.router.add_get("/api/v2/analytics/events", self.insights_socket)
         app.router.add_get("/api/v2/agent-assist/real-time", self.knowledge.socket)
+        self.notifications.routes(app)
         app.router.add_get("/_sim/stats", self.stats_view)
         app.router.add_post("/_sim/emit", self.emit_view)
         app.router.add_post("/_sim/faults", self.faults_view)
@@ -140,6 +154,7 @@ class Simulator:
         for conn in list(self.connections.values()):
             await conn.ws.close(code=code, message=reason.encode())
         await self.knowledge.close(code, reason)
+        await self.notifications.close(code, reason)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -181,6 +196,7 @@ class Simulator:
             self.first_seq += overflow
         for conn in self.connections.values():
             conn.wakeup.set()
+        self.notifications.wake()
 
     def set_rate(self, rate: float) -> None:
         """Generate `rate` events per second from now on (0 stops generating)."""
@@ -354,11 +370,14 @@ class Simulator:
         else:
             await conn.ws.send_bytes(base64.b64encode(text.encode()))
         self.counters[f"frames_{encoding}"] += 1
+        self.record_sent(event)
+        conn.last_sent = event
+
+    def record_sent(self, event: dict) -> None:
         self.counters["sent"] += 1
         if event["id"] in self.sent_ids:
             self.counters["resent"] += 1
         self.sent_ids.add(event["id"])
-        conn.last_sent = event
 
     def _encoding_for(self, event: dict) -> str:
         if self.config.encoding != "mixed":
@@ -389,12 +408,16 @@ class Simulator:
         elif action == "knowledge":
             self.knowledge.configure(fault)
             return
+        elif action in NOTIFICATION_FAULTS:
+            self.notifications.inject(fault)
+            return
         elif action == "drop":
             self.knowledge.drop()
+            self.notifications.drop()
         elif action == "close":
-            self._spawn(
-                self.knowledge.close(int(fault.get("code", 1011)), str(fault.get("reason", "")))
-            )
+            code, reason = int(fault.get("code", 1011)), str(fault.get("reason", ""))
+            self._spawn(self.knowledge.close(code, reason))
+            self._spawn(self.notifications.close(code, reason))
         elif action == "ack_delay":
             self.ack_delay = float(fault.get("seconds", 0))
             return
@@ -455,6 +478,7 @@ class Simulator:
             "sent_unique": len(self.sent_ids),
             "connections": len(self.connections),
             "knowledge_sockets": len(self.knowledge.sockets),
+            **self.notifications.stats(),
             **dict(self.counters),
         }
         if include_ids:

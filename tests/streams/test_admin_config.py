@@ -75,6 +75,7 @@ def matrix_form(rules, **overrides):
         "name": "strict",
         "description": "",
         "default_weight": "0.5",
+        "no_confidence": "review",
         "rules-TOTAL_FORMS": str(len(rules)),
         "rules-INITIAL_FORMS": "0",
         "rules-MIN_NUM_FORMS": "0",

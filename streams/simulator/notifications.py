@@ -1,0 +1,547 @@
+"""The simulator's notifications flavour (PROTOCOL.md section 2): channels, subscriptions
+with their limits, heartbeats, pong, socket_closing, channel expiry, suggestion events
+with the SDK's field names, the suggestions REST listing, and knowledge search over REST.
+
+Suggestions are the simulator's one event log seen through this flavour: each generated
+insight becomes one suggestion on its conversation (the kind follows the insight type),
+so both flavours share retention, emission and the `/_sim/stats` figures. As on the real
+service, nothing is queued for a socket that is not there: a socket receives what is
+emitted while it is connected and subscribed; the rest is in the REST listing.
+"""
+
+import asyncio
+import collections
+import contextlib
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import WSMsgType, web
+
+from streams.genesys.notifications import (
+    HEARTBEAT_TOPIC,
+    LIMIT_KEYS,
+    MAX_CHANNELS,
+    MAX_TOPICS_PER_CHANNEL,
+    NO_LONGER_SUBSCRIBED,
+    SOCKET_CLOSING_TOPIC,
+    SUGGESTION_KINDS,
+    TOKEN_REVOKED,
+    suggestion_topic,
+    topic_kind,
+)
+from streams.simulator.generator import event_seq
+
+SUGGESTION_NAMESPACE = uuid.UUID("6f1c7f2e-8d2b-4f43-9a55-2b0f3c1d9e10")
+REST_TYPE = {
+    "knowledge.search": "KnowledgeSearch",
+    "knowledge.article": "KnowledgeArticle",
+    "response": "CannedResponse",
+    "script": "Script",
+    "intent": "Intent",
+    "thirdpartyaction": "ThirdPartyAction",
+}
+MAX_PAGE_SIZE = 200
+
+
+def suggestion_id(event_id: str) -> str:
+    """The suggestionId of the suggestion an event becomes: a UUID, as Genesys issues."""
+    return str(uuid.uuid5(SUGGESTION_NAMESPACE, event_id))
+
+
+def suggestion_kind(event: dict, run: str = "") -> str:
+    seq = event_seq(event["id"], run) or 0
+    kind = event.get("insight_type")
+    if kind == "knowledge_recommendation":
+        return "knowledge.article" if seq % 3 == 0 else "knowledge.search"
+    if kind == "sentiment_alert":
+        return "intent"
+    if seq % 10 == 0:
+        return "thirdpartyaction"
+    return "script" if seq % 2 else "response"
+
+
+def _ref(prefix: str, event_id: str, name: str | None = None) -> dict:
+    ref = {"id": str(uuid.uuid5(SUGGESTION_NAMESPACE, f"{prefix}:{event_id}"))}
+    if name is not None:
+        ref["name"] = name
+    return ref
+
+
+def _text(event: dict) -> str:
+    content = event.get("content")
+    text = content.get("text") if isinstance(content, dict) else content
+    return text if isinstance(text, str) else json.dumps(content)
+
+
+def suggestion_section(kind: str, event: dict) -> dict:
+    """The kind's section of the body, with the SDK's field names."""
+    text, event_id = _text(event), event["id"]
+    confidence = event.get("confidence")
+    title = " ".join(text.split()[:6]).rstrip(":,.")
+    answer = {"answer": text, "startIndex": 0, "endIndex": len(text)}
+    if kind == "knowledge.search":
+        return {
+            "title": title,
+            "uri": f"https://kb.example.com/articles/{suggestion_id(event_id)}",
+            "snippets": [text],
+            "confidence": confidence,
+            "searchId": _ref("search", event_id)["id"],
+            "documentId": _ref("document", event_id)["id"],
+            "versionId": _ref("version", event_id)["id"],
+            "knowledgeAnswer": answer,
+        }
+    if kind == "knowledge.article":
+        return {
+            "title": title,
+            "snippets": [text],
+            "document": _ref("document", event_id),
+            "version": _ref("version", event_id),
+            "knowledgeAnswer": answer,
+        }
+    if kind == "intent":
+        return {"id": _ref("intent", event_id)["id"], "name": text, "confidence": confidence}
+    if kind == "response":
+        return {
+            "response": _ref("response", event_id, text),
+            "library": _ref("library", "compliance", "Compliance responses"),
+        }
+    if kind == "script":
+        return {"script": _ref("script", event_id, text)}
+    return {"id": _ref("action", event_id)["id"], "name": text}
+
+
+def suggestion_event(event: dict, run: str = "") -> tuple[str, dict]:
+    """(topic, eventBody) of the suggestion an event becomes."""
+    kind = suggestion_kind(event, run)
+    body = {
+        "suggestionId": suggestion_id(event["id"]),
+        "conversationId": event["interaction_id"],
+        "eventTime": event["timestamp"],
+        "state": "Suggested",
+        "triggerType": "Intent",
+        "context": {
+            "queryStatement": _text(event)[:200],
+            "utteranceId": _ref("u", event["id"])["id"],
+        },
+        SUGGESTION_KINDS[kind]: suggestion_section(kind, event),
+    }
+    return suggestion_topic(event["interaction_id"], kind), body
+
+
+def suggestion_entity(event: dict, run: str = "") -> dict:
+    """The same suggestion as the REST listing shows it (the SDK's `Suggestion`)."""
+    kind = suggestion_kind(event, run)
+    sid = suggestion_id(event["id"])
+    return {
+        "id": sid,
+        "type": REST_TYPE[kind],
+        "dateCreated": event["timestamp"],
+        "state": "Suggested",
+        "triggerType": "Intent",
+        "context": {"queryStatement": _text(event)[:200]},
+        SUGGESTION_KINDS[kind]: suggestion_section(kind, event),
+        "conversation": {"id": event["interaction_id"]},
+        "selfUri": f"/api/v2/conversations/{event['interaction_id']}/suggestions/{sid}",
+    }
+
+
+@dataclass(eq=False)
+class SimChannel:
+    id: str
+    client_id: str
+    expires: float  # wall clock
+    topics: set[str] = field(default_factory=set)
+    socket: "ChannelSocket | None" = None
+    created: float = field(default_factory=time.time)
+
+
+@dataclass(eq=False)
+class ChannelSocket:
+    channel: SimChannel
+    ws: web.WebSocketResponse
+    request: web.Request
+    cursor: int
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    silent_until: float = 0.0
+
+
+class NotificationsService:
+    def __init__(self, simulator):
+        self.simulator = simulator
+        self.channels: dict[str, SimChannel] = {}
+        self.sockets: set[ChannelSocket] = set()
+        self.limits_status = 200
+        self.max_channels = MAX_CHANNELS
+        self.max_topics = MAX_TOPICS_PER_CHANNEL
+        self.subscription_calls: list[tuple[str, str, int]] = []  # (method, channel, topics)
+        self.heartbeats = True
+
+    @property
+    def config(self):
+        return self.simulator.config
+
+    @property
+    def counters(self) -> collections.Counter:
+        return self.simulator.counters
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get(
+            "/api/v2/organizations/limits/namespaces/notifications", self.limits_view
+        )
+        app.router.add_post("/api/v2/notifications/channels", self.create_channel)
+        path = "/api/v2/notifications/channels/{channel}/subscriptions"
+        app.router.add_get(path, self.subscriptions_view)
+        app.router.add_put(path, self.subscribe_view)
+        app.router.add_post(path, self.subscribe_view)
+        app.router.add_get("/channels/{channel}", self.socket_view)
+        app.router.add_get("/api/v2/conversations/{conversation}/suggestions", self.listing_view)
+        app.router.add_post(
+            "/api/v2/knowledge/knowledgebases/{kb}/documents/search", self.knowledge_search
+        )
+
+    def _client(self, request: web.Request) -> str | None:
+        token = self.simulator._token_valid(request)
+        return None if token is None else self.config.client_id
+
+    # REST
+
+    async def limits_view(self, request: web.Request) -> web.Response:
+        if self._client(request) is None:
+            return _unauthorised()
+        if self.limits_status != 200:
+            return web.json_response(
+                {"message": "Missing permission", "status": self.limits_status},
+                status=self.limits_status,
+            )
+        return web.json_response(
+            {
+                "entities": [
+                    {
+                        "key": LIMIT_KEYS["channels"],
+                        "namespace": "notifications",
+                        "value": self.max_channels,
+                    },
+                    {
+                        "key": LIMIT_KEYS["topics"],
+                        "namespace": "notifications",
+                        "value": self.max_topics,
+                    },
+                ]
+            }
+        )
+
+    async def create_channel(self, request: web.Request) -> web.Response:
+        client = self._client(request)
+        if client is None:
+            return _unauthorised()
+        mine = sorted(
+            (c for c in self.channels.values() if c.client_id == client), key=lambda c: c.created
+        )
+        while len(mine) >= self.max_channels:
+            # A 21st channel evicts the client's oldest, one without a socket first.
+            evicted = next((c for c in mine if c.socket is None), mine[0])
+            mine.remove(evicted)
+            await self._drop_channel(evicted, "evicted by a newer channel")
+            self.counters["notifications_channels_evicted"] += 1
+        channel_id = f"streaming-0-{secrets.token_hex(10)}"
+        channel = SimChannel(channel_id, client, time.time() + self.config.channel_ttl)
+        self.channels[channel_id] = channel
+        self.counters["notifications_channels"] += 1
+        host = request.host
+        expires = datetime.fromtimestamp(channel.expires, UTC)
+        return web.json_response(
+            {
+                "connectUri": f"ws://{host}/channels/{channel_id}",
+                "id": channel_id,
+                "expires": expires.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            }
+        )
+
+    def _channel(self, request: web.Request) -> SimChannel | None:
+        channel = self.channels.get(request.match_info["channel"])
+        if channel is None or channel.client_id != self._client(request):
+            return None
+        return channel
+
+    async def subscriptions_view(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if channel is None:
+            return _not_found("channel")
+        return web.json_response({"entities": [{"id": t} for t in sorted(channel.topics)]})
+
+    async def subscribe_view(self, request: web.Request) -> web.Response:
+        if self._client(request) is None:
+            return _unauthorised()
+        channel = self._channel(request)
+        if channel is None:
+            return _not_found("channel")
+        try:
+            body = await request.json()
+            topics = [item["id"] for item in body]
+            if not all(isinstance(t, str) for t in topics):
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            return _bad_request('the body must be a list of {"id": topic}')
+        unknown = [t for t in topics if topic_kind(t) is None]
+        if unknown:
+            return _bad_request(f"invalid topic {unknown[0][:120]}")
+        replace = request.method == "PUT"
+        wanted = set(topics) if replace else channel.topics | set(topics)
+        if len(wanted) > self.max_topics:
+            return _bad_request(
+                f"a channel takes at most {self.max_topics} topics; this would make {len(wanted)}"
+            )
+        channel.topics = wanted
+        # Resubscribing extends a channel's life, as on the real service.
+        channel.expires = time.time() + self.config.channel_ttl
+        self.subscription_calls.append((request.method, channel.id, len(topics)))
+        self.counters[f"notifications_subscribe_{request.method.lower()}"] += 1
+        return web.json_response({"entities": [{"id": t} for t in sorted(channel.topics)]})
+
+    async def listing_view(self, request: web.Request) -> web.Response:
+        if self._client(request) is None:
+            return _unauthorised()
+        conversation = request.match_info["conversation"]
+        try:
+            page_size = int(request.query.get("pageSize", 25))
+            start = int(request.query.get("cursor", 0))
+        except ValueError:
+            return _bad_request("pageSize and cursor are integers")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            return _bad_request(f"pageSize is 1..{MAX_PAGE_SIZE}")
+        after = request.query.get("after")
+        matching = [
+            event
+            for event in self.simulator.events
+            if event["interaction_id"] == conversation and (not after or event["timestamp"] > after)
+        ]
+        page = matching[start : start + page_size]
+        self.counters["notifications_listing_pages"] += 1
+        body = {"entities": [suggestion_entity(e, self.config.run_id) for e in page]}
+        if start + page_size < len(matching):
+            query = f"pageSize={page_size}&cursor={start + page_size}"
+            if after:
+                query += f"&after={after}"
+            body["nextUri"] = f"/api/v2/conversations/{conversation}/suggestions?{query}"
+        return web.json_response(body)
+
+    async def knowledge_search(self, request: web.Request) -> web.Response:
+        if self._client(request) is None:
+            return _unauthorised()
+        kb = request.match_info["kb"]
+        service = self.simulator.knowledge
+        if kb not in service.corpus:
+            return _not_found("knowledge base")
+        try:
+            body = await request.json()
+            query = str(body["query"])
+            page_size = int(body.get("pageSize", 5))
+        except (ValueError, TypeError, KeyError):
+            return _bad_request("query is required")
+        if not query.strip() or not 1 <= page_size <= 50:
+            return _bad_request("query must not be empty; pageSize is 1..50")
+        self.counters["knowledge_rest_searches"] += 1
+        await asyncio.sleep(service.settings.delay)
+        results = service.rank(query, [kb])[:page_size]
+        return web.json_response(
+            {
+                "searchId": str(uuid.uuid4()),
+                "total": len(results),
+                "pageCount": 1,
+                "pageSize": page_size,
+                "pageNumber": 1,
+                "results": [
+                    {
+                        "confidence": confidence,
+                        "document": {
+                            "id": doc["documentId"],
+                            "title": doc["title"],
+                            "visible": True,
+                            "state": "Published",
+                            "dateModified": doc["lastUpdated"],
+                            "externalUrl": doc["url"],
+                            "knowledgeBase": {"id": kb},
+                            "variations": [
+                                {
+                                    "body": {
+                                        "blocks": [
+                                            {
+                                                "type": "Paragraph",
+                                                "paragraph": {
+                                                    "blocks": [
+                                                        {
+                                                            "type": "Text",
+                                                            "text": {"text": doc["snippet"]},
+                                                        }
+                                                    ]
+                                                },
+                                            }
+                                        ]
+                                    }
+                                }
+                            ],
+                        },
+                    }
+                    for confidence, doc in results
+                ],
+            }
+        )
+
+    # Sockets
+
+    async def socket_view(self, request: web.Request) -> web.StreamResponse:
+        channel = self.channels.get(request.match_info["channel"])
+        if self.simulator._token_valid(request) is None:
+            return _unauthorised()
+        if channel is None:
+            return _not_found("channel")
+        if channel.socket is not None:
+            # One socket per channel: the newer connection replaces the older.
+            await channel.socket.ws.close(code=1000, message=b"replaced by a new connection")
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        sock = ChannelSocket(channel, ws, request, cursor=self.simulator.last_seq + 1)
+        channel.socket = sock
+        self.sockets.add(sock)
+        self.counters["notifications_sockets"] += 1
+        tasks = [
+            asyncio.create_task(self._send(sock)),
+            asyncio.create_task(self._heartbeat(sock)),
+            asyncio.create_task(self._receive(sock)),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.sockets.discard(sock)
+            if channel.socket is sock:
+                channel.socket = None
+        return ws
+
+    def _silent(self, sock: ChannelSocket) -> bool:
+        return time.monotonic() < sock.silent_until
+
+    async def _receive(self, sock: ChannelSocket) -> None:
+        async for message in sock.ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            with contextlib.suppress(ValueError):
+                if json.loads(message.data).get("message") == "ping" and not self._silent(sock):
+                    self.counters["notifications_pongs"] += 1
+                    await sock.ws.send_json(
+                        {"topicName": HEARTBEAT_TOPIC, "eventBody": {"message": "pong"}}
+                    )
+
+    async def _heartbeat(self, sock: ChannelSocket) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            if time.time() >= sock.channel.expires and sock.channel.topics:
+                sock.channel.topics = set()
+                await self._metadata(sock, NO_LONGER_SUBSCRIBED)
+                self.counters["notifications_expired"] += 1
+            if self.heartbeats and not self._silent(sock):
+                await self._metadata(sock, "WebSocket Heartbeat")
+                self.counters["notifications_heartbeats"] += 1
+
+    async def _metadata(self, sock: ChannelSocket, message: str) -> None:
+        await sock.ws.send_json({"topicName": HEARTBEAT_TOPIC, "eventBody": {"message": message}})
+
+    async def _send(self, sock: ChannelSocket) -> None:
+        simulator = self.simulator
+        with contextlib.suppress(ConnectionResetError):
+            while not sock.ws.closed:
+                sock.wakeup.clear()
+                sock.cursor = max(sock.cursor, simulator.first_seq)
+                while sock.cursor <= simulator.last_seq and not self._silent(sock):
+                    event = simulator.events[sock.cursor - simulator.first_seq]
+                    sock.cursor += 1
+                    await self._deliver(sock, event)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sock.wakeup.wait(), timeout=0.5)
+
+    async def _deliver(self, sock: ChannelSocket, event: dict) -> None:
+        topic, body = suggestion_event(event, self.config.run_id)
+        if topic not in sock.channel.topics:
+            return
+        await sock.ws.send_json(
+            {
+                "topicName": topic,
+                "version": "2",
+                "eventBody": body,
+                "metadata": {"CorrelationId": str(uuid.uuid4())},
+            }
+        )
+        self.simulator.record_sent(event)
+        self.counters["notifications_events"] += 1
+
+    def wake(self) -> None:
+        for sock in self.sockets:
+            sock.wakeup.set()
+
+    # Faults
+
+    def inject(self, fault: dict) -> None:
+        action = fault["action"]
+        if action == "socket_closing":
+            self.simulator._spawn(self._socket_closing(float(fault.get("seconds", 5))))
+        elif action == "silence":
+            until = time.monotonic() + float(fault.get("seconds", 60))
+            for sock in self.sockets:
+                sock.silent_until = until
+        elif action in ("no_longer_subscribed", "token_revoked"):
+            note = NO_LONGER_SUBSCRIBED if action == "no_longer_subscribed" else TOKEN_REVOKED
+            for sock in list(self.sockets):
+                if note == NO_LONGER_SUBSCRIBED:
+                    sock.channel.topics = set()
+                self.simulator._spawn(self._metadata(sock, note))
+        elif action == "notifications_limits":
+            self.limits_status = int(fault.get("status", 200))
+            self.max_channels = int(fault.get("channels", self.max_channels))
+            self.max_topics = int(fault.get("topics", self.max_topics))
+
+    async def _socket_closing(self, seconds: float) -> None:
+        """Warn every socket, then close them: the client must have moved on by then."""
+        closing = list(self.sockets)
+        for sock in closing:
+            await sock.ws.send_json({"topicName": SOCKET_CLOSING_TOPIC, "eventBody": {}})
+        await asyncio.sleep(seconds)
+        for sock in closing:
+            await sock.ws.close(code=1001, message=b"socket closing")
+
+    def drop(self) -> None:
+        for sock in list(self.sockets):
+            sock.request.transport.abort()
+
+    async def _drop_channel(self, channel: SimChannel, reason: str) -> None:
+        self.channels.pop(channel.id, None)
+        if channel.socket is not None:
+            await channel.socket.ws.close(code=1000, message=reason.encode())
+
+    async def close(self, code: int, reason: str) -> None:
+        for sock in list(self.sockets):
+            await sock.ws.close(code=code, message=reason.encode())
+
+    def stats(self) -> dict:
+        return {
+            "notifications_channels_open": len(self.channels),
+            "notifications_sockets_open": len(self.sockets),
+            "notifications_topics": sum(len(c.topics) for c in self.channels.values()),
+        }
+
+
+def _unauthorised() -> web.Response:
+    return web.json_response({"message": "invalid or expired token", "status": 401}, status=401)
+
+
+def _not_found(what: str) -> web.Response:
+    return web.json_response({"message": f"{what} not found", "status": 404}, status=404)
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"message": message, "code": "bad.request", "status": 400}, status=400)

@@ -1,0 +1,258 @@
+"""The notifications client against the simulator's notifications flavour: heartbeats,
+socket_closing and channel roll-over without a gap, back-fill after a drop without a
+duplicate, conversations added and removed while running, limits and permissions."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from streams.genesys.auth import Credentials, TokenManager
+from streams.genesys.insights import ClientSettings, StreamState
+from streams.genesys.notifications import NotificationsClient, NotificationSettings
+from streams.simulator.notifications import suggestion_id
+from tests.simulator import eventually, start_simulator
+
+SETTINGS = NotificationSettings(
+    heartbeat_timeout=1.0,
+    ping_interval=0.3,
+    handover_grace=0.2,
+    client=ClientSettings(backoff_base=0.01, backoff_cap=0.05, policy_backoff=123.0),
+)
+
+
+class Handler:
+    """Keeps each suggestion event's body by suggestionId, counting duplicates."""
+
+    def __init__(self, resume_from=None):
+        self.bodies: dict[str, dict] = {}
+        self.deliveries = 0
+        self.states: list[tuple[StreamState, str]] = []
+        self.resume_from = resume_from
+
+    async def on_frame(self, raw, received_at, decoded):
+        body = decoded.payload["eventBody"]
+        self.bodies[body.get("suggestionId") or body.get("id")] = body
+        self.deliveries += 1
+
+    async def on_state(self, state, detail=""):
+        self.states.append((state, detail))
+
+    async def resume_after(self):
+        return self.resume_from
+
+    def reconnects(self):
+        return sum(state is StreamState.RECONNECTING for state, _ in self.states)
+
+
+@pytest.fixture
+async def sim():
+    simulator, url = await start_simulator(heartbeat_seconds=0.2, interactions=6)
+    yield simulator, url
+    await simulator.stop()
+
+
+@pytest.fixture
+async def running(sim):
+    simulator, url = sim
+    started = []
+
+    async def start(conversations=None, kinds=(), handler=None, settings=SETTINGS):
+        http = httpx.AsyncClient()
+        tokens = TokenManager(
+            http,
+            token_url=url + "/oauth/token",
+            credentials=Credentials("assistgov-demo", "assistgov-demo-secret"),
+        )
+        handler = handler or Handler()
+        client = NotificationsClient(
+            http=http,
+            tokens=tokens,
+            api_base_url=url,
+            conversations=list(conversations or simulator.generator.interactions),
+            kinds=list(kinds),
+            handler=handler,
+            settings=settings,
+        )
+        task = asyncio.create_task(client.run())
+        started.append((task, http))
+        return client, handler
+
+    yield start
+    for task, http in started:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await http.aclose()
+
+
+async def connected(simulator, sockets=1):
+    await eventually(lambda: len(simulator.notifications.sockets) >= sockets, what="sockets")
+
+
+def emitted(simulator) -> set[str]:
+    return {suggestion_id(event["id"]) for event in simulator.events}
+
+
+async def test_it_subscribes_and_receives_every_suggestion_kind(sim, running):
+    simulator, _ = sim
+    _, handler = await running()
+    await connected(simulator)
+    simulator.emit(60)
+    await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 60")
+    kinds = {
+        next(k for k in body if k.startswith(("know", "canned", "script", "active", "third")))
+        for body in handler.bodies.values()
+    }
+    assert kinds == {
+        "knowledgeSearch",
+        "knowledgeArticle",
+        "cannedResponse",
+        "script",
+        "activeIntent",
+        "thirdPartyAction",
+    }
+    assert handler.states[-1] == (
+        StreamState.CONNECTED,
+        "subscribed: 6 conversations, 36 topics on 1 channel(s)",
+    )
+
+
+async def test_a_silent_socket_is_declared_dead_and_the_gap_back_filled(sim, running):
+    simulator, _ = sim
+    client, handler = await running()
+    await connected(simulator)
+    simulator.emit(10)
+    await eventually(lambda: len(handler.bodies) == 10, what="first 10")
+    simulator.inject({"action": "silence", "seconds": 30})
+    simulator.emit(15)  # swallowed by the silent socket
+    await eventually(lambda: len(handler.bodies) == 25, within=10, what="back-filled 15")
+    assert any("no heartbeat for 1 s" in detail for _, detail in handler.states)
+    assert client.backfilled >= 15
+    assert set(handler.bodies) == emitted(simulator)
+
+
+async def test_socket_closing_hands_over_to_a_new_channel_without_a_gap(sim, running):
+    simulator, _ = sim
+    client, handler = await running()
+    await connected(simulator)
+    simulator.inject({"action": "socket_closing", "seconds": 1.0})
+    await eventually(lambda: client.channels_opened == 2, what="a second channel")
+    for _ in range(10):  # while both sockets are open, and after the old one closed
+        simulator.emit(5)
+        await asyncio.sleep(0.15)
+    await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 50")
+    assert client.backfilled == 0  # nothing was missed: no back-fill was needed
+    assert handler.reconnects() == 0
+    assert simulator.counters["notifications_sockets"] == 2
+
+
+async def test_a_channel_is_rolled_over_before_it_expires(sim, running):
+    simulator, _ = sim
+    simulator.config.channel_ttl = 1.2
+    client, handler = await running()
+    await connected(simulator)
+    for _ in range(16):
+        simulator.emit(3)
+        await asyncio.sleep(0.15)
+    await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 48")
+    assert client.channels_opened >= 3  # rolled at half of each 1.2 s life
+    assert handler.reconnects() == 0
+    assert simulator.counters["notifications_expired"] == 0  # never reached its expiry
+
+
+async def test_after_a_drop_the_back_fill_closes_the_gap_and_duplicates_are_not_kept(sim, running):
+    simulator, _ = sim
+    _, handler = await running()
+    await connected(simulator)
+    simulator.emit(20)
+    await eventually(lambda: len(handler.bodies) == 20, what="first 20")
+    simulator.inject({"action": "drop"})
+    simulator.emit(20)  # while no socket is there: the service queues nothing
+    await eventually(lambda: len(handler.bodies) == 40, within=10, what="all 40")
+    assert set(handler.bodies) == emitted(simulator)
+    # The back-fill overlaps what was received; the overlap is delivered again and is
+    # for ingestion to deduplicate by suggestionId (the dict here).
+    assert handler.deliveries > 40
+
+
+async def test_at_start_the_back_fill_begins_at_the_stored_cursor(sim, running):
+    simulator, _ = sim
+    simulator.emit(12)  # before the stream ever connected
+    cursor = simulator.events[0]["timestamp"]
+    _, handler = await running(handler=Handler(resume_from=cursor))
+    await eventually(lambda: len(handler.bodies) == 12, what="the 12 back-filled")
+    assert simulator.counters["notifications_listing_pages"] >= 6  # one per conversation
+
+
+async def test_conversations_are_added_and_removed_without_a_reconnect(sim, running):
+    simulator, _ = sim
+    first, second, *_ = simulator.generator.interactions
+    client, handler = await running(conversations=[first])
+    await connected(simulator)
+    await client.set_conversations([first, second])
+    assert simulator.notifications.subscription_calls[-1][0] == "POST"
+    simulator.emit(30, {"interaction_id": second})
+    await eventually(lambda: len(handler.bodies) == 30, what="the added conversation's 30")
+    await client.set_conversations([first])
+    assert simulator.notifications.subscription_calls[-1][0] == "PUT"
+    simulator.emit(5, {"interaction_id": second})
+    simulator.emit(5, {"interaction_id": first})
+    await eventually(lambda: len(handler.bodies) == 35, what="only the first's 5 more")
+    await asyncio.sleep(0.3)
+    assert len(handler.bodies) == 35
+    assert simulator.counters["notifications_sockets"] == 1
+    assert handler.reconnects() == 0
+
+
+async def test_topics_beyond_a_channels_limit_spread_over_more_channels(sim, running):
+    simulator, _ = sim
+    simulator.inject({"action": "notifications_limits", "topics": 12})
+    _, handler = await running()  # 6 conversations x 6 kinds = 36 topics
+    await connected(simulator, sockets=3)
+    simulator.emit(30)
+    await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 30")
+    topics = [len(c.topics) for c in simulator.notifications.channels.values()]
+    assert sorted(topics) == [12, 12, 12]
+
+
+async def test_more_topics_than_the_channels_can_carry_are_refused_clearly(sim, running):
+    simulator, _ = sim
+    simulator.inject({"action": "notifications_limits", "topics": 6, "channels": 3})
+    _, handler = await running()  # 6 conversations need 6 channels; 2 are free
+    await eventually(lambda: handler.states and handler.states[-1][0] is StreamState.ERROR)
+    assert "36 topics need 6 channels" in handler.states[-1][1]
+    assert simulator.notifications.channels == {}
+
+
+async def test_a_missing_permission_on_the_limits_is_shown_as_such(sim, running):
+    simulator, _ = sim
+    simulator.inject({"action": "notifications_limits", "status": 403})
+    _, handler = await running()
+    await eventually(lambda: handler.states and handler.states[-1][0] is StreamState.ERROR)
+    detail = handler.states[-1][1]
+    assert "permission denied (HTTP 403)" in detail
+    assert "/api/v2/organizations/limits/namespaces/notifications" in detail
+
+
+async def test_no_longer_subscribed_gets_a_new_channel_and_a_back_fill(sim, running):
+    simulator, _ = sim
+    client, handler = await running()
+    await connected(simulator)
+    simulator.emit(5)
+    await eventually(lambda: len(handler.bodies) == 5, what="first 5")
+    simulator.inject({"action": "no_longer_subscribed"})
+    simulator.emit(5)  # the unsubscribed channel does not deliver these
+    await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 10")
+    assert client.channels_opened == 2
+    assert handler.reconnects() == 0
+
+
+async def test_a_revoked_token_is_replaced(sim, running):
+    simulator, _ = sim
+    _, handler = await running()
+    await connected(simulator)
+    simulator.inject({"action": "token_revoked"})
+    await eventually(lambda: simulator.counters["tokens_issued"] == 2, what="a second token")
+    assert any("token was revoked" in detail for _, detail in handler.states)
+    simulator.emit(5)
+    await eventually(lambda: len(handler.bodies) == 5, what="events on the new session")
