@@ -158,3 +158,28 @@ def test_serve_runs_web_worker_and_simulator_in_one_process(deployment):
     assert code == 0, output
     assert "stream worker" in output and "stopped" in output
     assert deployment.query("SELECT state FROM streams_streamstatus") == [("stopped",)]
+
+
+def test_the_demo_keeps_flowing_when_its_connection_switches_to_notifications(deployment):
+    web_port, sim_port = free_port(), free_port()
+    deployment.manage("demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}")
+    server = deployment.start("serve", "--port", str(web_port), "--simulator-port", str(sim_port))
+    deployment.wait_for(lambda: deployment.insights() >= 5, "insights on the seed flavour")
+
+    deployment.query("UPDATE streams_genesysconnection SET flavour = 'notifications'")
+    # Suggestion kinds have a dot in their name; the seed flavour's insight types have none.
+    suggestions = "SELECT count(*) FROM streams_insight WHERE insight_type LIKE '%.%'"
+    rest_answers = (
+        "SELECT count(*) FROM streams_knowledgequery q JOIN streams_insight i "
+        "ON q.insight_id = i.id WHERE q.status = 'answered' AND i.insight_type LIKE '%.%'"
+    )
+    deployment.wait_for(
+        lambda: deployment.query(suggestions)[0][0] >= 10, "insights as Genesys suggestions"
+    )
+    deployment.wait_for(
+        lambda: deployment.query(rest_answers)[0][0] >= 1, "knowledge answers over REST"
+    )
+    assert deployment.query("SELECT state FROM streams_streamstatus") == [("connected",)]
+    pending = deployment.query(suggestions + " AND review_status = 'pending'")
+    assert pending[0][0] > 0  # in the review queue, as before
+    assert deployment.stop(server)[0] == 0

@@ -25,6 +25,11 @@ def event_seq(value: str, run: str = "") -> int | None:
     return int(digits)
 
 
+def interaction_ids(count: int = 20) -> list[str]:
+    """The simulator's conversations: seed 1's two examples, then numbered ones."""
+    return list(FIXED_INTERACTIONS) + [f"interaction-{10000 + n}" for n in range(max(0, count - 2))]
+
+
 class EventGenerator:
     def __init__(
         self, *, seed: int, interactions: int = 20, hostile_ratio: float = 0.02, run: str = ""
@@ -32,9 +37,7 @@ class EventGenerator:
         self.rng = random.Random(seed)
         self.run = run
         self.hostile_ratio = hostile_ratio
-        self.interactions = list(FIXED_INTERACTIONS) + [
-            f"interaction-{10000 + n}" for n in range(max(0, interactions - 2))
-        ]
+        self.interactions = interaction_ids(interactions)
         self.seq = 0
 
     def next_event(self) -> dict:

@@ -27,7 +27,11 @@ def test_import_creates_everything_and_audits_it(tmp_path, capsys):
     assert "7 created" in capsys.readouterr().out
     stream = StreamConfig.objects.get()
     assert stream.enabled
-    assert stream.confidence_matrix.rules.count() == 3
+    assert (
+        stream.confidence_matrix.rules.count()
+        == len(document()["confidence_matrices"][0]["rules"])
+        == 5
+    )
     assert GenesysConnection.objects.get().client_secret() == "secret"
     assert set(AuditEntry.objects.values_list("action", "actor_label")) == {
         ("genesys_connection.create", "import_config"),
@@ -61,7 +65,7 @@ def test_import_updates_by_name(tmp_path):
         ("sentiment_alert", 0.7)
     ]
     entry = AuditEntry.objects.get(action="confidence_matrix.update")
-    assert len(entry.before["rules"]) == 3
+    assert len(entry.before["rules"]) == 5
     assert len(entry.after["rules"]) == 1
 
 

@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
 from streams.config_io import config_import
+from streams.simulator.generator import interaction_ids
 
 DEMO_USERS = (
     # username, password, group
@@ -29,8 +30,10 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
         "confidence_matrices": [
             {
                 "name": "default",
-                "description": "Seed 1's weights: knowledge 1.0, compliance 0.9, sentiment 0.8.",
+                "description": "Seed 1's weights: knowledge 1.0, compliance 0.9, sentiment 0.8; "
+                "for Genesys suggestions, knowledge search 1.0 and intents 0.8.",
                 "default_weight": 0.5,
+                "no_confidence": "review",
                 "rules": [
                     {
                         "insight_type": "knowledge_recommendation",
@@ -39,6 +42,8 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                     },
                     {"insight_type": "compliance_flag", "min_confidence": 0.0, "weight": 0.9},
                     {"insight_type": "sentiment_alert", "min_confidence": 0.5, "weight": 0.8},
+                    {"insight_type": "knowledge.search", "min_confidence": 0.6, "weight": 1.0},
+                    {"insight_type": "intent", "min_confidence": 0.5, "weight": 0.8},
                 ],
             }
         ],
@@ -47,7 +52,10 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                 "name": "demo-insights",
                 "connection": "demo-simulator",
                 "confidence_matrix": "default",
-                "insight_types": ["knowledge_recommendation", "sentiment_alert", "compliance_flag"],
+                # Every type, and the simulator's conversations by name: the notifications
+                # flavour subscribes per conversation, so the connection can switch flavour.
+                "insight_types": [],
+                "interaction_ids": interaction_ids(),
                 "enabled": True,
             }
         ],
@@ -61,8 +69,13 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                 "name": "demo-knowledge",
                 "connection": "demo-simulator",
                 "confidence_threshold": 0.6,
-                # Each knowledge recommendation is searched too: its answer joins the queue.
-                "auto_query_types": ["knowledge_recommendation"],
+                # Each knowledge recommendation (suggestion, with the notifications flavour)
+                # is searched too: its answer joins the queue.
+                "auto_query_types": [
+                    "knowledge_recommendation",
+                    "knowledge.search",
+                    "knowledge.article",
+                ],
                 "sources": [
                     {"knowledge_base_id": "kb-1", "priority": 1},
                     {"knowledge_base_id": "kb-2", "priority": 2},
