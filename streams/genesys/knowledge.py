@@ -182,7 +182,7 @@ def _check(result: Any, rules: Rules, now: datetime) -> CheckedResult:
     last_updated = result.get("lastUpdated")
     if not last_updated:
         return _checked(result, confidence, Outcome.MISSING_LAST_UPDATED, "no lastUpdated date")
-    when = _parse_time(last_updated)
+    when = parse_time(last_updated)
     if when is None:
         reason = f"lastUpdated {str(last_updated)[:40]!r} is not an ISO 8601 date"
         return _checked(result, confidence, Outcome.UNPARSEABLE_LAST_UPDATED, reason)
@@ -193,7 +193,8 @@ def _check(result: Any, rules: Rules, now: datetime) -> CheckedResult:
     return _checked(result, confidence, Outcome.PASSED, "")
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time (naive ones are UTC), or None for anything else."""
     if not isinstance(value, str):
         return None
     try:

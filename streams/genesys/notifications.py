@@ -56,6 +56,7 @@ from streams.genesys.insights import (
     open_socket,
     session_failed,
 )
+from streams.genesys.knowledge import parse_time
 from streams.genesys.payloads import Confidence, Identifier
 from streams.genesys.scoring import extract_snippet
 
@@ -288,13 +289,7 @@ def iso(value: datetime) -> str:
 def parse_cursor(value: str | None) -> datetime | None:
     """A stored resume cursor (an event time), or None when there is none or it is not a time
     (a cursor left by the seed flavour)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_time(value) if value else None
 
 
 # The client
