@@ -184,6 +184,17 @@ async def test_at_start_the_back_fill_begins_at_the_stored_cursor(sim, running):
     assert simulator.counters["notifications_listing_pages"] >= 6  # one per conversation
 
 
+async def test_the_back_fill_follows_the_listings_pages(sim, running):
+    simulator, _ = sim
+    conversation = simulator.generator.interactions[0]
+    simulator.emit(450, {"interaction_id": conversation})  # 3 pages of at most 200
+    cursor = simulator.events[0]["timestamp"]
+    _, handler = await running(conversations=[conversation], handler=Handler(cursor))
+    await eventually(lambda: len(handler.bodies) == 450, what="450 back-filled")
+    assert set(handler.bodies) == emitted(simulator)
+    assert simulator.counters["notifications_listing_pages"] == 3
+
+
 async def test_conversations_are_added_and_removed_without_a_reconnect(sim, running):
     simulator, _ = sim
     first, second, *_ = simulator.generator.interactions
