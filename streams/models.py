@@ -319,7 +319,10 @@ class StreamConfig(models.Model):
         ConfidenceMatrix, on_delete=models.PROTECT, related_name="streams"
     )
     interaction_ids = models.JSONField(
-        default=list, blank=True, help_text="One interaction id per line; empty means all."
+        default=list,
+        blank=True,
+        help_text="One interaction id per line; empty means all (seed flavour only: "
+        "the notifications flavour subscribes per conversation and needs them listed).",
     )
     insight_types = models.JSONField(
         default=list,
@@ -357,11 +360,11 @@ class StreamConfig(models.Model):
                 errors[field] = exc.messages
         notifications = GenesysConnection.Flavour.NOTIFICATIONS
         if not errors and self.connection_id and self.connection.flavour == notifications:
-            errors = self._notifications_errors()
+            errors = self.notifications_errors()
         if errors:
             raise ValidationError(errors)
 
-    def _notifications_errors(self) -> dict:
+    def notifications_errors(self) -> dict:
         """Real Genesys Cloud subscribes per conversation, to suggestion kinds."""
         errors = {}
         if not self.interaction_ids:

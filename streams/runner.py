@@ -30,7 +30,6 @@ from streams.genesys.backoff import Backoff
 from streams.genesys.frames import Decoded, DecodeError
 from streams.genesys.insights import ClientSettings, InsightsClient, StreamState
 from streams.genesys.notifications import (
-    SUGGESTION_KINDS,
     NotificationsClient,
     NotificationSettings,
 )
@@ -100,19 +99,10 @@ class StreamSpec:
 
 
 def notifications_problem(stream: StreamConfig) -> str:
-    """Why a stream cannot subscribe through the notifications flavour, or ""."""
-    if not stream.interaction_ids:
-        return (
-            "cannot start: the notifications flavour subscribes per conversation; list the "
-            "stream's conversation ids"
-        )
-    unknown = sorted(set(stream.insight_types) - set(SUGGESTION_KINDS))
-    if unknown:
-        return (
-            f"cannot start: {', '.join(unknown)} is not a suggestion kind; the notifications "
-            f"flavour's insight types are {', '.join(SUGGESTION_KINDS)}"
-        )
-    return ""
+    """Why a stream cannot subscribe through the notifications flavour, or "": the model's
+    own checks, for a stream saved before its connection changed flavour."""
+    errors = stream.notifications_errors()
+    return "cannot start: " + " ".join(errors.values()) if errors else ""
 
 
 def stream_spec(stream: StreamConfig) -> StreamSpec:

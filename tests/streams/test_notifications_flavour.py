@@ -210,7 +210,7 @@ def test_a_notifications_stream_needs_conversations_and_suggestion_kinds():
     # Configured before the connection changed flavour: the stream shows why it cannot run.
     stream.insight_types = []
     stream.save()
-    assert "list the stream's conversation ids" in stream_spec(stream).problem
+    assert "list the conversation ids" in stream_spec(stream).problem
 
 
 # Knowledge search over REST
