@@ -177,13 +177,7 @@ def process_notification(
             external_id=external_id if isinstance(external_id, str) else "",
         )
     resume_id = iso(suggestion.event_time) if suggestion.event_time else None
-    fields = {
-        "type": EVENT_TYPE_INSIGHT,
-        "insight_type": suggestion.kind,
-        "confidence": suggestion.confidence,
-        "interaction_id": suggestion.conversation_id,
-    }
-    if not all(f.matches(fields) for f in filters):
+    if filters and not _passes(filters, suggestion):
         return Filtered(resume_id=resume_id, received_at=received_at)
     return _scored(
         matrix,
@@ -197,6 +191,17 @@ def process_notification(
         received_at=received_at,
         resume_id=resume_id,
     )
+
+
+def _passes(filters: tuple[Filter, ...], suggestion) -> bool:
+    """A stream's extra filters, applied to a suggestion as the seed server applies them."""
+    fields = {
+        "type": EVENT_TYPE_INSIGHT,
+        "insight_type": suggestion.kind,
+        "confidence": suggestion.confidence,
+        "interaction_id": suggestion.conversation_id,
+    }
+    return all(f.matches(fields) for f in filters)
 
 
 def _content_id(payload: dict) -> str:

@@ -2,10 +2,13 @@
 mapping of suggestion payloads (shaped as the public Genesys Python SDK models them)."""
 
 import itertools
+import json
+import time
 
 import pytest
 from pydantic import ValidationError
 
+from streams.genesys.frames import decode_frame
 from streams.genesys.notifications import (
     SUGGESTION_KINDS,
     LimitListing,
@@ -16,7 +19,9 @@ from streams.genesys.notifications import (
     suggestion_topic,
     topic_kind,
 )
+from streams.genesys.payloads import Filter
 from streams.genesys.scoring import Matrix, Rule, Verdict
+from streams.ingest import Accepted, Filtered, process_notification
 
 CONVERSATION = "6b2bbb1a-5d66-4c2a-9f0e-55b0e4a6f1a2"
 
@@ -169,3 +174,23 @@ def _base() -> dict:
         "conversationId": CONVERSATION,
         "eventTime": "2026-11-21T10:15:00Z",
     }
+
+
+def test_a_streams_extra_filters_apply_to_suggestions():
+    only_search = (Filter(type="eq", attribute="insight_type", value="knowledge.search"),)
+
+    def process(kind, body):
+        frame = json.dumps({"topicName": suggestion_topic(CONVERSATION, kind), "eventBody": body})
+        return process_notification(
+            frame,
+            time.time(),
+            decode_frame(frame),
+            matrix=Matrix(default_weight=1.0),
+            max_frame_bytes=65536,
+            filters=only_search,
+        )
+
+    assert isinstance(process("knowledge.search", KNOWLEDGE_SEARCH_EVENT), Accepted)
+    filtered = process("knowledge.article", ARTICLE_ENTITY)
+    assert isinstance(filtered, Filtered)
+    assert filtered.resume_id == "2026-11-21T10:16:00.000Z"
