@@ -9,10 +9,12 @@ stream already has, so replays after a reconnect (and back-fills) are stored onc
 
 import hashlib
 import json
+import operator
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import F
 from pydantic import ValidationError
 
@@ -298,11 +300,11 @@ def _store_batch(stream_id: int, records: list[Record]) -> BatchResult:
         result.duplicates += len(existing)
         stored_at = datetime.now(UTC)
         rows = [
-            _insight_row(stream_id, record, stored_at)
+            _insight_values(stream_id, record, stored_at)
             for external_id, record in accepted.items()
             if external_id not in existing
         ]
-        Insight.objects.bulk_create(rows)
+        result.created_ids = INSIGHT_ROWS.insert(rows)
         QuarantinedFrame.objects.bulk_create(
             QuarantinedFrame(
                 stream_id=stream_id,
@@ -316,7 +318,6 @@ def _store_batch(stream_id: int, records: list[Record]) -> BatchResult:
             for q in quarantined
         )
         result.quarantined = len(quarantined)
-        result.created_ids = [row.pk for row in rows]
         updates = {
             "frames": F("frames") + frames,
             "insights_stored": F("insights_stored") + len(rows),
@@ -330,49 +331,163 @@ def _store_batch(stream_id: int, records: list[Record]) -> BatchResult:
             updates["last_event_id"] = result.last_event_id
         StreamStatus.objects.filter(pk=stream_id).update(**updates)
         if rows:
-            _announce(stream_id, rows)
+            _announce(stream_id, rows, result.created_ids)
     return result
 
 
-def _announce(stream_id: int, rows: list[Insight]) -> None:
+def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
     """Within the batch's transaction: webhook outbox rows, and the rules' decisions."""
     name = StreamConfig.objects.filter(pk=stream_id).values_list("name", flat=True).first() or ""
-    webhooks.enqueue("insight.created", (webhooks.insight_data(row, name) for row in rows))
-    approved = [row for row in rows if row.review_status == Insight.ReviewStatus.APPROVED]
-    webhooks.enqueue("insight.approved", (webhooks.insight_data(row, name) for row in approved))
+    # Model instances only for the payloads of endpoints that want them (`enqueue` reads
+    # its items only then).
+    created = list(zip(ids, rows, strict=True))
+    webhooks.enqueue(
+        "insight.created",
+        (webhooks.insight_data(Insight(pk=pk, **row), name) for pk, row in created),
+    )
+    webhooks.enqueue(
+        "insight.approved",
+        (
+            webhooks.insight_data(Insight(pk=pk, **row), name)
+            for pk, row in created
+            if row["review_status"] == Insight.ReviewStatus.APPROVED
+        ),
+    )
     decisions: dict[str, dict] = {}
-    for row in rows:
-        if row.review_rule:
+    for pk, row in created:
+        if row["review_rule"]:
             entry = decisions.setdefault(
-                row.review_rule, {"status": row.review_status, "insights": []}
+                row["review_rule"], {"status": row["review_status"], "insights": []}
             )
-            entry["insights"].append(row.pk)
+            entry["insights"].append(pk)
     if decisions:
         insights_auto_decided.send(
             sender=Insight, stream_id=stream_id, stream_name=name, decisions=decisions
         )
 
 
-def _insight_row(stream_id: int, record: Accepted, stored_at: datetime) -> Insight:
+def _insight_values(stream_id: int, record: Accepted, stored_at: datetime) -> dict:
+    """An insight's field values, in `INSIGHT_ROWS.fields` order."""
     received = _timestamp(record.received_at)
-    decided = {}
-    if record.auto_status:
-        decided = {
-            "review_status": record.auto_status,
-            "reviewed_at": stored_at,
-            "review_rule": record.auto_rule[:200],
-        }
-    return Insight(
-        stream_id=stream_id,
-        external_id=record.external_id,
-        interaction_id=record.interaction_id,
-        insight_type=record.insight_type,
-        confidence=record.confidence,
-        relevance_score=record.relevance_score,
-        snippet=record.snippet,
-        payload=record.payload,
-        event_time=record.event_time,
-        received_at=received,
-        latency_ms=max(0.0, (stored_at - received).total_seconds() * 1000),
-        **decided,
-    )
+    decided = bool(record.auto_status)
+    return {
+        "stream_id": stream_id,
+        "external_id": record.external_id,
+        "interaction_id": record.interaction_id,
+        "insight_type": record.insight_type,
+        "confidence": record.confidence,
+        "relevance_score": record.relevance_score,
+        "snippet": record.snippet,
+        "payload": record.payload,
+        "event_time": record.event_time,
+        "received_at": received,
+        "latency_ms": max(0.0, (stored_at - received).total_seconds() * 1000),
+        "review_status": record.auto_status or Insight.ReviewStatus.PENDING,
+        "reviewed_at": stored_at if decided else None,
+        "review_rule": record.auto_rule[:200] if decided else "",
+        "review_reason_code": "",
+        "review_note": "",
+    }
+
+
+class RowInserter:
+    """Multi-row `INSERT ... RETURNING` of ready values, as `bulk_create` does it, but
+    without a model instance per row and a preparation of every field of every row: that
+    was 72% of ingestion's time in profiles. Only fields whose Python value is not already
+    what the driver takes (datetimes, JSON) go through the field's own `get_db_prep_save`.
+
+    Values are trusted to have their field's Python type (str for text, float or None for
+    floats, int for a foreign key's id): callers build them, they are not user input.
+    Ids are matched to rows by `key`, unique within a call (SQLite does not promise
+    RETURNING's order).
+    """
+
+    PLAIN = (models.CharField, models.TextField, models.FloatField, models.IntegerField)
+
+    def __init__(self, model: type[models.Model], fields: tuple[str, ...], *, key: str):
+        self.model = model
+        self.fields = fields
+        self.key = key
+        self._values = operator.itemgetter(*fields)
+        self._plans: dict[str, tuple] = {}
+        self._statements: dict[tuple[str, int], str] = {}
+
+    def insert(self, rows: list[dict]) -> list[int]:
+        """Insert `rows` (dicts of `fields`) and return their ids, in order."""
+        if not rows:
+            return []
+        connection = connections[router.db_for_write(self.model)]
+        converters, per_statement = self._plan(connection)
+        ids: dict = {}
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                params = []
+                for row in chunk:
+                    values = list(self._values(row))
+                    for index, convert in converters:
+                        values[index] = convert(values[index], connection)
+                    params += values
+                cursor.execute(self._sql(connection, len(chunk)), params)
+                ids.update((key, pk) for pk, key in cursor.fetchall())
+        return [ids[row[self.key]] for row in rows]
+
+    def _field(self, name: str) -> models.Field:
+        return self.model._meta.get_field(name)  # a name, or a foreign key's attname
+
+    def _plan(self, connection) -> tuple[tuple, int]:
+        plan = self._plans.get(connection.alias)
+        if plan is None:
+            converters = tuple(
+                (index, field.get_db_prep_save)
+                for index, name in enumerate(self.fields)
+                if not isinstance(field := self._field(name), self.PLAIN) and not field.many_to_one
+            )
+            if connection.vendor == "sqlite":
+                connection.ensure_connection()
+                limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            else:
+                limit = connection.features.max_query_params or 65535
+            per_statement = max(1, min(1000, limit // len(self.fields)))
+            plan = self._plans[connection.alias] = (converters, per_statement)
+        return plan
+
+    def _sql(self, connection, count: int) -> str:
+        sql = self._statements.get((connection.alias, count))
+        if sql is None:
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(self._field(name).column) for name in self.fields)
+            row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+            returning = (
+                f"{quote(self.model._meta.pk.column)}, {quote(self._field(self.key).column)}"
+            )
+            # Identifiers come from the model and are quoted; every value is a parameter.
+            sql = self._statements[(connection.alias, count)] = (
+                f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) "  # noqa: S608
+                f"VALUES {', '.join([row] * count)} RETURNING {returning}"
+            )
+        return sql
+
+
+INSIGHT_ROWS = RowInserter(
+    Insight,
+    (
+        "stream_id",
+        "external_id",
+        "interaction_id",
+        "insight_type",
+        "confidence",
+        "relevance_score",
+        "snippet",
+        "payload",
+        "event_time",
+        "received_at",
+        "latency_ms",
+        "review_status",
+        "reviewed_at",
+        "review_rule",
+        "review_reason_code",
+        "review_note",
+    ),
+    key="external_id",
+)

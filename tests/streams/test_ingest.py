@@ -235,3 +235,79 @@ def test_a_batch_without_automatic_decisions_writes_no_audit_entry():
 
     store_batch(make_stream().pk, [process(json.dumps(event()))])
     assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.django_db
+class TestRowInserter:
+    """The ingest fast path writes exactly what the ORM would write."""
+
+    def values(self, stream, external_id, **overrides):
+        from datetime import UTC, datetime
+
+        return {
+            "stream_id": stream.pk,
+            "external_id": external_id,
+            "interaction_id": "interaction-ü",
+            "insight_type": "compliance_flag",
+            "confidence": 0.973,
+            "relevance_score": None,
+            "snippet": 'Ünïcode "quoted" =SUM(A1)',
+            "payload": {"content": {"text": "é", "n": [1, 2.5, None, True]}},
+            "event_time": datetime(2026, 11, 21, 10, 0, 0, 123000, tzinfo=UTC),
+            "received_at": datetime(2026, 11, 21, 10, 0, 1, 456789, tzinfo=UTC),
+            "latency_ms": 12.5,
+            "review_status": "approved",
+            "reviewed_at": datetime(2026, 11, 21, 10, 0, 2, tzinfo=UTC),
+            "review_rule": "confidence matrix m, compliance_flag: auto-approve",
+            "review_reason_code": "",
+            "review_note": "",
+            **overrides,
+        }
+
+    def test_the_stored_columns_equal_what_the_orm_stores(self):
+        from django.db import connection
+
+        from streams.ingest import INSIGHT_ROWS
+
+        stream = make_stream()
+        Insight.objects.create(**self.values(stream, "orm"))
+        [fast_id] = INSIGHT_ROWS.insert([self.values(stream, "fast")])
+        columns = ", ".join(
+            connection.ops.quote_name(Insight._meta.get_field(name).column)
+            for name in INSIGHT_ROWS.fields
+            if name != "external_id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM streams_insight ORDER BY external_id"  # noqa: S608
+            )
+            fast, orm = cursor.fetchall()
+        assert fast == orm
+        insight = Insight.objects.get(pk=fast_id)
+        assert insight.external_id == "fast"
+        assert insight.payload == {"content": {"text": "é", "n": [1, 2.5, None, True]}}
+        assert insight.event_time.isoformat() == "2026-11-21T10:00:00.123000+00:00"
+        # Lookups that compare stored datetimes see the fast path's rows.
+        assert Insight.objects.filter(received_at__gt=insight.event_time).count() == 2
+
+    def test_many_rows_take_several_statements_and_ids_follow_the_rows(self):
+        from streams.ingest import INSIGHT_ROWS
+
+        stream = make_stream()
+        rows = [self.values(stream, f"evt-{n:05d}", confidence=n / 2500) for n in range(2500)]
+        rows.reverse()  # ids must follow the rows, not the keys' order
+        ids = INSIGHT_ROWS.insert(rows)
+        assert len(set(ids)) == 2500
+        stored = dict(Insight.objects.values_list("pk", "external_id"))
+        assert [stored[pk] for pk in ids] == [row["external_id"] for row in rows]
+
+    def test_a_row_the_database_refuses_fails_the_whole_insert(self):
+        from django.db import IntegrityError, transaction
+
+        from streams.ingest import INSIGHT_ROWS
+
+        stream = make_stream()
+        INSIGHT_ROWS.insert([self.values(stream, "evt-1")])
+        with pytest.raises(IntegrityError), transaction.atomic():
+            INSIGHT_ROWS.insert([self.values(stream, "evt-2"), self.values(stream, "evt-1")])
+        assert list(Insight.objects.values_list("external_id", flat=True)) == ["evt-1"]
