@@ -266,7 +266,7 @@ async def _ingest(sim_url: str, events: int) -> dict:
             if task.done():
                 task.result()
                 raise RuntimeError("the stream worker stopped")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:
         worker.stop()

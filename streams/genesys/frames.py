@@ -68,7 +68,9 @@ def _load(text: str, encoding: Encoding) -> Decoded | DecodeError:
         return DecodeError(
             f"{encoding} frame is a JSON {type(payload).__name__}, expected an object", encoding
         )
-    return Decoded(scrub_nul(payload), encoding)
+    # JSON strings cannot hold a raw NUL (strict decoding refuses control characters), only
+    # the escape: without one in the text there is nothing to scrub.
+    return Decoded(scrub_nul(payload) if "\\u0000" in text else payload, encoding)
 
 
 def scrub_nul(value):

@@ -115,7 +115,9 @@ def extract_snippet(content, limit: int = SNIPPET_LENGTH) -> str:
         text = ""
     else:
         text = json.dumps(content, ensure_ascii=False, sort_keys=True)
-    text = _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    if not text.isprintable() or "  " in text:  # most text needs neither regex
+        text = _WHITESPACE.sub(" ", _CONTROL.sub("", text))
+    text = text.strip()
     if len(text) <= limit:
         return text
     return text[: limit - 1].rstrip() + "…"

@@ -78,6 +78,9 @@ def test_it_replaces_nul_characters_that_postgresql_cannot_store():
     decoded = decode_frame('{"type": "a\\u0000b", "nested": [{"k\\u0000": "v"}]}')
     assert decoded.payload == {"type": "a\ufffdb", "nested": [{"k\ufffd": "v"}]}
     assert scrub_nul("plain") == "plain"
+    # Only the escape can carry a NUL: a raw one in a string is not JSON at all.
+    for raw in ('{"type": "a\x00b"}', b'{"type": "a\x00b"}'):
+        assert "not valid JSON" in decode_frame(raw).reason
 
 
 def test_preview_is_bounded_and_printable():

@@ -109,3 +109,14 @@ def test_an_automatic_decision_names_the_rule_that_made_it():
 def test_an_auto_filtering_rule_asks_the_server_for_everything_below_its_minimum():
     assert AUTO.envelope(["compliance_flag"]) == (0.0, 1.0)
     assert AUTO.envelope(["sentiment_alert"]) == (0.5, 0.9)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain text", " lead", "trail ", "a  b", "a\u00a0b", "a\u2028b", "tab\there", "é ü ✓", ""],
+)
+def test_snippets_skip_the_regexes_only_where_they_would_change_nothing(text):
+    import re
+
+    reference = re.sub(r"\s+", " ", re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)).strip()
+    assert extract_snippet({"text": text}) == reference

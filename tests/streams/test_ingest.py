@@ -271,7 +271,7 @@ class TestRowInserter:
 
         stream = make_stream()
         Insight.objects.create(**self.values(stream, "orm"))
-        [fast_id] = INSIGHT_ROWS.insert([self.values(stream, "fast")])
+        [fast_id] = INSIGHT_ROWS.insert([self.values(stream, "fast")]).values()
         columns = ", ".join(
             connection.ops.quote_name(Insight._meta.get_field(name).column)
             for name in INSIGHT_ROWS.fields
@@ -297,9 +297,30 @@ class TestRowInserter:
         rows = [self.values(stream, f"evt-{n:05d}", confidence=n / 2500) for n in range(2500)]
         rows.reverse()  # ids must follow the rows, not the keys' order
         ids = INSIGHT_ROWS.insert(rows)
-        assert len(set(ids)) == 2500
-        stored = dict(Insight.objects.values_list("pk", "external_id"))
-        assert [stored[pk] for pk in ids] == [row["external_id"] for row in rows]
+        assert len(set(ids.values())) == 2500
+        assert dict(Insight.objects.values_list("external_id", "pk")) == ids
+
+    def test_a_row_the_stream_already_has_is_skipped(self):
+        from streams.ingest import INSIGHT_ROWS
+
+        stream, other = make_stream(name="one"), make_stream(name="two")
+        first = INSIGHT_ROWS.insert([self.values(stream, "evt-1")])
+        ids = INSIGHT_ROWS.insert(
+            [self.values(stream, "evt-2"), self.values(stream, "evt-1", snippet="changed")]
+        )
+        assert list(ids) == ["evt-2"]
+        assert Insight.objects.get(pk=first["evt-1"]).snippet != "changed"
+        # The same external id on another stream is another insight.
+        assert list(INSIGHT_ROWS.insert([self.values(other, "evt-1")])) == ["evt-1"]
+
+    def test_each_insert_writes_only_its_own_rows(self):
+        from streams.ingest import INSIGHT_ROWS
+
+        stream = make_stream()
+        INSIGHT_ROWS.insert([self.values(stream, "evt-1")])
+        Insight.objects.all().delete()  # same transaction: nothing of the first may come back
+        assert list(INSIGHT_ROWS.insert([self.values(stream, "evt-2")])) == ["evt-2"]
+        assert list(Insight.objects.values_list("external_id", flat=True)) == ["evt-2"]
 
     def test_a_row_the_database_refuses_fails_the_whole_insert(self):
         from django.db import IntegrityError, transaction
@@ -307,7 +328,8 @@ class TestRowInserter:
         from streams.ingest import INSIGHT_ROWS
 
         stream = make_stream()
-        INSIGHT_ROWS.insert([self.values(stream, "evt-1")])
         with pytest.raises(IntegrityError), transaction.atomic():
-            INSIGHT_ROWS.insert([self.values(stream, "evt-2"), self.values(stream, "evt-1")])
-        assert list(Insight.objects.values_list("external_id", flat=True)) == ["evt-1"]
+            INSIGHT_ROWS.insert(
+                [self.values(stream, "evt-1"), self.values(stream, "evt-2", interaction_id=None)]
+            )
+        assert not Insight.objects.exists()
