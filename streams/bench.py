@@ -341,12 +341,14 @@ def _sqlite3() -> str:
 
 
 def _fill(rows: int) -> None:
-    """`rows` insights over 4 streams and 5 types, a tenth of them decided."""
+    """`rows` insights over 4 streams and 5 types, a tenth of them decided, written by
+    ingestion's own writer (so stored exactly as the product stores them)."""
     import random
     from datetime import UTC, datetime, timedelta
 
     from django.db import connection, transaction
 
+    from streams.ingest import INSIGHT_ROWS
     from streams.models import StreamConfig
 
     connection_row, matrix = _scratch_config("http://127.0.0.1:1")  # never connected
@@ -358,39 +360,37 @@ def _fill(rows: int) -> None:
     ]
     rng = random.Random(7)
     types = ("knowledge_recommendation", "sentiment_alert", "compliance_flag", "intent", "script")
-    statuses = ("pending",) * 9 + ("approved",)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    sql = (
-        "INSERT INTO streams_insight (stream_id, external_id, interaction_id, insight_type, "
-        "confidence, relevance_score, snippet, payload, event_time, received_at, latency_ms, "
-        "review_status, review_reason_code, review_note, review_rule) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', '')"
-    )
     chunk = 10_000
     for offset in range(0, rows, chunk):
         batch = []
         for n in range(offset, min(rows, offset + chunk)):
             confidence = round(rng.random(), 3)
-            when = start + timedelta(milliseconds=n * 50)
+            when = start + timedelta(milliseconds=n * 50, microseconds=n % 1000)
             text = f"Insight {n}: offer the 30-day refund under policy KB-{n % 500}"
+            decided = n % 10 == 9
             batch.append(
-                (
-                    streams[n % 4],
-                    f"evt-{n:09d}",
-                    f"interaction-{n % 5000}",
-                    types[n % 5],
-                    confidence,
-                    confidence,
-                    text,
-                    json.dumps({"type": "agentassist.insight", "content": {"text": text}}),
-                    when,
-                    when,
-                    3.0,
-                    statuses[n % 10],
-                )
+                {
+                    "stream_id": streams[n % 4],
+                    "external_id": f"evt-{n:09d}",
+                    "interaction_id": f"interaction-{n % 5000}",
+                    "insight_type": types[n % 5],
+                    "confidence": confidence,
+                    "relevance_score": confidence,
+                    "snippet": text,
+                    "payload": {"type": "agentassist.insight", "content": {"text": text}},
+                    "event_time": when,
+                    "received_at": when,
+                    "latency_ms": 3.0,
+                    "review_status": "approved" if decided else "pending",
+                    "reviewed_at": when + timedelta(seconds=30) if decided else None,
+                    "review_rule": "",
+                    "review_reason_code": "",
+                    "review_note": "",
+                }
             )
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(sql, batch)
+        with transaction.atomic():
+            INSIGHT_ROWS.insert(batch)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")

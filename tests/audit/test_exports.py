@@ -264,3 +264,47 @@ def test_a_row_is_written_exactly_as_neutralise_would_write_each_cell():
         ["-x"],
     ]
     assert _lines([cells(row)]) == _lines([[neutralise(value) for value in row]])
+
+
+@pytest.mark.parametrize("kind", sorted(EXPORTS))
+def test_every_export_writes_what_neutralise_gives_for_the_orms_values(kind, officer, settings):
+    """The export reads the database's own tuples; the file must not differ by a byte
+    from neutralising what the ORM returns (times with and without microseconds, None,
+    booleans, JSON, formula-like text, unicode), whatever the display time zone."""
+    settings.TIME_ZONE = "America/New_York"  # also the process's local time, as in Django
+    from audit.exports import _lines
+    from audit.services import audit_record, reject
+    from tests.factories import make_knowledge_query
+
+    stream = make_stream(name="stream-1")
+    make_insight(stream=stream, received_at=datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
+    decided = make_insight(
+        stream=stream,
+        snippet='=HYPERLINK("x"), "quoted"\nnext line',
+        confidence=None,
+        relevance_score=None,
+        received_at=datetime(2026, 11, 21, 9, 0, 0, 999999, tzinfo=UTC),
+        event_time=datetime(2026, 11, 21, 8, 59, 59, 1000, tzinfo=UTC),
+    )
+    reject(decided, by=officer, reason_code="inaccurate", note="-not right", origin=None)
+    approve(make_insight(stream=stream, snippet="Ünïcode ✓ -0"), by=officer, origin=None)
+    make_knowledge_query(
+        cache_hit=True,
+        results=[{"rank": 1, "title": "@title", "confidence": 0.9}],
+        top_confidence=0.9,
+        review_status="pending",
+    )
+    make_knowledge_query(cache_hit=False, results=[], error_code="lost")
+    audit_record(action="test.entry", actor_label="=actor", after={"b": [1, "-x"], "a": None})
+
+    export = EXPORTS[kind]
+    queryset = queryset_for(kind)
+    expected = "\ufeff" + _lines(
+        [export.headers]
+        + [
+            [neutralise(value) for value in row]
+            for row in queryset.order_by("pk").values_list(*export.fields)
+        ]
+    )
+    assert queryset.count() >= 2
+    assert "".join(csv_chunks(kind, queryset, chunk_rows=2)) == expected
