@@ -3,10 +3,15 @@
 The channel layer is lossy by contract, so its messages only carry ids; rows are always
 read from the database, and a page that reconnects subscribes again and gets a fresh
 snapshot.
+
+Pages flush on a shared clock (every FLUSH_SECONDS of the event loop's time), so the pages
+of one process that saw the same ids flush together, and one read and one JSON encoding
+(`SHARED`) serve all of them: a hundred open pages cost one query per update, not a hundred.
 """
 
 import asyncio
 import dataclasses
+import json
 import logging
 
 from channels.db import database_sync_to_async
@@ -28,6 +33,34 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.25
 CLOSE_FORBIDDEN = 4403
+
+
+class SharedUpdates:
+    """The messages of one flush tick, read and encoded once per (ids, filters) for every
+    page of this process that asks within the tick."""
+
+    def __init__(self):
+        self.tick: int | None = None
+        self.tasks: dict[tuple, asyncio.Future] = {}
+
+    async def text(self, tick: int, event: str, ids_by_kind: dict, filters) -> str | None:
+        """The message (`event`, the rows of these ids) as JSON text; None without rows."""
+        if tick != self.tick:
+            self.tick, self.tasks = tick, {}
+        key = (event, frozenset((k, frozenset(v)) for k, v in ids_by_kind.items() if v), filters)
+        task = self.tasks.get(key)
+        if task is None:
+            task = self.tasks[key] = asyncio.ensure_future(self._read(event, ids_by_kind, filters))
+        # Shielded: a page that disconnects while waiting must not cancel the others' read.
+        return await asyncio.shield(task)
+
+    @staticmethod
+    async def _read(event: str, ids_by_kind: dict, filters) -> str | None:
+        rows = await database_sync_to_async(_rows)(ids_by_kind, filters)
+        return json.dumps({"type": event, "items": rows}) if rows else None
+
+
+SHARED = SharedUpdates()
 
 
 class ReviewConsumer(AsyncJsonWebsocketConsumer):
@@ -122,19 +155,21 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             self.flush_task = asyncio.create_task(self._flush_later())
 
     async def _flush_later(self):
-        await asyncio.sleep(FLUSH_SECONDS)
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(FLUSH_SECONDS - loop.time() % FLUSH_SECONDS)
+        tick = round(loop.time() / FLUSH_SECONDS)
         new_ids, self.new_ids = self.new_ids, {kind: set() for kind in REVIEW_KINDS}
         decided_ids, self.decided_ids = self.decided_ids, {kind: set() for kind in REVIEW_KINDS}
         if not self.subscribed:
             return
         try:
-            rows = await database_sync_to_async(_rows)(new_ids, self.filters)
-            if rows:
-                await self.send_json({"type": "items", "items": rows})
+            text = await SHARED.text(tick, "items", new_ids, self.filters)
+            if text:
+                await self.send(text_data=text)
             visible = {kind: decided_ids[kind] for kind in self.can_view}
-            rows = await database_sync_to_async(_rows)(visible, None)
-            if rows:
-                await self.send_json({"type": "decisions", "items": rows})
+            text = await SHARED.text(tick, "decisions", visible, None)
+            if text:
+                await self.send(text_data=text)
         except Exception:
             # The page resyncs when it reconnects; a failed update must not kill the socket.
             logger.exception("review page update failed")

@@ -393,3 +393,30 @@ async def test_knowledge_answers_reach_only_users_allowed_to_see_them(client, dj
     await database_sync_to_async(live.announce_decisions)([hidden.pk], "knowledge")
     assert await communicator.receive_nothing(timeout=0.6)
     await communicator.disconnect()
+
+
+async def test_open_pages_share_one_read_per_update_and_filters_stay_their_own(
+    client, officer, monkeypatch
+):
+    from audit import consumers
+
+    reads = []
+    real_rows = consumers._rows
+
+    def counted(ids_by_kind, filters):
+        reads.append(filters)
+        return real_rows(ids_by_kind, filters)
+
+    monkeypatch.setattr(consumers, "_rows", counted)
+    pages = [(await subscribed(client, officer))[0] for _ in range(5)]
+    narrow, _ = await subscribed(client, officer, insight_type="sentiment_alert")
+    wanted = await insight(insight_type="compliance_flag")
+    await live.announce_insights(get_channel_layer(), [wanted.pk])
+    for page in pages:
+        message = await page.receive_json_from(timeout=2)
+        assert [row["id"] for row in message["items"]] == [wanted.pk]
+    assert await narrow.receive_nothing(timeout=0.4)
+    # One read for the five pages with the same filters, one for the narrow page.
+    assert sorted(f.insight_type for f in reads if f is not None) == ["", "sentiment_alert"]
+    for page in [*pages, narrow]:
+        await page.disconnect()
