@@ -31,7 +31,7 @@ from streams.live import INSIGHT, REVIEW_GROUP
 
 logger = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.25
+FLUSH_SECONDS = 0.1
 CLOSE_FORBIDDEN = 4403
 
 

@@ -9,6 +9,10 @@ names), so the user's data is never touched and every figure comes from a fresh 
 Figures measured here:
 - ingest: insights/s from the simulator through one stream worker to committed rows,
   against a bare websockets client receiving and JSON-decoding the same events;
+- live: at a fixed 2,000 insights/s, `manage.py serve` (daphne and the stream worker in one
+  process, the embedded deployment) with 100 logged-in review-page WebSockets open: the
+  time from the simulator's send to the committed row and to the pages, and the updates/s
+  the pages receive together;
 - CSV: `export_csv insights` (a process of its own: rows/s and its peak RSS) against the
   sqlite3 command line's CSV mode, or PostgreSQL's `COPY ... TO STDOUT CSV`;
 - the admin insight changelist and the review queue snapshot over the same rows.
@@ -36,6 +40,11 @@ from cryptography.fernet import Fernet
 
 SIM_CLIENT = ("assistgov-demo", "assistgov-demo-secret")
 RUN_ID = "bench"
+LIVE_RATE = 2000  # insights/s offered during the live section
+LIVE_PAGES = 100  # review-page sockets open during it
+LIVE_SAMPLED = 10  # pages whose every update is timed (the others are counted)
+LIVE_WARM_UP = 3.0  # seconds before the live section starts measuring
+LIVE_GRACE = 2.0  # seconds after it for what was sent in time to arrive
 MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 
 
@@ -44,6 +53,7 @@ class Plan:
     quick: bool
     events_override: int | None = None
     csv_rows_override: int | None = None
+    live_seconds_override: float | None = None
 
     @property
     def events(self) -> int:
@@ -53,6 +63,11 @@ class Plan:
     def csv_rows(self) -> int:
         return self.csv_rows_override or (100_000 if self.quick else 1_000_000)
 
+    @property
+    def live_seconds(self) -> float:
+        """How long the live section measures, after its warm-up."""
+        return self.live_seconds_override or (6.0 if self.quick else 20.0)
+
     def options(self) -> list[str]:
         """The same plan, for a child's command line."""
         options = ["--quick"] if self.quick else []
@@ -60,6 +75,8 @@ class Plan:
             options += ["--events", str(self.events_override)]
         if self.csv_rows_override:
             options += ["--csv-rows", str(self.csv_rows_override)]
+        if self.live_seconds_override:
+            options += ["--live-seconds", str(self.live_seconds_override)]
         return options
 
 
@@ -85,6 +102,10 @@ def run(plan: Plan, *, log) -> dict:
                         "ingest_per_s"
                     ]
         figures["ingest_ratio"] = _ratio(figures["ingest_per_s"], figures["ceiling_receive_per_s"])
+        log(f"live: {LIVE_RATE} insights/s through `serve` to {LIVE_PAGES} review pages (SQLite)")
+        with simulator(0, rate=LIVE_RATE) as sim_url:
+            sqlite_url = f"sqlite:///{Path(scratch) / 'live.sqlite3'}"
+            figures.update(_child("live", sqlite_url, sim_url, plan))
         log(f"CSV and pages: {plan.csv_rows} insights on SQLite")
         sqlite_url = f"sqlite:///{Path(scratch) / 'csv.sqlite3'}"
         figures.update(_child("csv", sqlite_url, "", plan))
@@ -125,7 +146,9 @@ def _child(section: str, database_url: str, sim_url: str, plan: Plan) -> dict:
 
 
 @contextlib.contextmanager
-def simulator(events: int):
+def simulator(events: int, *, rate: float = 0):
+    """The simulator in a process of its own: `events` kept for replay, or generating
+    `rate` insights/s."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -135,13 +158,13 @@ def simulator(events: int):
             "--port",
             str(port),
             "--rate",
-            "0",
+            str(rate),
             "--encoding",
             "text",
             "--hostile-ratio",
             "0",
             "--retention",
-            str(events + 1000),
+            str(events + 1000 + int(rate * 10)),
             "--run-id",
             RUN_ID,
         ],
@@ -240,11 +263,15 @@ async def receive_ceiling(sim_url: str, events: int) -> float:
 def run_section(section: str, *, plan: Plan, sim_url: str) -> dict:
     from django.core.management import call_command
 
+    if section == "commits":  # beside `serve`, on its database
+        return _poll_commits()
     call_command("migrate", verbosity=0)
     if section == "ingest":
         return asyncio.run(_ingest(sim_url, plan.events))
     if section == "csv":
         return _csv_and_pages(plan.csv_rows)
+    if section == "live":
+        return _live(sim_url, plan.live_seconds)
     raise ValueError(f"unknown section {section}")
 
 
@@ -272,6 +299,179 @@ async def _ingest(sim_url: str, events: int) -> dict:
         worker.stop()
         await asyncio.wait_for(task, 30)
     return {"ingest_per_s": round(events / elapsed, 1)}
+
+
+def _live(sim_url: str, seconds: float) -> dict:
+    """`serve` on this scratch database with the simulator at LIVE_RATE, and LIVE_PAGES
+    logged-in review pages: commit and page latencies, and the updates the pages get."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from streams.models import StreamConfig, StreamStatus
+
+    connection, matrix = _scratch_config(sim_url)
+    stream = StreamConfig.objects.create(
+        name="live", connection=connection, confidence_matrix=matrix, enabled=True
+    )
+    StreamStatus.objects.get_or_create(stream=stream)  # no resume point: live events only
+    user = get_user_model().objects.create_superuser("bench", password=uuid.uuid4().hex)
+    client = Client()
+    client.force_login(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(MANAGE), "serve", "--no-simulator", "--port", str(port)],
+        env={**os.environ, "ALLOWED_HOSTS": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", server)
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            # An independent reader sees the rows commit: this process is busy with the pages.
+            poller = subprocess.Popen(
+                [sys.executable, str(MANAGE), "bench", "--section", "commits", "--out", out.name],
+                stdin=subprocess.PIPE,
+            )
+            try:
+                figures = asyncio.run(_measure_live(port, cookie, seconds))
+            finally:
+                poller.communicate(b"stop\n", timeout=60)  # a line on its input stops it
+            if poller.returncode != 0:
+                raise RuntimeError("the commit poller failed")
+            seen = {int(pk): at for pk, at in json.loads(Path(out.name).read_text()).items()}
+    finally:
+        server.terminate()
+        server.wait(30)
+    window, sent = figures.pop("window"), figures.pop("sent")
+    committed = [(seen[pk] - sent[pk]) * 1000 for pk in window if pk in seen]
+    return {
+        "commit_p50_ms": _percentile(committed, 50),
+        "commit_p99_ms": _percentile(committed, 99),
+        **figures,
+    }
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{url} did not answer") from None
+            time.sleep(0.1)
+
+
+class _Page:
+    """One review page's socket: when updates arrived and how many items each carried;
+    a sampled page also keeps each update's text, decoded after the run."""
+
+    def __init__(self, sampled: bool):
+        self.sampled = sampled
+        self.arrivals: list[tuple[float, int]] = []
+        self.texts: list[tuple[float, str]] = []
+
+    async def run(self, url: str, cookie: str, origin: str, subscribed: asyncio.Event) -> None:
+        from websockets.asyncio.client import connect
+
+        headers = {"Cookie": cookie, "Origin": origin}
+        async with connect(url, additional_headers=headers, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "filters": {}}))
+            if json.loads(await ws.recv()).get("type") != "snapshot":
+                raise RuntimeError("the review socket sent no snapshot")
+            subscribed.set()
+            async for text in ws:
+                now = time.time()
+                self.arrivals.append((now, text.count('"key": "insight:')))
+                if self.sampled:
+                    self.texts.append((now, text))
+
+
+async def _measure_live(port: int, cookie: str, seconds: float) -> dict:
+    from channels.db import database_sync_to_async
+
+    pages = [_Page(sampled=n < LIVE_SAMPLED) for n in range(LIVE_PAGES)]
+    ready = [asyncio.Event() for _ in pages]
+    url, origin = f"ws://127.0.0.1:{port}/ws/review/", f"http://127.0.0.1:{port}"
+    tasks = [
+        asyncio.create_task(page.run(url, cookie, origin, event))
+        for page, event in zip(pages, ready, strict=True)
+    ]
+    try:
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(event.wait() for event in ready))
+        await asyncio.sleep(LIVE_WARM_UP)  # the stream connects, batches settle
+        start = time.time()
+        end = start + seconds
+        await asyncio.sleep(seconds + LIVE_GRACE)  # what was sent before `end` may be on its way
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, Exception | BaseExceptionGroup)]
+    failed = [r for r in failed if not isinstance(r, asyncio.CancelledError)]
+    if failed:
+        raise RuntimeError(f"{len(failed)} review sockets failed: {failed[0]!r}")
+    sent = await database_sync_to_async(_sent_times)()
+    live = []
+    window = {pk for pk, when in sent.items() if start <= when < end}
+    for page in pages[:LIVE_SAMPLED]:
+        seen = {}
+        for arrived, text in page.texts:
+            for item in json.loads(text).get("items", []):
+                if item.get("kind") == "insight" and item["id"] in window:
+                    seen.setdefault(item["id"], arrived)
+        live += [(arrived - sent[pk]) * 1000 for pk, arrived in seen.items()]
+    delivered = sum(
+        count for page in pages for arrived, count in page.arrivals if start <= arrived < end
+    )
+    expected = len(window) * LIVE_SAMPLED
+    return {
+        "window": window,
+        "sent": sent,
+        "live_rate_per_s": round(len(window) / seconds, 1),
+        "live_p50_ms": _percentile(live, 50),
+        "live_p99_ms": _percentile(live, 99),
+        "live_delivered_ratio": round(len(live) / expected, 4) if expected else None,
+        "fanout_msgs_per_s": round(delivered / seconds, 1),
+        "fanout_offered_per_s": round(len(window) * LIVE_PAGES / seconds, 1),
+    }
+
+
+def _sent_times() -> dict[int, float]:
+    """Each insight's send time: its event time, which the simulator stamps as it sends
+    (to the millisecond)."""
+    from streams.models import Insight
+
+    return {pk: when.timestamp() for pk, when in Insight.objects.values_list("pk", "event_time")}
+
+
+def _poll_commits() -> dict[int, float]:
+    """When each new row was first seen committed, polling every 10 ms until a line
+    arrives on standard input."""
+    import select
+
+    from streams.models import Insight
+
+    seen: dict[int, float] = {}
+    last_id = 0
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        now = time.time()
+        ids = list(
+            Insight.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)
+        )
+        seen.update((pk, now) for pk in ids)
+        last_id = ids[-1] if ids else last_id
+        time.sleep(0.01)
+    return seen
+
+
+def _percentile(values: list[float], percent: int) -> float | None:
+    if len(values) < 2:
+        return None
+    return round(statistics.quantiles(values, n=100, method="inclusive")[percent - 1], 1)
 
 
 def _scratch_config(sim_url: str):
@@ -456,6 +656,14 @@ TABLE = (
     ("ceiling_receive_per_s", "insights/s a bare websockets client receives", "ceiling"),
     ("ingest_ratio", "ingest / ceiling", ">= 0.25"),
     ("ingest_pg_per_s", "the same on PostgreSQL", ">= 10000"),
+    ("live_rate_per_s", f"insights/s offered in the live section ({LIVE_PAGES} pages open)", ""),
+    ("commit_p50_ms", "simulator send -> row committed, median (ms)", ""),
+    ("commit_p99_ms", "simulator send -> row committed, p99 (ms)", "<= 250"),
+    ("live_p50_ms", "simulator send -> review page, median (ms)", ""),
+    ("live_p99_ms", "simulator send -> review page, p99 (ms)", "<= 500"),
+    ("live_delivered_ratio", f"share of insights each of {LIVE_SAMPLED} timed pages got", "1.0"),
+    ("fanout_msgs_per_s", f"item updates/s delivered to {LIVE_PAGES} pages together", ""),
+    ("fanout_offered_per_s", "... of the updates/s that were due", ""),
     ("csv_rows_per_s", "export_csv insights, rows/s (SQLite)", ""),
     ("csv_ceiling_rows_per_s", "sqlite3 -csv over the same rows", "ceiling"),
     ("csv_ratio", "export / ceiling", ">= 0.3"),

@@ -15,6 +15,14 @@ SQLITE_KEYS = {
     "ingest_per_s",
     "ceiling_receive_per_s",
     "ingest_ratio",
+    "live_rate_per_s",
+    "commit_p50_ms",
+    "commit_p99_ms",
+    "live_p50_ms",
+    "live_p99_ms",
+    "live_delivered_ratio",
+    "fanout_msgs_per_s",
+    "fanout_offered_per_s",
     "csv_rows_per_s",
     "csv_ceiling_rows_per_s",
     "csv_ratio",
@@ -37,7 +45,11 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     from streams.models import Insight
 
     out = tmp_path / "figures.json"
-    call_command("bench", "--quick", "--events", "300", "--csv-rows", "500", "--json", str(out))
+    call_command(
+        "bench",
+        *("--quick", "--events", "300", "--csv-rows", "500", "--live-seconds", "2"),
+        *("--json", str(out)),
+    )
     figures = json.loads(out.read_text())
     expected = SQLITE_KEYS | (
         POSTGRES_KEYS if os.environ.get("DATABASE_URL", "").startswith("postgres") else set()
@@ -48,6 +60,11 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     assert figures["ingest_ratio"] == round(
         figures["ingest_per_s"] / figures["ceiling_receive_per_s"], 3
     )
+    # The pages got what was committed while they were open, from the live stream.
+    assert 0 < figures["commit_p50_ms"] <= figures["commit_p99_ms"]
+    assert figures["live_p50_ms"] <= figures["live_p99_ms"]
+    assert figures["live_delivered_ratio"] <= 1
+    assert figures["fanout_offered_per_s"] == pytest.approx(figures["live_rate_per_s"] * 100)
     table = capsys.readouterr().out
     assert "ingest_per_s" in table and "csv_peak_rss_mb" in table
     assert Insight.objects.count() == 0  # the database in use was not touched

@@ -9,8 +9,9 @@ from streams import bench
 
 class Command(BaseCommand):
     help = (
-        "Measure ingest, CSV export and the main pages against the machine's ceiling in the "
-        "same run, on scratch databases (never the one in use). Prints a table; --json "
+        "Measure ingest, live updates at 2,000 insights/s to 100 review pages, CSV export and "
+        "the main pages, against the machine's ceiling in the same run, on scratch databases "
+        "(never the one in use). Prints a table; --json "
         "writes the same figures. PostgreSQL figures appear when DATABASE_URL points at it."
     )
 
@@ -23,13 +24,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--csv-rows", type=int, help="Insights to export and page (default 1,000,000)."
         )
+        parser.add_argument(
+            "--live-seconds",
+            type=float,
+            help="How long the live section measures (default 20, 6 with --quick).",
+        )
         # Internal: one section, run by the parent in a process of its own.
-        parser.add_argument("--section", choices=["ingest", "csv"], help="(internal)")
+        parser.add_argument(
+            "--section", choices=["ingest", "live", "commits", "csv"], help="(internal)"
+        )
         parser.add_argument("--sim", default="", help="(internal) the simulator's URL")
         parser.add_argument("--out", help="(internal) where a section writes its figures")
 
     def handle(self, *args, **options):
-        plan = bench.Plan(options["quick"], options["events"], options["csv_rows"])
+        plan = bench.Plan(
+            options["quick"], options["events"], options["csv_rows"], options["live_seconds"]
+        )
         if options["section"]:
             figures = bench.run_section(options["section"], plan=plan, sim_url=options["sim"])
             Path(options["out"]).write_text(json.dumps(figures))
