@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.1
 CLOSE_FORBIDDEN = 4403
+# A send on a socket the page has just closed: daphne's (autobahn's) error, and the OSError
+# the ASGI spec asks servers to raise.
+PAGE_GONE = (Disconnected, OSError)
 
 
 class SharedUpdates:
@@ -170,6 +174,9 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             text = await SHARED.text(tick, "decisions", visible, None)
             if text:
                 await self.send(text_data=text)
+        except PAGE_GONE:
+            # Closed between the update and its sending; its disconnect is on the way.
+            logger.debug("review page closed before its update was sent")
         except Exception:
             # The page resyncs when it reconnects; a failed update must not kill the socket.
             logger.exception("review page update failed")

@@ -420,3 +420,25 @@ async def test_open_pages_share_one_read_per_update_and_filters_stay_their_own(
     assert sorted(f.insight_type for f in reads if f is not None) == ["", "sentiment_alert"]
     for page in [*pages, narrow]:
         await page.disconnect()
+
+
+async def test_a_page_that_closed_before_its_update_is_no_error(client, officer, caplog):
+    from autobahn.exception import Disconnected
+
+    from audit.consumers import ReviewConsumer
+
+    page, _ = await subscribed(client, officer)
+    wanted = await insight()
+
+    async def closed(self, text_data=None, bytes_data=None, close=False):
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    real_send = ReviewConsumer.send
+    ReviewConsumer.send = closed
+    try:
+        await live.announce_insights(get_channel_layer(), [wanted.pk])
+        assert await page.receive_nothing(timeout=0.4)
+    finally:
+        ReviewConsumer.send = real_send
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    await page.disconnect()
