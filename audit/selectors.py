@@ -210,8 +210,21 @@ def _order(row: dict) -> tuple:
 
 
 def _insights(queryset, limit: int | None = None) -> list[dict]:
-    rows = queryset.order_by(F("confidence").asc(nulls_first=True), "id").values(*REVIEW_FIELDS)
-    return [_insight_row(r) for r in (rows[:limit] if limit is not None else rows)]
+    if limit is None:
+        rows = queryset.order_by(F("confidence").asc(nulls_first=True), "id")
+        return [_insight_row(r) for r in rows.values(*REVIEW_FIELDS)]
+    # The same order as two range scans of the (status, confidence, id) index: PostgreSQL
+    # keeps NULLs last in it, so one NULLS FIRST query would sort every pending insight.
+    rows = list(
+        queryset.filter(confidence__isnull=True).order_by("id").values(*REVIEW_FIELDS)[:limit]
+    )
+    if len(rows) < limit:
+        rows += (
+            queryset.filter(confidence__isnull=False)
+            .order_by("confidence", "id")
+            .values(*REVIEW_FIELDS)[: limit - len(rows)]
+        )
+    return [_insight_row(r) for r in rows]
 
 
 def _knowledge(queryset, limit: int | None = None) -> list[dict]:

@@ -3,8 +3,10 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.core.paginator import Paginator
+from django.db import connections, models, transaction
 from django.utils import formats, timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from streams import webhooks
@@ -34,8 +36,35 @@ def preformatted(text: str):
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
 
 
+class LargeTablePaginator(Paginator):
+    """On PostgreSQL, COUNT(*) of a whole table reads all of it (a million insights: about
+    100 ms of a changelist's 300). Unfiltered, past ESTIMATE_FROM rows, the count is the
+    planner's estimate (kept by autovacuum), which is what a page counter needs; any filter
+    or search counts exactly."""
+
+    ESTIMATE_FROM = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor == "postgresql" and not queryset.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [connection.ops.quote_name(queryset.model._meta.db_table)],
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= self.ESTIMATE_FROM:
+                return row[0]
+        return super().count
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records nobody may add, change or delete here: they are evidence."""
+    """Records nobody may add, change or delete here: they are evidence (and the tables
+    that grow: see LargeTablePaginator)."""
+
+    paginator = LargeTablePaginator
 
     def has_add_permission(self, request):
         return False

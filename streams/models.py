@@ -560,7 +560,10 @@ class Insight(Reviewable):
             )
         ]
         indexes = [
-            models.Index(fields=["review_status", "confidence"], name="insight_status_confidence"),
+            # The review queue's order (see audit.selectors), without a sort.
+            models.Index(
+                fields=["review_status", "confidence", "id"], name="insight_status_confidence"
+            ),
             models.Index(fields=["-received_at"], name="insight_received"),
             models.Index(fields=["interaction_id"], name="insight_interaction"),
             models.Index(fields=["insight_type", "-received_at"], name="insight_type_received"),

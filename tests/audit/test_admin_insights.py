@@ -130,3 +130,42 @@ def test_the_list_searches_interaction_ids_and_text(client, officer):
     found = client.get(CHANGELIST, {"q": "refund the"}).content
     assert b"refund the customer" in found
     assert b"first" not in found
+
+
+def test_a_large_unfiltered_list_is_counted_by_estimate_on_postgresql(monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from streams.admin import LargeTablePaginator
+
+    for n in range(3):
+        make_insight(insight_type="intent" if n else "script")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE streams_insight")
+    monkeypatch.setattr(LargeTablePaginator, "ESTIMATE_FROM", 1)
+    with CaptureQueriesContext(connection) as queries:
+        everything = LargeTablePaginator(Insight.objects.order_by("pk"), 100).count
+    counted = any("COUNT(" in q["sql"].upper() for q in queries.captured_queries)
+    assert everything == 3  # the estimate, right after ANALYZE, is exact here
+    assert counted == (connection.vendor != "postgresql")
+    with CaptureQueriesContext(connection) as queries:
+        filtered = LargeTablePaginator(
+            Insight.objects.filter(insight_type="intent").order_by("pk"), 100
+        ).count
+    assert filtered == 2
+    assert any("COUNT(" in q["sql"].upper() for q in queries.captured_queries)
+
+
+def test_the_review_queue_puts_insights_without_confidence_first_within_its_limit():
+    from audit.selectors import ReviewFilters, review_queue
+
+    low, high = make_insight(confidence=0.1), make_insight(confidence=0.9)
+    unknown = [make_insight(confidence=None, relevance_score=None) for _ in range(2)]
+    rows = review_queue(ReviewFilters(), limit=3)
+    assert [r["id"] for r in rows["items"]] == [unknown[0].pk, unknown[1].pk, low.pk]
+    assert rows["more"]
+    rows = review_queue(ReviewFilters(), limit=1)
+    assert [r["id"] for r in rows["items"]] == [unknown[0].pk]
+    rows = review_queue(ReviewFilters(), limit=10)
+    assert [r["id"] for r in rows["items"]] == [unknown[0].pk, unknown[1].pk, low.pk, high.pk]
