@@ -351,7 +351,7 @@ def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
 
 
 def _insight_values(stream_id: int, record: Accepted, stored_at: datetime) -> dict:
-    """An insight's field values, in `INSIGHT_ROWS.fields` order."""
+    """An insight's field values, by the names `INSIGHT_ROWS` writes."""
     received = _timestamp(record.received_at)
     decided = bool(record.auto_status)
     return {
