@@ -172,15 +172,7 @@ def simulator(events: int, *, rate: float = 0):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/_sim/stats", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the simulator did not start") from None
-                time.sleep(0.1)
+        _wait_for(url + "/_sim/stats", process)
         yield url
     finally:
         process.terminate()
