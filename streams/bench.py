@@ -45,6 +45,10 @@ LIVE_PAGES = 100  # review-page sockets open during it
 LIVE_SAMPLED = 10  # pages whose every update is timed (the others are counted)
 LIVE_WARM_UP = 3.0  # seconds before the live section starts measuring
 LIVE_GRACE = 2.0  # seconds after it for what was sent in time to arrive
+# Readiness waits grow with what is asked: a slow host takes longer to log in many pages.
+READY_BASE_SECONDS = 60.0
+READY_SECONDS_PER_PAGE = 1.0
+START_SECONDS = 120.0  # a process of ours starting and answering its health check
 MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 
 
@@ -54,6 +58,7 @@ class Plan:
     events_override: int | None = None
     csv_rows_override: int | None = None
     live_seconds_override: float | None = None
+    live_pages_override: int | None = None
 
     @property
     def events(self) -> int:
@@ -68,6 +73,16 @@ class Plan:
         """How long the live section measures, after its warm-up."""
         return self.live_seconds_override or (6.0 if self.quick else 20.0)
 
+    @property
+    def live_pages(self) -> int:
+        """Review pages open during the live section."""
+        return self.live_pages_override or LIVE_PAGES
+
+    @property
+    def live_sampled(self) -> int:
+        """Pages whose every update is timed."""
+        return min(LIVE_SAMPLED, self.live_pages)
+
     def options(self) -> list[str]:
         """The same plan, for a child's command line."""
         options = ["--quick"] if self.quick else []
@@ -77,7 +92,56 @@ class Plan:
             options += ["--csv-rows", str(self.csv_rows_override)]
         if self.live_seconds_override:
             options += ["--live-seconds", str(self.live_seconds_override)]
+        if self.live_pages_override:
+            options += ["--live-pages", str(self.live_pages_override)]
         return options
+
+
+# Figures that could not be measured are null, with the reason beside them: a missing
+# figure is a failure of that figure, not of the command.
+
+SECTION_KEYS = {
+    "ingest": ("ingest_per_s",),
+    "live": (
+        "live_rate_per_s",
+        "commit_p50_ms",
+        "commit_p99_ms",
+        "live_p50_ms",
+        "live_p99_ms",
+        "live_delivered_ratio",
+        "fanout_msgs_per_s",
+        "fanout_offered_per_s",
+    ),
+    "csv": (
+        "csv_rows_per_s",
+        "csv_peak_rss_mb",
+        "csv_ceiling_rows_per_s",
+        "csv_ratio",
+        "changelist_ms",
+        "review_snapshot_ms",
+    ),
+}
+
+
+class Unmeasured(Exception):
+    """A section could not measure what it is for; the message says why, in words."""
+
+
+def why_key(key: str) -> str:
+    return f"{key}_why"
+
+
+def unmeasured(keys, why: str) -> dict:
+    figures = {}
+    for key in keys:
+        figures[key] = None
+        figures[why_key(key)] = why
+    return figures
+
+
+def measured(key: str, value, why: str) -> dict:
+    """`{key: value}`, or the key unmeasured with `why` when there is no value."""
+    return {key: value} if value is not None else unmeasured([key], why)
 
 
 # The parent: orchestration
@@ -94,26 +158,45 @@ def run(plan: Plan, *, log) -> dict:
             figures["ceiling_receive_per_s"] = asyncio.run(receive_ceiling(sim_url, plan.events))
             log("ingest: one stream worker on SQLite")
             sqlite_url = f"sqlite:///{Path(scratch) / 'ingest.sqlite3'}"
-            figures["ingest_per_s"] = _child("ingest", sqlite_url, sim_url, plan)["ingest_per_s"]
+            figures.update(_child("ingest", sqlite_url, sim_url, plan, log=log))
             if postgres:
                 log("ingest: one stream worker on PostgreSQL")
                 with scratch_database(postgres) as url:
-                    figures["ingest_pg_per_s"] = _child("ingest", url, sim_url, plan)[
-                        "ingest_per_s"
-                    ]
-        figures["ingest_ratio"] = _ratio(figures["ingest_per_s"], figures["ceiling_receive_per_s"])
-        log(f"live: {LIVE_RATE} insights/s through `serve` to {LIVE_PAGES} review pages (SQLite)")
+                    ingest = _child("ingest", url, sim_url, plan, log=log)
+                    figures.update(_renamed(ingest, {"ingest_per_s": "ingest_pg_per_s"}))
+        figures.update(
+            measured(
+                "ingest_ratio",
+                _ratio(figures["ingest_per_s"], figures["ceiling_receive_per_s"]),
+                "ingest was not measured",
+            )
+        )
+        log(
+            f"live: {LIVE_RATE} insights/s through `serve` to {plan.live_pages} review pages "
+            "(SQLite)"
+        )
         with simulator(0, rate=LIVE_RATE) as sim_url:
             sqlite_url = f"sqlite:///{Path(scratch) / 'live.sqlite3'}"
-            figures.update(_child("live", sqlite_url, sim_url, plan))
+            figures.update(_child("live", sqlite_url, sim_url, plan, log=log))
         log(f"CSV and pages: {plan.csv_rows} insights on SQLite")
         sqlite_url = f"sqlite:///{Path(scratch) / 'csv.sqlite3'}"
-        figures.update(_child("csv", sqlite_url, "", plan))
+        figures.update(_child("csv", sqlite_url, "", plan, log=log))
         if postgres:
             log(f"CSV and pages: {plan.csv_rows} insights on PostgreSQL")
             with scratch_database(postgres) as url:
-                figures.update({f"{k}_pg": v for k, v in _child("csv", url, "", plan).items()})
+                csv_pg = _child("csv", url, "", plan, log=log)
+                figures.update(_renamed(csv_pg, {key: f"{key}_pg" for key in SECTION_KEYS["csv"]}))
     return figures
+
+
+def _renamed(figures: dict, names: dict[str, str]) -> dict:
+    """Figures (and their reasons) under other names: a section's keys for PostgreSQL."""
+    out = {}
+    for key, value in figures.items():
+        base = key.removesuffix("_why")
+        name = names.get(base, base)
+        out[why_key(name) if key.endswith("_why") else name] = value
+    return out
 
 
 def _ratio(part, whole):
@@ -125,8 +208,9 @@ def _postgres_url() -> str | None:
     return url if url.startswith(("postgres://", "postgresql://")) else None
 
 
-def _child(section: str, database_url: str, sim_url: str, plan: Plan) -> dict:
-    """Run one section in a fresh process on `database_url`; returns its figures."""
+def _child(section: str, database_url: str, sim_url: str, plan: Plan, *, log) -> dict:
+    """Run one section in a fresh process on `database_url`; returns its figures. A section
+    that fails returns its keys unmeasured, with the reason it gave."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, str(MANAGE), "bench", "--section", section, "--out", out.name]
         command += ["--sim", sim_url] if sim_url else []
@@ -141,8 +225,14 @@ def _child(section: str, database_url: str, sim_url: str, plan: Plan) -> dict:
             "ALLOWED_HOSTS": "testserver",
         }
         env.pop("REDIS_URL", None)  # one process: the in-memory layer, as in the embedded mode
-        subprocess.run(command, env=env, check=True)
-        return json.loads(Path(out.name).read_text())
+        process = subprocess.run(command, env=env, check=False)
+        text = Path(out.name).read_text()
+    figures = json.loads(text) if text else {}
+    if process.returncode == 0 and "error" not in figures:
+        return figures
+    why = figures.get("error") or f"the {section} section exited with code {process.returncode}"
+    log(f"{section}: not measured: {why}")
+    return unmeasured(SECTION_KEYS[section], why)
 
 
 @contextlib.contextmanager
@@ -172,7 +262,7 @@ def simulator(events: int, *, rate: float = 0):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(url + "/_sim/stats", process)
+        _wait_for(url + "/_sim/stats", process, "the simulator")
         yield url
     finally:
         process.terminate()
@@ -263,7 +353,7 @@ def run_section(section: str, *, plan: Plan, sim_url: str) -> dict:
     if section == "csv":
         return _csv_and_pages(plan.csv_rows)
     if section == "live":
-        return _live(sim_url, plan.live_seconds)
+        return _live(sim_url, plan)
     raise ValueError(f"unknown section {section}")
 
 
@@ -293,8 +383,8 @@ async def _ingest(sim_url: str, events: int) -> dict:
     return {"ingest_per_s": round(events / elapsed, 1)}
 
 
-def _live(sim_url: str, seconds: float) -> dict:
-    """`serve` on this scratch database with the simulator at LIVE_RATE, and LIVE_PAGES
+def _live(sim_url: str, plan: Plan) -> dict:
+    """`serve` on this scratch database with the simulator at LIVE_RATE, and the plan's
     logged-in review pages: commit and page latencies, and the updates the pages get."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -318,7 +408,7 @@ def _live(sim_url: str, seconds: float) -> dict:
         stdout=subprocess.DEVNULL,
     )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", server)
+        _wait_for(f"http://127.0.0.1:{port}/healthz", server, "manage.py serve")
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             # An independent reader sees the rows commit: this process is busy with the pages.
             poller = subprocess.Popen(
@@ -326,7 +416,7 @@ def _live(sim_url: str, seconds: float) -> dict:
                 stdin=subprocess.PIPE,
             )
             try:
-                figures = asyncio.run(_measure_live(port, cookie, seconds))
+                figures = asyncio.run(_measure_live(port, cookie, plan))
             finally:
                 poller.communicate(b"stop\n", timeout=60)  # a line on its input stops it
             if poller.returncode != 0:
@@ -337,22 +427,34 @@ def _live(sim_url: str, seconds: float) -> dict:
         server.wait(30)
     window, sent = figures.pop("window"), figures.pop("sent")
     committed = [(seen[pk] - sent[pk]) * 1000 for pk in window if pk in seen]
+    why = (
+        f"{len(committed)} insight(s) were seen committed in the {plan.live_seconds:g} s "
+        "window; percentiles need two or more"
+    )
     return {
-        "commit_p50_ms": _percentile(committed, 50),
-        "commit_p99_ms": _percentile(committed, 99),
+        **measured("commit_p50_ms", _percentile(committed, 50), why),
+        **measured("commit_p99_ms", _percentile(committed, 99), why),
         **figures,
     }
 
 
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+def _wait_for(
+    url: str, process: subprocess.Popen, what: str, timeout: float = START_SECONDS
+) -> None:
+    """Until `url` answers; raises Unmeasured naming `what` if its process ends first or
+    it has not answered after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            httpx.get(url, timeout=1).raise_for_status()
+            httpx.get(url, timeout=5).raise_for_status()
             return
         except httpx.HTTPError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"{url} did not answer") from None
+            if process.poll() is not None:
+                raise Unmeasured(
+                    f"{what} exited with code {process.returncode} before answering"
+                ) from None
+            if time.monotonic() > deadline:
+                raise Unmeasured(f"{what} did not answer {url} within {timeout:.0f} s") from None
             time.sleep(0.1)
 
 
@@ -381,19 +483,27 @@ class _Page:
                     self.texts.append((now, text))
 
 
-async def _measure_live(port: int, cookie: str, seconds: float) -> dict:
+async def _measure_live(port: int, cookie: str, plan: Plan) -> dict:
     from channels.db import database_sync_to_async
 
-    pages = [_Page(sampled=n < LIVE_SAMPLED) for n in range(LIVE_PAGES)]
+    seconds, sampled = plan.live_seconds, plan.live_sampled
+    pages = [_Page(sampled=n < sampled) for n in range(plan.live_pages)]
     ready = [asyncio.Event() for _ in pages]
     url, origin = f"ws://127.0.0.1:{port}/ws/review/", f"http://127.0.0.1:{port}"
     tasks = [
         asyncio.create_task(page.run(url, cookie, origin, event))
         for page, event in zip(pages, ready, strict=True)
     ]
+    ready_within = READY_BASE_SECONDS + READY_SECONDS_PER_PAGE * len(pages)
     try:
-        async with asyncio.timeout(60):
-            await asyncio.gather(*(event.wait() for event in ready))
+        try:
+            async with asyncio.timeout(ready_within):
+                await asyncio.gather(*(event.wait() for event in ready))
+        except TimeoutError:
+            waiting = sum(not event.is_set() for event in ready)
+            raise Unmeasured(
+                f"{waiting} of {len(pages)} review pages had no snapshot after {ready_within:.0f} s"
+            ) from None
         await asyncio.sleep(LIVE_WARM_UP)  # the stream connects, batches settle
         start = time.time()
         end = start + seconds
@@ -409,7 +519,7 @@ async def _measure_live(port: int, cookie: str, seconds: float) -> dict:
     sent = await database_sync_to_async(_sent_times)()
     live = []
     window = {pk for pk, when in sent.items() if start <= when < end}
-    for page in pages[:LIVE_SAMPLED]:
+    for page in pages[:sampled]:
         seen = {}
         for arrived, text in page.texts:
             for item in json.loads(text).get("items", []):
@@ -419,16 +529,25 @@ async def _measure_live(port: int, cookie: str, seconds: float) -> dict:
     delivered = sum(
         count for page in pages for arrived, count in page.arrivals if start <= arrived < end
     )
-    expected = len(window) * LIVE_SAMPLED
+    expected = len(window) * sampled
+    why = (
+        f"{len(live)} item update(s) reached the {sampled} timed pages in the {seconds:g} s "
+        "window; percentiles need two or more"
+    )
+    nothing_sent = f"no insight was stored in the {seconds:g} s window"
     return {
         "window": window,
         "sent": sent,
         "live_rate_per_s": round(len(window) / seconds, 1),
-        "live_p50_ms": _percentile(live, 50),
-        "live_p99_ms": _percentile(live, 99),
-        "live_delivered_ratio": round(len(live) / expected, 4) if expected else None,
+        **measured("live_p50_ms", _percentile(live, 50), why),
+        **measured("live_p99_ms", _percentile(live, 99), why),
+        **measured(
+            "live_delivered_ratio",
+            round(len(live) / expected, 4) if expected else None,
+            nothing_sent,
+        ),
         "fanout_msgs_per_s": round(delivered / seconds, 1),
-        "fanout_offered_per_s": round(len(window) * LIVE_PAGES / seconds, 1),
+        "fanout_offered_per_s": round(len(window) * len(pages) / seconds, 1),
     }
 
 
@@ -648,13 +767,13 @@ TABLE = (
     ("ceiling_receive_per_s", "insights/s a bare websockets client receives", "ceiling"),
     ("ingest_ratio", "ingest / ceiling", ">= 0.25"),
     ("ingest_pg_per_s", "the same on PostgreSQL", ">= 10000"),
-    ("live_rate_per_s", f"insights/s offered in the live section ({LIVE_PAGES} pages open)", ""),
+    ("live_rate_per_s", "insights/s offered in the live section", ""),
     ("commit_p50_ms", "simulator send -> row committed, median (ms)", ""),
     ("commit_p99_ms", "simulator send -> row committed, p99 (ms)", "<= 250"),
     ("live_p50_ms", "simulator send -> review page, median (ms)", ""),
     ("live_p99_ms", "simulator send -> review page, p99 (ms)", "<= 500"),
-    ("live_delivered_ratio", f"share of insights each of {LIVE_SAMPLED} timed pages got", "1.0"),
-    ("fanout_msgs_per_s", f"item updates/s delivered to {LIVE_PAGES} pages together", ""),
+    ("live_delivered_ratio", "share of insights each timed page got", "1.0"),
+    ("fanout_msgs_per_s", "item updates/s delivered to the pages together", ""),
     ("fanout_offered_per_s", "... of the updates/s that were due", ""),
     ("csv_rows_per_s", "export_csv insights, rows/s (SQLite)", ""),
     ("csv_ceiling_rows_per_s", "sqlite3 -csv over the same rows", "ceiling"),
@@ -674,7 +793,12 @@ TABLE = (
 def table(figures: dict) -> str:
     lines = [f"{'key':<27} {'value':>12}  {'target':<9} what", "-" * 100]
     for key, what, target in TABLE:
-        if key in figures:
+        if key not in figures:
+            continue
+        if figures[key] is None:
+            lines.append(f"{key:<27} {'not measured':>12}  {target:<9} {what}")
+            lines.append(f"{'':<27} {'':>12}  {'':<9} why: {figures.get(why_key(key), '?')}")
+        else:
             lines.append(f"{key:<27} {figures[key]:>12}  {target:<9} {what}")
     lines.append(
         f"({figures['events']} insights ingested, {figures['csv_rows']} rows exported"

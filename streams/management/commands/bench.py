@@ -29,6 +29,11 @@ class Command(BaseCommand):
             type=float,
             help="How long the live section measures (default 20, 6 with --quick).",
         )
+        parser.add_argument(
+            "--live-pages",
+            type=int,
+            help="Review pages open during the live section (default 100).",
+        )
         # Internal: one section, run by the parent in a process of its own.
         parser.add_argument(
             "--section", choices=["ingest", "live", "commits", "csv"], help="(internal)"
@@ -38,11 +43,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         plan = bench.Plan(
-            options["quick"], options["events"], options["csv_rows"], options["live_seconds"]
+            options["quick"],
+            options["events"],
+            options["csv_rows"],
+            options["live_seconds"],
+            options["live_pages"],
         )
         if options["section"]:
-            figures = bench.run_section(options["section"], plan=plan, sim_url=options["sim"])
-            Path(options["out"]).write_text(json.dumps(figures))
+            self.section(options["section"], plan, options["sim"], Path(options["out"]))
             return
         started = time.monotonic()
         figures = bench.run(plan, log=lambda text: self.stderr.write(text))
@@ -51,3 +59,15 @@ class Command(BaseCommand):
         self.stdout.write(f"({figures['duration_s']} s)")
         if options["json"]:
             Path(options["json"]).write_text(json.dumps(figures, indent=2) + "\n")
+
+    def section(self, name: str, plan, sim_url: str, out: Path) -> None:
+        """One section in this process: its figures, or why it could not measure them, to
+        `out` (an unexpected error is raised too, so its traceback is printed)."""
+        try:
+            figures = bench.run_section(name, plan=plan, sim_url=sim_url)
+        except bench.Unmeasured as exc:
+            figures = {"error": str(exc)}
+        except Exception as exc:
+            out.write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+            raise
+        out.write_text(json.dumps(figures))
