@@ -1,6 +1,7 @@
 """ASGI entry point: Django for HTTP, Channels consumers for WebSockets.
 
-WebSockets are authenticated from the session and refused from other origins.
+WebSockets are authenticated from the session and refused from other origins (scheme,
+host and port: see assistgov.origins).
 """
 
 import os
@@ -13,15 +14,13 @@ django_asgi_app = get_asgi_application()
 # Consumers import models: Django must be set up first.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from assistgov.origins import SameOriginValidator  # noqa: E402
 from audit.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

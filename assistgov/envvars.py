@@ -7,6 +7,7 @@ variable, so a typo fails at start instead of silently becoming a default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 import environ
@@ -20,13 +21,16 @@ DATABASE_ENGINES = {
     "django.db.backends.postgresql": "postgresql",
 }
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 
 
 class EnvReader:
     def __init__(self, environ_: Mapping[str, str] | None = None):
         self.environ = os.environ if environ_ is None else environ_
+        self.names: set[str] = set()  # every variable asked for: the product's own settings
 
     def raw(self, name: str) -> str | None:
+        self.names.add(name)
         value = self.environ.get(name)
         return None if value is None or value.strip() == "" else value.strip()
 
@@ -134,4 +138,28 @@ class EnvReader:
                 raise ImproperlyConfigured(
                     f"{name}: key {position} is not a Fernet key (32 url-safe base64 bytes)."
                 ) from None
+        return keys
+
+    def keyed_secrets(self, name: str, default: Mapping[str, str]) -> dict[str, str]:
+        """`id:secret` pairs, comma-separated, for keys that rotate: the first is current,
+        the others still verify what they signed. A secret is 32 characters or more."""
+        value = self.raw(name)
+        if value is None:
+            if not default:
+                raise ImproperlyConfigured(
+                    f"{name} is not set. Give it as key-id:secret, e.g. "
+                    f'2026a:$(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
+            return dict(default)
+        keys: dict[str, str] = {}
+        for position, item in enumerate(value.split(","), start=1):
+            key_id, _, secret = item.strip().partition(":")
+            if not KEY_ID.match(key_id) or len(secret) < 32:
+                raise ImproperlyConfigured(
+                    f"{name}: key {position} is not key-id:secret with a key id of letters, "
+                    "digits, - or _ (up to 16) and a secret of 32 characters or more."
+                )
+            if key_id in keys:
+                raise ImproperlyConfigured(f"{name}: key id {key_id!r} is given twice.")
+            keys[key_id] = secret
         return keys

@@ -6,8 +6,10 @@ message that names it.
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from assistgov.envvars import EnvReader
@@ -38,6 +40,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
+    "csp",
     "streams",
     "audit",
 ]
@@ -52,6 +56,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "assistgov.urls"
@@ -65,6 +72,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "csp.context_processors.nonce",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -149,8 +157,67 @@ if DEBUG:
 
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env.bool("TRUST_X_FORWARDED_PROTO", False):
+TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", False)
+if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS: plain-HTTP requests are redirected (health checks and metrics excepted, for load
+# balancers and scrapers inside the network), and browsers are told to use HTTPS only.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
+# Preloading is a decision about the whole domain (browsers' lists are slow to leave), not
+# about this application: SECURE_HSTS_PRELOAD=true opts in, and Django's reminder is off.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Content-Security-Policy: scripts only from here and with the response's nonce (no inline
+# handlers), nothing framed, forms posted here only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one user
+# from one address, both login pages refuse that pair for the cool-off time. Governance
+# admins unlock from the admin ("Access attempts"); every lock-out is an audit entry.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A lock-out lasts its cool-off time from the failure that caused it; tries while locked
+# do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_ENABLE_ADMIN = False  # audit.admin registers the attempts, with audited unlocking
+AXES_VERBOSE = False
+# The client's address is the connection's: behind a reverse proxy, daphne's --proxy-headers
+# sets it from X-Forwarded-For (a header a client could forge is never read here).
+AXES_CLIENT_IP_CALLABLE = "audit.security.client_address"
+
+# Outbound connections. Connections' custom base URLs must name one of these hosts (else
+# only Genesys Cloud's region hosts, at public addresses); webhook endpoints may use any
+# public host and these at any address. Loopback is allowed by default while DEBUG, for
+# the simulator and local receivers.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
+CONNECTION_ALLOWED_HOSTS = env.list("CONNECTION_ALLOWED_HOSTS", LOOPBACK_HOSTS if DEBUG else [])
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", LOOPBACK_HOSTS if DEBUG else [])
+# Environment variables a connection may read its client secret from (shell-style patterns);
+# the product's own settings are refused whatever this says.
+CONNECTION_SECRET_ENV_ALLOWED = env.list("CONNECTION_SECRET_ENV_ALLOWED", ["GENESYS_*"])
 
 # Secrets at rest (connection client secrets) are encrypted with Fernet. Several
 # comma-separated keys allow rotation: the first encrypts, all decrypt.
@@ -201,8 +268,21 @@ WEBHOOK_RETRY_SCHEDULE = env.numbers(
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", 8, minimum=1)
 WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", 1.0, minimum=0.05)
-# /metrics answers only with "Authorization: Bearer <token>" when this is set.
+# /metrics answers only with "Authorization: Bearer <token>" when this is set; without a
+# token it is closed unless METRICS_PUBLIC (default: DEBUG).
 METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", DEBUG)
+
+# The audit chain's keys: each entry carries an HMAC of its hash with the first key (by its
+# id), so a database writer without the key cannot rewrite the chain. Older keys verify what
+# they signed. The chain's head is published (log, /metrics, audit.head webhooks) this often.
+AUDIT_HMAC_KEYS = env.keyed_secrets(
+    "AUDIT_HMAC_KEY",
+    {"dev": hashlib.sha256(f"assistgov-audit-key:{SECRET_KEY}".encode()).hexdigest()}
+    if DEBUG
+    else {},
+)
+AUDIT_HEAD_PUBLISH_SECONDS = env.float("AUDIT_HEAD_PUBLISH_SECONDS", 300.0, minimum=1.0)
 if STREAMS_RECONCILE_SECONDS > STREAMS_LEASE_SECONDS / 2:
     raise ImproperlyConfigured(
         f"STREAMS_RECONCILE_SECONDS={STREAMS_RECONCILE_SECONDS:g} must be at most half of "
@@ -239,5 +319,11 @@ LOGGING = {
         "websockets": {"level": "WARNING"},
         "aiohttp.access": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # django-axes logs every sign-in at INFO; lock-outs (WARNING) and audit entries stay.
+        "axes": {"level": "WARNING"},
     },
 }
+
+# Every environment variable read above is one of the product's own settings: a connection
+# may never read its client secret from one of them.
+PRODUCT_ENV_NAMES = frozenset(env.names | {"DJANGO_SETTINGS_MODULE"})

@@ -1,9 +1,12 @@
 import json
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -15,7 +18,7 @@ from audit.forms import DecisionForm
 from audit.models import AuditEntry, ReasonCode
 from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
-from streams.admin import AuditedAdmin, ReadOnlyAdmin, preformatted
+from streams.admin import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
 from streams.models import Insight, KnowledgeQuery
 
 
@@ -36,6 +39,9 @@ class CsvExportAdmin(ReadOnlyAdmin):
     def export_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        problem = lookup_problem(self.model, request.GET)
+        if problem:
+            return HttpResponseBadRequest(problem, content_type="text/plain")
         try:
             queryset = self.get_changelist_instance(request).get_queryset(request)
         except IncorrectLookupParameters:
@@ -254,3 +260,44 @@ class KnowledgeQueryAdmin(CsvExportAdmin):
 def _score(value: float | None) -> str:
     """A confidence or relevance to three places; "none" for an insight that carries none."""
     return "none" if value is None else f"{value:.3f}"
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """Failed sign-ins per user name and address (django-axes). Unlocking forgets them, so
+    the pair may sign in again at once; each unlock is an audit entry."""
+
+    actions = ["unlock_selected"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Unlock: forget these failed sign-ins", permissions=["delete"])
+    def unlock_selected(self, request, queryset):
+        attempts = list(queryset)
+        for attempt in attempts:
+            self.delete_model(request, attempt)
+        self.message_user(
+            request, f"{len(attempts)} user name(s) and address(es) unlocked.", messages.SUCCESS
+        )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            before = {
+                "username": obj.username,
+                "client_address": obj.ip_address,
+                "failures": obj.failures_since_start,
+            }
+            super().delete_model(request, obj)
+            services.audit_record(
+                action="security.unlock",
+                actor=request.user,
+                object_type="auth.user",
+                object_id=(obj.username or "")[:64],
+                object_repr=obj.username or "(no user name)",
+                before=before,
+                after=None,
+                origin=Origin.from_request(request),
+            )

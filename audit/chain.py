@@ -1,15 +1,22 @@
-"""The audit trail's hash chain: each entry holds SHA-256(its content + the previous hash).
+"""The audit trail's hash chain: each entry holds SHA-256(its content + the previous hash),
+and an HMAC of that hash with a key from the environment (AUDIT_HMAC_KEY).
 
 Writers are serialised (a PostgreSQL advisory lock; on SQLite the IMMEDIATE transaction
 already holds the write lock), so every entry links to exactly one predecessor and the
-chain never forks. `verify` recomputes it and reports the first broken link.
+chain never forks. The hashes show that nothing was changed, removed or inserted; the HMACs
+show that whoever recomputed them held the key, so a database writer alone cannot rewrite
+history. The chain's head (its last entry's id and hash, signed) is published outside the
+database; checking the chain against a published head shows that it was not shortened.
+`verify` recomputes it all and reports the first broken link.
 """
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from audit.models import AuditEntry
@@ -42,6 +49,46 @@ def compute_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
+def current_key_id() -> str:
+    return next(iter(settings.AUDIT_HMAC_KEYS))
+
+
+def seal(entry_hash: str, key_id: str | None = None) -> str:
+    """The HMAC-SHA256 of an entry's hash with key `key_id` (the current key by default)."""
+    key = settings.AUDIT_HMAC_KEYS[key_id or current_key_id()]
+    return hmac.new(key.encode(), entry_hash.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Head:
+    """The chain's last entry: what is published, and what a later check expects to find."""
+
+    entry_id: int
+    entry_hash: str
+
+    def __str__(self) -> str:
+        return f"{self.entry_id}:{self.entry_hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Head":
+        """From `ID:HASH` (ValueError with a message otherwise)."""
+        entry_id, _, entry_hash = text.strip().partition(":")
+        if not entry_id.isdigit() or len(entry_hash) != 64:
+            raise ValueError(f"{text!r} is not ID:HASH (an entry id, a colon, a 64-digit hash)")
+        return cls(int(entry_id), entry_hash.lower())
+
+    def signature(self) -> str:
+        """`key id:HMAC` of the head with the current key: a published head carries it, so
+        a forged one cannot be passed off as published."""
+        key_id = current_key_id()
+        return f"{key_id}:{seal(f'head:{self}', key_id)}"
+
+
+def head() -> Head | None:
+    last = AuditEntry.objects.order_by("-id").values_list("id", "entry_hash").first()
+    return Head(*last) if last else None
+
+
 def append(entry: AuditEntry) -> AuditEntry:
     """Link `entry` to the chain's last entry and save it, holding the writers' lock."""
     with transaction.atomic():
@@ -51,6 +98,8 @@ def append(entry: AuditEntry) -> AuditEntry:
         last = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
         entry.prev_hash = last or GENESIS
         entry.entry_hash = compute_hash(entry)
+        entry.key_id = current_key_id()
+        entry.entry_hmac = seal(entry.entry_hash, entry.key_id)
         entry.save(force_insert=True)
     return entry
 
@@ -60,29 +109,64 @@ class Verification:
     checked: int
     broken_at: int | None = None
     problem: str = ""
+    head: Head | None = None
 
     @property
     def intact(self) -> bool:
-        return self.broken_at is None
+        return not self.problem
 
 
-def verify(chunk_size: int = 2000) -> Verification:
+def verify(chunk_size: int = 2000, *, expect_head: Head | None = None) -> Verification:
+    """Recompute every link, hash and HMAC; with `expect_head` (a head published earlier),
+    also check that the chain still holds that entry, unchanged."""
     previous = GENESIS
     checked = 0
+    last: Head | None = None
     for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=chunk_size):
-        if entry.prev_hash != previous:
-            return Verification(
-                checked,
-                entry.pk,
-                f"entry {entry.pk} does not link to the entry before it: an entry before it "
-                "was changed, removed or inserted",
-            )
-        if compute_hash(entry) != entry.entry_hash:
-            return Verification(
-                checked,
-                entry.pk,
-                f"entry {entry.pk} does not match its hash: its content was changed",
-            )
+        problem = _entry_problem(entry, previous) or _head_problem(entry, expect_head)
+        if problem:
+            return Verification(checked, entry.pk, problem, last)
         previous = entry.entry_hash
+        last = Head(entry.pk, entry.entry_hash)
         checked += 1
-    return Verification(checked)
+    if expect_head and (last is None or last.entry_id < expect_head.entry_id):
+        return Verification(
+            checked,
+            expect_head.entry_id,
+            f"the chain ends at entry {last.entry_id if last else 'none'}, before entry "
+            f"{expect_head.entry_id}, which was published as its head: entries were removed",
+            last,
+        )
+    return Verification(checked, head=last)
+
+
+def _entry_problem(entry: AuditEntry, previous: str) -> str:
+    if entry.prev_hash != previous:
+        return (
+            f"entry {entry.pk} does not link to the entry before it: an entry before it "
+            "was changed, removed or inserted"
+        )
+    if compute_hash(entry) != entry.entry_hash:
+        return f"entry {entry.pk} does not match its hash: its content was changed"
+    if entry.key_id not in settings.AUDIT_HMAC_KEYS:
+        return (
+            f"entry {entry.pk} is sealed with key {entry.key_id or '(none)'!r}, which "
+            "AUDIT_HMAC_KEY does not hold: add that key (after the current one) to check it"
+        )
+    if not hmac.compare_digest(seal(entry.entry_hash, entry.key_id), entry.entry_hmac):
+        return (
+            f"entry {entry.pk} does not match its HMAC: its hash was recomputed without the "
+            "key, so the chain was rewritten"
+        )
+    return ""
+
+
+def _head_problem(entry: AuditEntry, expect_head: Head | None) -> str:
+    if expect_head is None or entry.pk != expect_head.entry_id:
+        return ""
+    if entry.entry_hash == expect_head.entry_hash:
+        return ""
+    return (
+        f"entry {entry.pk} is not the entry published as the head: its hash "
+        f"{entry.entry_hash[:12]}... differs from {expect_head.entry_hash[:12]}..."
+    )

@@ -13,11 +13,14 @@ import asyncio
 import dataclasses
 import json
 import logging
+from typing import Annotated, Literal
 
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from audit import selectors
 from audit.services import (
@@ -67,6 +70,46 @@ class SharedUpdates:
 SHARED = SharedUpdates()
 
 
+# What a page may send. Anything else gets an error message and the socket stays open.
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+FilterValue = StrictStr | float | None
+
+
+class Subscribe(_Message):
+    type: Literal["subscribe"]
+    filters: dict[Annotated[str, Field(max_length=40)], FilterValue] = Field(
+        default_factory=dict, max_length=20
+    )
+
+
+class Decide(_Message):
+    type: Literal["decide"]
+    kind: Literal["insight", "knowledge"] = "insight"
+    id: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+    decision: Literal["approve", "reject"]
+    reason_code: Annotated[StrictStr, Field(max_length=40)] = ""
+    note: StrictStr = ""
+
+
+MESSAGES = TypeAdapter(Annotated[Subscribe | Decide, Field(discriminator="type")])
+
+
+def message_problem(exc: PydanticValidationError) -> str:
+    """The first thing wrong with a message, in words: where, then what."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"][1:] or error["loc"]) or "message"
+    if not error["loc"] or error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return "unknown message type: send subscribe or decide"
+    if error["type"] == "literal_error":
+        return f"{where} must be {error['ctx']['expected'].replace(chr(39), '')}"
+    return f"{where}: {error['msg']}"
+
+
 class ReviewConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
@@ -92,15 +135,27 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             self.flush_task.cancel()
 
     async def receive_json(self, content, **kwargs):
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "malformed":
+        if isinstance(content, dict) and content.get("type") == "malformed":
             await self.send_json({"type": "error", "message": "the message is not JSON"})
-        elif kind == "subscribe":
-            await self.subscribe(content.get("filters"))
-        elif kind == "decide":
-            await self.decide(content)
-        else:
-            await self.send_json({"type": "error", "message": f"unknown message type {kind!r}"})
+            return
+        try:
+            message = MESSAGES.validate_python(content)
+        except PydanticValidationError as exc:
+            await self.send_json({"type": "error", "message": message_problem(exc)})
+            return
+        try:
+            if isinstance(message, Subscribe):
+                await self.subscribe(message.filters)
+            else:
+                await self.decide(message)
+        except PAGE_GONE:
+            raise
+        except Exception:
+            # A bug here must not close the page's socket: it says so and carries on.
+            logger.exception("review socket: a %s message failed", message.type)
+            await self.send_json(
+                {"type": "error", "message": "That did not work (an internal error was logged)."}
+            )
 
     async def decode_json(self, text_data):
         try:
@@ -121,11 +176,8 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             {"type": "snapshot", "can_decide": sorted(self.can_decide), **snapshot}
         )
 
-    async def decide(self, content):
-        kind = REVIEW_KINDS.get(content.get("kind") or "insight")
-        if kind is None:
-            await self.send_json({"type": "error", "message": "kind must be insight or knowledge"})
-            return
+    async def decide(self, message: Decide):
+        kind = REVIEW_KINDS[message.kind]
         if kind.name not in self.can_decide:
             await self.send_json(
                 {"type": "error", "message": f"Your role cannot decide {kind.label.lower()}s."}
@@ -133,7 +185,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             row = await database_sync_to_async(_decide)(
-                self.scope["user"], kind, content, Origin.from_scope(self.scope)
+                self.scope["user"], kind, message, Origin.from_scope(self.scope)
             )
         except DecisionConflict as exc:
             rows = await database_sync_to_async(selectors.review_rows)(kind.name, [exc.item.pk])
@@ -198,19 +250,13 @@ def _permissions(user) -> tuple[frozenset[str], set[str]]:
     return can_view, can_decide & can_view
 
 
-def _decide(user, kind: ReviewKind, content, origin) -> dict:
+def _decide(user, kind: ReviewKind, message: Decide, origin) -> dict:
     try:
-        item = kind.model.objects.get(pk=int(content.get("id")))
-    except (TypeError, ValueError):
-        raise ValidationError(f"a decision needs the {kind.label.lower()}'s id") from None
+        item = kind.model.objects.get(pk=message.id)
     except kind.model.DoesNotExist:
-        raise ValidationError(f"there is no {kind.label.lower()} {content.get('id')}") from None
-    note = str(content.get("note") or "")
-    if content.get("decision") == "approve":
-        approve(item, by=user, note=note, origin=origin)
-    elif content.get("decision") == "reject":
-        reason_code = str(content.get("reason_code") or "")
-        reject(item, by=user, reason_code=reason_code, note=note, origin=origin)
+        raise ValidationError(f"there is no {kind.label.lower()} {message.id}") from None
+    if message.decision == "approve":
+        approve(item, by=user, note=message.note, origin=origin)
     else:
-        raise ValidationError("decision must be approve or reject")
+        reject(item, by=user, reason_code=message.reason_code, note=message.note, origin=origin)
     return selectors.review_rows(kind.name, [item.pk])[0]

@@ -150,13 +150,22 @@ EXPORTS = {
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
+    """An ISO-8601 time (UTC when it has no offset), within what the databases store."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationError(f"{name} {value!r} is not an ISO-8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise ValidationError(
+            f"{name} {value[:40]!r} is not an ISO-8601 time, such as 2026-11-30T09:00:00Z"
+        ) from None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            f"{name} {value[:40]!r} is out of range: give a time between the years 1 and 9999"
+        ) from None
 
 
 def queryset_for(kind: str, params=None):
@@ -168,6 +177,8 @@ def queryset_for(kind: str, params=None):
     elif kind == "knowledge":
         queryset = KnowledgeQuery.objects.all()
         if params.get("stream"):
+            if len(params["stream"]) > 100:
+                raise ValidationError("stream: a knowledge stream's name is 100 characters or less")
             queryset = queryset.filter(stream__name=params["stream"])
         review_status = params.get("review_status")
         if review_status:
@@ -199,6 +210,8 @@ def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator
     """The CSV text, header first, in chunks of up to `chunk_rows` rows."""
     export = EXPORTS[kind]
     yield BOM + _lines([export.headers])
+    if queryset.query.is_empty():  # filters that can match nothing (a knowledge stream's id
+        return  # for insights, say): the header alone
     pages = RawPages(queryset, export.fields)
     last_id = None
     while True:
@@ -310,8 +323,8 @@ class RawPages:
         return columns, tuple(numbers), tuple(converted)
 
 
-async def csv_chunks_async(kind: str, queryset) -> AsyncIterator[str]:
-    chunks = csv_chunks(kind, queryset)
+async def csv_chunks_async(chunks: Iterator[str]) -> AsyncIterator[str]:
+    """The chunks of a CSV, each read in a thread (for ASGI)."""
     while (chunk := await sync_to_async(next)(chunks, None)) is not None:
         yield chunk
 

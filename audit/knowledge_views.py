@@ -4,16 +4,19 @@ Both call `streams.knowledge.knowledge_search`, which validates, caches, records
 """
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from audit.services import Origin
+from streams.genesys.knowledge import printable_id
 from streams.knowledge import KnowledgeError, knowledge_search, load_spec
 from streams.models import ApiToken, KnowledgeQuery, KnowledgeStream
 
@@ -26,10 +29,12 @@ class SearchBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stream: str = Field(min_length=1, max_length=100)
-    query: str = Field(min_length=1, max_length=2000)
-    conversation_id: str = Field(default="api", min_length=1, max_length=128)
-    wait: bool = True
+    stream: StrictStr = Field(min_length=1, max_length=100)
+    query: StrictStr = Field(min_length=1, max_length=2000)
+    conversation_id: StrictStr = Field(default="api", min_length=1, max_length=128)
+    wait: StrictBool = True
+
+    _printable = field_validator("conversation_id")(printable_id)
 
 
 async def run_search(*, stream: str, query: str, conversation_id: str, **how) -> KnowledgeQuery:
@@ -40,8 +45,9 @@ async def run_search(*, stream: str, query: str, conversation_id: str, **how) ->
     except PydanticValidationError as exc:
         error = exc.errors()[0]
         where = FIELD_NAMES.get(str(error["loc"][0]), str(error["loc"][0]))
+        message = error["msg"].removeprefix("Value error, ")
         raise KnowledgeError(
-            f"{where}: {error['msg']}", status=400, code="invalid", field=where
+            f"{where}: {message}", status=400, code="invalid", field=where
         ) from None
 
 
@@ -91,10 +97,18 @@ async def api_search(request):
         return response
     try:
         body = SearchBody.model_validate_json(request.body)
+    except RequestDataTooBig:
+        return _error(
+            413,
+            "too_large",
+            f"the body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; a search needs a "
+            "few hundred",
+        )
     except PydanticValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "body"
-        return _error(400, "invalid", f"{where}: {error['msg']}", field=where)
+        message = error["msg"].removeprefix("Value error, ")
+        return _error(400, "invalid", f"{where}: {message}", field=where)
     try:
         query = await run_search(
             stream=body.stream,

@@ -8,8 +8,9 @@ class AuditEntry(models.Model):
     """Who did what to which object, when, from where, with the state before and after.
 
     Entries are only ever added: the admin offers no change or delete, database triggers
-    refuse UPDATE and DELETE, and each entry carries the SHA-256 of its content and of the
-    entry before it (see audit.chain), so a changed or removed entry breaks the chain.
+    refuse UPDATE, DELETE and TRUNCATE, and each entry carries the SHA-256 of its content and
+    of the entry before it, sealed with an HMAC (see audit.chain), so a changed or removed
+    entry breaks the chain.
     """
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
@@ -33,6 +34,8 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField("previous entry's hash", max_length=64)
     entry_hash = models.CharField("hash", max_length=64, unique=True)
+    key_id = models.CharField("HMAC key id", max_length=16, blank=True)
+    entry_hmac = models.CharField("HMAC", max_length=64, blank=True)
 
     class Meta:
         verbose_name_plural = "audit entries"

@@ -57,6 +57,8 @@ ROLE_PERMISSIONS = {
         "streams.add_apitoken",
         "streams.change_apitoken",
         "streams.view_apitoken",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ],
     AUDITORS: [
         *(f"streams.view_{model}" for model in CONFIG_MODELS),
@@ -70,6 +72,7 @@ ROLE_PERMISSIONS = {
         "streams.view_webhookattempt",
         "streams.view_knowledgequery",
         "streams.view_apitoken",
+        "axes.view_accessattempt",
     ],
 }
 
@@ -85,8 +88,11 @@ DEFAULT_REASON_CODES = [
 
 
 def sync_roles(apps) -> None:
-    for label in ("streams", "audit"):
-        app_config = apps.get_app_config(label)
+    for label in ("axes", "streams", "audit"):
+        try:
+            app_config = apps.get_app_config(label)
+        except LookupError:  # a migration state without that app yet: post_migrate grants
+            continue
         module = getattr(app_config, "models_module", None)
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)

@@ -103,12 +103,9 @@ def _stream(value) -> tuple[str, int | None]:
     if value in (None, ""):
         return INSIGHT, None
     kind, _, number = str(value).rpartition(":")
-    if kind not in ("", INSIGHT, KNOWLEDGE):
-        raise ValidationError(f"stream {value!r} is not an id")
-    try:
-        return kind or INSIGHT, int(number)
-    except ValueError:
-        raise ValidationError(f"stream {value!r} is not an id") from None
+    if kind not in ("", INSIGHT, KNOWLEDGE) or not number.isdigit() or len(number) > 18:
+        raise ValidationError(f"stream {str(value)[:40]!r} is not an id")
+    return kind or INSIGHT, int(number)
 
 
 def _unit(value, name, default):

@@ -1,4 +1,5 @@
-"""Database triggers that make the audit table append-only, for SQLite and PostgreSQL.
+"""Database triggers that make the audit table append-only, for SQLite and PostgreSQL
+(UPDATE and DELETE on both; TRUNCATE too on PostgreSQL, where SQLite has none).
 
 Used by the migration that installs them and by `flush`, which must empty every table.
 """
@@ -22,8 +23,15 @@ POSTGRESQL_CREATE = [
     f"DROP TRIGGER IF EXISTS audit_entry_append_only ON {TABLE}",
     f"CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
     "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
+    # Row triggers do not see TRUNCATE, which would empty the table in one statement.
+    f"DROP TRIGGER IF EXISTS audit_entry_no_truncate ON {TABLE}",
+    f"CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON {TABLE} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()",
 ]
-POSTGRESQL_DROP = [f"DROP TRIGGER IF EXISTS audit_entry_append_only ON {TABLE}"]
+POSTGRESQL_DROP = [
+    f"DROP TRIGGER IF EXISTS audit_entry_append_only ON {TABLE}",
+    f"DROP TRIGGER IF EXISTS audit_entry_no_truncate ON {TABLE}",
+]
 
 STATEMENTS = {
     "sqlite": (SQLITE_CREATE, SQLITE_DROP),

@@ -1,7 +1,11 @@
 """Pages for officers, admins and auditors. Each view states who may use it."""
 
+import itertools
+import logging
+
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError
 from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -11,6 +15,8 @@ from audit import dashboard as charts
 from audit.models import ReasonCode
 from audit.services import Origin, audit_record
 from streams.models import KnowledgeQuery
+
+logger = logging.getLogger(__name__)
 
 VIEW_INSIGHTS = "streams.view_insight"
 VIEW_AUDIT = "audit.view_auditentry"
@@ -49,8 +55,19 @@ def export_csv(request, kind):
     return csv_download(request, kind, queryset, dict(request.GET.items()))
 
 
-def csv_download(request, kind, queryset, description: dict) -> StreamingHttpResponse:
-    """Record the download, then stream the CSV (also used by the admin's export buttons)."""
+def csv_download(request, kind, queryset, description: dict):
+    """Read the first page, record the download, then stream the CSV (also used by the
+    admin's export buttons). The first page is read before anything is sent, so a filter
+    the database cannot apply is an error page, not a file that stops after its header."""
+    chunks = exports.csv_chunks(kind, queryset)
+    try:
+        first = [next(chunks), next(chunks, "")]
+    except DatabaseError as exc:
+        logger.warning("export %s with %s failed: %s", kind, description, exc)
+        return HttpResponseBadRequest(
+            "These filters cannot be applied to the export; remove them and try again.",
+            content_type="text/plain",
+        )
     audit_record(
         action="export.download",
         actor=request.user,
@@ -61,7 +78,8 @@ def csv_download(request, kind, queryset, description: dict) -> StreamingHttpRes
         origin=Origin.from_request(request),
     )
     response = StreamingHttpResponse(
-        exports.csv_chunks_async(kind, queryset), content_type="text/csv; charset=utf-8"
+        exports.csv_chunks_async(itertools.chain(first, chunks)),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{exports.filename(kind)}"'
     return response

@@ -1,11 +1,17 @@
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connections, models, transaction
+from django.http import HttpResponseBadRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
@@ -33,7 +39,7 @@ from streams.signals import report_config_change
 
 def preformatted(text: str):
     """Outside text shown as-is in a wrapping <pre> block, escaped."""
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+    return format_html('<pre class="wrapped">{}</pre>', text)
 
 
 class LargeTablePaginator(Paginator):
@@ -60,7 +66,76 @@ class LargeTablePaginator(Paginator):
         return super().count
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+# Changelist parameters that are not field lookups.
+NOT_LOOKUPS = {"o", "q", "p", "e", "all", "_changelist_filters", "_to_field", "_popup"}
+BIGINT = 2**63 - 1
+
+
+def lookup_problem(model, params) -> str:
+    """Why a changelist's filters cannot be applied (a time or a number the database cannot
+    hold, which would fail while the page is drawn), or ""."""
+    for key, values in params.lists():
+        if key in NOT_LOOKUPS:
+            continue
+        field, lookup = _lookup_field(model, key)
+        if field is None or lookup == "isnull":
+            continue
+        for value in values:
+            for part in value.split(",") if lookup == "in" else [value]:
+                why = _value_problem(field, part.strip())
+                if why:
+                    return f"The filter {key}={value[:60]!r} cannot be applied: {why}."
+    return ""
+
+
+def _lookup_field(model, key: str):
+    """The field a lookup such as `received_at__gte` or `stream__id__exact` filters on."""
+    parts = key.split("__")
+    for end in range(len(parts), 0, -1):
+        try:
+            fields = get_fields_from_path(model, "__".join(parts[:end]))
+        except (FieldDoesNotExist, NotRelationField):
+            continue
+        field = fields[-1]
+        if field.is_relation and field.target_field is not None:
+            field = field.target_field
+        return field, parts[end] if end < len(parts) else "exact"
+    return None, ""
+
+
+def _value_problem(field, value: str) -> str:
+    if isinstance(field, models.DateTimeField | models.DateField):
+        parsed = parse_datetime(value) if "T" in value or " " in value else None
+        if parsed is None:
+            return ""  # not a time at all: the admin's own check says so
+        try:
+            if parsed.tzinfo is not None:
+                parsed.astimezone(UTC)
+        except OverflowError:
+            return "the time is out of range (give one between the years 1 and 9999)"
+    elif isinstance(field, models.IntegerField | models.AutoField):
+        try:
+            number = int(value)
+        except ValueError:
+            return ""
+        if abs(number) > BIGINT:
+            return "the number is too large"
+    return ""
+
+
+class CheckedLookupsAdmin(admin.ModelAdmin):
+    """A changelist whose filters are checked first: a bad one gets a 400 naming it."""
+
+    def changelist_view(self, request, extra_context=None):
+        problem = lookup_problem(self.model, request.GET)
+        if problem:
+            return HttpResponseBadRequest(
+                problem + " Remove it from the address and try again.", content_type="text/plain"
+            )
+        return super().changelist_view(request, extra_context)
+
+
+class ReadOnlyAdmin(CheckedLookupsAdmin):
     """Records nobody may add, change or delete here: they are evidence (and the tables
     that grow: see LargeTablePaginator)."""
 
@@ -117,6 +192,40 @@ class AuditedAdmin(admin.ModelAdmin):
             request=request,
             source="admin",
         )
+
+
+class ShownOnceAdmin(admin.ModelAdmin):
+    """After a save that created a secret (an API token, a webhook signing secret), the
+    response is a page that shows it, once: not a redirect with the secret in a message,
+    which would carry it in a cookie (signed, not encrypted) and in the next page's cache."""
+
+    def show_once(self, request, *, what: str, value: str, instructions: str) -> None:
+        request._shown_once = {"what": what, "value": value, "instructions": instructions}
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._shown_once(request, obj) or super().response_add(
+            request, obj, post_url_continue
+        )
+
+    def response_change(self, request, obj):
+        return self._shown_once(request, obj) or super().response_change(request, obj)
+
+    def _shown_once(self, request, obj):
+        shown = getattr(request, "_shown_once", None)
+        if shown is None:
+            return None
+        opts = self.model._meta
+        context = {
+            **self.admin_site.each_context(request),
+            **shown,
+            "title": f"{shown['what']}: copy it now",
+            "opts": opts,
+            "object": obj,
+            "continue_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        }
+        response = TemplateResponse(request, "admin/shown_once.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 def _https_by_default(field, **kwargs):
@@ -269,13 +378,14 @@ class StreamFilterInline(admin.TabularInline):
     extra = 0
 
 
-STATE_COLOURS = {
-    StreamState.CONNECTED: "#1a7f37",
-    StreamState.STARTING: "#6e7781",
-    StreamState.RECONNECTING: "#9a6700",
-    StreamState.SATURATED: "#9a6700",
-    StreamState.ERROR: "#cf222e",
-    StreamState.STOPPED: "#6e7781",
+# Colours by class in admin.css: the CSP allows no inline style.
+STATE_CLASSES = {
+    StreamState.CONNECTED: "ok",
+    StreamState.STARTING: "idle",
+    StreamState.RECONNECTING: "warn",
+    StreamState.SATURATED: "warn",
+    StreamState.ERROR: "bad",
+    StreamState.STOPPED: "idle",
 }
 STATUS_FIELDS = [
     "state",
@@ -330,7 +440,7 @@ class StreamConfigAdmin(AuditedAdmin):
     def state(self, obj):
         state = self._status(obj, "state", StreamState.STOPPED)
         return format_html(
-            '<strong style="color:{}">{}</strong>', STATE_COLOURS.get(state, "#6e7781"), state
+            '<strong class="state state-{}">{}</strong>', STATE_CLASSES.get(state, "stopped"), state
         )
 
     @admin.display(description="detail")
@@ -466,7 +576,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(AuditedAdmin):
+class WebhookEndpointAdmin(ShownOnceAdmin, AuditedAdmin):
     form = WebhookEndpointForm
     list_display = ["name", "url", "event_list", "enabled", "disabled_reason"]
     list_filter = ["enabled"]
@@ -479,11 +589,12 @@ class WebhookEndpointAdmin(AuditedAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if form.generated_secret:
-            self.message_user(
+            self.show_once(
                 request,
-                f"Signing secret for {obj.name}: {form.generated_secret} (copy it to the receiver "
-                "now; it is not shown again).",
-                messages.WARNING,
+                what=f"Signing secret of webhook endpoint {obj.name}",
+                value=form.generated_secret,
+                instructions="Give it to the receiver, which verifies each delivery's "
+                "webhook-signature with it. It is stored encrypted and never shown again.",
             )
 
 
@@ -663,7 +774,7 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(AuditedAdmin):
+class ApiTokenAdmin(ShownOnceAdmin, AuditedAdmin):
     """Tokens for the JSON API: created here, shown once, revoked here; never deleted."""
 
     form = ApiTokenForm
@@ -682,10 +793,12 @@ class ApiTokenAdmin(AuditedAdmin):
         if not change:
             obj.created_by = request.user
             plaintext = obj.issue()
-            messages.warning(
+            self.show_once(
                 request,
-                f"API token {obj.name}: {plaintext} — copy it now, it is not shown again. "
-                "Send it as 'Authorization: Bearer <token>'.",
+                what=f"API token {obj.name}",
+                value=plaintext,
+                instructions="Send it as 'Authorization: Bearer <token>'. Only its SHA-256 is "
+                "stored: it is never shown again.",
             )
         super().save_model(request, obj, form, change)
 

@@ -222,7 +222,10 @@ def _child(section: str, database_url: str, sim_url: str, plan: Plan, *, log) ->
             "DEBUG": "false",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or uuid.uuid4().hex * 2,
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "AUDIT_HMAC_KEY": f"bench:{uuid.uuid4().hex * 2}",
             "ALLOWED_HOSTS": "testserver",
+            "CONNECTION_ALLOWED_HOSTS": "127.0.0.1",  # the simulator
+            "SECURE_SSL_REDIRECT": "false",  # plain HTTP on the loopback
         }
         env.pop("REDIS_URL", None)  # one process: the in-memory layer, as in the embedded mode
         process = subprocess.run(command, env=env, check=False)

@@ -32,7 +32,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
-from streams import live, webhooks
+from streams import live, outbound, webhooks
 from streams.genesys.auth import TokenPool
 from streams.genesys.insights import StreamState
 from streams.genesys.knowledge import (
@@ -260,7 +260,7 @@ class KnowledgeHub:
         if known is not None:
             self._retire(known[1])
         if self.http is None:
-            self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
+            self.http = outbound.http_client(outbound.genesys_hosts(), timeout=httpx.Timeout(15.0))
         tokens = self.tokens.manager(
             self.http,
             token_url=spec.token_url,

@@ -9,7 +9,7 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from streams import webhooks
+from streams import ports, webhooks
 from streams.genesys.insights import StreamState
 from streams.knowledge import knowledge_metrics
 from streams.models import Insight, KnowledgeStream, StreamStatus
@@ -72,6 +72,8 @@ class DatabaseCollector:
         yield pending
         yield from webhooks.metrics()
         yield from knowledge_families()
+        for families in ports.METRIC_FAMILIES:
+            yield from families()
 
 
 def knowledge_families():

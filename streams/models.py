@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from pydantic import ValidationError as PydanticValidationError
 
-from streams import crypto
+from streams import crypto, outbound
 from streams.genesys import regions, scoring
 from streams.genesys.insights import StreamState
 from streams.genesys.knowledge import Outcome
@@ -99,6 +99,16 @@ class GenesysConnection(models.Model):
                     "variable that holds it."
                 }
             )
+        errors = {}
+        if self.client_secret_env:
+            errors["client_secret_env"] = outbound.secret_env_problem(self.client_secret_env)
+        hosts = outbound.genesys_hosts()
+        for field in ("api_base_url", "login_base_url"):
+            if getattr(self, field):
+                errors[field] = hosts.problem(getattr(self, field))
+        errors = {field: problem for field, problem in errors.items() if problem}
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def api_url(self) -> str:
@@ -122,6 +132,9 @@ class GenesysConnection(models.Model):
     def client_secret(self) -> str:
         """The secret in clear, for the token request only. Raises ValueError when missing."""
         if self.client_secret_env:
+            problem = outbound.secret_env_problem(self.client_secret_env)
+            if problem:
+                raise ValueError(f"connection {self.name!r}: {problem}")
             value = os.environ.get(self.client_secret_env, "")
             if not value:
                 raise ValueError(
@@ -607,6 +620,7 @@ class WebhookEndpoint(models.Model):
         KNOWLEDGE_VALIDATED = "knowledge.validated", "Knowledge validated"
         KNOWLEDGE_APPROVED = "knowledge.approved", "Knowledge answer approved"
         KNOWLEDGE_REJECTED = "knowledge.rejected", "Knowledge answer rejected"
+        AUDIT_HEAD = "audit.head", "Audit chain head (published every few minutes)"
 
     name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
     url = models.URLField("URL", max_length=500)
@@ -632,6 +646,9 @@ class WebhookEndpoint(models.Model):
             )
         if not self.secret_encrypted:
             raise ValidationError("A webhook endpoint needs a signing secret.")
+        problem = outbound.webhook_hosts().problem(self.url) if self.url else ""
+        if problem:
+            raise ValidationError({"url": problem})
 
     def set_secret(self, secret: str) -> None:
         self.secret_encrypted = crypto.encrypt(secret)

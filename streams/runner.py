@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import F
 
-from streams import context, live
+from streams import context, live, outbound
 from streams.genesys.auth import TokenManager
 from streams.genesys.backoff import Backoff
 from streams.genesys.frames import Decoded, DecodeError
@@ -150,6 +150,7 @@ def client_settings() -> ClientSettings:
         backoff_cap=settings.STREAMS_BACKOFF_CAP_SECONDS,
         policy_backoff=settings.STREAMS_POLICY_BACKOFF_SECONDS,
         stable_after=settings.STREAMS_STABLE_SECONDS,
+        host_policy=outbound.genesys_hosts(),
     )
 
 

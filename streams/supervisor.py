@@ -16,7 +16,7 @@ import httpx
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from streams import leases
+from streams import leases, outbound
 from streams.genesys.auth import TokenPool
 from streams.genesys.insights import StreamState
 from streams.models import StreamStatus
@@ -73,7 +73,9 @@ class StreamSupervisor:
         logger.info("stream worker %s started", self.worker_id)
         # Leases are renewed at every reconcile, so it runs at least three times per lease.
         interval = min(self.reconcile_seconds, self.lease_seconds / 3)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http:
+        async with outbound.http_client(
+            outbound.genesys_hosts(), timeout=httpx.Timeout(15.0)
+        ) as http:
             self.http = http
             try:
                 while not self._stopping:

@@ -1,6 +1,7 @@
 """Operational endpoints: liveness and readiness (for load balancers and orchestrators)."""
 
 import asyncio
+import hmac
 import logging
 
 from asgiref.sync import sync_to_async
@@ -59,8 +60,23 @@ async def readyz(request):
 
 @require_GET
 def metrics(request):
-    """Prometheus text format; with METRICS_TOKEN set, only for "Authorization: Bearer <it>"."""
+    """Prometheus text format: with METRICS_TOKEN set, only for "Authorization: Bearer <it>";
+    without one, only when METRICS_PUBLIC says so."""
     token = settings.METRICS_TOKEN
-    if token and request.headers.get("Authorization") != f"Bearer {token}":
-        return HttpResponse("metrics need the bearer token", status=401, content_type="text/plain")
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            response = HttpResponse(
+                "/metrics needs the bearer token: Authorization: Bearer <METRICS_TOKEN>",
+                status=401,
+                content_type="text/plain",
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif not settings.METRICS_PUBLIC:
+        return HttpResponse(
+            "/metrics is closed: set METRICS_TOKEN (and scrape with it), or METRICS_PUBLIC=true.",
+            status=403,
+            content_type="text/plain",
+        )
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -28,6 +28,8 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from standardwebhooks import Webhook
 
+from streams import outbound
+from streams.genesys.errors import HostNotAllowed
 from streams.genesys.rest import parse_retry_after
 from streams.models import Insight, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from streams.signals import report_config_change
@@ -230,7 +232,9 @@ class WebhookDispatcher:
         self.limit = asyncio.Semaphore(settings.WEBHOOK_CONCURRENCY)
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
+        async with outbound.http_client(
+            outbound.webhook_hosts(), timeout=self.timeout, follow_redirects=False
+        ) as http:
             while True:
                 try:
                     batch = await database_sync_to_async(claim_due)(
@@ -266,6 +270,8 @@ async def send(http: httpx.AsyncClient, claimed: Claimed) -> Outcome:
     started = time.monotonic()
     try:
         response = await http.post(claimed.url, content=claimed.body.encode(), headers=headers)
+    except HostNotAllowed as exc:
+        return Outcome(None, f"not sent: {exc}"[:500], 0.0)
     except httpx.HTTPError as exc:
         elapsed = (time.monotonic() - started) * 1000
         return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], elapsed)

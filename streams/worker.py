@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 
+from streams import ports
 from streams.consumers import STREAMS_CHANNEL, StreamWorkerConsumer
 from streams.knowledge import InsightQueries, KnowledgeHub, KnowledgeWarmer
 from streams.supervisor import StreamSupervisor, default_worker_id
@@ -51,6 +52,10 @@ class StreamWorkerProcess:
             asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
             asyncio.create_task(self.warmer.run(), name="knowledge-warmer"),
             asyncio.create_task(self.insight_queries.run(), name="insight-knowledge-queries"),
+            *(
+                asyncio.create_task(task(self.supervisor.worker_id), name=task.__name__)
+                for task in ports.WORKER_TASKS
+            ),
         ]
         try:
             await self.supervisor.run()

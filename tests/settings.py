@@ -15,6 +15,11 @@ os.environ.setdefault("STREAMS_FLUSH_SECONDS", "0.05")
 os.environ.setdefault("STREAMS_BACKOFF_BASE_SECONDS", "0.05")
 os.environ.setdefault("STREAMS_BACKOFF_CAP_SECONDS", "0.5")
 os.environ.setdefault("STREAMS_ACK_TIMEOUT_SECONDS", "2")
+# The simulator and webhook receivers the tests start listen on the loopback.
+os.environ.setdefault("CONNECTION_ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("AUDIT_HMAC_KEY", "tests:tests-only-audit-key-0123456789abcdefghijklmn")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain HTTP
 
 from assistgov.settings import *  # noqa: F403
 from assistgov.settings import BASE_DIR, DATABASES

@@ -6,6 +6,7 @@ test, so a new view cannot ship without someone deciding who may use it.
 
 import pytest
 from asgiref.sync import async_to_sync
+from axes.models import AccessAttempt
 from channels.testing import WebsocketCommunicator
 from django.contrib.admin.utils import quote
 from django.contrib.auth.models import AnonymousUser, Group
@@ -56,7 +57,8 @@ SITE = {
     ("knowledge-api-search", None): dict.fromkeys(ROLES, 405),  # POST with an API token only
     ("healthz", None): EVERYONE,
     ("readyz", None): EVERYONE,
-    ("metrics", None): EVERYONE,  # for Prometheus; METRICS_TOKEN puts a bearer token on it
+    # Closed without METRICS_TOKEN (or METRICS_PUBLIC): see tests/streams/test_operations.py.
+    ("metrics", None): dict.fromkeys(ROLES, 403),
 }
 ADMIN_PAGE = signed_in(302)
 # The admin site's own views.
@@ -88,6 +90,8 @@ ADMIN_MODELS = {
     "streams.knowledgestream": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
     "streams.knowledgequery": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
     "streams.apitoken": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
+    # Failed sign-ins (django-axes): admins unlock by deleting them.
+    "axes.accessattempt": {"view": (ADM, AUD), "add": (), "delete": (ADM,)},
 }
 # Django's unnamed admin routes: the object shortcut redirects to its change page, and the
 # catch-all sends unknown admin URLs to the index (or to log in).
@@ -141,6 +145,9 @@ def objects(django_user_model):
         "streams.quarantinedframe": QuarantinedFrame.objects.first(),
         "audit.auditentry": AuditEntry.objects.first(),
         "audit.reasoncode": ReasonCode.objects.first(),
+        "axes.accessattempt": AccessAttempt.objects.create(
+            username="someone", ip_address="192.0.2.1", failures_since_start=5, user_agent="x"
+        ),
     }
 
 
@@ -221,6 +228,7 @@ def test_every_url_has_a_decision_and_the_decision_holds(client, cast, objects):
         ("auth", signed_in(302, 404, 404, 404)),
         ("streams", signed_in(302)),
         ("audit", signed_in(302)),
+        ("axes", signed_in(302, 404, 200, 200)),
     ],
 )
 def test_admin_app_pages_follow_the_models_they_list(client, cast, app_label, expected):
@@ -239,7 +247,7 @@ def test_websocket_routes_admit_exactly_the_roles_decided(role, cast):
 
     async def connects(path):
         communicator = WebsocketCommunicator(
-            application, path, headers=[(b"origin", b"http://testserver")]
+            application, path, headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")]
         )
         communicator.scope["user"] = user or AnonymousUser()
         connected, _ = await communicator.connect()

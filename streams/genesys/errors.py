@@ -23,3 +23,7 @@ class RateLimited(GenesysError):
 
 class UnexpectedResponse(GenesysError):
     """A status or body that the protocol does not allow."""
+
+
+class HostNotAllowed(GenesysError):
+    """A URL points at a host the deployment does not allow (see streams.genesys.hosts)."""

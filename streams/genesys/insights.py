@@ -26,11 +26,13 @@ from streams.genesys.backoff import Backoff
 from streams.genesys.errors import (
     AuthenticationError,
     GenesysError,
+    HostNotAllowed,
     PermissionDenied,
     RateLimited,
     UnexpectedResponse,
 )
 from streams.genesys.frames import Decoded, decode_frame
+from streams.genesys.hosts import HostPolicy
 from streams.genesys.payloads import StreamLimits, Subscription, SubscriptionAck
 from streams.genesys.regions import websocket_url
 
@@ -103,6 +105,8 @@ class ClientSettings:
     policy_backoff: float = 300.0
     stable_after: float = 30.0
     check_limits: bool = True
+    # Where sockets may connect (checked again after DNS at every connect); None: anywhere.
+    host_policy: HostPolicy | None = None
 
 
 class ReconnectPlan:
@@ -307,6 +311,8 @@ class InsightsClient:
 
 async def open_socket(url: str, token: str, settings: ClientSettings) -> ClientConnection:
     """Open an authenticated WebSocket with the client's timeouts, keepalive and size limit."""
+    if settings.host_policy is not None:
+        await settings.host_policy.check(url)
     return await connect(
         url,
         additional_headers={"Authorization": f"Bearer {token}"},
@@ -321,7 +327,7 @@ async def open_socket(url: str, token: str, settings: ClientSettings) -> ClientC
 
 def session_failed(exc: Exception, where: str) -> SessionEnd:
     """How a session ends when `exc` escaped it (call from the `except` block)."""
-    if isinstance(exc, AuthenticationError | PermissionDenied):
+    if isinstance(exc, AuthenticationError | PermissionDenied | HostNotAllowed):
         return SessionEnd(Ending.REFUSED, str(exc))
     if isinstance(exc, RateLimited):
         return SessionEnd(Ending.RATE_LIMITED, str(exc), retry_after=exc.retry_after)

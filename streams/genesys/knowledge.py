@@ -60,6 +60,14 @@ class KnowledgeSourceRef(BaseModel):
     priority: int = Field(ge=1, le=10)
 
 
+def printable_id(value: str) -> str:
+    """An id a person reads back (in logs, the admin, CSV): control characters could split a
+    line or hide text there, so they are refused."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError("control characters are not allowed in an id")
+    return value
+
+
 class SearchRequest(BaseModel):
     """Seed 2's SUBSCRIBE message, with `queryId` so answers correlate."""
 
@@ -75,6 +83,11 @@ class SearchRequest(BaseModel):
         default=0.75, ge=0.0, le=1.0, alias="confidenceThreshold", allow_inf_nan=False
     )
     language: str = Field(default="en-US", min_length=2, max_length=35)
+
+    @field_validator("conversation_id")
+    @classmethod
+    def printable(cls, value: str) -> str:
+        return printable_id(value)
 
     @field_validator("query_text", mode="before")
     @classmethod

@@ -124,6 +124,11 @@ async def test_the_api_refuses_without_a_valid_token(knowledge_sim, how):
         ({"stream": "nope", "query": "refund"}, "stream"),
         ({"stream": "desk", "query": "refund", "extra": 1}, "extra"),
         ({"stream": "desk", "query": "refund", "wait": "maybe"}, "wait"),
+        ({"stream": "desk", "query": "refund", "wait": "yes"}, "wait"),  # true or false only
+        ({"stream": "desk", "query": "refund", "wait": 1}, "wait"),
+        ({"stream": "desk", "query": "refund", "conversation_id": "a\nb"}, "conversation_id"),
+        ({"stream": "desk", "query": "refund", "conversation_id": "a\x00"}, "conversation_id"),
+        ({"stream": 7, "query": "refund"}, "stream"),
     ],
 )
 async def test_bad_requests_name_the_field_at_fault(knowledge_sim, body, field):
@@ -132,6 +137,15 @@ async def test_bad_requests_name_the_field_at_fault(knowledge_sim, body, field):
     response = await post_api(body, await api_token())
     assert response.status_code == 400
     assert response.json()["error"]["field"] == field
+
+
+async def test_a_body_over_the_limit_gets_the_json_error_shape(knowledge_sim, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"stream": "desk", "query": "x" * 2000}
+    response = await post_api(body, await api_token())
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "too_large"
 
 
 async def test_a_body_that_is_not_json_is_a_400(knowledge_sim):
@@ -166,12 +180,11 @@ async def test_no_answer_in_time_is_a_504(knowledge_sim):
 
 def test_an_admin_creates_a_token_sees_it_once_and_revokes_it(client, gov_admin):
     client.force_login(gov_admin)
-    response = client.post(
-        reverse("admin:streams_apitoken_add"), {"name": "crm-desktop"}, follow=True
-    )
-    shown = [str(m) for m in response.context["messages"]]
-    (message,) = [m for m in shown if "copy it now" in m]
-    plaintext = message.split(": ", 1)[1].split(" ")[0]
+    response = client.post(reverse("admin:streams_apitoken_add"), {"name": "crm-desktop"})
+    # Shown in the page itself, once: not in a message, whose cookie would carry it.
+    plaintext = response.context["value"]
+    assert plaintext in response.content.decode()
+    assert all(plaintext not in morsel.value for morsel in response.cookies.values())
     token = ApiToken.objects.get(name="crm-desktop")
     assert plaintext.startswith("agk_") and plaintext not in token.token_hash
     assert ApiToken.authenticate(plaintext) == token
@@ -184,6 +197,35 @@ def test_an_admin_creates_a_token_sees_it_once_and_revokes_it(client, gov_admin)
     assert ApiToken.authenticate(plaintext) is None
     actions = list(AuditEntry.objects.values_list("action", flat=True))
     assert "api_token.create" in actions and "api_token.revoke" in actions
+
+
+async def test_the_console_refuses_a_conversation_id_with_control_characters(
+    knowledge_sim, officer
+):
+    _, url = knowledge_sim
+    await knowledge_stream(url)
+    client = AsyncClient()
+    await client.aforce_login(officer)
+    response = await client.post(
+        reverse("knowledge-console"),
+        {"stream": "desk", "query": "refund window", "conversation_id": "conv\x1b[2J"},
+    )
+    assert "conversation_id: control characters are not allowed" in response.content.decode()
+    assert not await KnowledgeQuery.objects.aexists()
+
+
+def test_a_request_id_of_an_unsafe_shape_is_replaced(client, officer):
+    client.force_login(officer)
+    response = client.get(
+        reverse("export-csv", args=["insights"]), headers={"X-Request-ID": "evil\nid; drop"}
+    )
+    entry = AuditEntry.objects.get(action="export.download")
+    assert entry.request_id == response["X-Request-ID"]
+    assert len(entry.request_id) == 32 and entry.request_id.isalnum()
+    response = client.get(
+        reverse("export-csv", args=["insights"]), headers={"X-Request-ID": "lb-7f3a.2"}
+    )
+    assert response["X-Request-ID"] == "lb-7f3a.2"
 
 
 def test_an_auditor_cannot_create_tokens_or_use_the_console(client, auditor):

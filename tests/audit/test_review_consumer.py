@@ -26,7 +26,7 @@ def session_cookie(client, user):
 
 
 async def open_socket(client=None, user=None, origin=b"http://testserver"):
-    headers = [(b"origin", origin)]
+    headers = [(b"origin", origin), (b"host", b"testserver")]
     if user is not None:
         headers.append((b"cookie", await session_cookie(client, user)))
     communicator = WebsocketCommunicator(application, "/ws/review/", headers=headers)
@@ -60,6 +60,31 @@ async def test_an_anonymous_socket_is_refused():
 async def test_a_socket_from_another_origin_is_refused(client, officer):
     _, connected, _ = await open_socket(client, officer, origin=b"https://evil.example")
     assert not connected
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "admitted"),
+    [
+        (b"http://example.org", b"example.org", True),
+        (b"http://example.org:8081", b"example.org", False),  # another port
+        (b"https://example.org:4443", b"example.org", False),  # another scheme and port
+        (b"https://example.org", b"example.org", False),  # the page was plain http
+        (b"http://example.org:8081", b"example.org:8081", True),  # served on that port
+        (b"http://evil.example", b"evil.example", False),  # not an allowed host
+        (b"https://console.example", b"example.org", True),  # a CSRF trusted origin
+    ],
+)
+async def test_only_the_pages_exact_origin_may_open_the_socket(
+    client, officer, settings, origin, host, admitted
+):
+    settings.ALLOWED_HOSTS = ["example.org"]
+    settings.CSRF_TRUSTED_ORIGINS = ["https://console.example"]
+    headers = [(b"origin", origin), (b"host", host)]
+    headers.append((b"cookie", await session_cookie(client, officer)))
+    communicator = WebsocketCommunicator(application, "/ws/review/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected is admitted
+    await communicator.disconnect()
 
 
 async def test_a_user_without_a_role_is_refused(client, outsider):
@@ -99,6 +124,35 @@ async def test_bad_filters_get_a_message_not_a_crash(client, officer):
     }
     await communicator.send_to(text_data="{not json")
     assert (await communicator.receive_json_from())["message"] == "the message is not JSON"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("message", "says"),
+    [
+        ({"type": "subscribe", "filters": {"stream": "9" * 30}}, "is not an id"),
+        ({"type": "subscribe", "filters": "all"}, "filters"),
+        ({"type": "decide", "kind": ["x"], "id": 1, "decision": "approve"}, "kind must be"),
+        ({"type": "decide", "id": 1.9, "decision": "approve"}, "id: Input should be"),
+        ({"type": "decide", "id": True, "decision": "approve"}, "id: Input should be"),
+        ({"type": "decide", "id": "1", "decision": "approve"}, "id: Input should be"),
+        ({"type": "decide", "id": 10**30, "decision": "approve"}, "id:"),
+        ({"type": "decide", "id": 1, "decision": "maybe"}, "decision must be approve or reject"),
+        ({"type": "dance"}, "unknown message type"),
+        ([1, 2], "unknown message type"),
+    ],
+)
+async def test_a_bad_message_gets_an_error_and_the_socket_stays_open(
+    client, officer, message, says
+):
+    target = await insight()
+    communicator, _ = await subscribed(client, officer)
+    await communicator.send_json_to(message)
+    reply = await communicator.receive_json_from()
+    assert reply["type"] == "error" and says in reply["message"], reply
+    assert (await reload(target.pk)).review_status == "pending"  # 1.9 or true is not id 1
+    await communicator.send_json_to({"type": "subscribe", "filters": {}})
+    assert (await communicator.receive_json_from())["type"] == "snapshot"  # still open
     await communicator.disconnect()
 
 

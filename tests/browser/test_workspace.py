@@ -171,3 +171,36 @@ def test_an_insights_knowledge_answer_joins_the_queue_and_an_officer_approves_it
         "SELECT interaction_id FROM streams_insight WHERE snippet = ?", (text,)
     )
     assert conversation == interaction
+
+
+ADMIN_PAGES = [
+    "/review/",
+    "/dashboard/",
+    "/knowledge/",
+    "/audit/verify/",
+    "/admin/",
+    "/admin/streams/insight/",
+    "/admin/streams/streamconfig/",
+    "/admin/streams/streamconfig/1/change/",
+    "/admin/streams/genesysconnection/add/",
+    "/admin/streams/confidencematrix/1/change/",
+    "/admin/streams/knowledgestream/1/change/",
+    "/admin/streams/webhookendpoint/add/",
+    "/admin/audit/auditentry/",
+    "/admin/audit/auditentry/1/change/",
+    "/admin/axes/accessattempt/",
+]
+
+
+def test_no_page_breaks_the_content_security_policy(page, demo):
+    """Every script and style the pages use is allowed by the policy: nothing inline."""
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    log_in(page, demo, "admin", "admin-demo-pass")
+    for path in ADMIN_PAGES:
+        response = page.goto(demo.base + path)
+        assert response.ok, (path, response.status)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        page.wait_for_load_state("load")
+    assert refused == [], refused

@@ -41,7 +41,7 @@ def test_old_keys_still_decrypt_after_rotation(settings):
 
 
 def test_a_connection_needs_a_region_or_custom_urls():
-    connection = GenesysConnection(name="c", client_id="id", client_secret_env="X")
+    connection = GenesysConnection(name="c", client_id="id", client_secret_env="GENESYS_X")
     with pytest.raises(ValidationError, match="Choose a region"):
         connection.full_clean()
     connection.api_base_url = "https://gateway.example.test"
@@ -51,7 +51,7 @@ def test_a_connection_needs_a_region_or_custom_urls():
 
 def test_a_region_gives_the_api_and_login_hosts():
     connection = GenesysConnection(
-        name="c", region="mypurecloud.ie", client_id="id", client_secret_env="X"
+        name="c", region="mypurecloud.ie", client_id="id", client_secret_env="GENESYS_X"
     )
     connection.full_clean()
     assert connection.api_url == "https://api.mypurecloud.ie"

@@ -27,7 +27,8 @@ def samples(response):
 
 
 @pytest.mark.django_db
-def test_metrics_report_each_stream_and_the_webhooks(client):
+def test_metrics_report_each_stream_and_the_webhooks(client, settings):
+    settings.METRICS_PUBLIC = True
     insight = make_insight()
     status = insight.stream.status
     status.state, status.frames, status.insights_stored, status.quarantined = "connected", 7, 5, 2
@@ -64,8 +65,38 @@ def test_metrics_report_each_stream_and_the_webhooks(client):
 @pytest.mark.django_db
 def test_metrics_can_require_a_bearer_token(client, settings):
     settings.METRICS_TOKEN = "scrape-me"
+    settings.METRICS_PUBLIC = True  # a token set wins over public
     assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-m"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_metrics_are_closed_without_a_token_unless_made_public(client, settings):
+    settings.METRICS_TOKEN, settings.METRICS_PUBLIC = "", False
+    response = client.get("/metrics")
+    assert response.status_code == 403
+    assert "METRICS_TOKEN" in response.content.decode()
+    settings.METRICS_PUBLIC = True
+    assert client.get("/metrics").status_code == 200
+
+
+def test_metrics_are_closed_by_default_in_production():
+    script = (
+        "import django; django.setup(); from django.conf import settings;"
+        "print(settings.METRICS_PUBLIC)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "METRICS_PUBLIC"}
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings", DEBUG="false")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "False"
 
 
 def test_json_logs_carry_the_stream_and_request_ids():

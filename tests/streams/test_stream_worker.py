@@ -155,14 +155,14 @@ async def test_a_stream_that_cannot_start_says_why(sim, worker):
     @database_sync_to_async
     def broken_stream():
         connection = make_connection(
-            url=url, secret=None, client_secret_env="ASSISTGOV_MISSING_SECRET"
+            url=url, secret=None, client_secret_env="GENESYS_MISSING_SECRET"
         )
         return make_stream(connection=connection, matrix=make_matrix(), enabled=True)
 
     stream = await broken_stream()
     worker.supervisor.nudge()
     await state_is(stream, "error")
-    assert "ASSISTGOV_MISSING_SECRET" in (await stream_status(stream)).detail
+    assert "GENESYS_MISSING_SECRET" in (await stream_status(stream)).detail
 
 
 async def test_stopping_the_worker_stores_what_was_received_and_reports_stopped(sim):

@@ -40,6 +40,11 @@
     }
   }
 
+  // The window is applied as soon as it is chosen (no inline handler: the CSP allows none).
+  for (const select of document.querySelectorAll("select[data-submit-on-change]")) {
+    select.addEventListener("change", () => select.form.submit());
+  }
+
   refresh();
   setInterval(refresh, 3000);
 })();
