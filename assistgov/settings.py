@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "csp",
     "streams",
     "audit",
+    "perf",
 ]
 
 MIDDLEWARE = [

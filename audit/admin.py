@@ -18,7 +18,7 @@ from audit.forms import DecisionForm
 from audit.models import AuditEntry, ReasonCode
 from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
-from streams.admin import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
+from streams.admin_base import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
 from streams.models import Insight, KnowledgeQuery
 
 
@@ -114,13 +114,14 @@ class InsightAdmin(CsvExportAdmin):
 
     @admin.action(description="Approve selected insights", permissions=["review"])
     def approve_selected(self, request, queryset):
-        return self._decide(request, queryset, "approve")
+        return self._decision_page(request, queryset, "approve")
 
     @admin.action(description="Reject selected insights", permissions=["review"])
     def reject_selected(self, request, queryset):
-        return self._decide(request, queryset, "reject")
+        return self._decision_page(request, queryset, "reject")
 
-    def _decide(self, request, queryset, decision):
+    def _decision_page(self, request, queryset, decision):
+        """Ask for the reason and note, then decide each selected insight."""
         reject = decision == "reject"
         form = DecisionForm(request.POST if "apply" in request.POST else None, reject=reject)
         if form.is_bound and form.is_valid():
@@ -148,15 +149,17 @@ class InsightAdmin(CsvExportAdmin):
         for insight in queryset.select_related("reviewed_by"):
             try:
                 if reject:
-                    services.reject(
-                        insight,
+                    services.item_reject(
+                        item=insight,
                         by=request.user,
                         reason_code=data["reason_code"],
                         note=data["note"],
                         origin=origin,
                     )
                 else:
-                    services.approve(insight, by=request.user, note=data["note"], origin=origin)
+                    services.item_approve(
+                        item=insight, by=request.user, note=data["note"], origin=origin
+                    )
                 decided += 1
             except DecisionConflict as exc:
                 conflicts.append(str(exc))

@@ -7,10 +7,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from audit import (  # noqa: F401  (connect their receivers)
-            receivers,  # config changes as audit entries
-            security,  # lock-outs as audit entries
-        )
+        from audit import security  # noqa: F401  (lock-outs as audit entries)
         from audit.roles import on_post_migrate
 
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="audit-roles")
@@ -18,9 +15,12 @@ class AuditConfig(AppConfig):
 
     @staticmethod
     def plug_into_streams():
+        """streams never imports audit: what it reports comes here through its port."""
         from audit.head import head_metrics, head_publisher
+        from audit.reports import AuditReports
         from streams import ports
 
+        ports.plug(AuditReports())
         if head_publisher not in ports.WORKER_TASKS:
             ports.WORKER_TASKS.append(head_publisher)
         if head_metrics not in ports.METRIC_FAMILIES:

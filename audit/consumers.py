@@ -28,8 +28,8 @@ from audit.services import (
     DecisionConflict,
     Origin,
     ReviewKind,
-    approve,
-    reject,
+    item_approve,
+    item_reject,
 )
 from streams.live import INSIGHT, REVIEW_GROUP
 
@@ -184,7 +184,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         try:
-            row = await database_sync_to_async(_decide)(
+            row = await database_sync_to_async(_decision_apply)(
                 self.scope["user"], kind, message, Origin.from_scope(self.scope)
             )
         except DecisionConflict as exc:
@@ -250,13 +250,15 @@ def _permissions(user) -> tuple[frozenset[str], set[str]]:
     return can_view, can_decide & can_view
 
 
-def _decide(user, kind: ReviewKind, message: Decide, origin) -> dict:
+def _decision_apply(user, kind: ReviewKind, message: Decide, origin) -> dict:
     try:
         item = kind.model.objects.get(pk=message.id)
     except kind.model.DoesNotExist:
         raise ValidationError(f"there is no {kind.label.lower()} {message.id}") from None
     if message.decision == "approve":
-        approve(item, by=user, note=message.note, origin=origin)
+        item_approve(item=item, by=user, note=message.note, origin=origin)
     else:
-        reject(item, by=user, reason_code=message.reason_code, note=message.note, origin=origin)
+        item_reject(
+            item=item, by=user, reason_code=message.reason_code, note=message.note, origin=origin
+        )
     return selectors.review_rows(kind.name, [item.pk])[0]

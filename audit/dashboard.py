@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from streams.genesys.times import iso
 from streams.models import Insight, StreamStatus
-from streams.times import iso
 
 DEFAULT_HOURS = 24
 MAX_HOURS = 24 * 90

@@ -24,8 +24,8 @@ from django.db.models import F, Func
 
 from audit.models import AuditEntry
 from audit.selectors import ReviewFilters
+from streams.genesys.times import iso
 from streams.models import Insight, KnowledgeQuery
-from streams.times import iso
 
 BOM = "\ufeff"  # so that spreadsheet programs read the file as UTF-8
 CHUNK_ROWS = 2000

@@ -14,9 +14,9 @@ from django.db import transaction
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
 from audit.chain import head
-from streams import webhooks
+from streams.genesys.times import iso
 from streams.models import WebhookEndpoint
-from streams.times import iso
+from streams.webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def publish_head() -> dict | None:
         current,
     )
     with transaction.atomic():
-        webhooks.enqueue(WebhookEndpoint.Event.AUDIT_HEAD, [published])
+        outbox.enqueue(WebhookEndpoint.Event.AUDIT_HEAD, [published])
     return published
 
 

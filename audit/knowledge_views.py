@@ -1,6 +1,6 @@
 """Knowledge search for people (the query console) and for agent desktops (the JSON API).
 
-Both call `streams.knowledge.knowledge_search`, which validates, caches, records and audits.
+Both call `streams.knowledge.search.knowledge_search`, which validates, caches, records and audits.
 """
 
 from asgiref.sync import sync_to_async
@@ -17,7 +17,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from audit.services import Origin
 from streams.genesys.knowledge import printable_id
-from streams.knowledge import KnowledgeError, knowledge_search, load_spec
+from streams.knowledge.search import KnowledgeError, knowledge_search
+from streams.knowledge.specs import load_spec
 from streams.models import ApiToken, KnowledgeQuery, KnowledgeStream
 
 RUN_QUERIES = "streams.run_knowledgequery"

@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 
 from streams.genesys.payloads import KNOWN_INSIGHT_TYPES
+from streams.genesys.times import iso
 from streams.live import INSIGHT, KNOWLEDGE
 from streams.models import Insight, KnowledgeQuery, KnowledgeStream, StreamConfig
-from streams.times import iso
 
 STATUSES = ("pending", "approved", "rejected", "filtered", "all")
 QUEUE_LIMIT = 200

@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from audit import chain
 from audit.models import AuditEntry, ReasonCode
-from streams import live, webhooks
+from streams import live
 from streams.genesys.frames import scrub_nul
-from streams.knowledge import knowledge_review_data
+from streams.knowledge.search import knowledge_review_data
 from streams.models import Insight, KnowledgeQuery, Reviewable
+from streams.webhooks import outbox
 
 NOTE_MAX_LENGTH = 2000
 PENDING_SNAPSHOT = Insight(review_status=Reviewable.ReviewStatus.PENDING).audit_snapshot()
@@ -68,7 +69,7 @@ REVIEW_KINDS = {
         Insight,
         "streams.view_insight",
         "streams.review_insight",
-        webhooks.insight_data,
+        outbox.insight_data,
     ),
     "knowledge": ReviewKind(
         "knowledge",
@@ -140,9 +141,9 @@ def audit_record(
     )
 
 
-def approve(item, *, by, note: str = "", origin: Origin | None = None):
+def item_approve(*, item, by, note: str = "", origin: Origin | None = None):
     """Approve a pending insight or knowledge answer; raises DecisionConflict if decided."""
-    return _decide(
+    return _item_decide(
         item,
         status=Reviewable.ReviewStatus.APPROVED,
         by=by,
@@ -152,7 +153,7 @@ def approve(item, *, by, note: str = "", origin: Origin | None = None):
     )
 
 
-def reject(item, *, by, reason_code: str, note: str = "", origin: Origin | None = None):
+def item_reject(*, item, by, reason_code: str, note: str = "", origin: Origin | None = None):
     """Reject with one of the active reason codes (ValidationError otherwise)."""
     if not ReasonCode.objects.active().filter(code=reason_code or "").exists():
         codes = ", ".join(ReasonCode.objects.active().values_list("code", flat=True))
@@ -161,7 +162,7 @@ def reject(item, *, by, reason_code: str, note: str = "", origin: Origin | None 
             if reason_code
             else f"A rejection needs a reason code: one of {codes}."
         )
-    return _decide(
+    return _item_decide(
         item,
         status=Reviewable.ReviewStatus.REJECTED,
         by=by,
@@ -171,7 +172,7 @@ def reject(item, *, by, reason_code: str, note: str = "", origin: Origin | None 
     )
 
 
-def _decide(item, *, status: str, by, reason_code: str, note: str, origin: Origin | None):
+def _item_decide(item, *, status: str, by, reason_code: str, note: str, origin: Origin | None):
     kind = review_kind(item)
     note = scrub_nul((note or "").strip())
     if len(note) > NOTE_MAX_LENGTH:
@@ -180,20 +181,22 @@ def _decide(item, *, status: str, by, reason_code: str, note: str, origin: Origi
         )
     with transaction.atomic():
         # A conditional UPDATE: of two officers deciding at once, exactly one changes the row.
-        decided = kind.model.objects.filter(
-            pk=item.pk, review_status=Reviewable.ReviewStatus.PENDING
-        ).update(
-            review_status=status,
-            reviewed_by=by,
-            reviewed_at=timezone.now(),
-            review_reason_code=reason_code,
-            review_note=note,
+        decided = (
+            kind.model.objects.filter(pk=item.pk)
+            .pending()
+            .update(
+                review_status=status,
+                reviewed_by=by,
+                reviewed_at=timezone.now(),
+                review_reason_code=reason_code,
+                review_note=note,
+            )
         )
         item.refresh_from_db()
         if not decided:
             raise DecisionConflict(item)
         verb = "approve" if status == Reviewable.ReviewStatus.APPROVED else "reject"
-        webhooks.enqueue(f"{kind.name}.{status}", [kind.webhook_data(item)])
+        outbox.enqueue(f"{kind.name}.{status}", [kind.webhook_data(item)])
         audit_record(
             action=f"{kind.name}.{verb}",
             actor=by,

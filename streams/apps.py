@@ -6,4 +6,4 @@ class StreamsConfig(AppConfig):
     verbose_name = "Genesys streams"
 
     def ready(self):
-        from streams import signals  # noqa: F401  (connects the reconcile nudges)
+        from streams.config import signals  # noqa: F401  (connects the reconcile nudges)

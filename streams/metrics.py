@@ -9,26 +9,11 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from streams import ports, webhooks
-from streams.genesys.insights import StreamState
-from streams.knowledge import knowledge_metrics
-from streams.models import Insight, KnowledgeStream, StreamStatus
-
-KNOWLEDGE_FIGURES = (
-    ("queries", CounterMetricFamily, "assistgov_knowledge_queries", "Knowledge queries"),
-    ("answered", CounterMetricFamily, "assistgov_knowledge_answered", "Queries answered"),
-    ("timed_out", CounterMetricFamily, "assistgov_knowledge_timed_out", "Queries timed out"),
-    ("errors", CounterMetricFamily, "assistgov_knowledge_errors", "Queries failed otherwise"),
-    ("latency_p50_ms", GaugeMetricFamily, "assistgov_knowledge_latency_p50_ms", "Median latency"),
-    ("latency_p95_ms", GaugeMetricFamily, "assistgov_knowledge_latency_p95_ms", "95th pct latency"),
-    (
-        "validated_ratio",
-        GaugeMetricFamily,
-        "assistgov_knowledge_validated_ratio",
-        "Results validated over results returned",
-    ),
-    ("cache_hit_ratio", GaugeMetricFamily, "assistgov_knowledge_cache_hit_ratio", "Cache hits"),
-)
+from streams import ports
+from streams.ingest.models import Insight
+from streams.knowledge.figures import knowledge_families
+from streams.webhooks.figures import webhook_families
+from streams.worker.models import StreamState, StreamStatus
 
 STREAM_COUNTERS = (
     ("frames", "assistgov_stream_frames", "Frames received"),
@@ -70,21 +55,10 @@ class DatabaseCollector:
         pending = GaugeMetricFamily("assistgov_insights_pending", "Insights waiting for a decision")
         pending.add_metric([], Insight.objects.pending().count())
         yield pending
-        yield from webhooks.metrics()
+        yield from webhook_families()
         yield from knowledge_families()
         for families in ports.METRIC_FAMILIES:
             yield from families()
-
-
-def knowledge_families():
-    families = {
-        key: kind(name, text, labels=["stream"]) for key, kind, name, text in KNOWLEDGE_FIGURES
-    }
-    for stream_id, name in KnowledgeStream.objects.values_list("pk", "name"):
-        for key, value in knowledge_metrics(stream_id).items():
-            if value is not None:
-                families[key].add_metric([name], value)
-    yield from families.values()
 
 
 def exposition() -> bytes:

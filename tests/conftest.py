@@ -72,7 +72,7 @@ async def knowledge_sim():
     knowledge clients live on the process's knowledge loop, beyond any one test."""
     from django.core.cache import cache
 
-    from streams.knowledge import KnowledgeHub
+    from streams.knowledge.hub import KnowledgeHub
     from tests.simulator import start_simulator
 
     cache.clear()

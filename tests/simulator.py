@@ -6,7 +6,7 @@ import time
 import httpx
 from channels.db import database_sync_to_async
 
-from streams.genesys.insights import StreamState
+from streams.genesys.sessions import ClientState
 from streams.simulator.server import Simulator, SimulatorConfig
 
 
@@ -47,16 +47,16 @@ async def subscribed(simulator: Simulator, count: int = 1) -> None:
 
 
 class RecordingHandler:
-    """A StreamHandler that keeps what it is told, resuming after the last id it saw."""
+    """A FrameHandler that keeps what it is told, resuming after the last id it saw."""
 
     def __init__(self, resume_from: str | None = None):
         self.frames: list = []
-        self.states: list[tuple[StreamState, str]] = []
+        self.states: list[tuple[ClientState, str]] = []
         self.resume_from = resume_from
         self.resume_requests: list[str | None] = []
 
-    async def on_frame(self, raw, received_at):
-        self.frames.append(raw)
+    async def on_frame(self, frame):
+        self.frames.append(frame.raw)
 
     async def on_state(self, state, detail=""):
         self.states.append((state, detail))

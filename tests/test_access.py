@@ -16,7 +16,6 @@ from assistgov.asgi import application
 from audit.models import AuditEntry, ReasonCode
 from audit.routing import websocket_urlpatterns
 from audit.services import audit_record
-from streams import webhooks
 from streams.models import (
     ApiToken,
     ConfidenceMatrix,
@@ -27,6 +26,7 @@ from streams.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from streams.webhooks import outbox
 from tests.factories import make_insight, make_knowledge_query
 
 pytestmark = pytest.mark.django_db
@@ -122,9 +122,9 @@ def objects(django_user_model):
     endpoint = WebhookEndpoint(
         name="receiver", url="https://receiver.test/hook", events=["insight.created"]
     )
-    endpoint.set_secret(webhooks.new_secret())
+    endpoint.set_secret(outbox.new_secret())
     endpoint.save()
-    webhooks.enqueue("insight.created", [{"id": insight.pk}])
+    outbox.enqueue("insight.created", [{"id": insight.pk}])
     query = make_knowledge_query()
     token = ApiToken(name="desktop")
     token.issue()

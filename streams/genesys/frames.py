@@ -29,6 +29,32 @@ class DecodeError:
     encoding: Encoding
 
 
+class Frame:
+    """A frame as received, with when. It is decoded at most once, on first use: a client
+    that routes frames (heartbeats, topics) decodes it, and ingestion reads the same result;
+    a frame that ingestion refuses for its size is never decoded."""
+
+    __slots__ = ("_decoded", "raw", "received_at")
+
+    def __init__(
+        self, raw: str | bytes, received_at: float, decoded: "Decoded | DecodeError | None" = None
+    ):
+        self.raw = raw
+        self.received_at = received_at
+        self._decoded = decoded
+
+    @property
+    def size(self) -> int:
+        """In bytes, as sent."""
+        return len(self.raw.encode() if isinstance(self.raw, str) else self.raw)
+
+    @property
+    def decoded(self) -> "Decoded | DecodeError":
+        if self._decoded is None:
+            self._decoded = decode_frame(self.raw)
+        return self._decoded
+
+
 def decode_frame(raw: str | bytes) -> Decoded | DecodeError:
     if isinstance(raw, str):
         return _load(raw, Encoding.TEXT)

@@ -31,15 +31,16 @@ from streams.genesys.insights import (
     CLOSE_POLICY,
     CLOSE_TOKEN_EXPIRED,
     ClientSettings,
+    ClientState,
     Ending,
     ReconnectPlan,
     SessionEnd,
-    StreamState,
     handshake_refused,
     open_socket,
     session_failed,
 )
 from streams.genesys.regions import websocket_url
+from streams.genesys.times import parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -206,17 +207,6 @@ def _check(result: Any, rules: Rules, now: datetime) -> CheckedResult:
     return _checked(result, confidence, Outcome.PASSED, "")
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time (naive ones are UTC), or None for anything else."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _text(result: dict, key: str, limit: int) -> str:
     value = result.get(key)
     return str(value)[:limit] if value is not None else ""
@@ -341,7 +331,7 @@ class KnowledgeClient:
         api_base_url: str,
         max_in_flight: int = 5,
         settings: ClientSettings | None = None,
-        on_state: Callable[[StreamState, str], Awaitable[None]] | None = None,
+        on_state: Callable[[ClientState, str], Awaitable[None]] | None = None,
         late_answer_grace: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
@@ -355,7 +345,7 @@ class KnowledgeClient:
         self.on_state = on_state
         self.late_answer_grace = late_answer_grace
         self.sleep = sleep
-        self.state = StreamState.STOPPED
+        self.state = ClientState.STOPPED
         self.detail = ""
         self._pending: dict[str, _Pending] = {}
         self._outbox: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -369,7 +359,7 @@ class KnowledgeClient:
         """Send one query and wait for its answer. Raises a QueryFailed subclass."""
         if request.query_id is None:
             request = request.model_copy(update={"query_id": uuid.uuid4().hex})
-        if self.state is StreamState.ERROR:
+        if self.state is ClientState.ERROR:
             raise Unavailable(f"not connected: {self.detail}", code="unavailable")
         self.start()
         step = "waiting for a free slot"
@@ -415,7 +405,7 @@ class KnowledgeClient:
             _end(pending, QueryLost("the knowledge client was closed", code="closed"))
 
     async def _run(self) -> None:
-        await self._report(StreamState.STARTING, "")
+        await self._report(ClientState.STARTING, "")
         while True:
             end = await self._session()
             self._socket_gone()
@@ -428,12 +418,12 @@ class KnowledgeClient:
                 detail,
             )
             await self._report(state, detail)
-            if state is StreamState.ERROR:
+            if state is ClientState.ERROR:
                 for pending in list(self._pending.values()):
                     _end(pending, Unavailable(f"not connected: {end.detail}", code="unavailable"))
             await self.sleep(delay)
 
-    async def _report(self, state: StreamState, detail: str) -> None:
+    async def _report(self, state: ClientState, detail: str) -> None:
         self.state, self.detail = state, detail
         if self.on_state is not None:
             await self.on_state(state, detail)
@@ -455,7 +445,7 @@ class KnowledgeClient:
         self._sockets += 1
         socket = self._socket = _Socket(self._sockets, ws)
         opened = time.monotonic()
-        await self._report(StreamState.CONNECTED, "connected")
+        await self._report(ClientState.CONNECTED, "connected")
         writer = asyncio.create_task(self._write(socket))
         try:
             async for raw in ws:

@@ -25,7 +25,6 @@ from pydantic import BaseModel, Field, ValidationError
 from streams.genesys import rest
 from streams.genesys.auth import TokenManager
 from streams.genesys.errors import AuthenticationError, RateLimited
-from streams.genesys.insights import StreamState
 from streams.genesys.knowledge import (
     Answer,
     KnowledgeSourceRef,
@@ -38,6 +37,7 @@ from streams.genesys.knowledge import (
     SearchRequest,
     Unavailable,
 )
+from streams.genesys.sessions import ClientState
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +94,14 @@ class RestKnowledgeClient:
         tokens: TokenManager,
         api_base_url: str,
         max_in_flight: int = 5,
-        on_state: Callable[[StreamState, str], Awaitable[None]] | None = None,
+        on_state: Callable[[ClientState, str], Awaitable[None]] | None = None,
     ):
         self.http = http
         self.tokens = tokens
         self.api = api_base_url.rstrip("/")
         self.limiter = Limiter(max_in_flight)
         self.on_state = on_state
-        self.state = StreamState.STOPPED
+        self.state = ClientState.STOPPED
         self.detail = ""
         self._in_flight = 0
         self._started: asyncio.Task | None = None
@@ -109,7 +109,7 @@ class RestKnowledgeClient:
     def start(self) -> None:
         if self._started is None:
             self._started = asyncio.create_task(
-                self._report(StreamState.CONNECTED, "ready: knowledge search over REST")
+                self._report(ClientState.CONNECTED, "ready: knowledge search over REST")
             )
 
     async def close(self) -> None:
@@ -119,7 +119,7 @@ class RestKnowledgeClient:
     def in_flight(self) -> int:
         return self._in_flight
 
-    async def _report(self, state: StreamState, detail: str) -> None:
+    async def _report(self, state: ClientState, detail: str) -> None:
         if (state, detail) == (self.state, self.detail):
             return
         self.state, self.detail = state, detail
@@ -145,7 +145,7 @@ class RestKnowledgeClient:
                         self._in_flight -= 1
         except TimeoutError:
             raise QueryTimedOut(f"no answer within {within:g} s ({step})", code="timeout") from None
-        await self._report(StreamState.CONNECTED, "ready: knowledge search over REST")
+        await self._report(ClientState.CONNECTED, "ready: knowledge search over REST")
         return Answer(
             query_id=request.query_id,
             conversation_id=request.conversation_id,
@@ -189,7 +189,7 @@ class RestKnowledgeClient:
         try:
             return await self.tokens.token()
         except AuthenticationError as exc:
-            await self._report(StreamState.ERROR, str(exc))
+            await self._report(ClientState.ERROR, str(exc))
             raise Unavailable(str(exc), code="unavailable") from None
         except (RateLimited, httpx.HTTPError) as exc:
             raise QueryLost(f"OAuth token: {exc}", code="connection_failed") from None
@@ -201,7 +201,7 @@ class RestKnowledgeClient:
                 f"knowledge search in {base}: permission denied (HTTP 403): give the OAuth "
                 f"client's role the permission Genesys lists for knowledge document search"
             )
-            await self._report(StreamState.ERROR, detail)
+            await self._report(ClientState.ERROR, detail)
             raise Unavailable(detail, code="forbidden")
         if status == 404:
             raise QueryRefused(

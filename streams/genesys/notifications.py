@@ -26,18 +26,14 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import (
-    AliasChoices,
     BaseModel,
-    ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
-    model_validator,
 )
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -46,19 +42,26 @@ from streams.genesys import rest
 from streams.genesys.auth import TokenManager
 from streams.genesys.backoff import Backoff
 from streams.genesys.errors import GenesysError, PermissionDenied, UnexpectedResponse
-from streams.genesys.frames import Decoded, Encoding, decode_frame
-from streams.genesys.insights import (
+from streams.genesys.frames import Decoded, Encoding, Frame
+from streams.genesys.payloads import Identifier
+from streams.genesys.sessions import (
     ClientSettings,
+    ClientState,
     Ending,
+    FrameHandler,
     ReconnectPlan,
     SessionEnd,
-    StreamState,
     open_socket,
     session_failed,
 )
-from streams.genesys.knowledge import parse_time
-from streams.genesys.payloads import Confidence, Identifier
-from streams.genesys.scoring import extract_snippet
+from streams.genesys.suggestions import (
+    REST_TYPES,
+    SUGGESTION_KINDS,
+    SuggestionListing,
+    parse_cursor,
+    suggestion_topic,
+)
+from streams.genesys.times import iso
 
 logger = logging.getLogger(__name__)
 
@@ -78,43 +81,7 @@ TOKEN_REVOKED = "token_revoked"  # noqa: S105  (a message name, not a secret)
 NO_LONGER_SUBSCRIBED = "no_longer_subscribed"
 PING = json.dumps({"message": "ping"})
 
-# Suggestion kind (the topic's suffix, and the insight type) -> the event body's section.
-SUGGESTION_KINDS = {
-    "knowledge.search": "knowledgeSearch",
-    "knowledge.article": "knowledgeArticle",
-    "response": "cannedResponse",
-    "script": "script",
-    "intent": "activeIntent",
-    "thirdpartyaction": "thirdPartyAction",
-}
-# The REST listing names kinds by `type`.
-REST_TYPES = {
-    "KnowledgeSearch": "knowledge.search",
-    "KnowledgeArticle": "knowledge.article",
-    "CannedResponse": "response",
-    "Script": "script",
-    "Intent": "intent",
-    "ThirdPartyAction": "thirdpartyaction",
-}
-TOPIC_PREFIX = "v2.conversations."
-TOPIC_INFIX = ".suggestions."
-
-
-# Topics and channels
-
-
-def suggestion_topic(conversation_id: str, kind: str) -> str:
-    return f"{TOPIC_PREFIX}{conversation_id}{TOPIC_INFIX}{kind}"
-
-
-def topic_kind(topic: str) -> tuple[str, str] | None:
-    """(conversation id, kind) of a suggestion topic; None for any other topic."""
-    if not topic.startswith(TOPIC_PREFIX):
-        return None
-    conversation, sep, kind = topic[len(TOPIC_PREFIX) :].partition(TOPIC_INFIX)
-    if not sep or not conversation or kind not in SUGGESTION_KINDS:
-        return None
-    return conversation, kind
+# Channels
 
 
 class TooManyTopics(GenesysError):
@@ -200,98 +167,6 @@ class LimitListing(BaseModel):
         )
 
 
-class SuggestionListing(BaseModel):
-    entities: list[Any] = Field(default_factory=list)
-    next_uri: str | None = Field(default=None, alias="nextUri")
-
-
-class Suggestion(BaseModel):
-    """A suggestion, from an event body (`suggestionId`, `conversationId`, `eventTime`) or
-    from the REST listing (`id`, `conversation.id`, `dateCreated`)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    suggestion_id: Identifier = Field(validation_alias=AliasChoices("suggestionId", "id"))
-    conversation_id: Identifier = Field(validation_alias=AliasChoices("conversationId"))
-    event_time: datetime | None = Field(
-        default=None, validation_alias=AliasChoices("eventTime", "dateCreated")
-    )
-    state: Annotated[str, StringConstraints(max_length=64)] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def conversation_from_reference(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "conversationId" not in data:
-            conversation = data.get("conversation")
-            if isinstance(conversation, dict) and "id" in conversation:
-                return {**data, "conversationId": conversation["id"]}
-        return data
-
-
-class _Scored(BaseModel):
-    confidence: Confidence | None = None
-
-
-@dataclass(frozen=True)
-class SuggestionFields:
-    suggestion_id: str
-    conversation_id: str
-    kind: str
-    confidence: float | None
-    text: str
-    event_time: datetime | None
-
-
-def read_suggestion(kind: str, body: dict, *, snippet_limit: int) -> SuggestionFields:
-    """The insight fields of one suggestion. Raises pydantic's ValidationError.
-
-    Confidence comes from `knowledgeSearch.confidence` or `activeIntent.confidence`; other
-    kinds carry none, and none is invented (None)."""
-    suggestion = Suggestion.model_validate(body)
-    section = body.get(SUGGESTION_KINDS[kind])
-    section = section if isinstance(section, dict) else {}
-    confidence = None
-    if kind in ("knowledge.search", "intent"):
-        confidence = _Scored.model_validate({"confidence": section.get("confidence")}).confidence
-    event_time = suggestion.event_time
-    if event_time is not None and event_time.tzinfo is None:
-        event_time = event_time.replace(tzinfo=UTC)
-    return SuggestionFields(
-        suggestion_id=suggestion.suggestion_id,
-        conversation_id=suggestion.conversation_id,
-        kind=kind,
-        confidence=confidence,
-        text=extract_snippet(_section_text(section), limit=snippet_limit),
-        event_time=event_time,
-    )
-
-
-def _section_text(section: dict) -> str:
-    """What an officer reads: the title, then the answer, or else the snippets, or the name."""
-    parts = [section.get("title")]
-    answer = section.get("knowledgeAnswer")
-    if isinstance(answer, dict) and isinstance(answer.get("answer"), str):
-        parts.append(answer["answer"])
-    elif isinstance(section.get("snippets"), list):
-        parts.extend(s for s in section["snippets"] if isinstance(s, str))
-    parts.append(section.get("name"))
-    for reference in ("response", "script", "library"):
-        value = section.get(reference)
-        if isinstance(value, dict):
-            parts.append(value.get("name"))
-    return " — ".join(p for p in parts if isinstance(p, str) and p.strip())
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_cursor(value: str | None) -> datetime | None:
-    """A stored resume cursor (an event time), or None when there is none or it is not a time
-    (a cursor left by the seed flavour)."""
-    return parse_time(value) if value else None
-
-
 # The client
 
 
@@ -306,14 +181,6 @@ class NotificationSettings:
     # How long a replaced socket is still read after its successor is connected.
     handover_grace: float = 2.0
     client: ClientSettings = field(default_factory=ClientSettings)
-
-
-class NotificationHandler(Protocol):
-    async def on_frame(self, raw: str | bytes, received_at: float, decoded: Decoded) -> None: ...
-
-    async def on_state(self, state: StreamState, detail: str = "") -> None: ...
-
-    async def resume_after(self) -> str | None: ...
 
 
 class ChannelLost(GenesysError):
@@ -349,7 +216,7 @@ class NotificationsClient:
         api_base_url: str,
         conversations: list[str],
         kinds: list[str],
-        handler: NotificationHandler,
+        handler: FrameHandler,
         settings: NotificationSettings | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
@@ -382,12 +249,12 @@ class NotificationsClient:
         return f"notifications {self.api}"
 
     async def run(self) -> None:
-        await self.handler.on_state(StreamState.STARTING)
+        await self.handler.on_state(ClientState.STARTING)
         while True:
             end = await self.session()
             state, delay = self.planner.plan(end)
             detail = end.detail if delay < 0.05 else f"{end.detail}; retrying in {delay:.1f} s"
-            log = logger.warning if state is not StreamState.RECONNECTING else logger.info
+            log = logger.warning if state is not ClientState.RECONNECTING else logger.info
             log("%s: %s", self.where, detail)
             await self.handler.on_state(state, detail)
             await self.sleep(delay)
@@ -402,7 +269,7 @@ class NotificationsClient:
             self._lost = asyncio.get_running_loop().create_future()
             async with self._changes:
                 await self._open_all(token)
-            await self.handler.on_state(StreamState.CONNECTED, self._connected_note())
+            await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
             await self.backfill_pending()
             return await self._lost
         except Exception as exc:
@@ -578,9 +445,10 @@ class NotificationsClient:
             await self._dispatch(slot, ws, raw, received_at)
 
     async def _dispatch(self, slot: _Slot, ws: ClientConnection, raw, received_at: float) -> None:
-        decoded = decode_frame(raw)
+        frame = Frame(raw, received_at)
+        decoded = frame.decoded
         if not isinstance(decoded, Decoded):
-            await self.handler.on_frame(raw, received_at, decoded)
+            await self.handler.on_frame(frame)
             return
         message = decoded.payload
         topic = message.get("topicName")
@@ -599,7 +467,7 @@ class NotificationsClient:
                 self._start(slot, self._resubscribe(slot), "resubscribe")
             return
         slot.last_event_at = received_at
-        await self.handler.on_frame(raw, received_at, decoded)
+        await self.handler.on_frame(frame)
 
     async def _resubscribe(self, slot: _Slot) -> None:
         await self.hand_over(slot, "the channel is no longer subscribed")
@@ -652,7 +520,7 @@ class NotificationsClient:
         except Exception as exc:
             self._lose(exc)
             return
-        await self.handler.on_state(StreamState.CONNECTED, self._connected_note())
+        await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
         self.to_backfill.update(dict.fromkeys(added))
         await self.backfill_pending()
 
@@ -736,8 +604,8 @@ class NotificationsClient:
         if kind not in self.kinds:
             return 0
         message = {"topicName": suggestion_topic(conversation, kind), "eventBody": entity}
-        raw = json.dumps(message)
-        await self.handler.on_frame(raw, time.time(), Decoded(message, Encoding.TEXT))
+        frame = Frame(json.dumps(message), time.time(), Decoded(message, Encoding.TEXT))
+        await self.handler.on_frame(frame)
         return 1
 
 

@@ -2,7 +2,6 @@
 
 import django.core.validators
 import django.db.models.deletion
-import streams.genesys.insights
 from django.conf import settings
 from django.db import migrations, models
 
@@ -71,7 +70,7 @@ class Migration(migrations.Migration):
             name='StreamStatus',
             fields=[
                 ('stream', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='status', serialize=False, to='streams.streamconfig')),
-                ('state', models.CharField(choices=[('stopped', 'stopped'), ('starting', 'starting'), ('connected', 'connected'), ('reconnecting', 'reconnecting'), ('saturated', 'saturated'), ('error', 'error')], default=streams.genesys.insights.StreamState['STOPPED'], max_length=20)),
+                ('state', models.CharField(choices=[('stopped', 'stopped'), ('starting', 'starting'), ('connected', 'connected'), ('reconnecting', 'reconnecting'), ('saturated', 'saturated'), ('error', 'error')], default='stopped', max_length=20)),
                 ('detail', models.CharField(blank=True, max_length=500)),
                 ('state_changed_at', models.DateTimeField(blank=True, null=True)),
                 ('last_error', models.CharField(blank=True, max_length=500)),

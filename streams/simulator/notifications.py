@@ -28,11 +28,9 @@ from streams.genesys.notifications import (
     MAX_TOPICS_PER_CHANNEL,
     NO_LONGER_SUBSCRIBED,
     SOCKET_CLOSING_TOPIC,
-    SUGGESTION_KINDS,
     TOKEN_REVOKED,
-    suggestion_topic,
-    topic_kind,
 )
+from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, topic_kind
 from streams.simulator.generator import event_seq
 
 SUGGESTION_NAMESPACE = uuid.UUID("6f1c7f2e-8d2b-4f43-9a55-2b0f3c1d9e10")

@@ -136,7 +136,7 @@ def test_a_large_unfiltered_list_is_counted_by_estimate_on_postgresql(monkeypatc
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from streams.admin import LargeTablePaginator
+    from streams.admin_base import LargeTablePaginator
 
     for n in range(3):
         make_insight(insight_type="intent" if n else "script")

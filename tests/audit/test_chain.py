@@ -199,11 +199,11 @@ def test_a_malformed_head_is_refused_with_the_expected_shape():
 
 def test_the_published_head_is_signed_logged_and_sent_to_webhooks(caplog, settings):
     from audit.head import publish_head
-    from streams import webhooks
     from streams.models import WebhookDelivery, WebhookEndpoint
+    from streams.webhooks import outbox
 
     endpoint = WebhookEndpoint(name="siem", url="https://siem.test/h", events=["audit.head"])
-    endpoint.set_secret(webhooks.new_secret())
+    endpoint.set_secret(outbox.new_secret())
     endpoint.save()
     (entry,) = entries(1)
     with caplog.at_level("INFO", logger="audit.head"):

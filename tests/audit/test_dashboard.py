@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from audit import dashboard
-from audit.services import approve, reject
+from audit.services import item_approve, item_reject
 from streams.models import Insight
 from tests.factories import make_insight
 
@@ -12,9 +12,9 @@ pytestmark = pytest.mark.django_db
 def decided(confidence, outcome, by):
     insight = make_insight(confidence=confidence)
     if outcome == "approved":
-        approve(insight, by=by)
+        item_approve(item=insight, by=by)
     else:
-        reject(insight, by=by, reason_code="other")
+        item_reject(item=insight, by=by, reason_code="other")
 
 
 def test_calibration_counts_peoples_decisions_per_confidence_bucket(officer):

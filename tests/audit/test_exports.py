@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from audit.exports import EXPORTS, csv_chunks, neutralise, queryset_for
 from audit.models import AuditEntry
-from audit.services import approve
+from audit.services import item_approve
 from streams.models import Insight
 from tests.factories import make_insight, make_stream
 
@@ -111,7 +111,7 @@ def test_bad_export_parameters_get_a_clear_400(client, officer):
 
 def test_the_decisions_csv_lists_people_and_rules(client, officer):
     decided = make_insight()
-    approve(decided, by=officer, note="fine")
+    item_approve(item=decided, by=officer, note="fine")
     make_insight()  # pending: not a decision
     Insight.objects.filter(pk=make_insight().pk).update(
         review_status="filtered", review_rule="rule x"
@@ -223,7 +223,7 @@ def test_the_knowledge_export_carries_review_decisions_and_narrows_by_them(clien
 
     answered = make_knowledge_query(origin="api", review_status="pending", top_confidence=0.7)
     make_knowledge_query(origin="console")
-    approve(answered, by=officer, note="=cmd")
+    item_approve(item=answered, by=officer, note="=cmd")
     client.force_login(officer)
     url = reverse("export-csv", args=["knowledge"]) + "?review_status=approved"
     (row,) = read(download(client.get(url)))
@@ -246,7 +246,7 @@ def test_every_export_writes_what_neutralise_gives_for_the_orms_values(kind, off
     booleans, JSON, formula-like text, unicode), whatever the display time zone."""
     settings.TIME_ZONE = "America/New_York"  # also the process's local time, as in Django
     from audit.exports import _lines
-    from audit.services import audit_record, reject
+    from audit.services import audit_record, item_reject
     from tests.factories import make_knowledge_query
 
     stream = make_stream(name="stream-1")
@@ -259,8 +259,8 @@ def test_every_export_writes_what_neutralise_gives_for_the_orms_values(kind, off
         received_at=datetime(2026, 11, 21, 9, 0, 0, 999999, tzinfo=UTC),
         event_time=datetime(2026, 11, 21, 8, 59, 59, 1000, tzinfo=UTC),
     )
-    reject(decided, by=officer, reason_code="inaccurate", note="-not right", origin=None)
-    approve(make_insight(stream=stream, snippet="Ünïcode ✓ -0"), by=officer, origin=None)
+    item_reject(item=decided, by=officer, reason_code="inaccurate", note="-not right", origin=None)
+    item_approve(item=make_insight(stream=stream, snippet="Ünïcode ✓ -0"), by=officer, origin=None)
     make_insight(stream=stream, snippet="\tx", confidence=0.0, relevance_score=-0.0)
     make_insight(stream=stream, snippet="", confidence=1.0, latency_ms=-1.5, review_note="+1")
     make_knowledge_query(

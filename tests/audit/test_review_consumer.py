@@ -404,11 +404,11 @@ async def test_an_auditor_cannot_decide_knowledge_answers(client, auditor):
 
 
 async def test_a_stored_knowledge_answer_reaches_open_pages(client, officer):
-    from streams.knowledge import store_query
+    from streams.knowledge.search import query_store
 
     communicator, _ = await subscribed(client, officer)
     query = await database_sync_to_async(_unsaved_answer)()
-    await database_sync_to_async(store_query)(query)
+    await database_sync_to_async(query_store)(query)
     message = await communicator.receive_json_from(timeout=2)
     assert message["type"] == "items"
     assert [row["key"] for row in message["items"]] == [f"knowledge:{query.pk}"]

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 
 from audit.models import AuditEntry
-from audit.services import DecisionConflict, Origin, approve, reject
+from audit.services import DecisionConflict, Origin, item_approve, item_reject
 from streams.live import REVIEW_GROUP
 from streams.models import Insight
 from tests.factories import make_insight
@@ -21,7 +21,7 @@ def origin(address="203.0.113.7"):
 
 def test_approving_records_who_when_and_an_audit_entry(officer):
     insight = make_insight()
-    approve(insight, by=officer, note="matches KB-118", origin=origin())
+    item_approve(item=insight, by=officer, note="matches KB-118", origin=origin())
     insight.refresh_from_db()
     assert insight.review_status == Insight.ReviewStatus.APPROVED
     assert insight.reviewed_by == officer
@@ -48,9 +48,9 @@ def test_approving_records_who_when_and_an_audit_entry(officer):
 def test_rejecting_needs_a_known_reason_code(officer):
     insight = make_insight()
     with pytest.raises(ValidationError, match="needs a reason code: one of outdated, inaccurate"):
-        reject(insight, by=officer, reason_code="")
+        item_reject(item=insight, by=officer, reason_code="")
     with pytest.raises(ValidationError, match="'made-up' is not one of outdated"):
-        reject(insight, by=officer, reason_code="made-up")
+        item_reject(item=insight, by=officer, reason_code="made-up")
     insight.refresh_from_db()
     assert insight.review_status == Insight.ReviewStatus.PENDING
     assert not AuditEntry.objects.exists()
@@ -58,7 +58,7 @@ def test_rejecting_needs_a_known_reason_code(officer):
 
 def test_rejecting_records_the_reason_code_and_note(officer):
     insight = make_insight()
-    reject(insight, by=officer, reason_code="outdated", note=" policy withdrawn ")
+    item_reject(item=insight, by=officer, reason_code="outdated", note=" policy withdrawn ")
     insight.refresh_from_db()
     assert (insight.review_status, insight.review_reason_code, insight.review_note) == (
         "rejected",
@@ -71,16 +71,16 @@ def test_rejecting_records_the_reason_code_and_note(officer):
 def test_the_first_decision_wins_and_the_second_is_told_why(officer, gov_admin):
     insight = make_insight()
     stale_copy = Insight.objects.get(pk=insight.pk)
-    approve(insight, by=officer)
+    item_approve(item=insight, by=officer)
     with pytest.raises(DecisionConflict, match=r"already approved by olivia at \d{4}-"):
-        reject(stale_copy, by=gov_admin, reason_code="other")
+        item_reject(item=stale_copy, by=gov_admin, reason_code="other")
     assert Insight.objects.get(pk=insight.pk).review_status == "approved"
     assert AuditEntry.objects.count() == 1
 
 
 def test_an_overlong_note_is_refused(officer):
     with pytest.raises(ValidationError, match="limit is 2000"):
-        approve(make_insight(), by=officer, note="x" * 2001)
+        item_approve(item=make_insight(), by=officer, note="x" * 2001)
 
 
 def test_a_decision_is_announced_to_review_pages_after_commit(
@@ -91,7 +91,7 @@ def test_a_decision_is_announced_to_review_pages_after_commit(
     async_to_sync(layer.group_add)(REVIEW_GROUP, channel)
     insight = make_insight()
     with django_capture_on_commit_callbacks(execute=True):
-        approve(insight, by=officer)
+        item_approve(item=insight, by=officer)
     message = async_to_sync(layer.receive)(channel)
     assert message == {"type": "review.decisions", "kind": "insight", "ids": [insight.pk]}
     async_to_sync(layer.group_discard)(REVIEW_GROUP, channel)
@@ -106,7 +106,7 @@ def test_a_knowledge_answer_rejected_is_audited_and_sent_to_webhooks(officer):
     endpoint.set_secret("whsec_test")
     endpoint.save()
     query = make_knowledge_query(origin="insight", review_status="pending", results=[])
-    reject(query, by=officer, reason_code="outdated", note="old policy", origin=origin())
+    item_reject(item=query, by=officer, reason_code="outdated", note="old policy", origin=origin())
     query.refresh_from_db()
     assert (query.review_status, query.review_reason_code) == ("rejected", "outdated")
     entry = AuditEntry.objects.get(action="knowledge.reject")

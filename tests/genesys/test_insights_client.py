@@ -6,14 +6,9 @@ import pytest
 
 from streams.genesys.auth import Credentials, TokenManager
 from streams.genesys.frames import decode_frame
-from streams.genesys.insights import (
-    ClientSettings,
-    Ending,
-    InsightsClient,
-    SessionEnd,
-    StreamState,
-)
+from streams.genesys.insights import InsightsClient
 from streams.genesys.payloads import build_subscription
+from streams.genesys.sessions import ClientSettings, ClientState, Ending, SessionEnd
 from tests.simulator import RecordingHandler, eventually, start_simulator
 
 SETTINGS = ClientSettings(
@@ -88,7 +83,7 @@ def insight_ids(frames):
 
 async def connected(harness, times=1):
     await eventually(
-        lambda: harness.handler.state_names().count(StreamState.CONNECTED) >= times,
+        lambda: harness.handler.state_names().count(ClientState.CONNECTED) >= times,
         what="connection",
     )
 
@@ -115,7 +110,7 @@ async def test_it_sends_the_subscription_with_the_resume_point(sim):
         "evt-000000005",
     ]
     assert harness.handler.states[-1] == (
-        StreamState.CONNECTED,
+        ClientState.CONNECTED,
         "subscribed, resumed after evt-000000002",
     )
     await harness.stop()
@@ -146,8 +141,8 @@ async def test_repeated_token_rejections_back_off(sim):
     harness = Harness(url)
     first = harness.client.plan(SessionEnd(Ending.TOKEN_REJECTED, "401"))
     second = harness.client.plan(SessionEnd(Ending.TOKEN_REJECTED, "401"))
-    assert first == (StreamState.RECONNECTING, 0.0)
-    assert second[0] is StreamState.RECONNECTING
+    assert first == (ClientState.RECONNECTING, 0.0)
+    assert second[0] is ClientState.RECONNECTING
     assert harness.client.backoff.attempt == 1
     await harness.http.aclose()
 
@@ -157,8 +152,8 @@ async def test_a_policy_close_is_an_error_with_the_servers_reason_and_a_long_wai
     harness = Harness(url).start()
     await connected(harness)
     simulator.inject({"action": "close", "code": 1008, "reason": "filter not allowed"})
-    await eventually(lambda: StreamState.ERROR in harness.handler.state_names(), what="error state")
-    errors = [detail for state, detail in harness.handler.states if state is StreamState.ERROR]
+    await eventually(lambda: ClientState.ERROR in harness.handler.state_names(), what="error state")
+    errors = [detail for state, detail in harness.handler.states if state is ClientState.ERROR]
     assert "1008: filter not allowed" in errors[0]
     assert 123.0 in harness.delays
     await harness.stop()
@@ -175,8 +170,8 @@ async def test_an_invalid_subscription_gets_1008_from_the_server(sim):
         return subscription
 
     harness = Harness(url, subscription=bad).start()
-    await eventually(lambda: StreamState.ERROR in harness.handler.state_names(), what="error state")
-    errors = [detail for state, detail in harness.handler.states if state is StreamState.ERROR]
+    await eventually(lambda: ClientState.ERROR in harness.handler.state_names(), what="error state")
+    errors = [detail for state, detail in harness.handler.states if state is ClientState.ERROR]
     assert "invalid subscription: filters.0.attribute" in errors[0]
     await harness.stop()
 
@@ -229,11 +224,11 @@ async def test_it_does_not_connect_while_stream_limits_are_saturated(sim):
     simulator.inject({"action": "saturate", "streams": 10})
     harness = Harness(url).start()
     await eventually(
-        lambda: StreamState.SATURATED in harness.handler.state_names(), what="saturated"
+        lambda: ClientState.SATURATED in harness.handler.state_names(), what="saturated"
     )
     assert simulator.counters["connections_total"] == 0
     saturated = [
-        detail for state, detail in harness.handler.states if state is StreamState.SATURATED
+        detail for state, detail in harness.handler.states if state is ClientState.SATURATED
     ]
     assert "10 of 10 concurrent streams" in saturated[0]
     simulator.inject({"action": "saturate", "streams": 0})
@@ -245,8 +240,8 @@ async def test_refused_credentials_are_an_error_that_waits_long(sim):
     simulator, url = sim
     simulator.inject({"action": "token", "status": 401, "count": 1})
     harness = Harness(url).start()
-    await eventually(lambda: StreamState.ERROR in harness.handler.state_names(), what="error state")
-    errors = [detail for state, detail in harness.handler.states if state is StreamState.ERROR]
+    await eventually(lambda: ClientState.ERROR in harness.handler.state_names(), what="error state")
+    errors = [detail for state, detail in harness.handler.states if state is ClientState.ERROR]
     assert "refused the client credentials" in errors[0]
     assert harness.delays[0] == 123.0
     await harness.stop()
@@ -267,7 +262,7 @@ async def test_try_again_later_waits_at_least_the_base_delay(sim):
     _, url = sim
     harness = Harness(url)
     state, delay = harness.client.plan(SessionEnd(Ending.CLOSED, "closed (1013)", code=1013))
-    assert state is StreamState.RECONNECTING
+    assert state is ClientState.RECONNECTING
     assert delay >= SETTINGS.backoff_base
     await harness.http.aclose()
 
@@ -276,7 +271,7 @@ async def test_a_crash_in_frame_handling_is_reported_and_retried(sim):
     simulator, url = sim
 
     class Exploding(RecordingHandler):
-        async def on_frame(self, raw, received_at):
+        async def on_frame(self, frame):
             raise RuntimeError("bug")
 
     harness = Harness(url, Exploding()).start()

@@ -7,7 +7,6 @@ import httpx
 import pytest
 
 from streams.genesys.auth import Credentials, TokenManager
-from streams.genesys.insights import ClientSettings, StreamState
 from streams.genesys.knowledge import (
     KnowledgeClient,
     QueryBusy,
@@ -17,6 +16,7 @@ from streams.genesys.knowledge import (
     SearchRequest,
     Unavailable,
 )
+from streams.genesys.sessions import ClientSettings, ClientState
 from tests.simulator import eventually, start_simulator
 
 SETTINGS = ClientSettings(backoff_base=0.01, backoff_cap=0.05, policy_backoff=123.0)
@@ -202,7 +202,7 @@ async def test_queries_wait_for_a_connection_and_refused_credentials_fail_fast(s
     with pytest.raises(Unavailable) as unavailable:
         await knowledge.query(ask("refund"), within=5)
     assert "refused the client credentials" in str(unavailable.value)
-    assert knowledge.state is StreamState.ERROR
+    assert knowledge.state is ClientState.ERROR
     with pytest.raises(Unavailable):
         await knowledge.query(ask("refund again"), within=5)
 
@@ -211,5 +211,5 @@ async def test_an_unreachable_token_endpoint_is_reported_and_retried(sim, client
     knowledge = client(login="http://127.0.0.1:9")  # nothing listens on the discard port
     with pytest.raises(QueryTimedOut):
         await knowledge.query(ask("refund"), within=0.5)
-    assert knowledge.state is StreamState.RECONNECTING
+    assert knowledge.state is ClientState.RECONNECTING
     assert "ConnectError" in knowledge.detail

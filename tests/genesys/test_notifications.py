@@ -8,20 +8,17 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from streams.genesys.frames import decode_frame
-from streams.genesys.notifications import (
+from streams.genesys.frames import Frame, decode_frame
+from streams.genesys.notifications import LimitListing, Limits, TooManyTopics, plan_channels
+from streams.genesys.payloads import Filter
+from streams.genesys.scoring import Matrix, Rule, Verdict
+from streams.genesys.suggestions import (
     SUGGESTION_KINDS,
-    LimitListing,
-    Limits,
-    TooManyTopics,
-    plan_channels,
     read_suggestion,
     suggestion_topic,
     topic_kind,
 )
-from streams.genesys.payloads import Filter
-from streams.genesys.scoring import Matrix, Rule, Verdict
-from streams.ingest import Accepted, Filtered, process_notification
+from streams.ingest.records import Accepted, Filtered, process_frame, read_notification
 
 CONVERSATION = "6b2bbb1a-5d66-4c2a-9f0e-55b0e4a6f1a2"
 
@@ -181,10 +178,9 @@ def test_a_streams_extra_filters_apply_to_suggestions():
 
     def process(kind, body):
         frame = json.dumps({"topicName": suggestion_topic(CONVERSATION, kind), "eventBody": body})
-        return process_notification(
-            frame,
-            time.time(),
-            decode_frame(frame),
+        return process_frame(
+            Frame(frame, time.time(), decode_frame(frame)),
+            read=read_notification,
             matrix=Matrix(default_weight=1.0),
             max_frame_bytes=65536,
             filters=only_search,

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from streams.genesys.auth import Credentials, TokenManager
-from streams.genesys.insights import ClientSettings, StreamState
 from streams.genesys.notifications import NotificationsClient, NotificationSettings
+from streams.genesys.sessions import ClientSettings, ClientState
 from streams.simulator.notifications import suggestion_id
 from tests.simulator import eventually, start_simulator
 
@@ -27,11 +27,11 @@ class Handler:
     def __init__(self, resume_from=None):
         self.bodies: dict[str, dict] = {}
         self.deliveries = 0
-        self.states: list[tuple[StreamState, str]] = []
+        self.states: list[tuple[ClientState, str]] = []
         self.resume_from = resume_from
 
-    async def on_frame(self, raw, received_at, decoded):
-        body = decoded.payload["eventBody"]
+    async def on_frame(self, frame):
+        body = frame.decoded.payload["eventBody"]
         self.bodies[body.get("suggestionId") or body.get("id")] = body
         self.deliveries += 1
 
@@ -42,7 +42,7 @@ class Handler:
         return self.resume_from
 
     def reconnects(self):
-        return sum(state is StreamState.RECONNECTING for state, _ in self.states)
+        return sum(state is ClientState.RECONNECTING for state, _ in self.states)
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ async def test_it_subscribes_and_receives_every_suggestion_kind(sim, running):
         "thirdPartyAction",
     }
     assert handler.states[-1] == (
-        StreamState.CONNECTED,
+        ClientState.CONNECTED,
         "subscribed: 6 conversations, 36 topics on 1 channel(s)",
     )
 
@@ -230,7 +230,7 @@ async def test_more_topics_than_the_channels_can_carry_are_refused_clearly(sim, 
     simulator, _ = sim
     simulator.inject({"action": "notifications_limits", "topics": 6, "channels": 3})
     _, handler = await running()  # 6 conversations need 6 channels; 2 are free
-    await eventually(lambda: handler.states and handler.states[-1][0] is StreamState.ERROR)
+    await eventually(lambda: handler.states and handler.states[-1][0] is ClientState.ERROR)
     assert "36 topics need 6 channels" in handler.states[-1][1]
     assert simulator.notifications.channels == {}
 
@@ -239,7 +239,7 @@ async def test_a_missing_permission_on_the_limits_is_shown_as_such(sim, running)
     simulator, _ = sim
     simulator.inject({"action": "notifications_limits", "status": 403})
     _, handler = await running()
-    await eventually(lambda: handler.states and handler.states[-1][0] is StreamState.ERROR)
+    await eventually(lambda: handler.states and handler.states[-1][0] is ClientState.ERROR)
     detail = handler.states[-1][1]
     assert "permission denied (HTTP 403)" in detail
     assert "/api/v2/organizations/limits/namespaces/notifications" in detail

@@ -6,8 +6,8 @@ from channels.layers import get_channel_layer
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from streams.consumers import STREAMS_CHANNEL
 from streams.models import ConfidenceMatrix, GenesysConnection, StreamConfig
+from streams.worker.consumer import STREAMS_CHANNEL
 from tests.factories import make_connection, make_matrix, make_stream
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ import threading
 import pytest
 from channels.db import database_sync_to_async
 
-import streams.runner
+import streams.worker.runner
 from streams.models import Insight
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
 from tests.simulator import eventually, start_simulator, stream_on, subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +19,10 @@ async def test_a_stalled_database_stops_the_reader_not_the_memory(settings, monk
     settings.STREAMS_BATCH_SIZE = 10
     gate = threading.Event()
     processed = 0
-    real_store, real_process = streams.runner.store_batch, streams.runner.process_frame
+    real_store, real_process = (
+        streams.worker.runner.store_batch,
+        streams.worker.runner.process_frame,
+    )
 
     def stalled_store(stream_id, records):
         gate.wait(30)  # the database is "slow" until the gate opens
@@ -30,8 +33,8 @@ async def test_a_stalled_database_stops_the_reader_not_the_memory(settings, monk
         processed += 1
         return real_process(*args, **kwargs)
 
-    monkeypatch.setattr(streams.runner, "store_batch", stalled_store)
-    monkeypatch.setattr(streams.runner, "process_frame", counting_process)
+    monkeypatch.setattr(streams.worker.runner, "store_batch", stalled_store)
+    monkeypatch.setattr(streams.worker.runner, "process_frame", counting_process)
 
     simulator, url = await start_simulator()
     stream = await stream_on(url)

@@ -98,7 +98,7 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
 
 
 def test_an_unmeasured_figure_is_printed_with_its_reason():
-    from streams import bench
+    from perf import bench
 
     figures = {
         "quick": True,
@@ -115,7 +115,7 @@ def test_an_unmeasured_figure_is_printed_with_its_reason():
 
 
 def test_a_section_that_fails_leaves_its_figures_unmeasured_with_the_reason(monkeypatch):
-    from streams import bench
+    from perf import bench
 
     monkeypatch.setattr(bench, "MANAGE", bench.MANAGE.with_name("no-such-manage.py"))
     logged = []
@@ -129,7 +129,7 @@ def test_a_section_that_fails_leaves_its_figures_unmeasured_with_the_reason(monk
 
 
 def test_figures_of_a_postgresql_section_keep_their_reasons_under_their_names():
-    from streams import bench
+    from perf import bench
 
     renamed = bench._renamed(
         {"csv_ratio": None, "csv_ratio_why": "x", "changelist_ms": 3.0},

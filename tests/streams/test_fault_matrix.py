@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from streams.models import QuarantinedFrame
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
 from tests.simulator import eventually, start_simulator, stored_ids, stream_on, stream_status
 
 pytestmark = pytest.mark.django_db(transaction=True)

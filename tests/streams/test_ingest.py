@@ -4,8 +4,17 @@ import time
 
 import pytest
 
+from streams.genesys.frames import Frame
 from streams.genesys.scoring import Matrix, Rule
-from streams.ingest import Accepted, Filtered, Ignored, Quarantine, process_frame, store_batch
+from streams.ingest.records import (
+    Accepted,
+    Filtered,
+    Ignored,
+    Quarantine,
+    process_frame,
+    read_seed_event,
+)
+from streams.ingest.store import store_batch
 from streams.models import Insight, QuarantinedFrame, StreamStatus
 from tests.factories import make_stream
 
@@ -27,7 +36,9 @@ def event(**overrides):
 
 
 def process(raw):
-    return process_frame(raw, time.time(), matrix=MATRIX, max_frame_bytes=LIMIT)
+    return process_frame(
+        Frame(raw, time.time()), read=read_seed_event, matrix=MATRIX, max_frame_bytes=LIMIT
+    )
 
 
 def test_a_valid_frame_becomes_a_scored_record():
@@ -149,7 +160,10 @@ class TestStoreBatch:
             stream.pk,
             [
                 process_frame(
-                    json.dumps(event()), time.time() - 0.2, matrix=MATRIX, max_frame_bytes=LIMIT
+                    Frame(json.dumps(event()), time.time() - 0.2),
+                    read=read_seed_event,
+                    matrix=MATRIX,
+                    max_frame_bytes=LIMIT,
                 )
             ],
         )
@@ -197,8 +211,13 @@ def test_rules_decide_automatically_and_say_which_rule_did():
     }
     records = [
         process_frame(
-            json.dumps(event(id=event_id, insight_type="compliance_flag", confidence=confidence)),
-            time.time(),
+            Frame(
+                json.dumps(
+                    event(id=event_id, insight_type="compliance_flag", confidence=confidence)
+                ),
+                time.time(),
+            ),
+            read=read_seed_event,
             matrix=AUTO_MATRIX,
             max_frame_bytes=LIMIT,
         )
@@ -267,7 +286,7 @@ class TestRowInserter:
     def test_the_stored_columns_equal_what_the_orm_stores(self):
         from django.db import connection
 
-        from streams.ingest import INSIGHT_ROWS
+        from streams.ingest.store import INSIGHT_ROWS
 
         stream = make_stream()
         Insight.objects.create(**self.values(stream, "orm"))
@@ -291,7 +310,7 @@ class TestRowInserter:
         assert Insight.objects.filter(received_at__gt=insight.event_time).count() == 2
 
     def test_many_rows_take_several_statements_and_ids_follow_the_rows(self):
-        from streams.ingest import INSIGHT_ROWS
+        from streams.ingest.store import INSIGHT_ROWS
 
         stream = make_stream()
         rows = [self.values(stream, f"evt-{n:05d}", confidence=n / 2500) for n in range(2500)]
@@ -301,7 +320,7 @@ class TestRowInserter:
         assert dict(Insight.objects.values_list("external_id", "pk")) == ids
 
     def test_a_row_the_stream_already_has_is_skipped(self):
-        from streams.ingest import INSIGHT_ROWS
+        from streams.ingest.store import INSIGHT_ROWS
 
         stream, other = make_stream(name="one"), make_stream(name="two")
         first = INSIGHT_ROWS.insert([self.values(stream, "evt-1")])
@@ -314,7 +333,7 @@ class TestRowInserter:
         assert list(INSIGHT_ROWS.insert([self.values(other, "evt-1")])) == ["evt-1"]
 
     def test_each_insert_writes_only_its_own_rows(self):
-        from streams.ingest import INSIGHT_ROWS
+        from streams.ingest.store import INSIGHT_ROWS
 
         stream = make_stream()
         INSIGHT_ROWS.insert([self.values(stream, "evt-1")])
@@ -325,7 +344,7 @@ class TestRowInserter:
     def test_a_row_the_database_refuses_fails_the_whole_insert(self):
         from django.db import IntegrityError, transaction
 
-        from streams.ingest import INSIGHT_ROWS
+        from streams.ingest.store import INSIGHT_ROWS
 
         stream = make_stream()
         with pytest.raises(IntegrityError), transaction.atomic():

@@ -7,16 +7,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from streams.knowledge import (
-    FILTERED_RULE,
-    InsightQueries,
-    insight_query_text,
-    knowledge_search,
-    knowledge_spec,
-    review_fields,
-)
+from streams.knowledge.automatic import AutomaticQueries, insight_query_text
+from streams.knowledge.search import FILTERED_RULE, knowledge_search, review_fields
+from streams.knowledge.specs import knowledge_spec
 from streams.models import KnowledgeQuery
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_insight, make_knowledge_stream
 from tests.simulator import eventually, stream_on, subscribed
 
@@ -108,7 +103,7 @@ async def test_insights_of_the_chosen_types_are_searched_with_their_text(knowled
     filtered = await sync_to_async(make_insight)(
         insight_type="compliance_flag", review_status="filtered"
     )
-    queue = InsightQueries(worker="test")
+    queue = AutomaticQueries(worker="test")
     started = await queue.dispatch([wanted.pk, other_type.pk, filtered.pk])
     assert started == 1
     await asyncio.gather(*queue.tasks)
@@ -128,7 +123,7 @@ async def test_an_insight_without_searchable_text_is_skipped_not_failed(knowledg
     empty = await sync_to_async(make_insight)(
         insight_type="compliance_flag", snippet="", payload=content(" ")
     )
-    queue = InsightQueries(worker="test")
+    queue = AutomaticQueries(worker="test")
     assert await queue.dispatch([empty.pk]) == 1
     await asyncio.gather(*queue.tasks)
     assert await queries() == []
@@ -137,7 +132,7 @@ async def test_an_insight_without_searchable_text_is_skipped_not_failed(knowledg
 
 def test_insights_beyond_the_backlog_are_skipped_with_a_warning(settings, caplog):
     settings.KNOWLEDGE_AUTO_BACKLOG = 3
-    queue = InsightQueries(worker="test")
+    queue = AutomaticQueries(worker="test")
     queue.offer([1, 2])
     queue.offer([3, 4])  # would make 4 waiting
     queue.offer([5])

@@ -9,14 +9,10 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
 from audit.models import AuditEntry
-from streams.knowledge import (
-    CACHE_PREFIX,
-    KnowledgeError,
-    KnowledgeWarmer,
-    knowledge_metrics,
-    knowledge_search,
-    knowledge_spec,
-)
+from streams.knowledge.figures import knowledge_metrics
+from streams.knowledge.search import CACHE_PREFIX, KnowledgeError, knowledge_search
+from streams.knowledge.specs import knowledge_spec
+from streams.knowledge.warming import KnowledgeWarmer
 from streams.models import KnowledgeQuery, WebhookDelivery, WebhookEndpoint
 from tests.factories import make_connection, make_knowledge_stream
 

@@ -7,9 +7,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from streams import leases
 from streams.models import StreamStatus, WorkerHeartbeat
-from streams.worker import StreamWorkerProcess
+from streams.worker import leases
+from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
 from tests.simulator import eventually, start_simulator
 

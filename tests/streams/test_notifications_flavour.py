@@ -11,11 +11,12 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 
 from audit.models import AuditEntry
-from streams.knowledge import KnowledgeError, knowledge_search, knowledge_spec
+from streams.knowledge.search import KnowledgeError, knowledge_search
+from streams.knowledge.specs import knowledge_spec
 from streams.models import GenesysConnection, Insight, StreamConfig
-from streams.runner import stream_spec
 from streams.simulator.notifications import suggestion_id, suggestion_kind
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
+from streams.worker.specs import stream_spec
 from tests.factories import make_connection, make_knowledge_stream, make_matrix, make_stream
 from tests.simulator import eventually, start_simulator, stream_status
 

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams import webhooks
 from streams.models import WebhookEndpoint
+from streams.webhooks import outbox
 from tests.factories import make_insight
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +35,9 @@ def test_metrics_report_each_stream_and_the_webhooks(client, settings):
     status.last_frame_at = timezone.now()
     status.save()
     receiver = WebhookEndpoint(name="trainer", url="https://t.test/h", events=["insight.created"])
-    receiver.set_secret(webhooks.new_secret())
+    receiver.set_secret(outbox.new_secret())
     receiver.save()
-    webhooks.enqueue("insight.created", [{"id": 1}])
+    outbox.enqueue("insight.created", [{"id": 1}])
 
     response = client.get("/metrics")
     assert response["Content-Type"].startswith("text/plain; version=")

@@ -12,12 +12,12 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from streams import outbound
-from streams.config_io import ConfigImportError, config_import
+from streams.config.documents import ConfigImportError, config_import
 from streams.genesys import hosts
 from streams.genesys.errors import HostNotAllowed
 from streams.models import GenesysConnection, StreamStatus, WebhookEndpoint
-from streams.runner import stream_spec
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
+from streams.worker.specs import stream_spec
 from tests.factories import make_connection, make_matrix, make_stream
 from tests.simulator import eventually
 
@@ -90,7 +90,7 @@ def test_a_connection_saved_before_the_rule_cannot_read_a_product_setting_at_run
     )
     stream = make_stream(connection=GenesysConnection.objects.get(pk=connection.pk))
     spec = stream_spec(stream)
-    assert spec.client_secret == ""
+    assert spec.connection.client_secret == ""
     assert "SECRET_KEY is one of assistgov's own settings" in spec.problem
 
 
@@ -242,14 +242,14 @@ async def until_error(stream_id: int) -> StreamStatus:
 
 @pytest.mark.django_db
 def test_a_webhook_to_a_host_resolving_inside_is_not_sent(settings, monkeypatch):
-    from streams import webhooks
+    from streams.webhooks import delivery
 
     async def private(host, port):
         return ["192.168.1.20"]
 
     monkeypatch.setattr(hosts, "resolve", private)
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    claimed = webhooks.Claimed(
+    claimed = delivery.Claimed(
         id="msg_1",
         endpoint_id=1,
         url="https://trainer.example/h",
@@ -260,7 +260,7 @@ def test_a_webhook_to_a_host_resolving_inside_is_not_sent(settings, monkeypatch)
 
     async def attempt():
         async with outbound.http_client(outbound.webhook_hosts()) as http:
-            return await webhooks.send(http, claimed)
+            return await delivery.send(http, claimed)
 
     outcome = asyncio.run(attempt())
     assert outcome.status_code is None

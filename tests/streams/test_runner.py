@@ -9,11 +9,14 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import OperationalError
 
-import streams.runner
+import streams.worker.runner
+from streams.genesys.frames import Frame
 from streams.genesys.scoring import Matrix
-from streams.ingest import process_frame, store_batch
+from streams.ingest.records import process_frame, read_seed_event
+from streams.ingest.store import store_batch
 from streams.models import Insight, QuarantinedFrame
-from streams.runner import StreamRunner, stream_spec
+from streams.worker.runner import StreamRunner
+from streams.worker.specs import stream_spec
 from tests.factories import make_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +32,12 @@ def record(event_id):
         "confidence": 0.7,
         "content": {"text": "text"},
     }
-    return process_frame(json.dumps(frame), time.time(), matrix=MATRIX, max_frame_bytes=10_000)
+    return process_frame(
+        Frame(json.dumps(frame), time.time()),
+        read=read_seed_event,
+        matrix=MATRIX,
+        max_frame_bytes=10_000,
+    )
 
 
 @database_sync_to_async
@@ -53,7 +61,7 @@ async def test_a_database_outage_delays_a_batch_without_losing_it(monkeypatch):
             raise OperationalError("database is locked")
         return store_batch(stream_id, records)
 
-    monkeypatch.setattr(streams.runner, "store_batch", flaky)
+    monkeypatch.setattr(streams.worker.runner, "store_batch", flaky)
     result = await runner._store([record("evt-1"), record("evt-2")])
     assert len(failures) == 2
     assert len(result.created_ids) == 2
@@ -68,7 +76,7 @@ async def test_a_record_the_database_refuses_is_quarantined_and_the_rest_stored(
             raise ValueError("value out of range")
         return store_batch(stream_id, records)
 
-    monkeypatch.setattr(streams.runner, "store_batch", refuses_evt_2)
+    monkeypatch.setattr(streams.worker.runner, "store_batch", refuses_evt_2)
     result = await runner._store([record("evt-1"), record("evt-2"), record("evt-3")])
     assert sorted(await stored(Insight)) == ["evt-1", "evt-3"]
     assert result.last_event_id == "evt-3"

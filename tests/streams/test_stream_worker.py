@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from streams.models import QuarantinedFrame, StreamConfig
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
 from tests.simulator import eventually, start_simulator, stored_ids, stream_on, stream_status
 

@@ -12,11 +12,14 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from audit.models import AuditEntry
-from audit.services import approve
-from streams.ingest import process_frame, store_batch
+from audit.services import item_approve
+from streams.genesys.frames import Frame
+from streams.ingest.records import process_frame, read_seed_event
+from streams.ingest.store import store_batch
 from streams.models import WebhookDelivery, WebhookEndpoint
-from streams.webhooks import Outcome, claim_due, enqueue, next_wait, record
-from streams.worker import StreamWorkerProcess
+from streams.webhooks.delivery import Outcome, attempt_record, claim_due, next_wait
+from streams.webhooks.outbox import enqueue
+from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
 from tests.simulator import eventually, start_simulator, subscribed
 from tests.test_processes import free_port
@@ -51,7 +54,7 @@ def test_enqueue_writes_one_delivery_per_interested_enabled_endpoint():
 def test_ingestion_builds_no_payload_for_events_no_endpoint_wants(monkeypatch):
     endpoint(events=["knowledge.validated"])
     monkeypatch.setattr(
-        "streams.webhooks.insight_data",
+        "streams.webhooks.outbox.insight_data",
         lambda *args: pytest.fail("built a payload nobody receives"),
     )
     stream = make_stream()
@@ -64,7 +67,15 @@ def test_ingestion_builds_no_payload_for_events_no_endpoint_wants(monkeypatch):
     }
     matrix = make_matrix().to_matrix()
     store_batch(
-        stream.pk, [process_frame(json.dumps(frame), 0.0, matrix=matrix, max_frame_bytes=9999)]
+        stream.pk,
+        [
+            process_frame(
+                Frame(json.dumps(frame), 0.0),
+                read=read_seed_event,
+                matrix=matrix,
+                max_frame_bytes=9999,
+            )
+        ],
     )
     assert stream.insights.count() == 1
     assert not WebhookDelivery.objects.exists()
@@ -86,14 +97,17 @@ def test_stored_insights_and_decisions_reach_the_outbox_with_them(officer):
         stream.pk,
         [
             process_frame(
-                json.dumps(frame), 0.0, matrix=make_matrix().to_matrix(), max_frame_bytes=9999
+                Frame(json.dumps(frame), 0.0),
+                read=read_seed_event,
+                matrix=make_matrix().to_matrix(),
+                max_frame_bytes=9999,
             )
         ],
     )
     created = WebhookDelivery.objects.get(event_type="insight.created")
     assert created.payload["data"]["snippet"] == "rising frustration"
     assert created.payload["data"]["stream"] == stream.name
-    approve(stream.insights.get(), by=officer)
+    item_approve(item=stream.insights.get(), by=officer)
     approved = WebhookDelivery.objects.get(event_type="insight.approved")
     assert approved.payload["data"]["reviewed_by"] == "olivia"
 
@@ -113,7 +127,7 @@ def test_an_attempt_is_recorded_and_retried_later(settings):
     endpoint()
     enqueue("insight.created", [{"id": 1}])
     (claimed,) = claim_due("w", 10, 30)
-    record(claimed.id, Outcome(503, "HTTP 503", 12.5), "w")
+    attempt_record(claimed.id, Outcome(503, "HTTP 503", 12.5), "w")
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 503)
     assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=50)
@@ -121,7 +135,7 @@ def test_an_attempt_is_recorded_and_retried_later(settings):
     assert claim_due("w", 10, 30) == [], "not due yet"
     WebhookDelivery.objects.update(next_attempt_at=timezone.now())
     (again,) = claim_due("w", 10, 30)
-    record(again.id, Outcome(None, "ConnectError", 3), "w")
+    attempt_record(again.id, Outcome(None, "ConnectError", 3), "w")
     assert WebhookDelivery.objects.get().status == "failed", "the schedule is used up"
 
 
@@ -130,7 +144,7 @@ def test_a_410_disables_the_endpoint_and_says_why():
     receiver = endpoint()
     enqueue("insight.created", [{"id": 1}])
     (claimed,) = claim_due("w", 10, 30)
-    record(claimed.id, Outcome(410, "HTTP 410", 5), "w")
+    attempt_record(claimed.id, Outcome(410, "HTTP 410", 5), "w")
     receiver.refresh_from_db()
     assert not receiver.enabled
     assert receiver.disabled_reason.startswith("the receiver answered 410 Gone")

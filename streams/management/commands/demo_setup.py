@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from streams.config_io import config_import
+from streams.config.documents import config_import
 from streams.simulator.generator import interaction_ids
 
 DEMO_USERS = (

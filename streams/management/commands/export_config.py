@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from streams.config_io import config_export
+from streams.config.documents import config_export
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from pydantic import ValidationError
 
-from streams.config_io import ConfigImportError, config_import
+from streams.config.documents import ConfigImportError, config_import
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
 
 
 class Command(BaseCommand):

@@ -29,7 +29,7 @@ class EmbeddedServices:
 
     async def start(self) -> None:
         from streams.simulator.server import Simulator
-        from streams.worker import StreamWorkerProcess
+        from streams.worker.process import StreamWorkerProcess
 
         if self.simulator_config is not None:
             self.simulator = Simulator(self.simulator_config)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from streams import bench
+from perf import bench
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from streams.models import StreamStatus, WorkerHeartbeat
+from streams.worker.models import StreamStatus, WorkerHeartbeat
 
 
 def heartbeat(worker: str, ttl: float) -> int:

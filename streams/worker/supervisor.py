@@ -11,17 +11,18 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from streams import leases, outbound
+from streams import outbound, ports
 from streams.genesys.auth import TokenPool
-from streams.genesys.insights import StreamState
-from streams.models import StreamStatus
-from streams.runner import StreamRunner, StreamSpec, load_stream_specs
-from streams.signals import report_stream_run
+from streams.worker import leases
+from streams.worker.models import StreamState, StreamStatus
+from streams.worker.runner import StreamRunner
+from streams.worker.specs import StreamSpec, load_stream_specs
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,15 @@ def mark_idle_streams_stopped(running_ids: list[int]) -> int:
     )
 
 
+@dataclass
+class Running:
+    """A stream this worker runs: the spec it was started with, its runner and its task."""
+
+    spec: StreamSpec
+    runner: StreamRunner
+    task: asyncio.Task
+
+
 class StreamSupervisor:
     def __init__(
         self,
@@ -55,8 +65,7 @@ class StreamSupervisor:
         self.on_insights = on_insights  # given the ids of every batch of new insights
         self.reconcile_seconds = reconcile_seconds or settings.STREAMS_RECONCILE_SECONDS
         self.lease_seconds = lease_seconds or settings.STREAMS_LEASE_SECONDS
-        self.runners: dict[int, tuple[StreamSpec, asyncio.Task]] = {}
-        self._runner_objects: dict[int, StreamRunner] = {}
+        self.running: dict[int, Running] = {}
         self.http: httpx.AsyncClient | None = None
         self._tokens = TokenPool()
         self._nudged = asyncio.Event()
@@ -109,8 +118,9 @@ class StreamSupervisor:
         # Beyond its fair share (another worker joined), a worker hands streams back.
         surplus = set(sorted(held, reverse=True)[: max(0, len(held) - share)])
         restarts, released = set(), set(surplus)
-        for stream_id, (spec, task) in list(self.runners.items()):
-            if task.done():
+        for stream_id, running in list(self.running.items()):
+            spec = running.spec
+            if running.task.done():
                 await self._stop_runner(stream_id, "its runner ended with an error")
                 restarts.add(stream_id)
             elif stream_id not in specs:
@@ -121,21 +131,21 @@ class StreamSupervisor:
             elif stream_id in surplus:
                 await self._stop_runner(stream_id, "handed to another worker to share the load")
             elif spec.follows_live(specs[stream_id]):
-                await self._follow(stream_id, specs[stream_id], task)
+                await self._follow(running, specs[stream_id])
             elif specs[stream_id] != spec:
                 await self._stop_runner(stream_id, "configuration changed")
                 restarts.add(stream_id)
         await self._database(leases.release, self.worker_id, released)
         for stream_id in sorted(held - surplus):
-            if stream_id in specs and stream_id not in self.runners and not self._stopping:
+            if stream_id in specs and stream_id not in self.running and not self._stopping:
                 reason = "restarted" if stream_id in restarts else "enabled"
                 await self._start_runner(specs[stream_id], reason)
-        await self._database(mark_idle_streams_stopped, list(self.runners))
+        await self._database(mark_idle_streams_stopped, list(self.running))
 
-    async def _follow(self, stream_id: int, spec: StreamSpec, task: asyncio.Task) -> None:
+    async def _follow(self, running: Running, spec: StreamSpec) -> None:
         logger.info("stream %s: conversations changed; following without a reconnect", spec.name)
-        self.runners[stream_id] = (spec, task)
-        await self._runner_objects[stream_id].follow(spec)
+        running.spec = spec
+        await running.runner.follow(spec)
 
     async def _database(self, function, *args) -> None:
         try:
@@ -144,29 +154,23 @@ class StreamSupervisor:
             logger.exception("stream worker %s: %s failed", self.worker_id, function.__name__)
 
     async def _start_runner(self, spec: StreamSpec, reason: str) -> None:
-        logger.info("stream %s: starting (%s): %s", spec.name, spec.api_url, reason)
+        logger.info("stream %s: starting (%s): %s", spec.name, spec.connection.api_url, reason)
         runner = StreamRunner(
             spec,
             http=self.http,
-            tokens=self._tokens.manager(
-                self.http,
-                token_url=spec.token_url,
-                client_id=spec.client_id,
-                client_secret=spec.client_secret,
-            ),
+            tokens=spec.connection.tokens(self._tokens, self.http),
             worker=self.worker_id,
             on_stored=self.on_insights,
         )
         task = asyncio.create_task(runner.run(), name=f"stream-{spec.name}")
         task.add_done_callback(self._runner_done)
-        self.runners[spec.stream_id] = (spec, task)
-        self._runner_objects[spec.stream_id] = runner
+        self.running[spec.stream_id] = Running(spec, runner, task)
         await self._report(spec, "start", reason)
 
     async def _report(self, spec: StreamSpec, event: str, reason: str) -> None:
         """An audit entry for the stream's start or stop; never stops the worker itself."""
         try:
-            await database_sync_to_async(report_stream_run)(
+            await database_sync_to_async(ports.governance().stream_run_changed)(
                 stream_id=spec.stream_id,
                 stream_name=spec.name,
                 event=event,
@@ -182,16 +186,16 @@ class StreamSupervisor:
             logger.error("%s ended with an error", task.get_name(), exc_info=task.exception())
 
     async def _stop_runner(self, stream_id: int, reason: str) -> None:
-        spec, task = self.runners.pop(stream_id)
-        self._runner_objects.pop(stream_id, None)
+        running = self.running.pop(stream_id)
+        spec = running.spec
         logger.info("stream %s: stopping: %s", spec.name, reason)
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        running.task.cancel()
+        done, _ = await asyncio.wait({running.task}, timeout=STOP_TIMEOUT)
         if not done:
             logger.warning("stream %s did not stop within %.0f s", spec.name, STOP_TIMEOUT)
         await self._report(spec, "stop", reason)
 
     async def stop_all(self) -> None:
         await asyncio.gather(
-            *(self._stop_runner(sid, "the worker is shutting down") for sid in list(self.runners))
+            *(self._stop_runner(sid, "the worker is shutting down") for sid in list(self.running))
         )

@@ -1,14 +1,10 @@
-"""Ingestion: frames become records (in the event loop), records become rows (in batches).
+"""Records become rows, in batches: one transaction per batch, in the stream worker's
+database thread.
 
-`process_frame` (seed flavour) and `process_notification` (notifications flavour) are
-pure and cheap: decode, validate, score, cut the snippet. They never raise for bad
-input; a frame that cannot become an insight becomes a Quarantine record with its reason.
-`store_batch` writes a batch in one transaction, ignoring insights whose external id the
-stream already has, so replays after a reconnect (and back-fills) are stored once.
+An insight whose external id the stream already has is skipped by the insert itself, so
+replays after a reconnect (and back-fills) are stored once.
 """
 
-import hashlib
-import json
 import operator
 import sqlite3
 from dataclasses import dataclass, field
@@ -16,232 +12,14 @@ from datetime import UTC, datetime
 
 from django.db import connections, models, router, transaction
 from django.db.models import F
-from pydantic import ValidationError
 
-from streams import webhooks
-from streams.genesys import scoring
-from streams.genesys.frames import Decoded, DecodeError, decode_frame, preview
-from streams.genesys.notifications import iso, read_suggestion, topic_kind
-from streams.genesys.payloads import EVENT_TYPE_INSIGHT, Filter, InsightEvent
-from streams.genesys.scoring import Verdict
-from streams.models import Insight, QuarantinedFrame, StreamConfig, StreamStatus
-from streams.signals import insights_auto_decided
-
-AUTO_STATUS = {
-    Verdict.AUTO_APPROVE: Insight.ReviewStatus.APPROVED,
-    Verdict.AUTO_FILTER: Insight.ReviewStatus.FILTERED,
-}
-
-
-@dataclass(slots=True)
-class Accepted:
-    external_id: str
-    interaction_id: str
-    insight_type: str
-    confidence: float | None
-    relevance_score: float | None
-    snippet: str
-    payload: dict
-    event_time: datetime | None
-    received_at: float
-    # Only ids the server issued are resume points; a hash of the payload is not.
-    resume_id: str | None
-    # An automatic decision by a confidence-matrix rule: the status, and the rule.
-    auto_status: str = ""
-    auto_rule: str = ""
-
-
-@dataclass(slots=True)
-class Filtered:
-    """A valid insight outside its type's confidence range: counted, not stored."""
-
-    resume_id: str | None
-    received_at: float
-
-
-@dataclass(slots=True)
-class Ignored:
-    """A frame that is not an insight (a heartbeat, say)."""
-
-    received_at: float
-
-
-@dataclass(slots=True)
-class Quarantine:
-    reason: str
-    encoding: str
-    external_id: str
-    raw: str
-    raw_size: int
-    received_at: float
-
-
-Record = Accepted | Filtered | Ignored | Quarantine
-
-
-def process_frame(
-    raw: str | bytes, received_at: float, *, matrix: scoring.Matrix, max_frame_bytes: int
-) -> Record:
-    size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > max_frame_bytes:
-        return _quarantine(
-            raw, received_at, f"frame of {size} bytes is over the {max_frame_bytes}-byte limit"
-        )
-    decoded = decode_frame(raw)
-    if not isinstance(decoded, Decoded):
-        return _quarantine(raw, received_at, decoded.reason, encoding=decoded.encoding)
-    payload = decoded.payload
-    kind = payload.get("type")
-    if kind is None:
-        return _quarantine(raw, received_at, "frame has no type", encoding=decoded.encoding)
-    if kind != EVENT_TYPE_INSIGHT:
-        return Ignored(received_at)
-    try:
-        event = InsightEvent.model_validate(payload)
-    except ValidationError as exc:
-        return _quarantine(
-            raw,
-            received_at,
-            _validation_reason(exc),
-            encoding=decoded.encoding,
-            external_id=payload.get("id") if isinstance(payload.get("id"), str) else "",
-        )
-    return _scored(
-        matrix,
-        external_id=event.id or _content_id(payload),
-        interaction_id=event.interaction_id,
-        insight_type=event.insight_type,
-        confidence=event.confidence,
-        snippet=scoring.extract_snippet(event.content),
-        payload=payload,
-        event_time=event.timestamp,
-        received_at=received_at,
-        resume_id=event.id,
-    )
-
-
-def _scored(matrix: scoring.Matrix, *, resume_id: str | None, **fields) -> Accepted | Filtered:
-    """An insight judged by its stream's confidence matrix: dropped, or accepted with the
-    relevance score and any automatic decision."""
-    insight_type, confidence = fields["insight_type"], fields["confidence"]
-    verdict, rule = matrix.verdict(insight_type, confidence)
-    if verdict is Verdict.DROP:
-        return Filtered(resume_id=resume_id, received_at=fields["received_at"])
-    return Accepted(
-        **fields,
-        relevance_score=scoring.relevance(confidence, matrix.weight_for(insight_type)),
-        resume_id=resume_id,
-        auto_status=AUTO_STATUS.get(verdict, ""),
-        auto_rule=rule,
-    )
-
-
-def process_notification(
-    raw: str | bytes,
-    received_at: float,
-    decoded: Decoded | DecodeError,
-    *,
-    matrix: scoring.Matrix,
-    max_frame_bytes: int,
-    filters: tuple[Filter, ...] = (),
-) -> Record:
-    """A notifications-flavour frame (already decoded by the client): a suggestion event
-    becomes an insight whose type is the topic's suggestion kind; the resume cursor is its
-    event time, which the back-fill after a drop starts from."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > max_frame_bytes:
-        return _quarantine(
-            raw, received_at, f"frame of {size} bytes is over the {max_frame_bytes}-byte limit"
-        )
-    if not isinstance(decoded, Decoded):
-        return _quarantine(raw, received_at, decoded.reason, encoding=decoded.encoding)
-    message = decoded.payload
-    topic = message.get("topicName")
-    if not isinstance(topic, str):
-        return _quarantine(raw, received_at, "frame has no topicName", encoding=decoded.encoding)
-    parsed = topic_kind(topic)
-    if parsed is None:
-        return Ignored(received_at)
-    body = message.get("eventBody")
-    if not isinstance(body, dict):
-        return _quarantine(
-            raw, received_at, "eventBody is not an object", encoding=decoded.encoding
-        )
-    try:
-        suggestion = read_suggestion(parsed[1], body, snippet_limit=scoring.SNIPPET_LENGTH)
-    except ValidationError as exc:
-        external_id = body.get("suggestionId") or body.get("id")
-        return _quarantine(
-            raw,
-            received_at,
-            _validation_reason(exc, what="invalid suggestion"),
-            encoding=decoded.encoding,
-            external_id=external_id if isinstance(external_id, str) else "",
-        )
-    resume_id = iso(suggestion.event_time) if suggestion.event_time else None
-    if filters and not _passes(filters, suggestion):
-        return Filtered(resume_id=resume_id, received_at=received_at)
-    return _scored(
-        matrix,
-        external_id=suggestion.suggestion_id,
-        interaction_id=suggestion.conversation_id,
-        insight_type=suggestion.kind,
-        confidence=suggestion.confidence,
-        snippet=suggestion.text,
-        payload=body,
-        event_time=suggestion.event_time,
-        received_at=received_at,
-        resume_id=resume_id,
-    )
-
-
-def _passes(filters: tuple[Filter, ...], suggestion) -> bool:
-    """A stream's extra filters, applied to a suggestion as the seed server applies them."""
-    fields = {
-        "type": EVENT_TYPE_INSIGHT,
-        "insight_type": suggestion.kind,
-        "confidence": suggestion.confidence,
-        "interaction_id": suggestion.conversation_id,
-    }
-    return all(f.matches(fields) for f in filters)
-
-
-def _content_id(payload: dict) -> str:
-    """An external id for events without one: the same payload is the same event."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
-
-
-def _validation_reason(exc: ValidationError, *, what: str = "invalid insight") -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error["loc"]) or "frame"
-        parts.append(f"{where}: {error['msg']}")
-    return f"{what}: " + "; ".join(parts)
-
-
-def _quarantine(
-    raw: str | bytes, received_at: float, reason: str, *, encoding: str = "", external_id: str = ""
-) -> Quarantine:
-    size = len(raw.encode() if isinstance(raw, str) else raw)
-    if not encoding:
-        encoding = "text" if isinstance(raw, str) else "binary"
-    return Quarantine(
-        reason=reason[:500],
-        encoding=encoding,
-        external_id=external_id[:128],
-        raw=preview(raw, QuarantinedFrame.RAW_LIMIT),
-        raw_size=size,
-        received_at=received_at,
-    )
-
-
-def unstorable(record: Record, error: Exception) -> Quarantine:
-    """A record the database refused, to keep in quarantine instead."""
-    raw = json.dumps(getattr(record, "payload", None) or repr(record), default=str)
-    return _quarantine(
-        raw, record.received_at, f"could not be stored: {type(error).__name__}: {error}"
-    )
+from streams import ports
+from streams.config.models import StreamConfig
+from streams.genesys.times import from_timestamp
+from streams.ingest.models import Insight, QuarantinedFrame
+from streams.ingest.records import Accepted, Filtered, Quarantine, Record
+from streams.webhooks import outbox
+from streams.worker.models import StreamStatus
 
 
 @dataclass
@@ -251,10 +29,6 @@ class BatchResult:
     quarantined: int = 0
     filtered: int = 0
     last_event_id: str | None = None
-
-
-def _timestamp(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
@@ -292,7 +66,7 @@ def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
         QuarantinedFrame.objects.bulk_create(
             QuarantinedFrame(
                 stream_id=stream_id,
-                received_at=_timestamp(q.received_at),
+                received_at=from_timestamp(q.received_at),
                 reason=q.reason,
                 encoding=q.encoding,
                 external_id=q.external_id,
@@ -310,7 +84,7 @@ def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
             "filtered": F("filtered") + result.filtered,
         }
         if last_frame_at is not None:
-            updates["last_frame_at"] = _timestamp(last_frame_at)
+            updates["last_frame_at"] = from_timestamp(last_frame_at)
         if result.last_event_id:
             updates["last_event_id"] = result.last_event_id
         StreamStatus.objects.filter(pk=stream_id).update(**updates)
@@ -320,19 +94,26 @@ def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
 
 
 def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
-    """Within the batch's transaction: webhook outbox rows, and the rules' decisions."""
+    """Within the batch's transaction: webhook outbox rows, and the audit entry of the rules'
+    decisions.
+
+    Lock order: the audit entry takes the audit chain's writer lock (a PostgreSQL advisory
+    lock; on SQLite the database lock this IMMEDIATE transaction already holds) after this
+    transaction's inserts and status update. An officer's decision takes its row lock, then
+    the chain's lock, in the same order, and nothing takes the chain's lock first and a row
+    lock second, so the two never wait on each other in a cycle."""
     name = StreamConfig.objects.filter(pk=stream_id).values_list("name", flat=True).first() or ""
     # Model instances only for the payloads of endpoints that want them (`enqueue` reads
     # its items only then).
     created = list(zip(ids, rows, strict=True))
-    webhooks.enqueue(
+    outbox.enqueue(
         "insight.created",
-        (webhooks.insight_data(Insight(pk=pk, **row), name) for pk, row in created),
+        (outbox.insight_data(Insight(pk=pk, **row), name) for pk, row in created),
     )
-    webhooks.enqueue(
+    outbox.enqueue(
         "insight.approved",
         (
-            webhooks.insight_data(Insight(pk=pk, **row), name)
+            outbox.insight_data(Insight(pk=pk, **row), name)
             for pk, row in created
             if row["review_status"] == Insight.ReviewStatus.APPROVED
         ),
@@ -345,14 +126,14 @@ def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
             )
             entry["insights"].append(pk)
     if decisions:
-        insights_auto_decided.send(
-            sender=Insight, stream_id=stream_id, stream_name=name, decisions=decisions
+        ports.governance().insights_auto_decided(
+            stream_id=stream_id, stream_name=name, decisions=decisions
         )
 
 
 def _insight_values(stream_id: int, record: Accepted, stored_at: datetime) -> dict:
     """An insight's field values, by the names `INSIGHT_ROWS` writes."""
-    received = _timestamp(record.received_at)
+    received = from_timestamp(record.received_at)
     decided = bool(record.auto_status)
     return {
         "stream_id": stream_id,

@@ -20,7 +20,7 @@ from streams.models import (
     StreamStatus,
 )
 from streams.simulator.server import Simulator, SimulatorConfig
-from streams.worker import StreamWorkerProcess
+from streams.worker.process import StreamWorkerProcess
 
 logger = logging.getLogger(__name__)
 

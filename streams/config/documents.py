@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from streams.config.services import config_change_report
 from streams.models import (
     ConfidenceMatrix,
     ConfidenceRule,
@@ -22,7 +23,6 @@ from streams.models import (
     StreamConfig,
     StreamFilter,
 )
-from streams.signals import report_config_change
 
 VERSION = 1
 
@@ -235,7 +235,7 @@ class _Importer:
             self.counts["unchanged"] += 1
             return
         self.counts["updated" if before is not None else "created"] += 1
-        report_config_change(
+        config_change_report(
             obj=obj,
             verb="update" if before is not None else "create",
             before=before,

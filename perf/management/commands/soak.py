@@ -2,7 +2,7 @@ import asyncio
 
 from django.core.management.base import BaseCommand, CommandError
 
-from streams.soak import Soak
+from perf.soak import Soak
 
 
 class Command(BaseCommand):

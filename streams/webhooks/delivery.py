@@ -9,13 +9,9 @@ receivers dedupe by webhook-id, which never changes for a delivery.
 """
 
 import asyncio
-import base64
 import json
 import logging
-import secrets
 import time
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,78 +19,19 @@ import httpx
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from standardwebhooks import Webhook
 
-from streams import outbound
+from streams import outbound, ports
 from streams.genesys.errors import HostNotAllowed
 from streams.genesys.rest import parse_retry_after
-from streams.models import Insight, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from streams.signals import report_config_change
-from streams.times import iso
+from streams.genesys.times import iso
+from streams.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 50
-
-
-def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def new_delivery_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
-
-
-def insight_data(insight: Insight, stream_name: str = "") -> dict:
-    return {
-        "id": insight.pk,
-        "external_id": insight.external_id,
-        "stream": stream_name or insight.stream.name,
-        "interaction_id": insight.interaction_id,
-        "insight_type": insight.insight_type,
-        "confidence": insight.confidence,
-        "relevance_score": insight.relevance_score,
-        "snippet": insight.snippet,
-        "review_status": insight.review_status,
-        "reviewed_by": insight.reviewed_by.get_username() if insight.reviewed_by_id else None,
-        "reviewed_at": iso(insight.reviewed_at),
-        "reason_code": insight.review_reason_code,
-        "note": insight.review_note,
-        "decided_by_rule": insight.review_rule,
-        "event_time": iso(insight.event_time),
-        "received_at": iso(insight.received_at),
-    }
-
-
-def enqueue(event_type: str, items: Iterable[dict]) -> int:
-    """Outbox rows for every enabled endpoint that wants `event_type` (call inside the
-    transaction of the event). Returns how many were written. `items` is read only when
-    some endpoint wants the event: ingestion passes a generator, and builds no payload
-    for events nobody receives."""
-    endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True) if event_type in e.events]
-    if not endpoints:
-        return 0
-    items = list(items)
-    now = timezone.now()
-    rows = [
-        WebhookDelivery(
-            id=new_delivery_id(),
-            endpoint=endpoint,
-            event_type=event_type,
-            payload={"type": event_type, "timestamp": iso(now), "data": data},
-            next_attempt_at=now,
-        )
-        for endpoint in endpoints
-        for data in items
-    ]
-    WebhookDelivery.objects.bulk_create(rows)
-    return len(rows)
-
-
-# Claiming and recording (sync; the dispatcher calls them through database_sync_to_async).
 
 
 @dataclass(frozen=True)
@@ -164,7 +101,7 @@ def next_wait(attempts: int, outcome: Outcome, schedule: list[float]) -> float |
     return wait
 
 
-def record(delivery_id: str, outcome: Outcome, worker: str) -> None:
+def attempt_record(delivery_id: str, outcome: Outcome, worker: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         delivery = (
@@ -189,7 +126,7 @@ def record(delivery_id: str, outcome: Outcome, worker: str) -> None:
             delivery.delivered_at = now
         elif outcome.status_code == 410:
             # The receiver says this endpoint is gone: stop sending until an admin re-enables it.
-            _disable(delivery.endpoint, f"the receiver answered 410 Gone at {iso(now)}")
+            endpoint_disable(delivery.endpoint, f"the receiver answered 410 Gone at {iso(now)}")
         else:
             wait = next_wait(delivery.attempts, outcome, settings.WEBHOOK_RETRY_SCHEDULE)
             if wait is None:
@@ -199,28 +136,18 @@ def record(delivery_id: str, outcome: Outcome, worker: str) -> None:
         delivery.save()
 
 
-def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
+def endpoint_disable(endpoint: WebhookEndpoint, reason: str) -> None:
     before = endpoint.audit_snapshot()
     endpoint.enabled, endpoint.disabled_reason = False, reason
     endpoint.save(update_fields=["enabled", "disabled_reason", "updated_at"])
     logger.warning("webhook endpoint %s disabled: %s", endpoint.name, reason)
-    report_config_change(
+    ports.governance().config_changed(
         obj=endpoint,
         verb="disable",
         before=before,
         after=endpoint.audit_snapshot(),
         actor=None,
         source="webhook dispatcher",
-    )
-
-
-def redeliver(delivery_ids) -> int:
-    """Send these deliveries again, whatever happened to them (attempts are kept)."""
-    return WebhookDelivery.objects.filter(pk__in=list(delivery_ids)).update(
-        status=WebhookDelivery.Status.PENDING,
-        next_attempt_at=timezone.now(),
-        claimed_by="",
-        claimed_until=None,
     )
 
 
@@ -252,7 +179,7 @@ class WebhookDispatcher:
         async with self.limit:
             outcome = await send(http, claimed)
         try:
-            await database_sync_to_async(record)(claimed.id, outcome, self.worker)
+            await database_sync_to_async(attempt_record)(claimed.id, outcome, self.worker)
         except Exception:
             # The claim expires and the delivery is sent again: at least once.
             logger.exception("webhooks: cannot record the attempt of %s", claimed.id)
@@ -283,25 +210,3 @@ async def send(http: httpx.AsyncClient, claimed: Claimed) -> Outcome:
         elapsed,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
-
-
-def metrics():
-    by_status = GaugeMetricFamily(
-        "assistgov_webhook_deliveries",
-        "Webhook deliveries by endpoint and status",
-        labels=["endpoint", "status"],
-    )
-    rows = WebhookDelivery.objects.values("endpoint__name", "status").annotate(n=Count("pk"))
-    for row in rows:
-        by_status.add_metric([row["endpoint__name"], row["status"]], row["n"])
-    failures = CounterMetricFamily(
-        "assistgov_webhook_failed_attempts", "Delivery attempts that failed", labels=["endpoint"]
-    )
-    failed = (
-        WebhookAttempt.objects.exclude(status_code__gte=200, status_code__lt=300)
-        .values("delivery__endpoint__name")
-        .annotate(n=Count("pk"))
-    )
-    for row in failed:
-        failures.add_metric([row["delivery__endpoint__name"]], row["n"])
-    return [by_status, failures]

@@ -11,10 +11,12 @@ from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 
 from streams import ports
-from streams.consumers import STREAMS_CHANNEL, StreamWorkerConsumer
-from streams.knowledge import InsightQueries, KnowledgeHub, KnowledgeWarmer
-from streams.supervisor import StreamSupervisor, default_worker_id
-from streams.webhooks import WebhookDispatcher
+from streams.knowledge.automatic import AutomaticQueries
+from streams.knowledge.hub import KnowledgeHub
+from streams.knowledge.warming import KnowledgeWarmer
+from streams.webhooks.delivery import WebhookDispatcher
+from streams.worker.consumer import STREAMS_CHANNEL, StreamWorkerConsumer
+from streams.worker.supervisor import StreamSupervisor, default_worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +32,12 @@ class StreamWorkerProcess:
         lease_seconds: float | None = None,
     ):
         worker_id = worker_id or default_worker_id()
-        self.insight_queries = InsightQueries(worker=worker_id)
+        self.automatic_queries = AutomaticQueries(worker=worker_id)
         self.supervisor = StreamSupervisor(
             worker_id=worker_id,
             reconcile_seconds=reconcile_seconds,
             lease_seconds=lease_seconds,
-            on_insights=self.insight_queries.offer,
+            on_insights=self.automatic_queries.offer,
         )
         self.layer = get_channel_layer()
         application = ChannelNameRouter(
@@ -51,7 +53,7 @@ class StreamWorkerProcess:
             asyncio.create_task(self._listen(), name="genesys-streams-listener"),
             asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
             asyncio.create_task(self.warmer.run(), name="knowledge-warmer"),
-            asyncio.create_task(self.insight_queries.run(), name="insight-knowledge-queries"),
+            asyncio.create_task(self.automatic_queries.run(), name="automatic-knowledge-queries"),
             *(
                 asyncio.create_task(task(self.supervisor.worker_id), name=task.__name__)
                 for task in ports.WORKER_TASKS

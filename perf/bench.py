@@ -364,7 +364,7 @@ async def _ingest(sim_url: str, events: int) -> dict:
     from channels.db import database_sync_to_async
 
     from streams.models import StreamStatus
-    from streams.worker import StreamWorkerProcess
+    from streams.worker.process import StreamWorkerProcess
 
     stream = await database_sync_to_async(_bench_stream)(sim_url)
     stored = database_sync_to_async(
@@ -662,7 +662,7 @@ def _fill(rows: int) -> None:
 
     from django.db import connection, transaction
 
-    from streams.ingest import INSIGHT_ROWS
+    from streams.ingest.store import INSIGHT_ROWS
     from streams.models import StreamConfig
 
     connection_row, matrix = _scratch_config("http://127.0.0.1:1")  # never connected

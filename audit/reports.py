@@ -1,0 +1,53 @@
+"""The audit trail's side of streams' governance port: what streams reports becomes audit
+entries, written by the caller, inside the transaction of what it reports."""
+
+from audit.services import Origin, audit_record
+
+
+class AuditReports:
+    """Implements `streams.ports.Governance`."""
+
+    def config_changed(self, *, obj, verb, before, after, actor, source, request=None) -> None:
+        noun = obj._meta.verbose_name.lower().replace(" ", "_")
+        audit_record(
+            action=f"{noun}.{verb}",
+            actor=actor,
+            actor_label="" if actor is not None else source or "system",
+            obj=obj,
+            before=before,
+            after=after,
+            origin=Origin.from_request(request),
+        )
+
+    def insights_auto_decided(self, *, stream_id, stream_name, decisions) -> None:
+        """One entry per stored batch: which insights each rule decided, and how."""
+        audit_record(
+            action="insight.auto_decide",
+            actor_label="confidence matrix",
+            object_type="streams.streamconfig",
+            object_id=str(stream_id),
+            object_repr=stream_name,
+            after={"decisions": decisions},
+        )
+
+    def stream_run_changed(self, *, stream_id, stream_name, event, reason, worker) -> None:
+        audit_record(
+            action=f"stream.run_{event}",
+            actor_label=f"stream worker {worker}"[:150],
+            object_type="streams.streamconfig",
+            object_id=str(stream_id),
+            object_repr=stream_name,
+            after={"reason": reason},
+        )
+
+    def knowledge_queried(self, *, query, client_address=None) -> None:
+        """Seed 2's audit record, in the chain."""
+        audit_record(
+            action="knowledge.query",
+            actor_label=query.requested_by,
+            object_type="streams.knowledgequery",
+            object_id=query.query_id,
+            object_repr=query.query_text[:200],
+            after={**query.audit_fields(), "stream": query.stream.name, "origin": query.origin},
+            origin=Origin(client_address=client_address),
+        )

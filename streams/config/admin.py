@@ -1,0 +1,276 @@
+"""The admin of connections, confidence matrices and streams."""
+
+import json
+from datetime import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils import formats, timezone
+from django.utils.html import format_html
+
+from streams.admin_base import (
+    AuditedAdmin,
+    LinesField,
+    https_by_default,
+    preformatted,
+    write_only_secret,
+)
+from streams.config.models import (
+    ConfidenceMatrix,
+    ConfidenceRule,
+    GenesysConnection,
+    StreamConfig,
+    StreamFilter,
+)
+from streams.config.services import stream_start, stream_stop
+from streams.worker.models import StreamState
+from streams.worker.specs import stream_spec
+
+
+class GenesysConnectionForm(forms.ModelForm):
+    new_client_secret = write_only_secret(
+        "Client secret",
+        "Write-only: it is stored encrypted and never shown. Leave blank to keep the stored one.",
+    )
+
+    class Meta:
+        model = GenesysConnection
+        formfield_callback = https_by_default
+        fields = ["name", *GenesysConnection.SETTINGS]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("new_client_secret"):
+            self.instance.set_client_secret(cleaned["new_client_secret"])
+        if cleaned.get("client_secret_env"):
+            self.instance.client_secret_encrypted = ""
+        return cleaned
+
+
+@admin.register(GenesysConnection)
+class GenesysConnectionAdmin(AuditedAdmin):
+    form = GenesysConnectionForm
+    list_display = ["name", "flavour", "endpoint", "client_id", "secret_state"]
+    list_filter = ["flavour", "region"]
+    search_fields = ["name", "client_id"]
+    readonly_fields = ["resolved_api_url", "resolved_token_url", "secret_state", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "flavour"]}),
+        (
+            "Where",
+            {
+                "fields": [
+                    "region",
+                    "api_base_url",
+                    "login_base_url",
+                    "resolved_api_url",
+                    "resolved_token_url",
+                ],
+                "description": "Choose a region for a Genesys Cloud org, or give custom base "
+                "URLs for a gateway or the simulator.",
+            },
+        ),
+        (
+            "OAuth client credentials",
+            {"fields": ["client_id", "new_client_secret", "client_secret_env", "secret_state"]},
+        ),
+        (None, {"fields": ["updated_at"]}),
+    ]
+
+    @admin.display(description="API")
+    def endpoint(self, obj):
+        return obj.api_base_url or obj.region
+
+    @admin.display(description="API URL in use")
+    def resolved_api_url(self, obj):
+        return obj.api_url if obj.pk else "-"
+
+    @admin.display(description="token URL in use")
+    def resolved_token_url(self, obj):
+        return obj.token_url if obj.pk else "-"
+
+    @admin.display(description="client secret")
+    def secret_state(self, obj):
+        if obj.client_secret_env:
+            return f"from ${obj.client_secret_env}"
+        return "stored (encrypted)" if obj.client_secret_encrypted else "not set"
+
+
+class ConfidenceRuleInline(admin.TabularInline):
+    model = ConfidenceRule
+    extra = 1
+
+
+@admin.register(ConfidenceMatrix)
+class ConfidenceMatrixAdmin(AuditedAdmin):
+    inlines = [ConfidenceRuleInline]
+    list_display = ["name", "default_weight", "no_confidence", "rule_summary", "updated_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("rules")
+
+    @admin.display(description="rules")
+    def rule_summary(self, obj):
+        return "; ".join(str(rule) for rule in obj.rules.all()) or "-"
+
+
+class StreamConfigForm(forms.ModelForm):
+    interaction_ids = LinesField(
+        required=False, help_text="One interaction id per line; empty means all interactions."
+    )
+    insight_types = LinesField(
+        required=False,
+        help_text="One insight type per line (knowledge_recommendation, sentiment_alert, "
+        "compliance_flag, or another); empty means every type.",
+    )
+
+    class Meta:
+        model = StreamConfig
+        fields = [
+            "name",
+            "connection",
+            "confidence_matrix",
+            "interaction_ids",
+            "insight_types",
+            "enabled",
+        ]
+
+
+class StreamFilterInline(admin.TabularInline):
+    model = StreamFilter
+    extra = 0
+
+
+# Colours by class in admin.css: the CSP allows no inline style.
+STATE_CLASSES = {
+    StreamState.CONNECTED: "ok",
+    StreamState.STARTING: "idle",
+    StreamState.RECONNECTING: "warn",
+    StreamState.SATURATED: "warn",
+    StreamState.ERROR: "bad",
+    StreamState.STOPPED: "idle",
+}
+
+
+STATUS_FIELDS = [
+    "state",
+    "status_detail",
+    "last_frame_at",
+    "last_event_id",
+    "last_error",
+    "reconnects",
+    "frames",
+    "insights_stored",
+    "duplicates",
+    "quarantined",
+    "filtered",
+    "worker",
+]
+
+
+@admin.register(StreamConfig)
+class StreamConfigAdmin(AuditedAdmin):
+    form = StreamConfigForm
+    inlines = [StreamFilterInline]
+    list_display = [
+        "name",
+        "connection",
+        "enabled",
+        "state",
+        "last_frame_at",
+        "reconnects",
+        "insights_stored",
+        "quarantined",
+        "last_error",
+    ]
+    list_filter = ["enabled", "connection", "status__state"]
+    list_select_related = ["connection", "status"]
+    search_fields = ["name"]
+    actions = ["start_streams", "stop_streams"]
+    readonly_fields = [*STATUS_FIELDS, "subscription_preview"]
+    fieldsets = [
+        (None, {"fields": ["name", "connection", "confidence_matrix", "enabled"]}),
+        ("Subscription", {"fields": ["interaction_ids", "insight_types", "subscription_preview"]}),
+        ("Status (reported by the stream worker)", {"fields": STATUS_FIELDS}),
+    ]
+
+    def _status(self, obj, name, default="-"):
+        status = getattr(obj, "status", None) if obj.pk else None
+        value = getattr(status, name, default) if status is not None else default
+        if isinstance(value, datetime):
+            return formats.localize(timezone.localtime(value))
+        return value
+
+    @admin.display(description="state", ordering="status__state")
+    def state(self, obj):
+        state = self._status(obj, "state", StreamState.STOPPED)
+        return format_html(
+            '<strong class="state state-{}">{}</strong>', STATE_CLASSES.get(state, "stopped"), state
+        )
+
+    @admin.display(description="detail")
+    def status_detail(self, obj):
+        return self._status(obj, "detail")
+
+    @admin.display(description="last frame", ordering="status__last_frame_at")
+    def last_frame_at(self, obj):
+        return self._status(obj, "last_frame_at")
+
+    @admin.display(description="last stored event id")
+    def last_event_id(self, obj):
+        return self._status(obj, "last_event_id")
+
+    @admin.display(description="last error")
+    def last_error(self, obj):
+        error = self._status(obj, "last_error", "")
+        when = self._status(obj, "last_error_at", None)
+        return f"{when}: {error}" if error and when else "-"
+
+    @admin.display(description="reconnects")
+    def reconnects(self, obj):
+        return self._status(obj, "reconnects", 0)
+
+    @admin.display(description="frames")
+    def frames(self, obj):
+        return self._status(obj, "frames", 0)
+
+    @admin.display(description="insights stored", ordering="status__insights_stored")
+    def insights_stored(self, obj):
+        return self._status(obj, "insights_stored", 0)
+
+    @admin.display(description="duplicates ignored")
+    def duplicates(self, obj):
+        return self._status(obj, "duplicates", 0)
+
+    @admin.display(description="quarantined")
+    def quarantined(self, obj):
+        return self._status(obj, "quarantined", 0)
+
+    @admin.display(description="outside confidence range")
+    def filtered(self, obj):
+        return self._status(obj, "filtered", 0)
+
+    @admin.display(description="worker")
+    def worker(self, obj):
+        return self._status(obj, "worker")
+
+    @admin.display(description="subscription sent")
+    def subscription_preview(self, obj):
+        if not obj.pk:
+            return "-"
+        spec = stream_spec(obj)
+        if spec.problem:
+            return spec.problem
+        body = json.loads(spec.subscription(None).to_json())
+        return preformatted(json.dumps(body, indent=2))
+
+    @admin.action(description="Start selected streams", permissions=["change"])
+    def start_streams(self, request, queryset):
+        changed = stream_start(stream_ids=queryset.values("pk"), by=request.user, request=request)
+        self.message_user(request, f"{changed} stream(s) started.", messages.SUCCESS)
+
+    @admin.action(description="Stop selected streams", permissions=["change"])
+    def stop_streams(self, request, queryset):
+        changed = stream_stop(stream_ids=queryset.values("pk"), by=request.user, request=request)
+        self.message_user(request, f"{changed} stream(s) stopped.", messages.SUCCESS)

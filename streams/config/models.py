@@ -1,0 +1,458 @@
+"""Connections to Genesys, confidence matrices and stream configuration: what admins set."""
+
+import os
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from pydantic import ValidationError as PydanticValidationError
+
+from streams import crypto, outbound
+from streams.genesys import regions, scoring
+from streams.genesys.payloads import FILTER_ATTRIBUTES, FILTER_OPERATORS, Filter
+from streams.genesys.suggestions import SUGGESTION_KINDS
+
+NAME_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    "Use letters, digits, dots, dashes and underscores, starting with a letter or digit.",
+)
+
+
+INSIGHT_TYPE_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]*$",
+    "An insight type is lower-case letters, digits, dots, dashes and underscores.",
+)
+
+
+ENV_NAME_VALIDATOR = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*$", "An environment variable name is upper-case letters, digits and _."
+)
+
+
+UNIT_INTERVAL = [MinValueValidator(0.0), MaxValueValidator(1.0)]
+
+
+MAX_INTERACTION_IDS = 1000
+
+
+class GenesysConnection(models.Model):
+    """How to reach one Genesys Cloud org (or a gateway, or the simulator)."""
+
+    class Flavour(models.TextChoices):
+        SEED = "seed", "Seed (analytics events WebSocket)"
+        NOTIFICATIONS = "notifications", "Genesys Cloud notifications API"
+
+    name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
+    flavour = models.CharField(max_length=20, choices=Flavour, default=Flavour.SEED)
+    region = models.CharField(
+        max_length=64,
+        blank=True,
+        choices=[(domain, domain) for domain in regions.REGION_DOMAINS],
+        help_text="The org's region; fills the API and login hosts.",
+    )
+    api_base_url = models.URLField(
+        "custom API base URL",
+        blank=True,
+        help_text="For a gateway or the simulator, e.g. http://127.0.0.1:8001. "
+        "Overrides the region.",
+    )
+    login_base_url = models.URLField(
+        "custom login base URL",
+        blank=True,
+        help_text="Where /oauth/token lives, with a custom API URL.",
+    )
+    client_id = models.CharField("OAuth client id", max_length=200)
+    client_secret_encrypted = models.TextField(blank=True, editable=False)
+    client_secret_env = models.CharField(
+        "client secret environment variable",
+        max_length=100,
+        blank=True,
+        validators=[ENV_NAME_VALIDATOR],
+        help_text="Read the secret from this environment variable instead of storing it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # What an admin or a config document sets, besides the name and the secret.
+    SETTINGS = (
+        "flavour",
+        "region",
+        "api_base_url",
+        "login_base_url",
+        "client_id",
+        "client_secret_env",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "Genesys connection"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if bool(self.api_base_url) != bool(self.login_base_url):
+            raise ValidationError(
+                "Give both custom base URLs (API and login), or neither and choose a region."
+            )
+        if not self.api_base_url and not self.region:
+            raise ValidationError({"region": "Choose a region, or give custom base URLs."})
+        if not self.client_secret_encrypted and not self.client_secret_env:
+            raise ValidationError(
+                {
+                    "client_secret_env": "Give a client secret, or the name of the environment "
+                    "variable that holds it."
+                }
+            )
+        errors = {}
+        if self.client_secret_env:
+            errors["client_secret_env"] = outbound.secret_env_problem(self.client_secret_env)
+        hosts = outbound.genesys_hosts()
+        for field in ("api_base_url", "login_base_url"):
+            if getattr(self, field):
+                errors[field] = hosts.problem(getattr(self, field))
+        errors = {field: problem for field, problem in errors.items() if problem}
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def api_url(self) -> str:
+        return (self.api_base_url or regions.api_base_url(self.region)).rstrip("/")
+
+    @property
+    def login_url(self) -> str:
+        return (self.login_base_url or regions.login_base_url(self.region)).rstrip("/")
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.login_url}/oauth/token"
+
+    @property
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret_encrypted or self.client_secret_env)
+
+    def set_client_secret(self, plaintext: str) -> None:
+        self.client_secret_encrypted = crypto.encrypt(plaintext)
+
+    def client_secret(self) -> str:
+        """The secret in clear, for the token request only. Raises ValueError when missing."""
+        if self.client_secret_env:
+            problem = outbound.secret_env_problem(self.client_secret_env)
+            if problem:
+                raise ValueError(f"connection {self.name!r}: {problem}")
+            value = os.environ.get(self.client_secret_env, "")
+            if not value:
+                raise ValueError(
+                    f"environment variable {self.client_secret_env} (client secret of "
+                    f"connection {self.name!r}) is not set"
+                )
+            return value
+        if not self.client_secret_encrypted:
+            raise ValueError(f"connection {self.name!r} has no client secret")
+        return crypto.decrypt(self.client_secret_encrypted)
+
+    def secret_or_problem(self) -> tuple[str, str]:
+        """(secret, "") or ("", why a stream on this connection cannot start)."""
+        try:
+            return self.client_secret(), ""
+        except ValueError as exc:
+            return "", f"cannot start: {exc}"
+
+    def secret_fingerprint(self) -> str:
+        """Changes exactly when a new secret is stored; reveals nothing about it."""
+        if self.client_secret_env:
+            return f"env:{self.client_secret_env}"
+        return crypto.fingerprint(self.client_secret_encrypted)
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "flavour": self.flavour,
+            "region": self.region,
+            "api_base_url": self.api_base_url,
+            "login_base_url": self.login_base_url,
+            "client_id": self.client_id,
+            "client_secret": self.secret_fingerprint(),
+        }
+
+
+class ConfidenceMatrix(models.Model):
+    """Per insight type: the confidence range that gets through and the relevance weight."""
+
+    class NoConfidence(models.TextChoices):
+        REVIEW = scoring.Verdict.REVIEW.value, "Hold for review"
+        FILTER = scoring.Verdict.AUTO_FILTER.value, "Record as filtered"
+        DROP = scoring.Verdict.DROP.value, "Do not store (count as filtered)"
+
+    name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
+    description = models.TextField(blank=True)
+    default_weight = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0)],
+        help_text="Relevance weight for insight types that have no rule.",
+    )
+    no_confidence = models.CharField(
+        "insights without a confidence",
+        max_length=12,
+        choices=NoConfidence,
+        default=NoConfidence.REVIEW,
+        help_text="Some insights carry no confidence (Genesys article, response and script "
+        "suggestions): none is invented, and this rule decides them.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "confidence matrices"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_weight__gte=0), name="matrix_default_weight_not_negative"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def to_matrix(self) -> scoring.Matrix:
+        return scoring.Matrix(
+            default_weight=self.default_weight,
+            rules=tuple(rule.to_rule() for rule in self.rules.all()),
+            name=self.name,
+            no_confidence=scoring.Verdict(self.no_confidence),
+        )
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "default_weight": self.default_weight,
+            "no_confidence": self.no_confidence,
+            "rules": [rule.audit_snapshot() for rule in self.rules.order_by("insight_type")],
+        }
+
+
+class ConfidenceRule(models.Model):
+    matrix = models.ForeignKey(ConfidenceMatrix, on_delete=models.CASCADE, related_name="rules")
+    insight_type = models.CharField(max_length=64, validators=[INSIGHT_TYPE_VALIDATOR])
+    min_confidence = models.FloatField(default=0.0, validators=UNIT_INTERVAL)
+    max_confidence = models.FloatField(default=1.0, validators=UNIT_INTERVAL)
+    weight = models.FloatField("relevance weight", default=1.0, validators=[MinValueValidator(0.0)])
+    auto_approve_at = models.FloatField(
+        "auto-approve at",
+        null=True,
+        blank=True,
+        validators=UNIT_INTERVAL,
+        help_text="Approve automatically at or above this confidence (empty: never).",
+    )
+    auto_filter = models.BooleanField(
+        "auto-filter below min",
+        default=False,
+        help_text="Record insights below the minimum as filtered, instead of not storing them.",
+    )
+
+    class Meta:
+        ordering = ["insight_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["matrix", "insight_type"], name="rule_unique_insight_type_per_matrix"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    min_confidence__gte=0,
+                    max_confidence__lte=1,
+                    min_confidence__lte=models.F("max_confidence"),
+                    weight__gte=0,
+                ),
+                name="rule_confidence_range_and_weight_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(auto_approve_at__isnull=True)
+                | models.Q(auto_approve_at__gte=0, auto_approve_at__lte=1),
+                name="rule_auto_approve_in_unit_interval",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.insight_type}: {self.min_confidence}..{self.max_confidence} x{self.weight}"
+
+    def clean(self):
+        low, high, auto = self.min_confidence, self.max_confidence, self.auto_approve_at
+        if low is None or high is None:
+            return
+        if low > high:
+            raise ValidationError(
+                {"min_confidence": f"min confidence {low} is above max confidence {high}"}
+            )
+        if auto is not None and not low <= auto <= high:
+            raise ValidationError(
+                {
+                    "auto_approve_at": f"auto-approve at {auto} is outside the rule's range "
+                    f"{low}..{high}"
+                }
+            )
+
+    def to_rule(self) -> scoring.Rule:
+        return scoring.Rule(
+            insight_type=self.insight_type,
+            min_confidence=self.min_confidence,
+            max_confidence=self.max_confidence,
+            weight=self.weight,
+            auto_approve_at=self.auto_approve_at,
+            auto_filter=self.auto_filter,
+        )
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "insight_type": self.insight_type,
+            "min_confidence": self.min_confidence,
+            "max_confidence": self.max_confidence,
+            "weight": self.weight,
+            "auto_approve_at": self.auto_approve_at,
+            "auto_filter": self.auto_filter,
+        }
+
+
+def validate_string_list(value, *, what: str, validator=None, limit: int | None = None):
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValidationError(f"{what} must be a list of non-empty strings.")
+    if len(set(value)) != len(value):
+        raise ValidationError(f"{what} lists a value twice.")
+    if limit is not None and len(value) > limit:
+        raise ValidationError(f"{what} has {len(value)} entries; the limit is {limit}.")
+    for item in value:
+        if validator is not None:
+            validator(item)
+        if len(item) > 128 or not item.isprintable():
+            raise ValidationError(f"{what}: {item[:40]!r} is too long or has control characters.")
+
+
+class StreamConfig(models.Model):
+    """One insights subscription: which interactions and types, scored by which matrix."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
+    connection = models.ForeignKey(
+        GenesysConnection, on_delete=models.PROTECT, related_name="streams"
+    )
+    confidence_matrix = models.ForeignKey(
+        ConfidenceMatrix, on_delete=models.PROTECT, related_name="streams"
+    )
+    interaction_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One interaction id per line; empty means all (seed flavour only: "
+        "the notifications flavour subscribes per conversation and needs them listed).",
+    )
+    insight_types = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One insight type per line; empty means every type.",
+    )
+    enabled = models.BooleanField(
+        default=False, help_text="Enabled streams are connected by the stream worker."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "stream"
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def subscription_id(self) -> str:
+        return f"assistgov-{self.name}"
+
+    def clean(self):
+        errors = {}
+        for field, what, validator, limit in (
+            ("interaction_ids", "Interaction ids", None, MAX_INTERACTION_IDS),
+            ("insight_types", "Insight types", INSIGHT_TYPE_VALIDATOR, None),
+        ):
+            try:
+                validate_string_list(
+                    getattr(self, field), what=what, validator=validator, limit=limit
+                )
+            except ValidationError as exc:
+                errors[field] = exc.messages
+        notifications = GenesysConnection.Flavour.NOTIFICATIONS
+        if not errors and self.connection_id and self.connection.flavour == notifications:
+            errors = self.notifications_errors()
+        if errors:
+            raise ValidationError(errors)
+
+    def notifications_errors(self) -> dict:
+        """Real Genesys Cloud subscribes per conversation, to suggestion kinds."""
+        errors = {}
+        if not self.interaction_ids:
+            errors["interaction_ids"] = (
+                "The notifications flavour subscribes per conversation: list the conversation ids."
+            )
+        unknown = sorted(set(self.insight_types) - set(SUGGESTION_KINDS))
+        if unknown:
+            errors["insight_types"] = (
+                f"{', '.join(unknown)}: not a suggestion kind. The notifications flavour's "
+                f"insight types are {', '.join(SUGGESTION_KINDS)} (empty: all of them)."
+            )
+        return errors
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "connection": self.connection.name if self.connection_id else None,
+            "confidence_matrix": (
+                self.confidence_matrix.name if self.confidence_matrix_id else None
+            ),
+            "interaction_ids": self.interaction_ids,
+            "insight_types": self.insight_types,
+            "enabled": self.enabled,
+            "filters": [f.audit_snapshot() for f in self.filters.order_by("pk")] if self.pk else [],
+        }
+
+
+class StreamFilter(models.Model):
+    """An extra subscription filter, beyond the insight types and the confidence envelope."""
+
+    stream = models.ForeignKey(StreamConfig, on_delete=models.CASCADE, related_name="filters")
+    attribute = models.CharField(max_length=32, choices=[(a, a) for a in FILTER_ATTRIBUTES])
+    operator = models.CharField(max_length=8, choices=[(o, o) for o in FILTER_OPERATORS])
+    value = models.CharField(
+        max_length=500, help_text="For 'in', comma-separated values. For gte/lte, a number."
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.attribute} {self.operator} {self.value}"
+
+    def as_wire(self) -> dict:
+        value = self.value.strip()
+        if self.operator == "in":
+            parsed = [part.strip() for part in value.split(",") if part.strip()]
+            if self.attribute == "confidence":
+                parsed = [_number(part) for part in parsed]
+        elif self.operator in ("gte", "lte") or self.attribute == "confidence":
+            parsed = _number(value)
+        else:
+            parsed = value
+        return {"type": self.operator, "attribute": self.attribute, "value": parsed}
+
+    def clean(self):
+        try:
+            Filter.model_validate(self.as_wire())
+        except PydanticValidationError as exc:
+            raise ValidationError(
+                {"value": [e["msg"].removeprefix("Value error, ") for e in exc.errors()]}
+            ) from None
+
+    def audit_snapshot(self) -> dict:
+        return {"attribute": self.attribute, "operator": self.operator, "value": self.value}
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text

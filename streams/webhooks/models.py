@@ -1,0 +1,113 @@
+"""Webhook endpoints, and the outbox of deliveries with their attempts."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from streams import crypto, outbound
+from streams.config.models import NAME_VALIDATOR
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of outbound events (a training platform, say), signed per Standard Webhooks."""
+
+    class Event(models.TextChoices):
+        INSIGHT_CREATED = "insight.created", "Insight created"
+        INSIGHT_APPROVED = "insight.approved", "Insight approved"
+        INSIGHT_REJECTED = "insight.rejected", "Insight rejected"
+        KNOWLEDGE_VALIDATED = "knowledge.validated", "Knowledge validated"
+        KNOWLEDGE_APPROVED = "knowledge.approved", "Knowledge answer approved"
+        KNOWLEDGE_REJECTED = "knowledge.rejected", "Knowledge answer rejected"
+        AUDIT_HEAD = "audit.head", "Audit chain head (published every few minutes)"
+
+    name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
+    url = models.URLField("URL", max_length=500)
+    secret_encrypted = models.TextField(editable=False)
+    events = models.JSONField(default=list, help_text="Which events this endpoint receives.")
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        unknown = sorted(set(self.events or []) - set(self.Event.values))
+        if not isinstance(self.events, list) or not self.events or unknown:
+            raise ValidationError(
+                {"events": f"Choose one or more of {', '.join(self.Event.values)}."}
+            )
+        if not self.secret_encrypted:
+            raise ValidationError("A webhook endpoint needs a signing secret.")
+        problem = outbound.webhook_hosts().problem(self.url) if self.url else ""
+        if problem:
+            raise ValidationError({"url": problem})
+
+    def set_secret(self, secret: str) -> None:
+        self.secret_encrypted = crypto.encrypt(secret)
+
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted)
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "events": self.events,
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "secret": crypto.fingerprint(self.secret_encrypted),
+        }
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the outbox row, written with the event it reports."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (retries used up)"
+
+    id = models.CharField("webhook id", max_length=40, primary_key=True)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_by = models.CharField(max_length=100, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return f"{self.event_type} to {self.endpoint_id}: {self.status}"
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempts_made"
+    )
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.FloatField()
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["attempted_at"]
+
+    def __str__(self):
+        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"

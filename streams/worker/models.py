@@ -1,0 +1,64 @@
+"""What the stream workers report: each stream's state and counters, and which worker holds
+it (leases), and the workers alive."""
+
+from django.db import models
+
+from streams.config.models import StreamConfig
+
+
+class StreamState(models.TextChoices):
+    """A stream's (or knowledge stream's) connection, as the worker last reported it."""
+
+    STOPPED = "stopped", "stopped"
+    STARTING = "starting", "starting"
+    CONNECTED = "connected", "connected"
+    RECONNECTING = "reconnecting", "reconnecting"
+    SATURATED = "saturated", "saturated"
+    ERROR = "error", "error"
+
+
+class StreamStatus(models.Model):
+    """What the stream worker last reported about a stream: shown in the admin."""
+
+    stream = models.OneToOneField(
+        StreamConfig, on_delete=models.CASCADE, primary_key=True, related_name="status"
+    )
+    state = models.CharField(
+        max_length=20,
+        choices=StreamState,
+        default=StreamState.STOPPED,
+    )
+    detail = models.CharField(max_length=500, blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_frame_at = models.DateTimeField(null=True, blank=True)
+    last_event_id = models.CharField(max_length=128, blank=True)
+    worker = models.CharField(
+        max_length=100, blank=True, help_text="The stream worker holding the lease, if any."
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    reconnects = models.PositiveBigIntegerField(default=0)
+    frames = models.PositiveBigIntegerField(default=0)
+    insights_stored = models.PositiveBigIntegerField(default=0)
+    duplicates = models.PositiveBigIntegerField(default=0)
+    quarantined = models.PositiveBigIntegerField(default=0)
+    filtered = models.PositiveBigIntegerField(
+        default=0, help_text="Insights outside their type's confidence range."
+    )
+
+    class Meta:
+        verbose_name_plural = "stream statuses"
+
+    def __str__(self):
+        return f"{self.stream_id}: {self.state}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A running stream worker; streams are shared among those seen within a lease."""
+
+    worker = models.CharField(max_length=100, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self):
+        return self.worker
