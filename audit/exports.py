@@ -187,7 +187,7 @@ def queryset_for(kind: str, params=None):
                     f"review_status {review_status!r} is not one of "
                     + ", ".join(KnowledgeQuery.ReviewStatus.values)
                 )
-            queryset = queryset.filter(review_status=review_status)
+            queryset = queryset.in_status(review_status)
     else:
         filters = ReviewFilters.parse(params, default_status="all")
         queryset = filters.apply(Insight.objects.all())

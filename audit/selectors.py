@@ -77,8 +77,8 @@ class ReviewFilters:
             queryset = queryset.filter(confidence__gte=self.min_confidence)
         if self.max_confidence < 1:
             queryset = queryset.filter(confidence__lte=self.max_confidence)
-        if self.status != "all":
-            queryset = queryset.filter(review_status=self.status)
+        if self.status != "all":  # every insight is for review: "all" needs no condition
+            queryset = queryset.in_status(self.status)
         return queryset
 
     def apply_knowledge(self, queryset):
@@ -93,9 +93,7 @@ class ReviewFilters:
             queryset = queryset.filter(top_confidence__gte=self.min_confidence)
         if self.max_confidence < 1:
             queryset = queryset.filter(top_confidence__lte=self.max_confidence)
-        if self.status != "all":
-            return queryset.filter(review_status=self.status)
-        return queryset.exclude(review_status="")
+        return queryset.in_status(self.status)
 
 
 def _stream(value) -> tuple[str, int | None]:

@@ -18,6 +18,10 @@ class ReviewQuerySet(models.QuerySet):
     def decided(self):
         return self.for_review().exclude(review_status=Reviewable.ReviewStatus.PENDING)
 
+    def unfiltered(self):
+        """What no rule recorded as filtered (pending, or decided by a person or rule)."""
+        return self.exclude(review_status=Reviewable.ReviewStatus.FILTERED)
+
     def in_status(self, status: str):
         """One review status, or every item for review with "all"."""
         return self.for_review() if status == "all" else self.filter(review_status=status)

@@ -19,9 +19,10 @@ async def start_simulator(**config) -> tuple[Simulator, str]:
 
 
 async def eventually(
-    predicate, *, within: float = 10.0, interval: float = 0.02, what: str = "condition"
+    predicate, *, within: float = 60.0, interval: float = 0.02, what: str = "condition"
 ):
-    """Poll an (a)sync predicate until it is truthy; fail with `what` after `within` seconds."""
+    """Poll an (a)sync predicate until it is truthy; fail with `what` after `within` seconds
+    (a bound against a hang, generous because a busy machine can be several times slower)."""
     deadline = time.monotonic() + within
     while True:
         result = predicate()

@@ -250,7 +250,7 @@ def test_websocket_routes_admit_exactly_the_roles_decided(role, cast):
             application, path, headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")]
         )
         communicator.scope["user"] = user or AnonymousUser()
-        connected, _ = await communicator.connect()
+        connected, _ = await communicator.connect(timeout=15)
         await communicator.disconnect()
         return connected
 

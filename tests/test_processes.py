@@ -66,7 +66,7 @@ class Deployment:
         with sqlite3.connect(self.db, timeout=10) as connection:
             return connection.execute(sql, params).fetchall()
 
-    def wait_for(self, predicate, what, within=30.0):
+    def wait_for(self, predicate, what, within=120.0):
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if predicate():
@@ -80,7 +80,7 @@ class Deployment:
     def insights(self):
         return self.query("SELECT count(*) FROM streams_insight")[0][0]
 
-    def stop(self, process, within=20.0, sig=signal.SIGTERM) -> tuple[int, str]:
+    def stop(self, process, within=60.0, sig=signal.SIGTERM) -> tuple[int, str]:
         """Signal a process and wait for it; it is no longer expected to be running."""
         self.processes.remove(process)
         process.send_signal(sig)

@@ -29,7 +29,7 @@ def insights_to_search(insight_ids: list[int], types: set[str]) -> list[Insight]
     not filtered out by their confidence matrix."""
     return list(
         Insight.objects.filter(pk__in=insight_ids, insight_type__in=types)
-        .exclude(review_status=Insight.ReviewStatus.FILTERED)
+        .unfiltered()
         .only("pk", "insight_type", "interaction_id", "snippet", "payload")
         .order_by("pk")
     )

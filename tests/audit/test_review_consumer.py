@@ -12,6 +12,9 @@ from streams.models import Insight
 from tests.factories import make_insight
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# How long a message may take to arrive: a bound against a hang, not a speed limit (a busy
+# machine can be several times slower than a quiet one).
+WAIT = 15
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +33,7 @@ async def open_socket(client=None, user=None, origin=b"http://testserver"):
     if user is not None:
         headers.append((b"cookie", await session_cookie(client, user)))
     communicator = WebsocketCommunicator(application, "/ws/review/", headers=headers)
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=WAIT)
     return communicator, connected, code
 
 
@@ -38,7 +41,7 @@ async def subscribed(client, user, **filters):
     communicator, connected, _ = await open_socket(client, user)
     assert connected
     await communicator.send_json_to({"type": "subscribe", "filters": filters})
-    snapshot = await communicator.receive_json_from()
+    snapshot = await communicator.receive_json_from(timeout=WAIT)
     assert snapshot["type"] == "snapshot"
     return communicator, snapshot
 
@@ -82,7 +85,7 @@ async def test_only_the_pages_exact_origin_may_open_the_socket(
     headers = [(b"origin", origin), (b"host", host)]
     headers.append((b"cookie", await session_cookie(client, officer)))
     communicator = WebsocketCommunicator(application, "/ws/review/", headers=headers)
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=WAIT)
     assert connected is admitted
     await communicator.disconnect()
 
@@ -118,12 +121,14 @@ async def test_bad_filters_get_a_message_not_a_crash(client, officer):
     await communicator.send_json_to(
         {"type": "subscribe", "filters": {"min_confidence": 0.9, "max_confidence": 0.8}}
     )
-    assert await communicator.receive_json_from() == {
+    assert await communicator.receive_json_from(timeout=WAIT) == {
         "type": "error",
         "message": "min confidence 0.9 is above max confidence 0.8",
     }
     await communicator.send_to(text_data="{not json")
-    assert (await communicator.receive_json_from())["message"] == "the message is not JSON"
+    assert (await communicator.receive_json_from(timeout=WAIT))[
+        "message"
+    ] == "the message is not JSON"
     await communicator.disconnect()
 
 
@@ -148,11 +153,11 @@ async def test_a_bad_message_gets_an_error_and_the_socket_stays_open(
     target = await insight()
     communicator, _ = await subscribed(client, officer)
     await communicator.send_json_to(message)
-    reply = await communicator.receive_json_from()
+    reply = await communicator.receive_json_from(timeout=WAIT)
     assert reply["type"] == "error" and says in reply["message"], reply
     assert (await reload(target.pk)).review_status == "pending"  # 1.9 or true is not id 1
     await communicator.send_json_to({"type": "subscribe", "filters": {}})
-    assert (await communicator.receive_json_from())["type"] == "snapshot"  # still open
+    assert (await communicator.receive_json_from(timeout=WAIT))["type"] == "snapshot"  # still open
     await communicator.disconnect()
 
 
@@ -162,7 +167,7 @@ async def test_an_officer_approves_and_the_decision_is_audited(client, officer):
     await communicator.send_json_to(
         {"type": "decide", "id": target.pk, "decision": "approve", "note": "ok"}
     )
-    reply = await communicator.receive_json_from()
+    reply = await communicator.receive_json_from(timeout=WAIT)
     assert reply["type"] == "decided"
     assert reply["items"][0]["status"] == "approved"
     assert reply["items"][0]["reviewed_by"] == "olivia"
@@ -181,7 +186,7 @@ async def test_a_reject_needs_a_reason_code(client, officer):
     target = await insight()
     communicator, _ = await subscribed(client, officer)
     await communicator.send_json_to({"type": "decide", "id": target.pk, "decision": "reject"})
-    reply = await communicator.receive_json_from()
+    reply = await communicator.receive_json_from(timeout=WAIT)
     assert reply["type"] == "error"
     assert "needs a reason code" in reply["message"]
     assert (await reload(target.pk)).review_status == "pending"
@@ -194,7 +199,7 @@ async def test_an_auditor_sees_but_cannot_decide(client, auditor):
     assert snapshot["can_decide"] == []
     assert [row["id"] for row in snapshot["items"]] == [target.pk]
     await communicator.send_json_to({"type": "decide", "id": target.pk, "decision": "approve"})
-    assert await communicator.receive_json_from() == {
+    assert await communicator.receive_json_from(timeout=WAIT) == {
         "type": "error",
         "message": "Your role cannot decide insights.",
     }
@@ -209,9 +214,9 @@ async def test_two_officers_the_first_decision_wins_and_the_other_sees_why(
     first, _ = await subscribed(client, officer)
     second, _ = await subscribed(client, gov_admin)
     await first.send_json_to({"type": "decide", "id": target.pk, "decision": "approve"})
-    assert (await first.receive_json_from())["type"] == "decided"
+    assert (await first.receive_json_from(timeout=WAIT))["type"] == "decided"
 
-    pushed = await second.receive_json_from(timeout=2)
+    pushed = await second.receive_json_from(timeout=WAIT)
     assert pushed["type"] == "decisions"
     assert pushed["items"][0]["id"] == target.pk
     assert pushed["items"][0]["status"] == "approved"
@@ -219,7 +224,7 @@ async def test_two_officers_the_first_decision_wins_and_the_other_sees_why(
     await second.send_json_to(
         {"type": "decide", "id": target.pk, "decision": "reject", "reason_code": "other"}
     )
-    conflict = await second.receive_json_from()
+    conflict = await second.receive_json_from(timeout=WAIT)
     assert conflict["type"] == "conflict"
     assert "already approved by olivia" in conflict["message"]
     assert (await reload(target.pk)).review_status == "approved"
@@ -233,7 +238,7 @@ async def test_new_insights_arrive_batched_and_filtered(client, officer):
     other = await insight(insight_type="sentiment_alert")
     await live.announce_insights(get_channel_layer(), [wanted.pk])
     await live.announce_insights(get_channel_layer(), [other.pk])
-    message = await communicator.receive_json_from(timeout=2)
+    message = await communicator.receive_json_from(timeout=WAIT)
     assert message["type"] == "items"
     assert [row["id"] for row in message["items"]] == [wanted.pk]
     assert await communicator.receive_nothing(timeout=0.4)
@@ -317,15 +322,15 @@ async def test_the_queue_narrows_to_knowledge_answers_or_one_knowledge_stream(cl
     await communicator.send_json_to(
         {"type": "subscribe", "filters": {"stream": f"knowledge:{second.stream_id}"}}
     )
-    narrowed = await communicator.receive_json_from()
+    narrowed = await communicator.receive_json_from(timeout=WAIT)
     assert [row["key"] for row in narrowed["items"]] == [f"knowledge:{second.pk}"]
     await communicator.send_json_to(
         {"type": "subscribe", "filters": {"insight_type": "knowledge_recommendation"}}
     )
-    insights_only = await communicator.receive_json_from()
+    insights_only = await communicator.receive_json_from(timeout=WAIT)
     assert {row["kind"] for row in insights_only["items"]} == {"insight"}
     await communicator.send_json_to({"type": "subscribe", "filters": {"stream": "knowledge:x"}})
-    assert await communicator.receive_json_from() == {
+    assert await communicator.receive_json_from(timeout=WAIT) == {
         "type": "error",
         "message": "stream 'knowledge:x' is not an id",
     }
@@ -341,13 +346,13 @@ async def test_an_officer_approves_a_knowledge_answer_and_other_pages_see_it(
     await first.send_json_to(
         {"type": "decide", "kind": "knowledge", "id": target.pk, "decision": "approve"}
     )
-    reply = await first.receive_json_from()
+    reply = await first.receive_json_from(timeout=WAIT)
     assert reply["type"] == "decided"
     assert (reply["items"][0]["key"], reply["items"][0]["status"]) == (
         f"knowledge:{target.pk}",
         "approved",
     )
-    pushed = await second.receive_json_from(timeout=2)
+    pushed = await second.receive_json_from(timeout=WAIT)
     assert pushed["type"] == "decisions" and pushed["items"][0]["key"] == f"knowledge:{target.pk}"
 
     decided = await reload_answer(target.pk)
@@ -365,7 +370,7 @@ async def test_an_officer_approves_a_knowledge_answer_and_other_pages_see_it(
             "reason_code": "other",
         }
     )
-    conflict = await second.receive_json_from()
+    conflict = await second.receive_json_from(timeout=WAIT)
     assert conflict["type"] == "conflict"
     assert conflict["message"].startswith(f"Knowledge answer {target.pk} was already approved")
     await first.disconnect()
@@ -378,12 +383,12 @@ async def test_a_knowledge_answer_not_for_review_cannot_be_decided(client, offic
     await communicator.send_json_to(
         {"type": "decide", "kind": "knowledge", "id": console.pk, "decision": "approve"}
     )
-    reply = await communicator.receive_json_from()
+    reply = await communicator.receive_json_from(timeout=WAIT)
     assert reply["type"] == "conflict"
     assert reply["message"] == f"Knowledge answer {console.pk} is not for review."
     assert (await reload_answer(console.pk)).review_status == ""
     await communicator.send_json_to({"type": "decide", "kind": "other", "id": 1})
-    assert (await communicator.receive_json_from())["message"] == (
+    assert (await communicator.receive_json_from(timeout=WAIT))["message"] == (
         "kind must be insight or knowledge"
     )
     await communicator.disconnect()
@@ -396,7 +401,7 @@ async def test_an_auditor_cannot_decide_knowledge_answers(client, auditor):
     await communicator.send_json_to(
         {"type": "decide", "kind": "knowledge", "id": target.pk, "decision": "approve"}
     )
-    assert (await communicator.receive_json_from())["message"] == (
+    assert (await communicator.receive_json_from(timeout=WAIT))["message"] == (
         "Your role cannot decide knowledge answers."
     )
     assert (await reload_answer(target.pk)).review_status == "pending"
@@ -409,7 +414,7 @@ async def test_a_stored_knowledge_answer_reaches_open_pages(client, officer):
     communicator, _ = await subscribed(client, officer)
     query = await database_sync_to_async(_unsaved_answer)()
     await database_sync_to_async(query_store)(query)
-    message = await communicator.receive_json_from(timeout=2)
+    message = await communicator.receive_json_from(timeout=WAIT)
     assert message["type"] == "items"
     assert [row["key"] for row in message["items"]] == [f"knowledge:{query.pk}"]
     await communicator.disconnect()
@@ -467,7 +472,7 @@ async def test_open_pages_share_one_read_per_update_and_filters_stay_their_own(
     wanted = await insight(insight_type="compliance_flag")
     await live.announce_insights(get_channel_layer(), [wanted.pk])
     for page in pages:
-        message = await page.receive_json_from(timeout=2)
+        message = await page.receive_json_from(timeout=WAIT)
         assert [row["id"] for row in message["items"]] == [wanted.pk]
     assert await narrow.receive_nothing(timeout=0.4)
     # One read for the five pages with the same filters, one for the narrow page.

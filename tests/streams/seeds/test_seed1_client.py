@@ -28,7 +28,7 @@ async def start_webhook_receiver():
 
 
 async def test_seed_one_client_receives_insights_from_the_simulator(monkeypatch):
-    from tests.streams import seed1_client as seed
+    from tests.streams.seeds import seed1_client as seed
 
     simulator, url = await start_simulator(encoding="mixed")
     runner, webhook_url, received = await start_webhook_receiver()

@@ -149,7 +149,7 @@ def stream_form(connection, matrix, **overrides):
     }
 
 
-async def next_nudge(within=2.0):
+async def next_nudge(within=15.0):
     try:
         return await asyncio.wait_for(get_channel_layer().receive(STREAMS_CHANNEL), within)
     except TimeoutError:

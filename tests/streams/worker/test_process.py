@@ -122,7 +122,9 @@ async def _quarantined(stream, count):
 async def test_a_saved_change_reaches_the_worker_through_the_nudge(sim, worker):
     simulator, url = sim
     stream = await stream_on(url, enabled=False)
-    await asyncio.sleep(0.2)  # the first reconcile has run; the next periodic one is 60 s away
+    # The first reconcile has run (it leaves the worker's heartbeat); the next periodic one
+    # is 60 s away, so only the nudge can start the stream in time.
+    await eventually(_heartbeat, what="the worker's first reconcile")
 
     @database_sync_to_async
     def update(**fields):
@@ -203,3 +205,9 @@ async def test_the_worker_records_each_start_and_stop_in_the_audit_trail(sim):
         ("stream.run_start", "stream worker w-audit", {"reason": "enabled"}),
         ("stream.run_stop", "stream worker w-audit", {"reason": "the worker is shutting down"}),
     ]
+
+
+async def _heartbeat():
+    from streams.models import WorkerHeartbeat
+
+    return await WorkerHeartbeat.objects.aexists()

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from tests.simulator import eventually, start_simulator
-from tests.streams import seed2_orchestrator as seed
+from tests.streams.seeds import seed2_orchestrator as seed
 
 
 async def test_seed_two_orchestrator_queries_the_simulator():

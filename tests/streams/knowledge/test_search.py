@@ -158,8 +158,8 @@ async def test_a_passing_query_is_sent_to_webhooks_that_want_it(knowledge_sim):
 
 async def test_warming_reruns_popular_queries_shortly_before_they_expire(knowledge_sim, settings):
     simulator, url = knowledge_sim
-    settings.KNOWLEDGE_WARM_INTERVAL_SECONDS = 1.0
-    spec = await spec_on(url, cache_ttl_seconds=6)
+    settings.KNOWLEDGE_WARM_INTERVAL_SECONDS = 3.0
+    spec = await spec_on(url, cache_ttl_seconds=12)
     for _ in range(3):
         await search(spec, "refund window")
     await search(spec, "roaming travel pass")
@@ -170,9 +170,10 @@ async def test_warming_reruns_popular_queries_shortly_before_they_expire(knowled
     key = CACHE_PREFIX + spec.cache_key("refund window")
     entry = await cache.aget(key)
     later = await cache.aget(CACHE_PREFIX + spec.cache_key("roaming travel pass"))
-    # The lead is min(2 x interval, ttl / 2) = 2 s: wait until both entries are inside it
-    # (the second was written after the first, by however long a slow database took).
-    await asyncio.sleep(max(0.0, later["expires_at"] - time.time() - 1.9))
+    # The lead is min(2 x interval, ttl / 2) = 6 s: wait until both entries are inside it
+    # (the second was written after the first, by however long a slow database took); the
+    # steps then have nearly 6 s before the entries expire.
+    await asyncio.sleep(max(0.0, later["expires_at"] - time.time() - 5.9))
     other = KnowledgeWarmer(worker="w2")
     warmed = await asyncio.gather(warmer.step(), other.step())
     assert sum(warmed) == 2, "each entry warmed once, by one of the two workers"
