@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 
 from audit import services
 from audit.forms import DecisionForm
-from audit.models import AuditEntry, ReasonCode
+from audit.models import AuditEntry, ReasonCode, SavedView, WorkspaceSettings
 from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
 from streams.admin_base import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
@@ -304,3 +304,35 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
                 after=None,
                 origin=Origin.from_request(request),
             )
+
+
+@admin.register(WorkspaceSettings)
+class WorkspaceSettingsAdmin(AuditedAdmin):
+    """One row: how officers share the work. Changes are audited like any configuration."""
+
+    list_display = ["__str__", "claim_size", "claim_minutes", "assignment_hours", "updated_at"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not WorkspaceSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        WorkspaceSettings.current()  # the one row exists before anyone opens it
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(AuditedAdmin):
+    """Officers save views from the review page; here governance admins publish, rename or
+    retire them."""
+
+    list_display = ["name", "owner", "published", "query", "updated_at"]
+    list_filter = ["published"]
+    search_fields = ["name", "owner__username"]
+    fields = ["name", "owner", "published", "query"]
+    readonly_fields = ["owner"]
+
+    def has_add_permission(self, request):
+        return False  # saved from the review page, where the filters are

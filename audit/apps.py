@@ -7,9 +7,10 @@ class AuditConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from audit import security  # noqa: F401  (lock-outs as audit entries)
+        from audit import lookups, security  # noqa: F401  (security: lock-outs as audit entries)
         from audit.roles import on_post_migrate
 
+        lookups.register()
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="audit-roles")
         self.plug_into_streams()
 

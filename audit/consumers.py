@@ -1,12 +1,15 @@
-"""The review page's WebSocket: a snapshot on subscribe, then batched live updates.
+"""The review page's WebSocket: a page of the queue on subscribe, then live updates that
+never move it.
+
+A page shows one page of the queue (`audit.queue`). New items that match its filters are
+not inserted into it: the page is told how many arrived ("12 new items - show"), with their
+keys. Decisions and claims made anywhere update the rows the page shows, in place.
 
 The channel layer is lossy by contract, so its messages only carry ids; rows are always
-read from the database, and a page that reconnects subscribes again and gets a fresh
-snapshot.
-
-Pages flush on a shared clock (every FLUSH_SECONDS of the event loop's time), so the pages
-of one process that saw the same ids flush together, and one read and one JSON encoding
-(`SHARED`) serve all of them: a hundred open pages cost one query per update, not a hundred.
+read from the database, and a page that reconnects subscribes again and gets its page
+afresh. Pages flush on a shared clock (every FLUSH_SECONDS of the event loop's time), so the
+pages of one process that saw the same ids flush together, and one read (`SHARED`) serves
+all of them: a hundred open pages cost one query per update, not a hundred.
 """
 
 import asyncio
@@ -18,13 +21,15 @@ from typing import Annotated, Literal
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from audit import selectors
+from audit import claims, queue, selectors
 from audit.services import (
     REVIEW_KINDS,
+    BulkDecision,
     DecisionConflict,
     Origin,
     ReviewKind,
@@ -40,6 +45,7 @@ CLOSE_FORBIDDEN = 4403
 # A send on a socket the page has just closed: daphne's (autobahn's) error, and the OSError
 # the ASGI spec asks servers to raise.
 PAGE_GONE = (Disconnected, OSError)
+ASSIGN_PERMISSION = "audit.assign_items"
 
 
 class SharedUpdates:
@@ -50,21 +56,18 @@ class SharedUpdates:
         self.tick: int | None = None
         self.tasks: dict[tuple, asyncio.Future] = {}
 
-    async def text(self, tick: int, event: str, ids_by_kind: dict, filters) -> str | None:
-        """The message (`event`, the rows of these ids) as JSON text; None without rows."""
+    async def rows(self, tick: int, ids_by_kind: dict, filters) -> list[dict]:
+        """The rows of these ids that `filters` match (all of them without filters)."""
         if tick != self.tick:
             self.tick, self.tasks = tick, {}
-        key = (event, frozenset((k, frozenset(v)) for k, v in ids_by_kind.items() if v), filters)
+        key = (frozenset((k, frozenset(v)) for k, v in ids_by_kind.items() if v), filters)
         task = self.tasks.get(key)
         if task is None:
-            task = self.tasks[key] = asyncio.ensure_future(self._read(event, ids_by_kind, filters))
+            task = self.tasks[key] = asyncio.ensure_future(
+                database_sync_to_async(_rows)(ids_by_kind, filters)
+            )
         # Shielded: a page that disconnects while waiting must not cancel the others' read.
         return await asyncio.shield(task)
-
-    @staticmethod
-    async def _read(event: str, ids_by_kind: dict, filters) -> str | None:
-        rows = await database_sync_to_async(_rows)(ids_by_kind, filters)
-        return json.dumps({"type": event, "items": rows}) if rows else None
 
 
 SHARED = SharedUpdates()
@@ -80,10 +83,19 @@ class _Message(BaseModel):
 FilterValue = StrictStr | float | None
 
 
+Key = Annotated[StrictStr, Field(max_length=40)]
+
+
 class Subscribe(_Message):
+    """The page's filters (scope, search and sort included) and which page: the first,
+    the one after or before a row's cursor, or the last."""
+
     type: Literal["subscribe"]
     filters: dict[Annotated[str, Field(max_length=40)], FilterValue] = Field(
         default_factory=dict, max_length=20
+    )
+    page: dict[Literal["after", "before", "last"], StrictStr | StrictBool] = Field(
+        default_factory=dict
     )
 
 
@@ -94,9 +106,58 @@ class Decide(_Message):
     decision: Literal["approve", "reject"]
     reason_code: Annotated[StrictStr, Field(max_length=40)] = ""
     note: StrictStr = ""
+    corrected_text: StrictStr = ""
+    # The page's id of this decision: a resend after a reconnect is recognised.
+    decision_id: Annotated[StrictStr, Field(max_length=64)] = ""
 
 
-MESSAGES = TypeAdapter(Annotated[Subscribe | Decide, Field(discriminator="type")])
+class Claim(_Message):
+    """Claim the next items of the page's filters (the workspace's claim size by default)."""
+
+    type: Literal["claim"]
+    count: Annotated[StrictInt, Field(ge=1, le=200)] | None = None
+
+
+class Release(_Message):
+    """Give back my claims on these items, or all of them."""
+
+    type: Literal["release"]
+    keys: list[Key] | None = Field(default=None, max_length=1000)
+
+
+class Skip(_Message):
+    """Move one of my claimed items to the end of my claim."""
+
+    type: Literal["skip"]
+    key: Key
+
+
+class Assign(_Message):
+    """(Leads.) Give an officer these items, or the next `count` of the page's filters."""
+
+    type: Literal["assign"]
+    to: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+    keys: list[Key] | None = Field(default=None, max_length=1000)
+    count: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+
+
+class Bulk(_Message):
+    """Decide these items, or every pending item the page's filters match, with one reason."""
+
+    type: Literal["bulk"]
+    bulk_id: Annotated[StrictStr, Field(max_length=64)]
+    decision: Literal["approve", "reject"]
+    reason_code: Annotated[StrictStr, Field(max_length=40)] = ""
+    note: StrictStr = ""
+    keys: list[Key] | None = Field(default=None, max_length=10_000)
+    all_matching: StrictBool = False
+
+
+MESSAGES = TypeAdapter(
+    Annotated[
+        Subscribe | Decide | Claim | Release | Skip | Assign | Bulk, Field(discriminator="type")
+    ]
+)
 
 
 def message_problem(exc: PydanticValidationError) -> str:
@@ -116,23 +177,28 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.can_view, self.can_decide = await database_sync_to_async(_permissions)(user)
+        self.can_view, self.can_decide, self.can_assign = await database_sync_to_async(
+            _permissions
+        )(user)
         if INSIGHT not in self.can_view:  # the page itself needs insights
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.filters = selectors.ReviewFilters(allowed_kinds=self.can_view)
+        self.filters = selectors.ReviewFilters().for_viewer(user, self.can_view)
         self.subscribed = False
+        self.page_keys: set[str] = set()
         self.new_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
-        self.decided_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
+        self.changed_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
         self.flush_task: asyncio.Task | None = None
+        self.bulk_task: asyncio.Task | None = None
         await self.channel_layer.group_add(REVIEW_GROUP, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
         if self.channel_layer is not None and hasattr(self, "filters"):
             await self.channel_layer.group_discard(REVIEW_GROUP, self.channel_name)
-        if getattr(self, "flush_task", None) is not None:
-            self.flush_task.cancel()
+        for task in (getattr(self, "flush_task", None), getattr(self, "bulk_task", None)):
+            if task is not None:
+                task.cancel()  # a bulk stops between pages: whole pages stay decided
 
     async def receive_json(self, content, **kwargs):
         if isinstance(content, dict) and content.get("type") == "malformed":
@@ -143,13 +209,13 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         except PydanticValidationError as exc:
             await self.send_json({"type": "error", "message": message_problem(exc)})
             return
+        handler = getattr(self, f"on_{message.type}")
         try:
-            if isinstance(message, Subscribe):
-                await self.subscribe(message.filters)
-            else:
-                await self.decide(message)
+            await handler(message)
         except PAGE_GONE:
             raise
+        except ValidationError as exc:
+            await self.send_json({"type": "error", "message": exc.messages[0]})
         except Exception:
             # A bug here must not close the page's socket: it says so and carries on.
             logger.exception("review socket: a %s message failed", message.type)
@@ -163,38 +229,150 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             return {"type": "malformed"}
 
-    async def subscribe(self, raw_filters):
-        try:
-            filters = selectors.ReviewFilters.parse(raw_filters)
-            self.filters = dataclasses.replace(filters, allowed_kinds=self.can_view)
-        except ValidationError as exc:
-            await self.send_json({"type": "error", "message": exc.messages[0]})
-            return
-        snapshot = await database_sync_to_async(selectors.review_queue)(self.filters)
+    @property
+    def user(self):
+        return self.scope["user"]
+
+    def origin(self) -> Origin:
+        return Origin.from_scope(self.scope)
+
+    # What the page asks
+
+    async def on_subscribe(self, message: Subscribe):
+        """The page's filters and page: the rows, the count, where the page is."""
+        filters = selectors.ReviewFilters.parse(message.filters)
+        request = queue.page_request({**message.filters, **message.page})
+        self.filters = filters.for_viewer(self.user, self.can_view)
+        page = await database_sync_to_async(_page)(self.filters, request)
         self.subscribed = True
+        self.page_keys = {row["key"] for row in page["items"]}
         await self.send_json(
-            {"type": "snapshot", "can_decide": sorted(self.can_decide), **snapshot}
+            {
+                "type": "page",
+                "scope": self.filters.scope,
+                "can_decide": sorted(self.can_decide),
+                "can_assign": self.can_assign,
+                **page,
+            }
         )
 
-    async def decide(self, message: Decide):
+    async def on_decide(self, message: Decide):
         kind = REVIEW_KINDS[message.kind]
+        answer = {"decision_id": message.decision_id} if message.decision_id else {}
         if kind.name not in self.can_decide:
             await self.send_json(
-                {"type": "error", "message": f"Your role cannot decide {kind.label.lower()}s."}
+                {
+                    "type": "error",
+                    "message": f"Your role cannot decide {kind.label.lower()}s.",
+                    **answer,
+                }
             )
             return
         try:
-            row = await database_sync_to_async(_decision_apply)(
-                self.scope["user"], kind, message, Origin.from_scope(self.scope)
+            row, resent = await database_sync_to_async(_decision_apply)(
+                self.user, kind, message, self.origin()
             )
         except DecisionConflict as exc:
             rows = await database_sync_to_async(selectors.review_rows)(kind.name, [exc.item.pk])
-            await self.send_json({"type": "conflict", "message": str(exc), "items": rows})
+            await self.send_json({"type": "conflict", "message": str(exc), "items": rows, **answer})
             return
         except ValidationError as exc:
-            await self.send_json({"type": "error", "message": exc.messages[0]})
+            await self.send_json({"type": "error", "message": exc.messages[0], **answer})
             return
-        await self.send_json({"type": "decided", "items": [row]})
+        await self.send_json({"type": "decided", "items": [row], "resent": resent, **answer})
+
+    async def on_claim(self, message: Claim):
+        self._may_decide()
+        taken = await database_sync_to_async(claims.items_claim_next)(
+            by=self.user, filters=self.filters, count=message.count, origin=self.origin()
+        )
+        await self.send_json({"type": "claimed", "keys": taken.keys, "message": taken.message()})
+
+    async def on_release(self, message: Release):
+        released = await database_sync_to_async(claims.claims_release)(
+            by=self.user, keys=message.keys, origin=self.origin()
+        )
+        await self.send_json(
+            {"type": "released", "count": released, "message": f"{released} item(s) released."}
+        )
+
+    async def on_skip(self, message: Skip):
+        skipped = await database_sync_to_async(claims.item_skip)(
+            by=self.user, key=message.key, origin=self.origin()
+        )
+        if not skipped:
+            raise ValidationError("Only an item you hold can be skipped: claim it first.")
+        await self.send_json({"type": "skipped", "key": message.key})
+
+    async def on_assign(self, message: Assign):
+        if not self.can_assign:
+            raise ValidationError("Your role cannot assign items: ask a governance admin.")
+        officer = await database_sync_to_async(_officer)(message.to)
+        taken = await database_sync_to_async(claims.items_assign)(
+            by=self.user,
+            to=officer,
+            filters=self.filters,
+            keys=message.keys,
+            count=message.count,
+            origin=self.origin(),
+        )
+        await self.send_json(
+            {
+                "type": "assigned",
+                "keys": taken.keys,
+                "message": f"{len(taken.keys)} item(s) assigned to {officer.get_username()}.",
+            }
+        )
+
+    async def on_bulk(self, message: Bulk):
+        self._may_decide()
+        if self.bulk_task is not None and not self.bulk_task.done():
+            raise ValidationError("A bulk decision is still running on this page: wait for it.")
+        if message.keys is None and not message.all_matching:
+            raise ValidationError("Choose items, or all that match the filters.")
+        bulk = await database_sync_to_async(BulkDecision)(
+            by=self.user,
+            decision=message.decision,
+            reason_code=message.reason_code,
+            note=message.note,
+            keys=None if message.all_matching else message.keys,
+            filters=self.filters if message.all_matching else None,
+            origin=self.origin(),
+        )
+        self.bulk_task = asyncio.create_task(self._bulk(message.bulk_id, bulk))
+
+    async def _bulk(self, bulk_id: str, bulk: BulkDecision):
+        """One page at a time, each its own call into the database thread, so the page's
+        other messages are answered between them; progress after each page."""
+        result = bulk.result
+        try:
+            while await database_sync_to_async(bulk.step)():
+                await self.send_json(
+                    {"type": "bulk_progress", "bulk_id": bulk_id, **_tally(result)}
+                )
+            await self.send_json(
+                {
+                    "type": "bulk_done",
+                    "bulk_id": bulk_id,
+                    **_tally(result),
+                    "skipped_reasons": result.skipped[:20],
+                }
+            )
+        except PAGE_GONE:
+            logger.info("review page closed during a bulk decision; %d decided", result.decided)
+        except Exception:
+            logger.exception("bulk decision %s failed after %d items", bulk_id, result.decided)
+            await self.send_json(
+                {
+                    "type": "error",
+                    "message": f"The bulk decision stopped after {result.decided} item(s): "
+                    "reload the page and try the rest again.",
+                }
+            )
+
+    def _may_decide(self):
+        if not self.can_decide:
+            raise ValidationError("Your role can read and export; it cannot claim or decide.")
 
     # Group messages (kind and ids only): batched, then read from the database.
 
@@ -203,8 +381,10 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self._schedule_flush()
 
     async def review_decisions(self, message):
-        self.decided_ids[message["kind"]].update(message["ids"])
+        self.changed_ids[message["kind"]].update(message["ids"])
         self._schedule_flush()
+
+    review_claims = review_decisions
 
     def _schedule_flush(self):
         if self.flush_task is None or self.flush_task.done():
@@ -215,23 +395,84 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         await asyncio.sleep(FLUSH_SECONDS - loop.time() % FLUSH_SECONDS)
         tick = round(loop.time() / FLUSH_SECONDS)
         new_ids, self.new_ids = self.new_ids, {kind: set() for kind in REVIEW_KINDS}
-        decided_ids, self.decided_ids = self.decided_ids, {kind: set() for kind in REVIEW_KINDS}
+        changed, self.changed_ids = self.changed_ids, {kind: set() for kind in REVIEW_KINDS}
         if not self.subscribed:
             return
         try:
-            text = await SHARED.text(tick, "items", new_ids, self.filters)
-            if text:
-                await self.send(text_data=text)
-            visible = {kind: decided_ids[kind] for kind in self.can_view}
-            text = await SHARED.text(tick, "decisions", visible, None)
-            if text:
-                await self.send(text_data=text)
+            await self._send_new(tick, new_ids)
+            await self._send_changes(tick, changed)
         except PAGE_GONE:
             # Closed between the update and its sending; its disconnect is on the way.
             logger.debug("review page closed before its update was sent")
         except Exception:
             # The page resyncs when it reconnects; a failed update must not kill the socket.
             logger.exception("review page update failed")
+
+    async def _send_new(self, tick: int, new_ids: dict) -> None:
+        """How many new items match this page's filters, and which: not their rows (the
+        page does not move; the officer asks for them)."""
+        if self.filters.scope != "queue" or not any(new_ids.values()):
+            return
+        shared = dataclasses.replace(self.filters, viewer_id=None, day_start=None)
+        rows = await SHARED.rows(tick, new_ids, shared)
+        if rows:
+            keys = [row["key"] for row in rows]
+            await self.send(text_data=json.dumps({"type": "new", "keys": keys}))
+
+    async def _send_changes(self, tick: int, changed: dict) -> None:
+        """The rows this page shows that were decided, claimed or released elsewhere."""
+        shown = {
+            kind: {i for i in ids if f"{kind}:{i}" in self.page_keys}
+            for kind, ids in changed.items()
+            if kind in self.can_view
+        }
+        if not any(shown.values()):
+            return
+        rows = await SHARED.rows(tick, shown, None)
+        if rows:
+            await self.send(text_data=json.dumps({"type": "updates", "items": rows}))
+
+
+def _tally(result) -> dict:
+    return {"total": result.total, "decided": result.decided, "skipped": len(result.skipped)}
+
+
+def _page(filters, request: dict) -> dict:
+    if filters.scope in ("mine", "done"):
+        return _own_page(filters, request["sort"])
+    return queue.review_page(filters, **request)
+
+
+def _own_page(filters, sort) -> dict:
+    """What the viewer holds (skipped items last) or decided today: one page, no cursor."""
+    rows = queue.review_page(filters, sort=sort, limit=OWN_LIMIT, counted=False)["items"]
+    if filters.scope == "mine":
+        deferred = _deferred(rows)
+        rows.sort(key=lambda row: row["key"] in deferred)
+    count = len(rows)
+    return {
+        "items": rows,
+        "count": count,
+        "count_capped": count >= OWN_LIMIT,
+        "position": 0,
+        "has_prev": False,
+        "has_next": False,
+        "first": "",
+        "last": "",
+        "sort": sort.name,
+    }
+
+
+OWN_LIMIT = 500
+
+
+def _deferred(rows: list[dict]) -> set[str]:
+    deferred = set()
+    for kind, review_kind in REVIEW_KINDS.items():
+        ids = [row["id"] for row in rows if row["kind"] == kind]
+        held = review_kind.model.objects.filter(pk__in=ids, claim_deferred_at__isnull=False)
+        deferred |= {f"{kind}:{pk}" for pk in held.values_list("pk", flat=True)}
+    return deferred
 
 
 def _rows(ids_by_kind: dict[str, set[int]], filters) -> list[dict]:
@@ -242,23 +483,32 @@ def _rows(ids_by_kind: dict[str, set[int]], filters) -> list[dict]:
     return rows
 
 
-def _permissions(user) -> tuple[frozenset[str], set[str]]:
-    """The kinds of item the user may see, and those they may decide."""
+def _permissions(user) -> tuple[frozenset[str], set[str], bool]:
+    """The kinds of item the user may see, those they may decide, and whether they may
+    assign items to officers."""
     kinds = REVIEW_KINDS.values()
     can_view = frozenset(kind.name for kind in kinds if user.has_perm(kind.view_permission))
     can_decide = {kind.name for kind in kinds if user.has_perm(kind.permission)}
-    return can_view, can_decide & can_view
+    return can_view, can_decide & can_view, user.has_perm(ASSIGN_PERMISSION)
 
 
-def _decision_apply(user, kind: ReviewKind, message: Decide, origin) -> dict:
+def _officer(user_id: int):
+    """An active user who may decide insights: who a lead can assign items to."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.has_perm(REVIEW_KINDS[INSIGHT].permission):
+        raise ValidationError("Items can be assigned only to someone who may decide them.")
+    return user
+
+
+def _decision_apply(user, kind: ReviewKind, message: Decide, origin) -> tuple[dict, bool]:
     try:
         item = kind.model.objects.get(pk=message.id)
     except kind.model.DoesNotExist:
         raise ValidationError(f"there is no {kind.label.lower()} {message.id}") from None
+    how = {"item": item, "by": user, "note": message.note, "origin": origin}
+    how["decision_id"] = message.decision_id
     if message.decision == "approve":
-        item_approve(item=item, by=user, note=message.note, origin=origin)
+        item = item_approve(**how, corrected_text=message.corrected_text)
     else:
-        item_reject(
-            item=item, by=user, reason_code=message.reason_code, note=message.note, origin=origin
-        )
-    return selectors.review_rows(kind.name, [item.pk])[0]
+        item = item_reject(**how, reason_code=message.reason_code)
+    return selectors.review_rows(kind.name, [item.pk])[0], item.resent

@@ -157,6 +157,8 @@ def stream_health() -> list[dict]:
             "enabled": status.stream.enabled,
             "state": status.state,
             "detail": status.detail,
+            "state_changed_at": iso(status.state_changed_at),
+            "retry_at": iso(status.retry_at) if status.state != "connected" else None,
             "last_frame_at": iso(status.last_frame_at),
             "reconnects": status.reconnects,
             "insights_stored": status.insights_stored,

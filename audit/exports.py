@@ -69,6 +69,7 @@ INSIGHT_COLUMNS = (
     ("Confidence", "confidence"),
     ("Relevance", "relevance_score"),
     ("Snippet", "snippet"),
+    ("Corrected text", "corrected_text"),
     ("Status", "review_status"),
     ("Reviewed by", "reviewed_by__username"),
     ("Reviewed at", "reviewed_at"),
@@ -93,6 +94,7 @@ DECISION_COLUMNS = (
     ("Interaction id", "interaction_id"),
     ("Stream", "stream__name"),
     ("Snippet", "snippet"),
+    ("Corrected text", "corrected_text"),
 )
 AUDIT_COLUMNS = (
     ("Entry id", "id"),
@@ -135,6 +137,7 @@ KNOWLEDGE_COLUMNS = (
     ("Reviewed at", "reviewed_at"),
     ("Reason code", "review_reason_code"),
     ("Note", "review_note"),
+    ("Corrected text", "corrected_text"),
     ("Decided by rule", "review_rule"),
     ("Results", "results"),
 )

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -73,3 +73,79 @@ class ReasonCode(models.Model):
 
     def audit_snapshot(self) -> dict:
         return {"code": self.code, "label": self.label, "active": self.active}
+
+
+class SavedView(models.Model):
+    """A review queue's filters and sort, under a name: an officer's own, or published by a
+    governance admin for everyone."""
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    published = models.BooleanField(
+        default=False, help_text="Published views are listed for every officer."
+    )
+    query = models.CharField(
+        max_length=1000, help_text="The review page's address parameters: filters and sort."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_view_name_per_owner")
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "owner": self.owner.get_username() if self.owner_id else None,
+            "published": self.published,
+            "query": self.query,
+        }
+
+
+class WorkspaceSettings(models.Model):
+    """How officers share the work (one row): claims' size and length, assignments' length."""
+
+    claim_size = models.PositiveSmallIntegerField(
+        "items per claim",
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(200)],
+        help_text="How many items 'Claim next' takes.",
+    )
+    claim_minutes = models.PositiveSmallIntegerField(
+        "claim length (minutes)",
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(480)],
+        help_text="A claim not decided by then is free again.",
+    )
+    assignment_hours = models.PositiveSmallIntegerField(
+        "assignment length (hours)",
+        default=8,
+        validators=[MinValueValidator(1), MaxValueValidator(72)],
+        help_text="How long items a lead assigns stay with the officer.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "workspace settings"
+        verbose_name_plural = "workspace settings"
+        permissions = [("assign_items", "Can assign review items to officers")]
+
+    def __str__(self):
+        return "Workspace settings"
+
+    @classmethod
+    def current(cls) -> "WorkspaceSettings":
+        return cls.objects.get_or_create(pk=1)[0]
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "claim_size": self.claim_size,
+            "claim_minutes": self.claim_minutes,
+            "assignment_hours": self.assignment_hours,
+        }

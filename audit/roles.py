@@ -59,6 +59,12 @@ ROLE_PERMISSIONS = {
         "streams.view_apitoken",
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
+        "audit.assign_items",
+        "audit.view_workspacesettings",
+        "audit.change_workspacesettings",
+        "audit.view_savedview",
+        "audit.change_savedview",
+        "audit.delete_savedview",
     ],
     AUDITORS: [
         *(f"streams.view_{model}" for model in CONFIG_MODELS),
@@ -73,6 +79,8 @@ ROLE_PERMISSIONS = {
         "streams.view_knowledgequery",
         "streams.view_apitoken",
         "axes.view_accessattempt",
+        "audit.view_workspacesettings",
+        "audit.view_savedview",
     ],
 }
 

@@ -2,6 +2,7 @@
 
 from axes.signals import user_locked_out
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
 from audit.services import Origin, audit_record
@@ -38,3 +39,12 @@ def record_lockout(sender, *, request, username, ip_address, **kwargs):
         },
         origin=Origin.from_request(request),
     )
+
+
+@receiver(user_logged_out, dispatch_uid="release-claims-on-sign-out")
+def release_claims(sender, *, request, user, **kwargs):
+    """An officer who signs out leaves nothing held: their claims go back to the queue."""
+    from audit.claims import claims_release
+
+    if user is not None:
+        claims_release(by=user, reason="signed out", origin=Origin.from_request(request))

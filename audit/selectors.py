@@ -5,10 +5,14 @@ received (`KnowledgeQuery` rows with a review status). Each row says which it is
 and carries a `key` unique across both.
 """
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import F
+from django.db import connections
+from django.db.models import Q
+from django.utils import timezone
 
 from streams.genesys.payloads import KNOWN_INSIGHT_TYPES
 from streams.genesys.times import iso
@@ -16,7 +20,6 @@ from streams.live import INSIGHT, KNOWLEDGE
 from streams.models import Insight, KnowledgeQuery, KnowledgeStream, StreamConfig
 
 STATUSES = ("pending", "approved", "rejected", "filtered", "all")
-QUEUE_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,15 @@ class ReviewFilters:
     status: str = "pending"
     interaction_id: str = ""
     stream_kind: str = INSIGHT  # whose id `stream` is: an insight or a knowledge stream
+    # Words that must all be in the text (snippet or query), or an interaction id.
+    search: str = ""
+    # "queue": everything that matches; "mine": what the viewer holds (claimed or assigned);
+    # "done": what the viewer decided today; "free": pending and held by nobody.
+    scope: str = "queue"
     # The kinds the viewer may see at all (their permissions), whatever the filters say.
     allowed_kinds: frozenset[str] = frozenset({INSIGHT, KNOWLEDGE})
+    viewer_id: int | None = None
+    day_start: datetime | None = None  # the viewer's today, for "done"
 
     @classmethod
     def parse(cls, data, *, default_status: str = "pending") -> "ReviewFilters":
@@ -51,7 +61,28 @@ class ReviewFilters:
         status = str(data.get("status") or default_status)
         if status not in STATUSES:
             raise ValidationError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-        return cls(stream, insight_type, low, high, status, interaction_id, stream_kind)
+        search = " ".join(str(data.get("search") or "").split())
+        if len(search) > 200:
+            raise ValidationError("search is longer than 200 characters")
+        scope = str(data.get("scope") or "queue")
+        if scope not in SCOPES:
+            raise ValidationError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
+        return cls(
+            stream,
+            insight_type,
+            low,
+            high,
+            status,
+            interaction_id,
+            stream_kind,
+            search=search,
+            scope=scope,
+        )
+
+    def for_viewer(self, user, kinds: frozenset[str]) -> "ReviewFilters":
+        """These filters as `user` sees them: their kinds, their claims, their today."""
+        today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+        return dataclasses.replace(self, allowed_kinds=kinds, viewer_id=user.pk, day_start=today)
 
     @property
     def kinds(self) -> set[str]:
@@ -62,6 +93,14 @@ class ReviewFilters:
         if self.insight_type:
             kinds &= {KNOWLEDGE if self.insight_type == KnowledgeQuery.REVIEW_TYPE else INSIGHT}
         return kinds
+
+    def queryset(self, kind: str):
+        """The rows of `kind` these filters match, or None when they match no row of it."""
+        if kind not in self.kinds:
+            return None
+        if kind == INSIGHT:
+            return self.apply(Insight.objects.all())
+        return self.apply_knowledge(KnowledgeQuery.objects.all())
 
     def apply(self, queryset):
         """Narrow a queryset of insights."""
@@ -77,9 +116,9 @@ class ReviewFilters:
             queryset = queryset.filter(confidence__gte=self.min_confidence)
         if self.max_confidence < 1:
             queryset = queryset.filter(confidence__lte=self.max_confidence)
-        if self.status != "all":  # every insight is for review: "all" needs no condition
-            queryset = queryset.in_status(self.status)
-        return queryset
+        if self.search:
+            queryset = text_search(queryset, "snippet", "interaction_id", self.search)
+        return self._scoped(queryset, every_item_for_review=True)
 
     def apply_knowledge(self, queryset):
         """Narrow a queryset of knowledge queries to the answers in the review queue."""
@@ -93,7 +132,39 @@ class ReviewFilters:
             queryset = queryset.filter(top_confidence__gte=self.min_confidence)
         if self.max_confidence < 1:
             queryset = queryset.filter(top_confidence__lte=self.max_confidence)
+        if self.search:
+            queryset = text_search(queryset, "query_text", "conversation_id", self.search)
+        return self._scoped(queryset, every_item_for_review=False)
+
+    def _scoped(self, queryset, *, every_item_for_review: bool):
+        if self.scope == "free":  # what "claim next" takes: pending, held by nobody
+            return queryset.pending().free(timezone.now())
+        if self.scope == "mine":
+            return queryset.pending().claimed_by_user(self.viewer_id, timezone.now())
+        if self.scope == "done":
+            return queryset.decided().filter(
+                reviewed_by_id=self.viewer_id, reviewed_at__gte=self.day_start
+            )
+        if self.status == "all" and every_item_for_review:
+            return queryset  # every insight is for review: "all" needs no condition
         return queryset.in_status(self.status)
+
+
+SCOPES = ("queue", "mine", "done", "free")
+
+
+def text_search(queryset, text_field: str, id_field: str, search: str):
+    """Rows whose text holds every word of `search` (in any case), or whose interaction id
+    is `search`. On PostgreSQL the words are matched by its full-text search (whole words,
+    through the GIN index on the text), elsewhere as substrings."""
+    words = search.split()
+    if connections[queryset.db].vendor == "postgresql":
+        matched = Q(**{f"{text_field}__fulltext": " ".join(words)})
+    else:
+        matched = Q()
+        for word in words:
+            matched &= Q(**{f"{text_field}__icontains": word})
+    return queryset.filter(matched | Q(**{id_field: search}))
 
 
 def _stream(value) -> tuple[str, int | None]:
@@ -120,12 +191,14 @@ def _unit(value, name, default):
 
 REVIEW_FIELDS = (
     "id",
+    "stream_id",
     "stream__name",
     "interaction_id",
     "insight_type",
     "confidence",
     "relevance_score",
     "snippet",
+    "corrected_text",
     "review_status",
     "reviewed_by__username",
     "reviewed_at",
@@ -133,6 +206,10 @@ REVIEW_FIELDS = (
     "review_note",
     "review_rule",
     "received_at",
+    "claimed_by_id",
+    "claimed_by__username",
+    "claimed_until",
+    "claim_assigned_by__username",
 )
 
 
@@ -144,6 +221,19 @@ def _decision(item) -> dict:
         "reason_code": get("review_reason_code"),
         "note": get("review_note"),
         "reviewed_at": iso(get("reviewed_at")),
+        "corrected_text": get("corrected_text"),
+    }
+
+
+def _claim(claimed_by_id, username, until, assigned_by) -> dict:
+    """Who holds the item and until when; nothing once the claim ran out."""
+    if claimed_by_id is None or until is None or until < timezone.now():
+        return {"claimed_by": None, "claimed_by_id": None, "claimed_until": None}
+    return {
+        "claimed_by": username,
+        "claimed_by_id": claimed_by_id,
+        "claimed_until": iso(until),
+        "assigned_by": assigned_by,
     }
 
 
@@ -152,6 +242,7 @@ def _insight_row(values: dict) -> dict:
         "key": f"{INSIGHT}:{values['id']}",
         "kind": INSIGHT,
         "id": values["id"],
+        "stream_id": values["stream_id"],
         "stream": values["stream__name"],
         "interaction_id": values["interaction_id"],
         "insight_type": values["insight_type"],
@@ -161,6 +252,12 @@ def _insight_row(values: dict) -> dict:
         "reviewed_by": values["reviewed_by__username"] or values["review_rule"] or None,
         "received_at": iso(values["received_at"]),
         **_decision(values),
+        **_claim(
+            values["claimed_by_id"],
+            values["claimed_by__username"],
+            values["claimed_until"],
+            values["claim_assigned_by__username"],
+        ),
     }
 
 
@@ -169,10 +266,13 @@ RESULT_FIELDS = ("rank", "title", "snippet", "url", "knowledge_base_id", "confid
 
 def _knowledge_row(query: KnowledgeQuery) -> dict:
     reviewer = query.reviewed_by.get_username() if query.reviewed_by_id else None
+    claimer = query.claimed_by.get_username() if query.claimed_by_id else None
+    assigner = query.claim_assigned_by.get_username() if query.claim_assigned_by_id else None
     return {
         "key": f"{KNOWLEDGE}:{query.pk}",
         "kind": KNOWLEDGE,
         "id": query.pk,
+        "stream_id": query.stream_id,
         "stream": query.stream.name,
         "interaction_id": query.conversation_id,
         "insight_type": KnowledgeQuery.REVIEW_TYPE,
@@ -182,6 +282,7 @@ def _knowledge_row(query: KnowledgeQuery) -> dict:
         "reviewed_by": reviewer or query.review_rule or None,
         "received_at": iso(query.created_at),
         **_decision(query),
+        **_claim(query.claimed_by_id, claimer, query.claimed_until, assigner),
         "knowledge": {
             "query_id": query.query_id,
             "origin": query.get_origin_display(),
@@ -198,53 +299,38 @@ def _knowledge_row(query: KnowledgeQuery) -> dict:
     }
 
 
-def _order(row: dict) -> tuple:
-    """Lowest confidence first (an answer without one before all), then kind, then id."""
-    confidence = row["confidence"]
-    return (-1.0 if confidence is None else confidence, row["kind"], row["id"])
+def insight_rows(queryset, *, sort_field: str | None = None) -> list[dict]:
+    """Rows of insights, in the queryset's order; with `sort_field`, each row also carries
+    its value (`sort_value`), which places it in the queue's sort."""
+    fields = REVIEW_FIELDS if sort_field in (None, *REVIEW_FIELDS) else (*REVIEW_FIELDS, sort_field)
+    rows = []
+    for values in queryset.values(*fields):
+        row = _insight_row(values)
+        if sort_field is not None:
+            row["sort_value"] = values[sort_field]
+        rows.append(row)
+    return rows
 
 
-def _insights(queryset, limit: int | None = None) -> list[dict]:
-    if limit is None:
-        rows = queryset.order_by(F("confidence").asc(nulls_first=True), "id")
-        return [_insight_row(r) for r in rows.values(*REVIEW_FIELDS)]
-    # The same order as two range scans of the (status, confidence, id) index: PostgreSQL
-    # keeps NULLs last in it, so one NULLS FIRST query would sort every pending insight.
-    rows = list(
-        queryset.filter(confidence__isnull=True).order_by("id").values(*REVIEW_FIELDS)[:limit]
-    )
-    if len(rows) < limit:
-        rows += (
-            queryset.filter(confidence__isnull=False)
-            .order_by("confidence", "id")
-            .values(*REVIEW_FIELDS)[: limit - len(rows)]
-        )
-    return [_insight_row(r) for r in rows]
-
-
-def _knowledge(queryset, limit: int | None = None) -> list[dict]:
-    rows = queryset.select_related("stream", "reviewed_by").order_by(
-        F("top_confidence").asc(nulls_first=True), "id"
-    )
-    return [_knowledge_row(q) for q in (rows[:limit] if limit is not None else rows)]
-
-
-def review_queue(filters: ReviewFilters, *, limit: int = QUEUE_LIMIT) -> dict:
-    """The snapshot a review page starts from: lowest confidence first, both kinds merged."""
-    rows = _insights(filters.apply(Insight.objects.all()), limit + 1) + _knowledge(
-        filters.apply_knowledge(KnowledgeQuery.objects.all()), limit + 1
-    )
-    rows.sort(key=_order)
-    return {"items": rows[:limit], "more": len(rows) > limit}
+def knowledge_rows(queryset, *, sort_field: str | None = None) -> list[dict]:
+    """Rows of knowledge answers, in the queryset's order (see insight_rows)."""
+    rows = []
+    related = ("stream", "reviewed_by", "claimed_by", "claim_assigned_by")
+    for query in queryset.select_related(*related):
+        row = _knowledge_row(query)
+        if sort_field is not None:
+            row["sort_value"] = getattr(query, sort_field)
+        rows.append(row)
+    return rows
 
 
 def review_rows(kind: str, ids, filters: ReviewFilters | None = None) -> list[dict]:
     """The rows of one kind for these ids (restricted to `filters` when given)."""
     if kind == KNOWLEDGE:
         queryset = KnowledgeQuery.objects.filter(pk__in=list(ids))
-        return _knowledge(filters.apply_knowledge(queryset) if filters else queryset)
+        return knowledge_rows(filters.apply_knowledge(queryset) if filters else queryset)
     queryset = Insight.objects.filter(pk__in=list(ids))
-    return _insights(filters.apply(queryset) if filters else queryset)
+    return insight_rows(filters.apply(queryset) if filters else queryset)
 
 
 def stream_choices() -> list[dict]:

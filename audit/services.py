@@ -1,9 +1,10 @@
 """Governance workflows: review decisions and audit entries. Every caller goes through here."""
 
+import dataclasses
 import ipaddress
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import chain
+from audit.formats import people_time
 from audit.models import AuditEntry, ReasonCode
 from streams import live
 from streams.genesys.frames import scrub_nul
@@ -19,6 +21,7 @@ from streams.models import Insight, KnowledgeQuery, Reviewable
 from streams.webhooks import outbox
 
 NOTE_MAX_LENGTH = 2000
+CORRECTION_MAX_LENGTH = 2000
 PENDING_SNAPSHOT = Insight(review_status=Reviewable.ReviewStatus.PENDING).audit_snapshot()
 
 
@@ -95,13 +98,20 @@ class DecisionConflict(Exception):
         if not item.review_status:
             super().__init__(f"{self.kind.label} {item.pk} is not for review.")
             return
+        if item.review_status == Reviewable.ReviewStatus.PENDING and item.claimed_by_id:
+            who, until = item.claimed_by.get_username(), people_time(item.claimed_until)
+            super().__init__(
+                f"{self.kind.label} {item.pk} is claimed by {who} until {until}: leave it to "
+                "them, or ask a lead to reassign it."
+            )
+            return
         if item.reviewed_by_id:
             who = item.reviewed_by.get_username()
         else:
             who = item.review_rule or "the system"
-        when = timezone.localtime(item.reviewed_at).strftime("%Y-%m-%d %H:%M:%S")
         super().__init__(
-            f"{self.kind.label} {item.pk} was already {item.review_status} by {who} at {when}."
+            f"{self.kind.label} {item.pk} was already {item.review_status} by {who} at "
+            f"{people_time(item.reviewed_at)}."
         )
 
 
@@ -141,20 +151,55 @@ def audit_record(
     )
 
 
-def item_approve(*, item, by, note: str = "", origin: Origin | None = None):
-    """Approve a pending insight or knowledge answer; raises DecisionConflict if decided."""
+def item_approve(
+    *,
+    item,
+    by,
+    note: str = "",
+    corrected_text: str = "",
+    decision_id: str = "",
+    origin: Origin | None = None,
+):
+    """Approve a pending insight or knowledge answer, with a corrected text if the officer
+    fixed it (the text as received is kept); raises DecisionConflict if someone decided it
+    first or holds it. `decision_id` is the page's id of the decision: a resend of one
+    already applied returns the item (`item.resent` true) instead of a second decision."""
     return _item_decide(
         item,
         status=Reviewable.ReviewStatus.APPROVED,
         by=by,
         reason_code="",
         note=note,
+        corrected_text=corrected_text,
+        decision_id=decision_id,
         origin=origin,
     )
 
 
-def item_reject(*, item, by, reason_code: str, note: str = "", origin: Origin | None = None):
+def item_reject(
+    *,
+    item,
+    by,
+    reason_code: str,
+    note: str = "",
+    decision_id: str = "",
+    origin: Origin | None = None,
+):
     """Reject with one of the active reason codes (ValidationError otherwise)."""
+    reason_code_check(reason_code)
+    return _item_decide(
+        item,
+        status=Reviewable.ReviewStatus.REJECTED,
+        by=by,
+        reason_code=reason_code,
+        note=note,
+        decision_id=decision_id,
+        origin=origin,
+    )
+
+
+def reason_code_check(reason_code: str) -> None:
+    """ValidationError unless `reason_code` is one of the active codes."""
     if not ReasonCode.objects.active().filter(code=reason_code or "").exists():
         codes = ", ".join(ReasonCode.objects.active().values_list("code", flat=True))
         raise ValidationError(
@@ -162,38 +207,59 @@ def item_reject(*, item, by, reason_code: str, note: str = "", origin: Origin | 
             if reason_code
             else f"A rejection needs a reason code: one of {codes}."
         )
-    return _item_decide(
-        item,
-        status=Reviewable.ReviewStatus.REJECTED,
-        by=by,
-        reason_code=reason_code,
-        note=note,
-        origin=origin,
-    )
 
 
-def _item_decide(item, *, status: str, by, reason_code: str, note: str, origin: Origin | None):
+def _bounded(text: str, what: str, limit: int) -> str:
+    text = scrub_nul((text or "").strip())
+    if len(text) > limit:
+        raise ValidationError(f"The {what} is {len(text)} characters; the limit is {limit}.")
+    return text
+
+
+def _item_decide(
+    item,
+    *,
+    status: str,
+    by,
+    reason_code: str,
+    note: str,
+    corrected_text: str = "",
+    decision_id: str = "",
+    origin: Origin | None,
+):
     kind = review_kind(item)
-    note = scrub_nul((note or "").strip())
-    if len(note) > NOTE_MAX_LENGTH:
-        raise ValidationError(
-            f"The note is {len(note)} characters; the limit is {NOTE_MAX_LENGTH}."
-        )
+    note = _bounded(note, "note", NOTE_MAX_LENGTH)
+    corrected_text = _bounded(corrected_text, "corrected text", CORRECTION_MAX_LENGTH)
+    if corrected_text == item.original_text:
+        corrected_text = ""  # unchanged: nothing was corrected
+    now = timezone.now()
     with transaction.atomic():
-        # A conditional UPDATE: of two officers deciding at once, exactly one changes the row.
+        # A conditional UPDATE: of two officers deciding at once, exactly one changes the row;
+        # an item another officer holds is theirs to decide. The decision ends the claim.
         decided = (
             kind.model.objects.filter(pk=item.pk)
             .pending()
+            .claimable_by(by, now)
             .update(
                 review_status=status,
                 reviewed_by=by,
-                reviewed_at=timezone.now(),
+                reviewed_at=now,
                 review_reason_code=reason_code,
                 review_note=note,
+                corrected_text=corrected_text,
+                review_decision_id=decision_id[:64],
+                claimed_by=None,
+                claimed_until=None,
+                claim_assigned_by=None,
+                claim_deferred_at=None,
             )
         )
         item.refresh_from_db()
+        item.resent = False
         if not decided:
+            if decision_id and item.review_decision_id == decision_id[:64]:
+                item.resent = True  # the page sent it again after a reconnect: applied once
+                return item
             raise DecisionConflict(item)
         verb = "approve" if status == Reviewable.ReviewStatus.APPROVED else "reject"
         outbox.enqueue(f"{kind.name}.{status}", [kind.webhook_data(item)])
@@ -207,3 +273,120 @@ def _item_decide(item, *, status: str, by, reason_code: str, note: str, origin: 
         )
         transaction.on_commit(partial(live.announce_decisions, [item.pk], kind.name))
     return item
+
+
+BULK_PAGE = 200
+
+
+@dataclass
+class BulkResult:
+    """What a bulk decision did: how many items it decided, and why it left others."""
+
+    total: int
+    decided: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+class BulkDecision:
+    """Approve or reject these `keys`, or every pending item `filters` match, with one
+    reason and note. Each item gets its own decision, audit entry and webhook; each page of
+    items is one transaction (`step`), so a bulk stopped half-way leaves whole pages
+    decided, and a caller can report progress between pages. Items someone else decided or
+    holds meanwhile are left, each with the reason."""
+
+    def __init__(
+        self,
+        *,
+        by,
+        decision: str,
+        reason_code: str = "",
+        note: str = "",
+        keys=None,
+        filters=None,
+        origin: Origin | None = None,
+        page_size: int | None = None,
+    ):
+        from audit.claims import parse_keys
+        from audit.queue import queue_count
+
+        if decision not in ("approve", "reject"):
+            raise ValidationError("decision must be approve or reject")
+        if decision == "reject":
+            reason_code_check(reason_code)
+        self.by, self.origin = by, origin
+        self.status = (
+            Reviewable.ReviewStatus.APPROVED
+            if decision == "approve"
+            else Reviewable.ReviewStatus.REJECTED
+        )
+        self.reason_code = reason_code if decision == "reject" else ""
+        self.note = _bounded(note, "note", NOTE_MAX_LENGTH)
+        page_size = page_size or BULK_PAGE
+        if keys is not None:
+            by_kind = parse_keys(keys)
+            self._pages = _key_pages(by_kind, page_size)
+            self.result = BulkResult(total=sum(len(ids) for ids in by_kind.values()))
+        else:
+            pending = dataclasses.replace(filters, status="pending", scope="queue")
+            self._pages = _filter_pages(pending, page_size)
+            self.result = BulkResult(total=queue_count(pending)[0])
+
+    def step(self) -> bool:
+        """Decide the next page of items, in one transaction; False once none is left."""
+        items = next(self._pages, None)
+        if items is None:
+            return False
+        with transaction.atomic():
+            for item in items:
+                try:
+                    _item_decide(
+                        item,
+                        status=self.status,
+                        by=self.by,
+                        reason_code=self.reason_code,
+                        note=self.note,
+                        origin=self.origin,
+                    )
+                    self.result.decided += 1
+                except DecisionConflict as exc:
+                    self.result.skipped.append(str(exc))
+        return True
+
+    def run(self) -> BulkResult:
+        while self.step():
+            pass
+        return self.result
+
+
+def items_decide_bulk(**how) -> BulkResult:
+    """A bulk decision, all pages at once (see BulkDecision)."""
+    return BulkDecision(**how).run()
+
+
+def _key_pages(by_kind: dict[str, list[int]], page_size: int):
+    for kind, ids in by_kind.items():
+        model = REVIEW_KINDS[kind].model
+        for start in range(0, len(ids), page_size):
+            chunk = ids[start : start + page_size]
+            yield list(model.objects.filter(pk__in=chunk).order_by("pk"))
+
+
+def _filter_pages(filters, page_size: int):
+    """Pages of the pending items `filters` match, each read after the previous one's last
+    row: decided items leave the queue, and the ones left behind are not read again."""
+    from audit.queue import Cursor, parse_sort, review_page
+
+    after = None
+    while True:
+        page = review_page(filters, after=after, limit=page_size, counted=False)
+        rows = page["items"]
+        if not rows:
+            return
+        by_kind: dict[str, list[int]] = {}
+        for row in rows:
+            by_kind.setdefault(row["kind"], []).append(row["id"])
+        items = []
+        for kind, ids in by_kind.items():
+            items += list(REVIEW_KINDS[kind].model.objects.filter(pk__in=ids).order_by("pk"))
+        yield items
+        after = Cursor.parse(rows[-1]["cursor"], parse_sort(page["sort"]))

@@ -4,6 +4,14 @@ from audit import knowledge_views, views
 
 urlpatterns = [
     path("review/", views.review, name="review"),
+    path(
+        "review/items/<slug:kind>/<int:item_id>/",
+        views.review_item_context,
+        name="review-item-context",
+    ),
+    path("review/progress", views.review_progress, name="review-progress"),
+    path("review/views", views.review_views, name="review-views"),
+    path("review/views/<int:view_id>/delete", views.review_view_delete, name="review-view-delete"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/health", views.dashboard_health, name="dashboard-health"),
     path("export/<slug:kind>.csv", views.export_csv, name="export-csv"),

@@ -476,12 +476,13 @@ class _Page:
         headers = {"Cookie": cookie, "Origin": origin}
         async with connect(url, additional_headers=headers, max_size=None) as ws:
             await ws.send(json.dumps({"type": "subscribe", "filters": {}}))
-            if json.loads(await ws.recv()).get("type") != "snapshot":
-                raise RuntimeError("the review socket sent no snapshot")
+            if json.loads(await ws.recv()).get("type") != "page":
+                raise RuntimeError("the review socket sent no page")
             subscribed.set()
             async for text in ws:
                 now = time.time()
-                self.arrivals.append((now, text.count('"key": "insight:')))
+                # New items reach a page as their keys ("12 new items"), not as rows.
+                self.arrivals.append((now, text.count('"insight:')))
                 if self.sampled:
                     self.texts.append((now, text))
 
@@ -505,7 +506,8 @@ async def _measure_live(port: int, cookie: str, plan: Plan) -> dict:
         except TimeoutError:
             waiting = sum(not event.is_set() for event in ready)
             raise Unmeasured(
-                f"{waiting} of {len(pages)} review pages had no snapshot after {ready_within:.0f} s"
+                f"{waiting} of {len(pages)} review pages had no first page after "
+                f"{ready_within:.0f} s"
             ) from None
         await asyncio.sleep(LIVE_WARM_UP)  # the stream connects, batches settle
         start = time.time()
@@ -525,9 +527,10 @@ async def _measure_live(port: int, cookie: str, plan: Plan) -> dict:
     for page in pages[:sampled]:
         seen = {}
         for arrived, text in page.texts:
-            for item in json.loads(text).get("items", []):
-                if item.get("kind") == "insight" and item["id"] in window:
-                    seen.setdefault(item["id"], arrived)
+            for key in json.loads(text).get("keys", []):
+                kind, _, number = key.partition(":")
+                if kind == "insight" and int(number) in window:
+                    seen.setdefault(int(number), arrived)
         live += [(arrived - sent[pk]) * 1000 for pk, arrived in seen.items()]
     delivered = sum(
         count for page in pages for arrived, count in page.arrivals if start <= arrived < end
@@ -701,6 +704,8 @@ def _fill(rows: int) -> None:
                     "review_rule": "",
                     "review_reason_code": "",
                     "review_note": "",
+                    "corrected_text": "",
+                    "review_decision_id": "",
                 }
             )
         with transaction.atomic():
@@ -731,7 +736,8 @@ def _pages() -> tuple[float, float]:
     from django.contrib.auth import get_user_model
     from django.test import Client, override_settings
 
-    from audit.selectors import ReviewFilters, review_queue
+    from audit.queue import review_queue
+    from audit.selectors import ReviewFilters
 
     user = get_user_model().objects.create_superuser("bench", password=uuid.uuid4().hex)
     client = Client()

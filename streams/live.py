@@ -31,6 +31,11 @@ def announce_decisions(ids: list[int], kind: str = INSIGHT) -> None:
     async_to_sync(_send)(get_channel_layer(), _message("review.decisions", kind, ids))
 
 
+def announce_claims(ids: list[int], kind: str = INSIGHT) -> None:
+    """From sync code after commit: these items were claimed, assigned or released."""
+    async_to_sync(_send)(get_channel_layer(), _message("review.claims", kind, ids))
+
+
 def _message(event: str, kind: str, ids: list[int]) -> dict:
     return {"type": event, "kind": kind, "ids": list(ids)}
 

@@ -26,6 +26,21 @@ class ReviewQuerySet(models.QuerySet):
         """One review status, or every item for review with "all"."""
         return self.for_review() if status == "all" else self.filter(review_status=status)
 
+    # Claims: an item is held by one officer until its claim runs out.
+
+    def free(self, now):
+        """Claimed by nobody, or by somebody whose claim ran out."""
+        return self.filter(models.Q(claimed_by=None) | models.Q(claimed_until__lt=now))
+
+    def claimable_by(self, user, now):
+        """What `user` may claim or decide: free, or already theirs."""
+        return self.filter(
+            models.Q(claimed_by=None) | models.Q(claimed_until__lt=now) | models.Q(claimed_by=user)
+        )
+
+    def claimed_by_user(self, user, now):
+        return self.filter(claimed_by=user, claimed_until__gte=now)
+
 
 class Reviewable(models.Model):
     """What an officer's decision (or a rule's) records: insights and knowledge answers."""
@@ -49,9 +64,43 @@ class Reviewable(models.Model):
     review_rule = models.CharField(
         "decided by rule", max_length=200, blank=True, help_text="Set for automatic decisions."
     )
+    corrected_text = models.TextField(
+        "corrected text",
+        blank=True,
+        help_text="An officer's correction, approved in place of the text as received "
+        "(which is kept).",
+    )
+    # The page's own id of the decision: a decision resent after a reconnect is recognised,
+    # not applied twice.
+    review_decision_id = models.CharField(max_length=64, blank=True, editable=False)
+    # Work shared, not raced: an officer (or a lead, for them) claims an item for a while.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The lead who assigned the item, when it was assigned rather than claimed.",
+    )
+    claim_deferred_at = models.DateTimeField(
+        null=True, blank=True, help_text="Skipped: it comes after the claim's other items."
+    )
 
     class Meta:
         abstract = True
+
+    @property
+    def original_text(self) -> str:
+        """The text officers review (an insight's snippet, a knowledge answer's query)."""
+        raise NotImplementedError
 
     def audit_snapshot(self) -> dict:
         return {
@@ -61,4 +110,5 @@ class Reviewable(models.Model):
             "review_reason_code": self.review_reason_code,
             "review_note": self.review_note,
             "review_rule": self.review_rule,
+            "corrected_text": self.corrected_text,
         }

@@ -59,7 +59,7 @@ class RecordingHandler:
     async def on_frame(self, frame):
         self.frames.append(frame.raw)
 
-    async def on_state(self, state, detail=""):
+    async def on_state(self, state, detail="", retry_in=None):
         self.states.append((state, detail))
 
     async def resume_after(self):

@@ -13,7 +13,7 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistgov.asgi import application
-from audit.models import AuditEntry, ReasonCode
+from audit.models import AuditEntry, ReasonCode, SavedView, WorkspaceSettings
 from audit.routing import websocket_urlpatterns
 from audit.services import audit_record
 from streams.models import (
@@ -55,6 +55,10 @@ SITE = {
     ("export-csv", (("kind", "knowledge"),)): PAGE,
     ("knowledge-console", None): signed_in(302, auditor=403),
     ("knowledge-api-search", None): dict.fromkeys(ROLES, 405),  # POST with an API token only
+    ("review-item-context", (("kind", "insight"), ("item_id", 1))): PAGE,
+    ("review-progress", None): PAGE,
+    ("review-views", None): PAGE,
+    ("review-view-delete", (("view_id", 1),)): dict.fromkeys(ROLES, 405) | {"anonymous": 405},
     ("healthz", None): EVERYONE,
     ("readyz", None): EVERYONE,
     # Closed without METRICS_TOKEN (or METRICS_PUBLIC): see tests/streams/test_operations.py.
@@ -92,6 +96,8 @@ ADMIN_MODELS = {
     "streams.apitoken": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     # Failed sign-ins (django-axes): admins unlock by deleting them.
     "axes.accessattempt": {"view": (ADM, AUD), "add": (), "delete": (ADM,)},
+    "audit.workspacesettings": {"view": (ADM, AUD), "add": (), "delete": ()},
+    "audit.savedview": {"view": (ADM, AUD), "add": (), "delete": (ADM,)},
 }
 # Django's unnamed admin routes: the object shortcut redirects to its change page, and the
 # catch-all sends unknown admin URLs to the index (or to log in).
@@ -145,6 +151,10 @@ def objects(django_user_model):
         "streams.quarantinedframe": QuarantinedFrame.objects.first(),
         "audit.auditentry": AuditEntry.objects.first(),
         "audit.reasoncode": ReasonCode.objects.first(),
+        "audit.workspacesettings": WorkspaceSettings.current(),
+        "audit.savedview": SavedView.objects.create(
+            name="mine", owner=django_user_model.objects.first(), query="status=pending"
+        ),
         "axes.accessattempt": AccessAttempt.objects.create(
             username="someone", ip_address="192.0.2.1", failures_since_start=5, user_agent="x"
         ),

@@ -166,6 +166,7 @@ STATUS_FIELDS = [
     "quarantined",
     "filtered",
     "worker",
+    "retry_at",
 ]
 
 
@@ -254,6 +255,10 @@ class StreamConfigAdmin(AuditedAdmin):
     @admin.display(description="worker")
     def worker(self, obj):
         return self._status(obj, "worker")
+
+    @admin.display(description="next attempt")
+    def retry_at(self, obj):
+        return self._status(obj, "retry_at") or "-"
 
     @admin.display(description="subscription sent")
     def subscription_preview(self, obj):

@@ -32,6 +32,7 @@ from streams.genesys.sessions import (
     TokenRejected,
     handshake_refused,
     open_socket,
+    reconnect_forever,
     session_failed,
 )
 
@@ -69,15 +70,9 @@ class InsightsClient:
 
     async def run(self) -> None:
         """Connect and receive until cancelled; every ending leads to a planned retry."""
-        await self.handler.on_state(ClientState.STARTING)
-        while True:
-            end = await self.session()
-            state, delay = self.plan(end)
-            detail = end.detail if delay < 0.05 else f"{end.detail}; retrying in {delay:.1f} s"
-            log = logger.warning if state is not ClientState.RECONNECTING else logger.info
-            log("stream %s: %s", self.ws_url, detail)
-            await self.handler.on_state(state, detail)
-            await self.sleep(delay)
+        await reconnect_forever(
+            self.handler, self.session, self, f"stream {self.ws_url}", self.sleep
+        )
 
     def plan(self, end: SessionEnd) -> tuple[ClientState, float]:
         return self.planner.plan(end)

@@ -52,6 +52,7 @@ from streams.genesys.sessions import (
     ReconnectPlan,
     SessionEnd,
     open_socket,
+    reconnect_forever,
     session_failed,
 )
 from streams.genesys.suggestions import (
@@ -249,15 +250,7 @@ class NotificationsClient:
         return f"notifications {self.api}"
 
     async def run(self) -> None:
-        await self.handler.on_state(ClientState.STARTING)
-        while True:
-            end = await self.session()
-            state, delay = self.planner.plan(end)
-            detail = end.detail if delay < 0.05 else f"{end.detail}; retrying in {delay:.1f} s"
-            log = logger.warning if state is not ClientState.RECONNECTING else logger.info
-            log("%s: %s", self.where, detail)
-            await self.handler.on_state(state, detail)
-            await self.sleep(delay)
+        await reconnect_forever(self.handler, self.session, self.planner, self.where, self.sleep)
 
     async def session(self) -> SessionEnd:
         started = time.monotonic()

@@ -80,7 +80,10 @@ class FrameHandler(Protocol):
 
     async def on_frame(self, frame: Frame) -> None: ...
 
-    async def on_state(self, state: ClientState, detail: str = "") -> None: ...
+    async def on_state(
+        self, state: ClientState, detail: str = "", retry_in: float | None = None
+    ) -> None:
+        """`retry_in`: seconds until the next attempt, when the client waits for one."""
 
     async def resume_after(self) -> str | None: ...
 
@@ -130,6 +133,21 @@ class ReconnectPlan:
         if end.code == CLOSE_TRY_LATER:
             return ClientState.RECONNECTING, self.settings.backoff_base + self.backoff.next_delay()
         return ClientState.RECONNECTING, self.backoff.next_delay()
+
+
+async def reconnect_forever(
+    handler: FrameHandler, session, planner: ReconnectPlan, where: str, sleep
+) -> None:
+    """A client's life: one session after another, each ending reported with the wait
+    its kind of ending calls for, until cancelled."""
+    await handler.on_state(ClientState.STARTING)
+    while True:
+        end = await session()
+        state, delay = planner.plan(end)
+        log = logger.warning if state is not ClientState.RECONNECTING else logger.info
+        log("%s: %s; retrying in %.1f s", where, end.detail, delay)
+        await handler.on_state(state, end.detail, retry_in=delay)
+        await sleep(delay)
 
 
 async def open_socket(url: str, token: str, settings: ClientSettings) -> ClientConnection:

@@ -41,11 +41,19 @@ class Insight(Reviewable):
             models.Index(fields=["-received_at"], name="insight_received"),
             models.Index(fields=["interaction_id"], name="insight_interaction"),
             models.Index(fields=["insight_type", "-received_at"], name="insight_type_received"),
+            # The review queue sorted by time (newest or oldest first), keyset-paged.
+            models.Index(
+                fields=["review_status", "received_at", "id"], name="insight_status_received"
+            ),
         ]
         permissions = [("review_insight", "Can approve or reject insights")]
 
     def __str__(self):
         return f"{self.insight_type} {self.external_id}"
+
+    @property
+    def original_text(self) -> str:
+        return self.snippet
 
 
 class QuarantinedFrame(models.Model):

@@ -152,6 +152,8 @@ def _insight_values(stream_id: int, record: Accepted, stored_at: datetime) -> di
         "review_rule": record.auto_rule[:200] if decided else "",
         "review_reason_code": "",
         "review_note": "",
+        "corrected_text": "",
+        "review_decision_id": "",
     }
 
 
@@ -309,6 +311,8 @@ INSIGHT_ROWS = RowInserter(
         "review_rule",
         "review_reason_code",
         "review_note",
+        "corrected_text",
+        "review_decision_id",
     ),
     key="external_id",
     unique=("stream_id", "external_id"),

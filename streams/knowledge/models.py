@@ -259,10 +259,17 @@ class KnowledgeQuery(Reviewable):
             models.Index(
                 fields=["review_status", "top_confidence"], name="knowledge_status_confidence"
             ),
+            models.Index(
+                fields=["review_status", "created_at", "id"], name="knowledge_status_created"
+            ),
         ]
 
     def __str__(self):
         return f"{self.query_text[:60]} ({self.status})"
+
+    @property
+    def original_text(self) -> str:
+        return self.query_text
 
     def passed_results(self) -> list[dict]:
         """The results that reach an agent, in rank order."""

@@ -214,4 +214,5 @@ def knowledge_review_data(query: KnowledgeQuery) -> dict:
         "reviewed_at": iso(query.reviewed_at),
         "reason_code": query.review_reason_code,
         "note": query.review_note,
+        "corrected_text": query.corrected_text,
     }

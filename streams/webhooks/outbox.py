@@ -31,6 +31,8 @@ def insight_data(insight: Insight, stream_name: str = "") -> dict:
         "confidence": insight.confidence,
         "relevance_score": insight.relevance_score,
         "snippet": insight.snippet,
+        # An officer's correction, approved in the snippet's place (empty when none).
+        "corrected_text": insight.corrected_text,
         "review_status": insight.review_status,
         "reviewed_by": insight.reviewed_by.get_username() if insight.reviewed_by_id else None,
         "reviewed_at": iso(insight.reviewed_at),

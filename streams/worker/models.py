@@ -38,6 +38,9 @@ class StreamStatus(models.Model):
         max_length=100, blank=True, help_text="The stream worker holding the lease, if any."
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker tries again, while it waits to."
+    )
     reconnects = models.PositiveBigIntegerField(default=0)
     frames = models.PositiveBigIntegerField(default=0)
     insights_stored = models.PositiveBigIntegerField(default=0)

@@ -12,7 +12,7 @@ stays bounded and the server's TCP window does the rest.
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from channels.db import database_sync_to_async
@@ -41,10 +41,19 @@ DRAIN_TIMEOUT = 5.0
 REPORTED_PROBLEMS = (StreamState.RECONNECTING, StreamState.SATURATED, StreamState.ERROR)
 
 
-def status_report(stream_id: int, state: StreamState, detail: str, worker: str) -> None:
-    """Store a stream's state, as long as this worker still holds the stream's lease."""
+def status_report(
+    stream_id: int, state: StreamState, detail: str, worker: str, retry_in: float | None = None
+) -> None:
+    """Store a stream's state (and when the worker tries again, while it waits), as long as
+    this worker still holds the stream's lease."""
     now = datetime.now(UTC)
-    updates = {"state": state, "detail": detail[:500], "state_changed_at": now}
+    retry_at = now + timedelta(seconds=retry_in) if retry_in else None
+    updates = {
+        "state": state,
+        "detail": detail[:500],
+        "state_changed_at": now,
+        "retry_at": retry_at if state != StreamState.CONNECTED else None,
+    }
     if state in REPORTED_PROBLEMS:
         updates.update(last_error=detail[:500], last_error_at=now)
     if state is StreamState.RECONNECTING:
@@ -161,9 +170,11 @@ class StreamRunner:
         )
         await self.queue.put(record)
 
-    async def on_state(self, state: ClientState | StreamState, detail: str = "") -> None:
+    async def on_state(
+        self, state: ClientState | StreamState, detail: str = "", retry_in: float | None = None
+    ) -> None:
         await database_sync_to_async(status_report)(
-            self.spec.stream_id, StreamState(state), detail, self.worker
+            self.spec.stream_id, StreamState(state), detail, self.worker, retry_in
         )
 
     async def resume_after(self) -> str | None:

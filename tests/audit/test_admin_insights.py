@@ -158,7 +158,8 @@ def test_a_large_unfiltered_list_is_counted_by_estimate_on_postgresql(monkeypatc
 
 
 def test_the_review_queue_puts_insights_without_confidence_first_within_its_limit():
-    from audit.selectors import ReviewFilters, review_queue
+    from audit.queue import review_queue
+    from audit.selectors import ReviewFilters
 
     low, high = make_insight(confidence=0.1), make_insight(confidence=0.9)
     unknown = [make_insight(confidence=None, relevance_score=None) for _ in range(2)]

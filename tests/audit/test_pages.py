@@ -29,7 +29,7 @@ def test_the_review_page_offers_the_active_reason_codes_and_the_streams(client, 
 def test_an_auditor_is_told_the_page_is_read_only(client, auditor):
     client.force_login(auditor)
     page = client.get(reverse("review")).content.decode()
-    assert "Your role can read and export; it cannot decide." in page
+    assert "Your role can read and export; it cannot claim or decide." in page
     assert '<div id="decide" class="decide" hidden>' in page
 
 

@@ -9,7 +9,7 @@ from assistgov.asgi import application
 from audit.models import AuditEntry
 from streams import live
 from streams.models import Insight
-from tests.factories import make_insight
+from tests.factories import make_insight, make_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # How long a message may take to arrive: a bound against a hang, not a speed limit (a busy
@@ -41,9 +41,9 @@ async def subscribed(client, user, **filters):
     communicator, connected, _ = await open_socket(client, user)
     assert connected
     await communicator.send_json_to({"type": "subscribe", "filters": filters})
-    snapshot = await communicator.receive_json_from(timeout=WAIT)
-    assert snapshot["type"] == "snapshot"
-    return communicator, snapshot
+    page = await communicator.receive_json_from(timeout=WAIT)
+    assert page["type"] == "page"
+    return communicator, page
 
 
 insight = database_sync_to_async(make_insight)
@@ -157,7 +157,7 @@ async def test_a_bad_message_gets_an_error_and_the_socket_stays_open(
     assert reply["type"] == "error" and says in reply["message"], reply
     assert (await reload(target.pk)).review_status == "pending"  # 1.9 or true is not id 1
     await communicator.send_json_to({"type": "subscribe", "filters": {}})
-    assert (await communicator.receive_json_from(timeout=WAIT))["type"] == "snapshot"  # still open
+    assert (await communicator.receive_json_from(timeout=WAIT))["type"] == "page"  # still open
     await communicator.disconnect()
 
 
@@ -216,8 +216,9 @@ async def test_two_officers_the_first_decision_wins_and_the_other_sees_why(
     await first.send_json_to({"type": "decide", "id": target.pk, "decision": "approve"})
     assert (await first.receive_json_from(timeout=WAIT))["type"] == "decided"
 
+    # The other page shows the item: its row changes in place.
     pushed = await second.receive_json_from(timeout=WAIT)
-    assert pushed["type"] == "decisions"
+    assert pushed["type"] == "updates"
     assert pushed["items"][0]["id"] == target.pk
     assert pushed["items"][0]["status"] == "approved"
 
@@ -238,9 +239,9 @@ async def test_new_insights_arrive_batched_and_filtered(client, officer):
     other = await insight(insight_type="sentiment_alert")
     await live.announce_insights(get_channel_layer(), [wanted.pk])
     await live.announce_insights(get_channel_layer(), [other.pk])
+    # Counted and named, not inserted: the page does not move under the officer.
     message = await communicator.receive_json_from(timeout=WAIT)
-    assert message["type"] == "items"
-    assert [row["id"] for row in message["items"]] == [wanted.pk]
+    assert message == {"type": "new", "keys": [f"insight:{wanted.pk}"]}
     assert await communicator.receive_nothing(timeout=0.4)
     await communicator.disconnect()
 
@@ -353,7 +354,7 @@ async def test_an_officer_approves_a_knowledge_answer_and_other_pages_see_it(
         "approved",
     )
     pushed = await second.receive_json_from(timeout=WAIT)
-    assert pushed["type"] == "decisions" and pushed["items"][0]["key"] == f"knowledge:{target.pk}"
+    assert pushed["type"] == "updates" and pushed["items"][0]["key"] == f"knowledge:{target.pk}"
 
     decided = await reload_answer(target.pk)
     assert (decided.review_status, decided.reviewed_by) == ("approved", officer)
@@ -415,8 +416,7 @@ async def test_a_stored_knowledge_answer_reaches_open_pages(client, officer):
     query = await database_sync_to_async(_unsaved_answer)()
     await database_sync_to_async(query_store)(query)
     message = await communicator.receive_json_from(timeout=WAIT)
-    assert message["type"] == "items"
-    assert [row["key"] for row in message["items"]] == [f"knowledge:{query.pk}"]
+    assert message == {"type": "new", "keys": [f"knowledge:{query.pk}"]}
     await communicator.disconnect()
 
 
@@ -473,7 +473,7 @@ async def test_open_pages_share_one_read_per_update_and_filters_stay_their_own(
     await live.announce_insights(get_channel_layer(), [wanted.pk])
     for page in pages:
         message = await page.receive_json_from(timeout=WAIT)
-        assert [row["id"] for row in message["items"]] == [wanted.pk]
+        assert message["keys"] == [f"insight:{wanted.pk}"]
     assert await narrow.receive_nothing(timeout=0.4)
     # One read for the five pages with the same filters, one for the narrow page.
     assert sorted(f.insight_type for f in reads if f is not None) == ["", "sentiment_alert"]
@@ -501,3 +501,152 @@ async def test_a_page_that_closed_before_its_update_is_no_error(client, officer,
         ReviewConsumer.send = real_send
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
     await page.disconnect()
+
+
+# The workspace: pages, decisions sent again, corrections, claims, bulk decisions.
+
+
+async def test_the_page_says_how_many_match_and_pages_by_cursor(client, officer):
+    stream = await database_sync_to_async(make_stream)()
+    made = [await insight(stream=stream, confidence=n / 100) for n in range(60)]
+    communicator, page = await subscribed(client, officer)
+    assert (page["count"], page["position"], len(page["items"])) == (60, 0, 50)
+    assert page["has_next"] and not page["has_prev"]
+    await communicator.send_json_to(
+        {"type": "subscribe", "filters": {}, "page": {"after": page["last"]}}
+    )
+    second = await communicator.receive_json_from(timeout=WAIT)
+    assert [row["id"] for row in second["items"]] == [i.pk for i in made[50:]]
+    assert second["position"] == 50 and not second["has_next"]
+    await communicator.send_json_to({"type": "subscribe", "filters": {}, "page": {"last": True}})
+    last = await communicator.receive_json_from(timeout=WAIT)
+    assert [row["id"] for row in last["items"]] == [i.pk for i in made[10:]]
+    await communicator.disconnect()
+
+
+async def test_a_decision_sent_again_after_a_reconnect_is_applied_once(client, officer):
+    target = await insight()
+    decision = {"type": "decide", "id": target.pk, "decision": "approve", "decision_id": "d-1"}
+    first, _ = await subscribed(client, officer)
+    await first.send_json_to(decision)
+    assert (await first.receive_json_from(timeout=WAIT))["resent"] is False
+    await first.disconnect()
+    again, _ = await subscribed(client, officer)  # the page reconnected and sent it again
+    await again.send_json_to(decision)
+    reply = await again.receive_json_from(timeout=WAIT)
+    assert (reply["type"], reply["decision_id"], reply["resent"]) == ("decided", "d-1", True)
+    count = database_sync_to_async(AuditEntry.objects.filter(action="insight.approve").count)
+    assert await count() == 1
+    await again.disconnect()
+
+
+async def test_fix_and_approve_keeps_both_texts_and_sends_the_correction(client, officer):
+    from streams.models import WebhookDelivery, WebhookEndpoint
+    from streams.webhooks import outbox
+
+    @database_sync_to_async
+    def endpoint():
+        hook = WebhookEndpoint(name="trainer", url="https://t.test/h", events=["insight.approved"])
+        hook.set_secret(outbox.new_secret())
+        hook.save()
+
+    await endpoint()
+    target = await insight(snippet="Offer the 30 day refund")
+    communicator, _ = await subscribed(client, officer)
+    await communicator.send_json_to(
+        {
+            "type": "decide",
+            "id": target.pk,
+            "decision": "approve",
+            "corrected_text": "Offer the 14-day refund (policy KB-12)",
+        }
+    )
+    reply = await communicator.receive_json_from(timeout=WAIT)
+    row = reply["items"][0]
+    assert (row["snippet"], row["corrected_text"]) == (
+        "Offer the 30 day refund",
+        "Offer the 14-day refund (policy KB-12)",
+    )
+    delivery = await WebhookDelivery.objects.aget(event_type="insight.approved")
+    assert delivery.payload["data"]["corrected_text"] == "Offer the 14-day refund (policy KB-12)"
+    assert delivery.payload["data"]["snippet"] == "Offer the 30 day refund"
+    await communicator.disconnect()
+
+
+async def test_claims_over_the_socket_and_a_claimed_row_changes_on_other_pages(
+    client, officer, gov_admin
+):
+    targets = [await insight(confidence=n / 10) for n in range(3)]
+    first, _ = await subscribed(client, officer)
+    second, _ = await subscribed(client, gov_admin)
+    await first.send_json_to({"type": "claim", "count": 2})
+    claimed = await first.receive_json_from(timeout=WAIT)
+    assert claimed["keys"] == [f"insight:{t.pk}" for t in targets[:2]]
+    pushed = await second.receive_json_from(timeout=WAIT)
+    assert pushed["type"] == "updates"
+    assert {row["claimed_by"] for row in pushed["items"]} == {"olivia"}
+    await second.send_json_to({"type": "decide", "id": targets[0].pk, "decision": "approve"})
+    conflict = await second.receive_json_from(timeout=WAIT)
+    assert conflict["type"] == "conflict" and "claimed by olivia" in conflict["message"]
+    await first.send_json_to({"type": "subscribe", "filters": {"scope": "mine"}})
+    mine = await first.receive_json_from(timeout=WAIT)
+    assert [row["key"] for row in mine["items"]] == claimed["keys"]
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_an_auditor_claims_and_assigns_nothing(client, auditor, officer):
+    await insight()
+    communicator, page = await subscribed(client, auditor)
+    assert page["can_assign"] is False
+    await communicator.send_json_to({"type": "claim"})
+    assert (
+        "cannot claim or decide" in (await communicator.receive_json_from(timeout=WAIT))["message"]
+    )
+    await communicator.send_json_to({"type": "assign", "to": officer.pk, "count": 1})
+    assert "cannot assign" in (await communicator.receive_json_from(timeout=WAIT))["message"]
+    await communicator.disconnect()
+
+
+async def test_a_bulk_reject_of_all_matching_decides_each_with_its_own_entry(
+    client, officer, gov_admin, monkeypatch
+):
+    from audit import services
+
+    stream = await database_sync_to_async(make_stream)()
+    for n in range(7):
+        await insight(stream=stream, confidence=n / 10, insight_type="compliance_flag")
+    other = await insight(stream=stream, insight_type="sentiment_alert")
+    held = await insight(stream=stream, confidence=0.01, insight_type="compliance_flag")
+
+    @database_sync_to_async
+    def hold():
+        from audit.claims import items_assign
+
+        items_assign(by=gov_admin, to=gov_admin, keys=[f"insight:{held.pk}"])
+
+    await hold()
+    monkeypatch.setattr(services, "BULK_PAGE", 3)  # three transactions of 3, 3 and 2
+    communicator, _ = await subscribed(client, officer, insight_type="compliance_flag")
+    await communicator.send_json_to(
+        {
+            "type": "bulk",
+            "bulk_id": "b-1",
+            "decision": "reject",
+            "reason_code": "inaccurate",
+            "all_matching": True,
+        }
+    )
+    messages = []
+    while not messages or messages[-1]["type"] != "bulk_done":
+        messages.append(await communicator.receive_json_from(timeout=WAIT))
+    done = messages[-1]
+    assert (done["total"], done["decided"], done["skipped"]) == (8, 7, 1)
+    assert "claimed by adam" in done["skipped_reasons"][0]
+    progress = [m["decided"] + m["skipped"] for m in messages if m["type"] == "bulk_progress"]
+    assert progress == [3, 6, 8]
+    count = database_sync_to_async(AuditEntry.objects.filter(action="insight.reject").count)
+    assert await count() == 7
+    assert (await reload(other.pk)).review_status == "pending"
+    assert (await reload(held.pk)).review_status == "pending"
+    await communicator.disconnect()

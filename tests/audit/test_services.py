@@ -40,6 +40,7 @@ def test_approving_records_who_when_and_an_audit_entry(officer):
         "review_reason_code": "",
         "review_note": "matches KB-118",
         "review_rule": "",
+        "corrected_text": "",
     }
     assert entry.client_address == "203.0.113.7"
     assert entry.request_id == "req-123"

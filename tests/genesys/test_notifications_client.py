@@ -35,7 +35,7 @@ class Handler:
         self.bodies[body.get("suggestionId") or body.get("id")] = body
         self.deliveries += 1
 
-    async def on_state(self, state, detail=""):
+    async def on_state(self, state, detail="", retry_in=None):
         self.states.append((state, detail))
 
     async def resume_after(self):

@@ -91,7 +91,8 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     if figures["live_p50_ms"] is not None:
         assert figures["live_p50_ms"] <= figures["live_p99_ms"]
         assert 0 < figures["live_delivered_ratio"] <= 1
-    assert figures["fanout_offered_per_s"] == pytest.approx(figures["live_rate_per_s"] * 4)
+    if figures["fanout_offered_per_s"] is not None:
+        assert figures["fanout_offered_per_s"] == pytest.approx(figures["live_rate_per_s"] * 4)
     table = capsys.readouterr().out
     assert "ingest_per_s" in table and "csv_peak_rss_mb" in table
     assert Insight.objects.count() == 0  # the database in use was not touched

@@ -1,38 +1,128 @@
-// The live review queue: a WebSocket snapshot, then batched updates; keyboard first.
-// Items are insights and knowledge answers, keyed "insight:12" / "knowledge:7".
-// Text from outside is only ever set with textContent, never parsed as HTML.
+// The review workspace: one page of the queue at a time, keyboard first.
+//
+// The page never moves under the cursor: new items are counted in a bar ("12 new items -
+// show them"), decisions and claims made elsewhere change the rows in place, and a decision
+// made here is shown at once ("Approving...") and confirmed when the server has it. A
+// decision typed while the socket reconnects waits in `state.outbox` and is sent once it is
+// back, with its own id, so a resend is never a second decision.
+//
+// Items are insights and knowledge answers, keyed "insight:12" / "knowledge:7". Text from
+// outside is only ever set with textContent, never parsed as HTML.
 "use strict";
 
 (function () {
-  const MAX_ROWS = 500;
+  const root = document.getElementById("review");
+  const $ = (selector) => document.querySelector(selector);
+  const $$ = (selector) => Array.from(document.querySelectorAll(selector));
+
   const STATUS_LABELS = { pending: "Pending", approved: "Approved", rejected: "Rejected", filtered: "Filtered" };
   const KIND_LABELS = { insight: "Insight", knowledge: "Knowledge answer" };
+  const FILTER_NAMES = ["stream", "insight_type", "search", "min_confidence", "max_confidence", "status", "sort"];
+  const TIME_ZONE = root.dataset.timeZone || "UTC";
+  const ME = root.dataset.me;
+  const CONTEXT_URL = document.currentScript.dataset.contextUrl;
+  const reasonCodes = JSON.parse($("#reason-codes").textContent);
+  const reasonLabels = Object.fromEntries(reasonCodes.map((r) => [r.code, r.label]));
 
   const state = {
-    rows: new Map(),
-    order: [],
+    rows: new Map(), // key -> row, the rows of the page shown
+    order: [], // the page's keys, in the page's order
+    tr: new Map(), // key -> its <tr>
     selected: null,
+    picked: new Set(), // keys selected for a bulk decision
+    allMatching: false, // the bulk decision is for every item the filters match
+    lastPicked: null,
+    page: { count: 0 },
+    filters: {},
+    scope: "queue",
+    pageRequest: {}, // {after}, {before} or {last: true}: what the page shown asked for
+    outbox: new Map(), // decision_id -> {key, message}: decisions not yet confirmed
+    newKeys: new Set(),
     canDecide: [],
-    more: false,
+    canAssign: false,
     socket: null,
     retry: 0,
-    filters: {},
+    contextTimer: null,
+    context: new Map(),
+    bulk: null,
+    editing: false,
   };
 
-  const $ = (selector) => document.querySelector(selector);
   const filtersForm = $("#filters");
   const tbody = $("#queue tbody");
   const note = $("#note");
+  const correction = $("#correction");
   const reasons = $("#reasons");
-  const help = $("#help");
+  const picking = Boolean($("#bulk"));
+
+  // Words people read
+
+  const timeFormat = new Intl.DateTimeFormat("en-CA", {
+    timeZone: TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short",
+  });
+
+  // One date format everywhere: 2026-11-30 10:45 UTC (the display time zone, with its name).
+  function when(iso) {
+    if (!iso) return "";
+    const parts = Object.fromEntries(timeFormat.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
+  }
+
+  function typeLabel(row) {
+    if (row.kind === "knowledge") return "Knowledge answer";
+    const words = String(row.insight_type).replace(/[_.]+/g, " ").trim();
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
+  function confidenceText(value) {
+    return value === null || value === undefined ? "none" : value.toFixed(2);
+  }
+
+  function number(value) {
+    return Number(value).toLocaleString("en");
+  }
+
+  function claimText(row) {
+    if (!row.claimed_by) return "";
+    const who = row.claimed_by === ME ? "you" : row.claimed_by;
+    return `Claimed by ${who} until ${when(row.claimed_until).slice(11)}`;
+  }
+
+  // The address holds the filters, sort, tab and page: a view can be bookmarked and shared.
+
+  function readAddress() {
+    const params = new URLSearchParams(location.search);
+    for (const name of FILTER_NAMES) {
+      const field = filtersForm.elements[name];
+      if (field && params.has(name)) field.value = params.get(name);
+    }
+    state.scope = ["queue", "mine", "done"].includes(params.get("scope")) ? params.get("scope") : "queue";
+    state.pageRequest = {};
+    if (params.get("after")) state.pageRequest.after = params.get("after");
+    else if (params.get("before")) state.pageRequest.before = params.get("before");
+    else if (params.get("last")) state.pageRequest.last = true;
+  }
 
   function readFilters() {
-    const data = new FormData(filtersForm);
     const filters = {};
-    for (const [key, value] of data.entries()) {
+    for (const [key, value] of new FormData(filtersForm).entries()) {
       if (value !== "") filters[key] = value;
     }
     return filters;
+  }
+
+  function viewQuery() {
+    const params = new URLSearchParams(state.filters);
+    if (state.scope !== "queue") params.set("scope", state.scope);
+    return params;
+  }
+
+  function writeAddress() {
+    const params = viewQuery();
+    for (const [key, value] of Object.entries(state.pageRequest)) params.set(key, value === true ? "1" : value);
+    const query = params.toString();
+    history.replaceState(null, "", query ? `?${query}` : location.pathname);
   }
 
   // Insights export with the page's filters; knowledge answers have their own export.
@@ -48,43 +138,13 @@
       link.href = link.dataset.knowledge;
     } else {
       params = new URLSearchParams(state.filters);
+      params.delete("sort");
       link.href = link.dataset.insights;
     }
     if (params.toString()) link.href += "?" + params.toString();
   }
 
-  // The server's order: lowest confidence first (none before all), then kind, then id.
-  function compare(a, b) {
-    const ca = a.confidence ?? -1;
-    const cb = b.confidence ?? -1;
-    return ca - cb || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0) || a.id - b.id;
-  }
-
-  function confidenceText(value) {
-    return value === null || value === undefined ? "—" : value.toFixed(3);
-  }
-
-  function visible(row) {
-    return state.filters.status === "all" || row.status === (state.filters.status || "pending");
-  }
-
-  function setRows(rows) {
-    state.rows = new Map(rows.map((row) => [row.key, row]));
-    reorder();
-  }
-
-  function reorder() {
-    state.order = [...state.rows.values()].sort(compare).map((row) => row.key);
-    if (state.order.length > MAX_ROWS) {
-      // The page stays bounded: the highest confidences wait for the next snapshot.
-      for (const key of state.order.slice(MAX_ROWS)) state.rows.delete(key);
-      state.order = state.order.slice(0, MAX_ROWS);
-      state.more = true;
-    }
-    if (state.selected !== null && !state.rows.has(state.selected)) state.selected = null;
-    if (state.selected === null && state.order.length) state.selected = state.order[0];
-    render();
-  }
+  // Rows
 
   function cell(text, className) {
     const td = document.createElement("td");
@@ -93,57 +153,128 @@
     return td;
   }
 
-  function localTime(iso) {
-    return iso ? new Date(iso).toLocaleString() : "";
+  function statusText(row) {
+    const pending = [...state.outbox.values()].find((entry) => entry.key === row.key);
+    if (pending) return pending.message.decision === "approve" ? "Approving…" : "Rejecting…";
+    if (row.status === "pending") return claimText(row) || "Pending";
+    const label = STATUS_LABELS[row.status] || row.status;
+    return row.reviewed_by ? `${label} by ${row.reviewed_by === ME ? "you" : row.reviewed_by}` : label;
   }
 
-  function render() {
+  function rowClasses(row) {
+    const classes = [`status-${row.status}`, `kind-${row.kind}`];
+    if (row.key === state.selected) classes.push("selected");
+    if (state.picked.has(row.key) || (state.allMatching && row.status === "pending")) classes.push("picked");
+    if ([...state.outbox.values()].some((entry) => entry.key === row.key)) classes.push("sending");
+    if (row.claimed_by && row.claimed_by !== ME && row.status === "pending") classes.push("claimed-elsewhere");
+    if (row.corrected_text) classes.push("corrected");
+    return classes.join(" ");
+  }
+
+  function buildRow(row) {
+    const tr = document.createElement("tr");
+    tr.dataset.key = row.key;
+    fillRow(tr, row);
+    return tr;
+  }
+
+  function fillRow(tr, row) {
+    tr.className = rowClasses(row);
+    const cells = [];
+    if (picking) {
+      const box = Object.assign(document.createElement("input"), {
+        type: "checkbox", checked: state.picked.has(row.key) || state.allMatching,
+        disabled: row.status !== "pending",
+      });
+      box.setAttribute("aria-label", `Select ${KIND_LABELS[row.kind].toLowerCase()} ${row.id} for a bulk decision`);
+      const td = document.createElement("td");
+      td.className = "pick";
+      td.append(box);
+      cells.push(td);
+    }
+    const text = cell(row.corrected_text || row.snippet, "snippet");
+    const meta = Object.assign(document.createElement("span"), {
+      className: "meta", textContent: `${row.stream} · ${when(row.received_at)}`,
+    });
+    text.append(meta);
+    cells.push(
+      cell(confidenceText(row.confidence), "number"),
+      cell(typeLabel(row)),
+      text,
+      cell(row.interaction_id, "wide mono"),
+      cell(row.stream, "wide"),
+      cell(when(row.received_at), "wide nowrap"),
+      cell(statusText(row), "status"),
+    );
+    tr.replaceChildren(...cells);
+  }
+
+  function updateRow(key) {
+    const tr = state.tr.get(key);
+    const row = state.rows.get(key);
+    if (tr && row) fillRow(tr, row);
+  }
+
+  function renderPage() {
     const fragment = document.createDocumentFragment();
+    state.tr.clear();
     for (const key of state.order) {
-      const row = state.rows.get(key);
-      const tr = document.createElement("tr");
-      tr.dataset.key = key;
-      tr.className = `status-${row.status} kind-${row.kind}` + (key === state.selected ? " selected" : "");
-      tr.append(
-        cell(confidenceText(row.confidence), "number"),
-        cell(row.kind === "knowledge" ? "knowledge answer" : row.insight_type),
-        cell(row.snippet, "snippet"),
-        cell(row.interaction_id),
-        cell(row.stream),
-        cell(localTime(row.received_at)),
-        cell(STATUS_LABELS[row.status] || row.status),
-      );
-      tr.addEventListener("click", () => select(key));
+      const tr = buildRow(state.rows.get(key));
+      state.tr.set(key, tr);
       fragment.append(tr);
     }
     tbody.replaceChildren(fragment);
-    const shown = state.order.length;
-    $("#queue-summary").textContent = shown
-      ? `${shown}${state.more ? "+" : ""} item(s), lowest confidence first`
-      : "Nothing matches these filters.";
+    renderSummary();
     renderSelected();
+    renderBulk();
   }
+
+  function renderSummary() {
+    const page = state.page;
+    const shown = state.order.length;
+    let text;
+    if (!shown) {
+      text = { queue: "Nothing matches these filters.", mine: "You hold no items: claim some (c).", done: "You have decided nothing today yet." }[state.scope];
+    } else if (state.scope !== "queue") {
+      text = `${number(shown)} item${shown === 1 ? "" : "s"}`;
+    } else {
+      const start = page.position + 1;
+      const total = page.count_capped ? `more than ${number(page.count)}` : number(page.count);
+      text = `Items ${number(start)}–${number(page.position + shown)} of ${total} · ${filtersForm.elements.sort.selectedOptions[0].text.toLowerCase()}`;
+    }
+    $("#queue-summary").textContent = text;
+    const paged = state.scope === "queue";
+    for (const button of $$(".pager button")) {
+      const which = button.dataset.page;
+      button.disabled = !paged || (which === "first" || which === "prev" ? !page.has_prev : !page.has_next);
+    }
+    if (state.scope === "queue") $("#count-queue").textContent = page.count_capped ? `${number(page.count)}+` : number(page.count);
+  }
+
+  // The selected item
 
   function renderSelected() {
     const box = $("#selected");
     const row = state.rows.get(state.selected);
+    for (const button of $$("#decide button")) button.disabled = !row || row.status !== "pending";
     if (!row) {
       box.replaceChildren(Object.assign(document.createElement("p"), { className: "muted", textContent: "Nothing selected." }));
+      $("#context").replaceChildren();
       return;
     }
     const dl = document.createElement("dl");
     const fields = row.kind === "knowledge" ? knowledgeFields(row) : [
-      ["Insight type", row.insight_type],
+      ["Type", typeLabel(row)],
       ["Confidence", confidenceText(row.confidence)],
       ["Relevance", confidenceText(row.relevance)],
-      ["Interaction id", row.interaction_id],
+      ["Interaction", row.interaction_id],
       ["Stream", row.stream],
-      ["Received", localTime(row.received_at)],
+      ["Received", when(row.received_at)],
     ];
-    fields.push(["Status", STATUS_LABELS[row.status] || row.status]);
+    fields.push(["Status", statusText(row)]);
     if (row.status !== "pending") {
-      fields.push(["Decided by", row.reviewed_by], ["Decided at", localTime(row.reviewed_at)]);
-      if (row.reason_code) fields.push(["Reason code", row.reason_code]);
+      fields.push(["Decided at", when(row.reviewed_at)]);
+      if (row.reason_code) fields.push(["Reason", reasonLabels[row.reason_code] || row.reason_code]);
       if (row.note) fields.push(["Note", row.note]);
     }
     for (const [label, value] of fields) {
@@ -153,30 +284,42 @@
       );
     }
     const heading = Object.assign(document.createElement("p"), { className: "kind", textContent: `${KIND_LABELS[row.kind]} ${row.id}` });
-    const snippet = Object.assign(document.createElement("p"), { className: "snippet-full", textContent: row.snippet });
-    const parts = [heading, snippet, dl];
+    const parts = [heading];
+    if (row.corrected_text) {
+      parts.push(labelled("Approved with this correction", row.corrected_text, "snippet-full corrected"));
+      parts.push(labelled("As received", row.snippet, "snippet-full original"));
+    } else {
+      parts.push(Object.assign(document.createElement("p"), { className: "snippet-full", textContent: row.snippet }));
+    }
+    parts.push(dl);
     if (row.kind === "knowledge") parts.push(resultList(row.knowledge));
     box.replaceChildren(...parts);
-    const selectedRow = tbody.querySelector(`tr[data-key="${CSS.escape(row.key)}"]`);
-    if (selectedRow) selectedRow.scrollIntoView({ block: "nearest" });
+    const tr = state.tr.get(row.key);
+    if (tr) tr.scrollIntoView({ block: "nearest" });
+    scheduleContext(row.key);
+  }
+
+  function labelled(label, text, className) {
+    const wrap = document.createElement("div");
+    wrap.append(
+      Object.assign(document.createElement("p"), { className: "label", textContent: label }),
+      Object.assign(document.createElement("p"), { className, textContent: text }),
+    );
+    return wrap;
   }
 
   function knowledgeFields(row) {
     const knowledge = row.knowledge;
-    const fields = [
+    return [
       ["Best confidence", confidenceText(row.confidence)],
-      ["Governance", knowledge.governance_status],
-      ["Conversation id", row.interaction_id],
+      ["Governance", knowledge.governance_status === "PASS" ? "A result passed" : "No result passed"],
+      ["Conversation", row.interaction_id],
       ["Knowledge stream", row.stream],
-      ["Origin", knowledge.origin],
-      ["Asked by", knowledge.requested_by],
-    ];
-    fields.push(
+      ["Asked by", `${knowledge.origin}: ${knowledge.requested_by}`],
       ["Filtered results", String(knowledge.filtered)],
-      ["Cache hit", knowledge.cache_hit ? "yes" : "no"],
-      ["Asked at", localTime(row.received_at)],
-    );
-    return fields;
+      ["From the cache", knowledge.cache_hit ? "yes" : "no"],
+      ["Asked at", when(row.received_at)],
+    ];
   }
 
   // The results the agent received, in rank order; urls are shown as text, not followed.
@@ -184,14 +327,12 @@
     const list = Object.assign(document.createElement("ol"), { className: "results" });
     for (const result of knowledge.results) {
       const item = document.createElement("li");
-      const title = Object.assign(document.createElement("strong"), { textContent: result.title });
-      const meta = Object.assign(document.createElement("span"), {
-        className: "muted",
-        textContent: ` ${confidenceText(result.confidence)} · ${result.knowledge_base_id}`,
-      });
-      const text = Object.assign(document.createElement("p"), { textContent: result.snippet });
-      const url = Object.assign(document.createElement("p"), { className: "url muted", textContent: result.url });
-      item.append(title, meta, text, url);
+      item.append(
+        Object.assign(document.createElement("strong"), { textContent: result.title }),
+        Object.assign(document.createElement("span"), { className: "muted", textContent: ` ${confidenceText(result.confidence)} · ${result.knowledge_base_id}` }),
+        Object.assign(document.createElement("p"), { textContent: result.snippet }),
+        Object.assign(document.createElement("p"), { className: "url muted", textContent: result.url }),
+      );
       list.append(item);
     }
     if (!knowledge.results.length) list.append(Object.assign(document.createElement("li"), { textContent: "No result passed." }));
@@ -200,42 +341,105 @@
     return section;
   }
 
+  // Context: the conversation's other items, the rule, the history. Fetched once the
+  // selection rests (so j held down does not fetch every row), and kept per item.
+
+  function scheduleContext(key) {
+    clearTimeout(state.contextTimer);
+    const known = state.context.get(key);
+    if (known) {
+      renderContext(key, known);
+      return;
+    }
+    $("#context").replaceChildren(Object.assign(document.createElement("p"), { className: "muted", textContent: "Loading its context…" }));
+    state.contextTimer = setTimeout(() => loadContext(key), 150);
+  }
+
+  async function loadContext(key) {
+    const [kind, id] = key.split(":");
+    try {
+      const response = await fetch(`${CONTEXT_URL}${kind}/${id}/`, { headers: { Accept: "application/json" } });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+      state.context.set(key, body);
+      if (state.selected === key) renderContext(key, body);
+    } catch (error) {
+      if (state.selected === key) {
+        $("#context").replaceChildren(Object.assign(document.createElement("p"), { className: "error", textContent: `Its context could not be loaded (${error.message}); select it again to retry.` }));
+      }
+    }
+  }
+
+  function renderContext(key, context) {
+    const section = $("#context");
+    const rule = Object.assign(document.createElement("p"), { className: "rule", textContent: context.rule });
+    const timeline = document.createElement("ol");
+    timeline.className = "timeline";
+    for (const event of context.timeline) {
+      const li = document.createElement("li");
+      if (event.key === key) li.className = "current";
+      li.append(
+        Object.assign(document.createElement("span"), { className: "muted", textContent: `${when(event.at).slice(11)} · ${event.what.replace(/[_.]+/g, " ")} · ${STATUS_LABELS[event.status] || event.status} ` }),
+        document.createTextNode(event.text),
+      );
+      timeline.append(li);
+    }
+    const history = document.createElement("ol");
+    history.className = "history";
+    for (const event of context.history) {
+      const li = document.createElement("li");
+      li.textContent = `${when(event.at)} · ${event.what.replace(/_/g, " ")}${event.who ? ` · ${event.who}` : ""}`;
+      history.append(li);
+    }
+    section.replaceChildren(
+      Object.assign(document.createElement("h3"), { textContent: "The rule that applied" }), rule,
+      Object.assign(document.createElement("h3"), { textContent: `Its conversation (${context.timeline.length})` }), timeline,
+      Object.assign(document.createElement("h3"), { textContent: "Its history" }), history,
+    );
+  }
+
+  // Moving
+
   function select(key) {
+    if (key === state.selected) return;
+    const previous = state.selected;
     state.selected = key;
     closeReasons();
-    render();
+    closeCorrection();
+    if (previous) updateRow(previous);
+    updateRow(key);
+    renderSelected();
   }
 
   function move(step) {
     if (!state.order.length) return;
     const index = state.order.indexOf(state.selected);
-    const next = Math.min(state.order.length - 1, Math.max(0, (index === -1 ? 0 : index + step)));
+    const next = Math.min(state.order.length - 1, Math.max(0, index === -1 ? 0 : index + step));
     select(state.order[next]);
   }
+
+  // After a decision: the next pending row of the page, else the next row.
+  function advance(fromKey) {
+    const start = state.order.indexOf(fromKey);
+    for (let i = start + 1; i < state.order.length; i++) {
+      const row = state.rows.get(state.order[i]);
+      if (row.status === "pending" && !isSending(row.key) && !(row.claimed_by && row.claimed_by !== ME)) {
+        select(row.key);
+        return;
+      }
+    }
+  }
+
+  function isSending(key) {
+    return [...state.outbox.values()].some((entry) => entry.key === key);
+  }
+
+  // Messages
 
   function toast(message, kind) {
     const item = Object.assign(document.createElement("div"), { className: "toast " + (kind || "info"), textContent: message });
     $("#toasts").append(item);
-    setTimeout(() => item.remove(), 6000);
-  }
-
-  function applyDecisions(rows, announce) {
-    for (const row of rows) {
-      const wasSelected = row.key === state.selected;
-      if (visible(row)) {
-        state.rows.set(row.key, row);
-      } else if (state.rows.has(row.key)) {
-        if (wasSelected) {
-          const index = state.order.indexOf(row.key);
-          state.selected = state.order[index + 1] ?? state.order[index - 1] ?? null;
-        }
-        state.rows.delete(row.key);
-      }
-      if (announce && wasSelected) {
-        toast(`${KIND_LABELS[row.kind]} ${row.id} was ${row.status} by ${row.reviewed_by} meanwhile.`, "warning");
-      }
-    }
-    reorder();
+    setTimeout(() => item.remove(), kind === "error" ? 12000 : 6000);
   }
 
   function send(message) {
@@ -243,9 +447,10 @@
       state.socket.send(JSON.stringify(message));
       return true;
     }
-    toast("Not connected: the decision was not sent. Reconnecting…", "error");
     return false;
   }
+
+  // Deciding
 
   // The selected row, when the user's role may decide its kind (else a message says why).
   function decidable() {
@@ -255,23 +460,62 @@
       toast(`Your role cannot decide ${KIND_LABELS[row.kind].toLowerCase()}s.`, "error");
       return null;
     }
+    if (row.status !== "pending") {
+      toast(`${KIND_LABELS[row.kind]} ${row.id} is already ${STATUS_LABELS[row.status].toLowerCase()}.`, "warning");
+      return null;
+    }
+    if (row.claimed_by && row.claimed_by !== ME) {
+      toast(`${claimText(row)}: leave it to them, or ask a lead to reassign it.`, "warning");
+      return null;
+    }
+    if (isSending(row.key)) return null;
     return row;
+  }
+
+  function newId() {
+    return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   }
 
   function decide(decision, reasonCode) {
     const row = decidable();
     if (!row) return;
-    const message = { type: "decide", kind: row.kind, id: row.id, decision, note: note.value };
+    const message = { type: "decide", kind: row.kind, id: row.id, decision, note: note.value, decision_id: newId() };
     if (decision === "reject") message.reason_code = reasonCode;
-    if (send(message)) {
-      note.value = "";
-      closeReasons();
+    if (decision === "approve" && state.editing && correction.value.trim() !== row.snippet) {
+      message.corrected_text = correction.value;
+    }
+    state.outbox.set(message.decision_id, { key: row.key, message });
+    note.value = "";
+    closeReasons();
+    closeCorrection();
+    updateRow(row.key);
+    if (!send(message)) toast("Not connected: the decision will be sent when the connection is back.", "warning");
+    advance(row.key);
+    renderSelected();
+  }
+
+  function settle(decisionId) {
+    const entry = state.outbox.get(decisionId);
+    state.outbox.delete(decisionId);
+    return entry;
+  }
+
+  function applyRows(rows) {
+    for (const row of rows) {
+      if (!state.rows.has(row.key)) continue;
+      state.rows.set(row.key, row);
+      if (row.status !== "pending") state.picked.delete(row.key);
+      updateRow(row.key);
+      if (row.key === state.selected) renderSelected();
+      state.context.delete(row.key);
     }
   }
 
   function openReasons() {
     if (!decidable()) return;
     reasons.hidden = false;
+    reasons.querySelector("input").focus({ preventScroll: true });
+    reasons.querySelector("input").blur();
   }
 
   function closeReasons() {
@@ -288,65 +532,394 @@
     decide("reject", chosen.value);
   }
 
+  function openCorrection() {
+    const row = decidable();
+    if (!row) return;
+    state.editing = true;
+    correction.hidden = false;
+    $("#correction-label").hidden = false;
+    correction.value = row.corrected_text || row.snippet;
+    correction.focus();
+  }
+
+  function closeCorrection() {
+    state.editing = false;
+    correction.hidden = true;
+    $("#correction-label").hidden = true;
+  }
+
+  // Claims
+
+  function claimNext() {
+    if (!state.canDecide.length) return;
+    if (!send({ type: "claim" })) toast("Not connected: try again in a moment.", "error");
+  }
+
+  function skip() {
+    const row = state.rows.get(state.selected);
+    if (!row || row.claimed_by !== ME) {
+      toast("Only an item you hold can be skipped: claim it first (c).", "warning");
+      return;
+    }
+    send({ type: "skip", key: row.key });
+  }
+
+  // Bulk decisions
+
+  function togglePick(key, range) {
+    const row = state.rows.get(key);
+    if (!row || row.status !== "pending") return;
+    state.allMatching = false;
+    const keys = [key];
+    if (range && state.lastPicked && state.order.includes(state.lastPicked)) {
+      const [a, b] = [state.order.indexOf(state.lastPicked), state.order.indexOf(key)].sort((x, y) => x - y);
+      keys.splice(0, 1, ...state.order.slice(a, b + 1));
+    }
+    const on = range ? true : !state.picked.has(key);
+    for (const k of keys) {
+      if (state.rows.get(k).status !== "pending") continue;
+      if (on) state.picked.add(k);
+      else state.picked.delete(k);
+      updateRow(k);
+    }
+    state.lastPicked = key;
+    renderBulk();
+  }
+
+  function renderBulk() {
+    if (!picking) return;
+    const box = $("#bulk");
+    const count = state.allMatching ? state.page.count : state.picked.size;
+    box.hidden = count === 0 && !state.bulk;
+    $("#bulk-summary").textContent = state.allMatching
+      ? `All ${number(state.page.count)} pending items matching these filters are selected.`
+      : `${number(count)} selected.`;
+    const allButton = $("#select-all-matching");
+    const pendingOnPage = state.order.filter((k) => state.rows.get(k).status === "pending");
+    const wholePage = pendingOnPage.length > 0 && pendingOnPage.every((k) => state.picked.has(k));
+    allButton.hidden = state.allMatching || !wholePage || state.scope !== "queue" || state.page.count <= pendingOnPage.length;
+    allButton.textContent = `Select all ${number(state.page.count)} matching the filters`;
+  }
+
+  function confirmDialog(text) {
+    const dialog = $("#confirm");
+    $("#confirm-text").textContent = text;
+    dialog.returnValue = "";
+    dialog.showModal();
+    return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+  }
+
+  async function bulk(decision) {
+    const count = state.allMatching ? state.page.count : state.picked.size;
+    if (!count) return;
+    const reason = $("#bulk-reason").value;
+    if (decision === "reject" && !reason) {
+      toast("Choose the reason for rejecting them first.", "error");
+      $("#bulk-reason").focus();
+      return;
+    }
+    const what = decision === "approve" ? "Approve" : `Reject (${reasonLabels[reason]})`;
+    if (!(await confirmDialog(`${what} ${number(count)} item${count === 1 ? "" : "s"}? Each gets its own decision in the audit trail.`))) return;
+    const message = { type: "bulk", bulk_id: newId(), decision, reason_code: reason, note: note.value };
+    if (state.allMatching) message.all_matching = true;
+    else message.keys = [...state.picked];
+    if (!send(message)) {
+      toast("Not connected: nothing was decided. Try again when the connection is back.", "error");
+      return;
+    }
+    state.bulk = { id: message.bulk_id, total: count };
+    const progress = $("#bulk-progress");
+    progress.hidden = false;
+    progress.max = count;
+    progress.value = 0;
+    renderBulk();
+  }
+
+  function bulkProgress(message, done) {
+    if (!state.bulk || message.bulk_id !== state.bulk.id) return;
+    const progress = $("#bulk-progress");
+    progress.max = message.total || 1;
+    progress.value = message.decided + message.skipped;
+    $("#bulk-summary").textContent = `${number(message.decided)} of ${number(message.total)} decided${message.skipped ? `, ${number(message.skipped)} left (decided or held by someone else)` : ""}…`;
+    if (done) {
+      state.bulk = null;
+      state.picked.clear();
+      state.allMatching = false;
+      progress.hidden = true;
+      const left = message.skipped ? ` ${number(message.skipped)} were left: ${message.skipped_reasons[0]}` : "";
+      toast(`${number(message.decided)} item(s) decided.${left}`, message.skipped ? "warning" : "ok");
+      subscribe(state.pageRequest);
+    }
+  }
+
+  // The socket
+
+  function subscribe(pageRequest) {
+    state.pageRequest = pageRequest || {};
+    state.filters = readFilters();
+    writeAddress();
+    updateCsvLink();
+    const filters = { ...state.filters, scope: state.scope };
+    send({ type: "subscribe", filters, page: state.pageRequest });
+  }
+
+  function onPage(message) {
+    state.canDecide = message.can_decide;
+    state.canAssign = message.can_assign;
+    state.page = message;
+    state.rows = new Map(message.items.map((row) => [row.key, row]));
+    state.order = message.items.map((row) => row.key);
+    state.picked = new Set([...state.picked].filter((k) => state.rows.has(k)));
+    if (!state.rows.has(state.selected)) {
+      const firstOpen = state.order.find((k) => state.rows.get(k).status === "pending");
+      state.selected = firstOpen || state.order[0] || null;
+    }
+    renderPage();
+  }
+
   function onMessage(event) {
     const message = JSON.parse(event.data);
     switch (message.type) {
-      case "snapshot":
-        state.canDecide = message.can_decide;
-        state.more = message.more;
-        setRows(message.items);
+      case "page":
+        onPage(message);
         break;
-      case "items":
-        for (const row of message.items) state.rows.set(row.key, row);
-        reorder();
+      case "new":
+        for (const key of message.keys) if (!state.rows.has(key)) state.newKeys.add(key);
+        renderNew();
         break;
-      case "decisions":
-        applyDecisions(message.items, true);
+      case "updates":
+        applyRows(message.items);
         break;
-      case "decided":
-        applyDecisions(message.items, false);
-        for (const row of message.items) toast(`${KIND_LABELS[row.kind]} ${row.id} ${row.status}.`, "ok");
+      case "decided": {
+        const entry = settle(message.decision_id);
+        applyRows(message.items);
+        if (entry) flash(entry.key);
         break;
-      case "conflict":
-        applyDecisions(message.items, false);
+      }
+      case "conflict": {
+        settle(message.decision_id);
+        applyRows(message.items);
         toast(message.message, "warning");
         break;
-      case "error":
+      }
+      case "error": {
+        const entry = message.decision_id ? settle(message.decision_id) : null;
+        if (entry) updateRow(entry.key);
         toast(message.message, "error");
         break;
+      }
+      case "claimed":
+      case "assigned":
+        toast(message.message, message.keys.length ? "ok" : "warning");
+        if (state.scope === "mine") subscribe({});
+        refreshProgress();
+        break;
+      case "released":
+        toast(message.message, "ok");
+        if (state.scope === "mine") subscribe({});
+        refreshProgress();
+        break;
+      case "skipped":
+        if (state.scope === "mine") subscribe({});
+        break;
+      case "bulk_progress":
+        bulkProgress(message, false);
+        break;
+      case "bulk_done":
+        bulkProgress(message, true);
+        refreshProgress();
+        break;
     }
+  }
+
+  function flash(key) {
+    const tr = state.tr.get(key);
+    if (!tr) return;
+    tr.classList.add("confirmed");
+    setTimeout(() => tr.classList.remove("confirmed"), 1200);
+  }
+
+  function renderNew() {
+    const bar = $("#new-items");
+    const count = state.newKeys.size;
+    bar.hidden = count === 0 || state.scope !== "queue";
+    $("#new-count").textContent = `${number(count)} new item${count === 1 ? "" : "s"} match${count === 1 ? "es" : ""} these filters.`;
+  }
+
+  function showNew() {
+    state.newKeys.clear();
+    renderNew();
+    subscribe({});
   }
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws/review/`);
+    const pill = $("#connection");
     state.socket = socket;
-    $("#connection").textContent = "connecting…";
+    pill.textContent = "connecting…";
     socket.addEventListener("open", () => {
       state.retry = 0;
-      $("#connection").textContent = "live";
-      $("#connection").className = "connection live";
-      socket.send(JSON.stringify({ type: "subscribe", filters: state.filters }));
+      pill.textContent = "live";
+      pill.className = "connection live";
+      subscribe(state.pageRequest);
+      // Decisions typed while disconnected, sent once, each with its own id: a decision the
+      // server already applied is answered as such, never made twice.
+      for (const { message } of state.outbox.values()) socket.send(JSON.stringify(message));
     });
     socket.addEventListener("message", onMessage);
     socket.addEventListener("close", (event) => {
-      $("#connection").className = "connection down";
+      pill.className = "connection down";
       if (event.code === 4403) {
-        $("#connection").textContent = "not allowed: log in again";
+        pill.textContent = "signed out: sign in again";
         return;
       }
-      // Reconnect with backoff, then resubscribe: the snapshot resyncs the page.
+      // Reconnect with backoff; the page and the unsent decisions follow on open.
       const delay = Math.min(10000, 500 * 2 ** state.retry++) * (0.5 + Math.random() / 2);
-      $("#connection").textContent = `reconnecting in ${Math.round(delay / 1000)} s…`;
+      pill.textContent = `reconnecting in ${Math.max(1, Math.round(delay / 1000))} s…`;
       setTimeout(connect, delay);
     });
   }
 
-  function resubscribe() {
-    state.filters = readFilters();
-    updateCsvLink();
-    send({ type: "subscribe", filters: state.filters });
+  // Paging
+
+  function goto(which) {
+    const page = state.page;
+    if (state.scope !== "queue") return;
+    if (which === "first") subscribe({});
+    else if (which === "last") subscribe({ last: true });
+    else if (which === "next" && page.has_next) subscribe({ after: page.last });
+    else if (which === "prev" && page.has_prev) subscribe({ before: page.first });
   }
+
+  function setScope(scope) {
+    state.scope = scope;
+    for (const tab of $$(".tab")) tab.setAttribute("aria-pressed", String(tab.dataset.scope === scope));
+    state.newKeys.clear();
+    renderNew();
+    subscribe({});
+  }
+
+  // Team progress and stream health, read every few seconds.
+
+  async function refreshProgress() {
+    try {
+      const response = await fetch(root.dataset.progressUrl, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const progress = await response.json();
+      $("#count-mine").textContent = number(progress.me.claimed);
+      $("#count-done").textContent = number(progress.me.decided_today);
+      const box = $("#progress");
+      const summary = Object.assign(document.createElement("p"), {
+        textContent: `${number(progress.decided_today)} decided by the team today; ${progress.pending_capped ? "more than " : ""}${number(progress.pending)} pending.`,
+      });
+      const table = document.createElement("table");
+      table.className = "plain";
+      table.innerHTML = "<thead><tr><th>Officer</th><th class='number'>Decided</th><th class='number'>Holding</th></tr></thead>";
+      const body = document.createElement("tbody");
+      for (const person of progress.team) {
+        const tr = document.createElement("tr");
+        tr.append(cell(person.name === ME ? `${person.name} (you)` : person.name), cell(number(person.decided_today), "number"), cell(number(person.claimed), "number"));
+        body.append(tr);
+      }
+      table.append(body);
+      box.replaceChildren(summary, ...(progress.team.length ? [table] : []));
+    } catch (error) {
+      // The next read will tell; the queue itself does not depend on this.
+    }
+  }
+
+  const STATE_WORDS = { reconnecting: "reconnecting", saturated: "at Genesys' stream limit", error: "stopped by an error", stopped: "stopped", starting: "starting" };
+
+  async function refreshHealth() {
+    try {
+      const response = await fetch(root.dataset.healthUrl, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const { streams } = await response.json();
+      const stream = filtersForm.elements.stream;
+      const chosen = state.filters.stream ? stream.options[stream.selectedIndex].text : null;
+      const troubled = streams.filter((s) => s.enabled && s.state !== "connected" && (!chosen || s.name === chosen));
+      const banner = $("#health");
+      banner.hidden = troubled.length === 0;
+      banner.replaceChildren(...troubled.map((s) => {
+        const line = document.createElement("p");
+        let text = `${s.name} is ${STATE_WORDS[s.state] || s.state}`;
+        if (s.state_changed_at) text += ` since ${when(s.state_changed_at).slice(11)}`;
+        if (s.detail) text += `: ${s.detail}`;
+        if (s.retry_at) text += `; retrying at ${when(s.retry_at).slice(11)}`;
+        line.textContent = text + ". New items from it wait until it is back.";
+        return line;
+      }));
+    } catch (error) {
+      // Shown again at the next read.
+    }
+  }
+
+  // Saved views
+
+  function renderViews(views) {
+    const select = $("#views");
+    const options = [Object.assign(document.createElement("option"), { value: "", textContent: "Choose a view…" })];
+    for (const view of views) {
+      const option = document.createElement("option");
+      option.value = view.query;
+      option.textContent = view.published ? `${view.name} (for everyone)` : view.name;
+      options.push(option);
+    }
+    select.replaceChildren(...options);
+  }
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function saveView() {
+    const name = prompt("Name this view (its filters, search, sort and tab):");
+    if (!name) return;
+    const body = new URLSearchParams({ name, query: viewQuery().toString() });
+    if ($("#can-publish") && confirm("Publish it for every officer? (Cancel keeps it yours.)")) body.set("published", "on");
+    const response = await fetch(root.dataset.viewsUrl, { method: "POST", body, headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" } });
+    const answer = await response.json();
+    if (!response.ok) {
+      toast(`The view was not saved: ${answer.error.message}`, "error");
+      return;
+    }
+    renderViews(answer.views);
+    toast(`View "${name}" saved.`, "ok");
+  }
+
+  function applyView(query) {
+    if (!query) return;
+    history.replaceState(null, "", `?${query}`);
+    filtersForm.reset();
+    readAddress();
+    setScope(state.scope);
+  }
+
+  // Assignment (leads)
+
+  function openAssign() {
+    const dialog = $("#assign");
+    dialog.showModal();
+    dialog.addEventListener("close", () => {
+      if (dialog.returnValue !== "assign") return;
+      const form = $("#assign-form");
+      const message = { type: "assign", to: Number(form.elements.to.value) };
+      if (form.elements.which.value === "selected") {
+        if (!state.picked.size) {
+          toast("Select the items first (x, or their boxes).", "error");
+          return;
+        }
+        message.keys = [...state.picked];
+      } else {
+        message.count = Number(form.elements.count.value);
+      }
+      if (!send(message)) toast("Not connected: nothing was assigned.", "error");
+    }, { once: true });
+  }
+
+  // Keys
 
   function typing(target) {
     return target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT");
@@ -354,8 +927,8 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if ($("dialog[open]")) return;
     if (event.key === "Escape") {
-      help.hidden = true;
       closeReasons();
       if (typing(event.target)) event.target.blur();
       return;
@@ -378,8 +951,15 @@
       ArrowUp: () => move(-1),
       a: () => decide("approve"),
       r: () => openReasons(),
+      e: () => openCorrection(),
       n: () => note.focus(),
-      "?": () => { help.hidden = !help.hidden; },
+      x: () => state.selected && togglePick(state.selected, false),
+      c: () => claimNext(),
+      s: () => skip(),
+      "]": () => goto("next"),
+      "[": () => goto("prev"),
+      ".": () => showNew(),
+      "?": () => $("#help").showModal(),
     };
     if (actions[event.key]) {
       event.preventDefault();
@@ -387,14 +967,67 @@
     }
   });
 
+  tbody.addEventListener("click", (event) => {
+    const tr = event.target.closest("tr");
+    if (!tr) return;
+    if (event.target.matches("input[type=checkbox]") || event.shiftKey) {
+      if (event.shiftKey) event.preventDefault();
+      togglePick(tr.dataset.key, event.shiftKey);
+      return;
+    }
+    select(tr.dataset.key);
+    // One column (a phone): the item's details and buttons are under the queue.
+    if (window.matchMedia("(max-width: 1000px)").matches) $("#panel").scrollIntoView({ behavior: "smooth" });
+  });
+
   $("#approve").addEventListener("click", () => decide("approve"));
   $("#reject").addEventListener("click", openReasons);
+  $("#edit").addEventListener("click", openCorrection);
+  $("#skip").addEventListener("click", skip);
   $("#confirm-reject").addEventListener("click", confirmReject);
   $("#cancel-reject").addEventListener("click", closeReasons);
-  filtersForm.addEventListener("change", resubscribe);
-  filtersForm.addEventListener("submit", (event) => { event.preventDefault(); resubscribe(); });
+  $("#show-new").addEventListener("click", showNew);
+  $("#save-view").addEventListener("click", saveView);
+  $("#views").addEventListener("change", (event) => applyView(event.target.value));
+  for (const button of $$(".pager button")) button.addEventListener("click", () => goto(button.dataset.page));
+  for (const tab of $$(".tab")) tab.addEventListener("click", () => setScope(tab.dataset.scope));
+  if ($("#claim")) {
+    $("#claim").addEventListener("click", claimNext);
+    $("#release").addEventListener("click", () => send({ type: "release" }));
+  }
+  if ($("#assign-open")) $("#assign-open").addEventListener("click", openAssign);
+  if (picking) {
+    $("#bulk-approve").addEventListener("click", () => bulk("approve"));
+    $("#bulk-reject").addEventListener("click", () => bulk("reject"));
+    $("#bulk-clear").addEventListener("click", () => {
+      state.picked.clear();
+      state.allMatching = false;
+      for (const key of state.order) updateRow(key);
+      renderBulk();
+    });
+    $("#select-all-matching").addEventListener("click", () => {
+      state.allMatching = true;
+      for (const key of state.order) updateRow(key);
+      renderBulk();
+    });
+  }
+  filtersForm.addEventListener("change", () => subscribe({}));
+  filtersForm.addEventListener("submit", (event) => { event.preventDefault(); subscribe({}); });
+  let searchTimer = null;
+  filtersForm.elements.search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => subscribe({}), 350);
+  });
+  if (window.matchMedia("(max-width: 700px)").matches) $("#filters-box").open = false;
 
+  readAddress();
+  for (const tab of $$(".tab")) tab.setAttribute("aria-pressed", String(tab.dataset.scope === state.scope));
   state.filters = readFilters();
+  renderViews(JSON.parse($("#saved-views").textContent));
   updateCsvLink();
   connect();
+  refreshProgress();
+  refreshHealth();
+  setInterval(refreshProgress, 15000);
+  setInterval(refreshHealth, 10000);
 })();

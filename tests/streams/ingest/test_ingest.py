@@ -280,6 +280,8 @@ class TestRowInserter:
             "review_rule": "confidence matrix m, compliance_flag: auto-approve",
             "review_reason_code": "",
             "review_note": "",
+            "corrected_text": "",
+            "review_decision_id": "",
             **overrides,
         }
 

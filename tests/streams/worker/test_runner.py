@@ -98,3 +98,20 @@ async def test_a_stream_that_cannot_start_waits_for_its_configuration_to_change(
     assert not task.done(), "it must not end and be restarted in a loop"
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.django_db
+def test_a_waiting_stream_says_when_it_tries_again_and_a_connected_one_does_not():
+    from datetime import UTC, datetime
+
+    from streams.models import StreamStatus
+    from streams.worker.runner import status_report
+    from tests.factories import make_stream
+
+    stream = make_stream()
+    StreamStatus.objects.filter(pk=stream.pk).update(worker="w")
+    status_report(stream.pk, "error", "closed (1008: org suspended)", "w", retry_in=300)
+    status = StreamStatus.objects.get(pk=stream.pk)
+    assert 290 < (status.retry_at - datetime.now(UTC)).total_seconds() <= 300
+    status_report(stream.pk, "connected", "subscribed", "w")
+    assert StreamStatus.objects.get(pk=stream.pk).retry_at is None
