@@ -49,17 +49,26 @@ def parse_keys(keys) -> dict[str, list[int]]:
     return by_kind
 
 
-def items_claim_next(*, by, filters, count: int | None = None, origin: Origin | None = None):
+def items_claim_next(
+    *, by, filters, sort=None, count: int | None = None, origin: Origin | None = None
+):
     """Claim the next `count` (default: the workspace setting) pending items that `filters`
-    match and nobody holds, in the queue's order."""
+    match and nobody holds, in the order the officer sees them (`sort`)."""
     settings = WorkspaceSettings.current()
     count = count or settings.claim_size
     until = timezone.now() + timedelta(minutes=settings.claim_minutes)
-    return _take(by, filters, count, until, holder=by, action="claim", origin=origin)
+    return _take(by, filters, sort, count, until, holder=by, action="claim", origin=origin)
 
 
 def items_assign(
-    *, by, to, filters=None, keys=None, count: int | None = None, origin: Origin | None = None
+    *,
+    by,
+    to,
+    filters=None,
+    sort=None,
+    keys=None,
+    count: int | None = None,
+    origin: Origin | None = None,
 ):
     """A lead gives items to an officer: these `keys`, or the next `count` of `filters`.
     Assigned items are the officer's for the assignment length, whoever held them."""
@@ -71,10 +80,10 @@ def items_assign(
             claimed.keys += _hold(kind, ids, to, until, by, "assign", origin, take_over=True)
         return claimed
     count = count or settings.claim_size
-    return _take(by, filters, count, until, holder=to, action="assign", origin=origin)
+    return _take(by, filters, sort, count, until, holder=to, action="assign", origin=origin)
 
 
-def _take(by, filters, count: int, until, *, holder, action: str, origin) -> Claimed:
+def _take(by, filters, sort, count: int, until, *, holder, action: str, origin) -> Claimed:
     from audit.queue import review_page
 
     now = timezone.now()
@@ -84,7 +93,9 @@ def _take(by, filters, count: int, until, *, holder, action: str, origin) -> Cla
         wanted = count - len(claimed.keys)
         rows = [
             row
-            for row in review_page(free, limit=wanted + len(tried), counted=False)["items"]
+            for row in review_page(free, sort=sort, limit=wanted + len(tried), counted=False)[
+                "items"
+            ]
             if row["key"] not in tried
         ][:wanted]
         if not rows:

@@ -184,6 +184,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.filters = selectors.ReviewFilters().for_viewer(user, self.can_view)
+        self.sort = None
         self.subscribed = False
         self.page_keys: set[str] = set()
         self.new_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
@@ -243,6 +244,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         filters = selectors.ReviewFilters.parse(message.filters)
         request = queue.page_request({**message.filters, **message.page})
         self.filters = filters.for_viewer(self.user, self.can_view)
+        self.sort = request["sort"]
         page = await database_sync_to_async(_page)(self.filters, request)
         self.subscribed = True
         self.page_keys = {row["key"] for row in page["items"]}
@@ -284,7 +286,11 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
     async def on_claim(self, message: Claim):
         self._may_decide()
         taken = await database_sync_to_async(claims.items_claim_next)(
-            by=self.user, filters=self.filters, count=message.count, origin=self.origin()
+            by=self.user,
+            filters=self.filters,
+            sort=self.sort,
+            count=message.count,
+            origin=self.origin(),
         )
         await self.send_json({"type": "claimed", "keys": taken.keys, "message": taken.message()})
 
@@ -312,6 +318,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             by=self.user,
             to=officer,
             filters=self.filters,
+            sort=self.sort,
             keys=message.keys,
             count=message.count,
             origin=self.origin(),
@@ -385,6 +392,13 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self._schedule_flush()
 
     review_claims = review_decisions
+
+    async def review_health(self, message):
+        """A stream's state changed: the page reads the streams' health now."""
+        try:
+            await self.send_json({"type": "health"})
+        except PAGE_GONE:
+            logger.debug("review page closed before the health news was sent")
 
     def _schedule_flush(self):
         if self.flush_task is None or self.flush_task.done():

@@ -36,6 +36,16 @@ def announce_claims(ids: list[int], kind: str = INSIGHT) -> None:
     async_to_sync(_send)(get_channel_layer(), _message("review.claims", kind, ids))
 
 
+async def announce_health(layer) -> None:
+    """A stream's state changed: pages show a banner while one is not connected."""
+    if layer is None:
+        return
+    try:
+        await layer.group_send(REVIEW_GROUP, {"type": "review.health"})
+    except Exception as exc:  # lossy by contract: pages also read the health every few seconds
+        logger.warning("live update (stream health) not sent: %s", exc)
+
+
 def _message(event: str, kind: str, ids: list[int]) -> dict:
     return {"type": event, "kind": kind, "ids": list(ids)}
 

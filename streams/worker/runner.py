@@ -176,6 +176,7 @@ class StreamRunner:
         await database_sync_to_async(status_report)(
             self.spec.stream_id, StreamState(state), detail, self.worker, retry_in
         )
+        await live.announce_health(self.layer)
 
     async def resume_after(self) -> str | None:
         """The last id stored, once what is buffered has been stored."""

@@ -47,3 +47,18 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+
+
+def search(page, text, matches=1):
+    """Find items by their text, as an officer does, and wait until the page shows exactly
+    the `matches` rows holding it (not the page from before the search); then leave the
+    search box, so the keys act on the queue again."""
+    page.fill("input[name=search]", text)
+    page.wait_for_function(
+        """([text, matches]) => {
+            const rows = [...document.querySelectorAll("#queue tbody tr")];
+            return rows.length === matches && rows.every((row) => row.textContent.includes(text));
+        }""",
+        arg=[text, min(matches, 50)],
+    )
+    page.keyboard.press("Escape")

@@ -95,7 +95,13 @@
     const params = new URLSearchParams(location.search);
     for (const name of FILTER_NAMES) {
       const field = filtersForm.elements[name];
-      if (field && params.has(name)) field.value = params.get(name);
+      if (!field || !params.has(name)) continue;
+      const value = params.get(name);
+      // A shared address may name a type or stream this page does not list: keep it.
+      if (field.tagName === "SELECT" && value && ![...field.options].some((o) => o.value === value)) {
+        field.append(Object.assign(document.createElement("option"), { value, textContent: value }));
+      }
+      field.value = value;
     }
     state.scope = ["queue", "mine", "done"].includes(params.get("scope")) ? params.get("scope") : "queue";
     state.pageRequest = {};
@@ -693,7 +699,12 @@
       case "decided": {
         const entry = settle(message.decision_id);
         applyRows(message.items);
-        if (entry) flash(entry.key);
+        for (const row of message.items) {
+          // Confirmed where it shows; said in words when the page no longer shows it (it
+          // reloaded after a reconnect, say).
+          if (state.tr.has(row.key)) flash(row.key);
+          else if (entry) toast(`${KIND_LABELS[row.kind]} ${row.id} ${row.status}${message.resent ? " (sent again after the reconnect, decided once)" : ""}.`, "ok");
+        }
         break;
       }
       case "conflict": {
@@ -728,6 +739,9 @@
       case "bulk_done":
         bulkProgress(message, true);
         refreshProgress();
+        break;
+      case "health":
+        refreshHealth();
         break;
     }
   }
@@ -930,7 +944,12 @@
     if ($("dialog[open]")) return;
     if (event.key === "Escape") {
       closeReasons();
-      if (typing(event.target)) event.target.blur();
+      if (typing(event.target)) {
+        // Esc leaves the box; in a search box it would also clear the search, which is not
+        // what an officer on their way back to the queue wants.
+        event.preventDefault();
+        event.target.blur();
+      }
       return;
     }
     if (!reasons.hidden && event.key === "Enter") {
