@@ -141,8 +141,19 @@ class Assign(_Message):
     count: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
 
 
+class Group(_Message):
+    """Identical items, as the groups page describes them."""
+
+    kind: Literal["insight", "knowledge"]
+    stream_id: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+    insight_type: Annotated[StrictStr, Field(max_length=64)] = ""
+    text: Annotated[StrictStr, Field(max_length=2000)] = ""
+    cache_key: Annotated[StrictStr, Field(max_length=64)] = ""
+
+
 class Bulk(_Message):
-    """Decide these items, or every pending item the page's filters match, with one reason."""
+    """Decide these items, every pending item the page's filters match, or a group of
+    identical items, with one reason."""
 
     type: Literal["bulk"]
     bulk_id: Annotated[StrictStr, Field(max_length=64)]
@@ -151,6 +162,7 @@ class Bulk(_Message):
     note: StrictStr = ""
     keys: list[Key] | None = Field(default=None, max_length=10_000)
     all_matching: StrictBool = False
+    group: Group | None = None
 
 
 MESSAGES = TypeAdapter(
@@ -335,14 +347,19 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self._may_decide()
         if self.bulk_task is not None and not self.bulk_task.done():
             raise ValidationError("A bulk decision is still running on this page: wait for it.")
-        if message.keys is None and not message.all_matching:
+        keys = message.keys
+        if message.group is not None:
+            keys = await database_sync_to_async(queue.group_keys)(
+                message.group.model_dump(), self.filters
+            )
+        if keys is None and not message.all_matching:
             raise ValidationError("Choose items, or all that match the filters.")
         bulk = await database_sync_to_async(BulkDecision)(
             by=self.user,
             decision=message.decision,
             reason_code=message.reason_code,
             note=message.note,
-            keys=None if message.all_matching else message.keys,
+            keys=None if message.all_matching else keys,
             filters=self.filters if message.all_matching else None,
             origin=self.origin(),
         )
@@ -452,6 +469,8 @@ def _tally(result) -> dict:
 
 
 def _page(filters, request: dict) -> dict:
+    if filters.scope == "groups":
+        return queue.identical_groups(filters)
     if filters.scope in ("mine", "done"):
         return _own_page(filters, request["sort"])
     return queue.review_page(filters, **request)

@@ -8,14 +8,17 @@ quick as the first. The cursor of a page's first or last row, written `value~kin
 in the page's address, so a page can be bookmarked and shared.
 """
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 
 from audit.selectors import ReviewFilters, insight_rows, knowledge_rows
-from streams.genesys.times import parse_time
+from streams.genesys.times import iso, parse_time
 from streams.live import INSIGHT, KNOWLEDGE
 from streams.models import Insight, KnowledgeQuery
 
@@ -286,3 +289,114 @@ def page_request(data) -> dict:
 
 
 MODELS = {INSIGHT: Insight, KNOWLEDGE: KnowledgeQuery}
+
+
+# Identical items, grouped: decided together
+
+GROUPS_LIMIT = 50
+
+
+def identical_groups(filters: ReviewFilters, *, limit: int = GROUPS_LIMIT) -> dict:
+    """Pending items that say the same thing, largest groups first: insights of one stream
+    and type with the same text; knowledge answers of one stream to the same normalised
+    query on the same sources and rules (the same cache key). Each group is one row."""
+    pending = dataclasses.replace(filters, status="pending", scope="queue")
+    groups = []
+    insights = pending.queryset(INSIGHT)
+    if insights is not None:
+        rows = (
+            insights.values("stream_id", "stream__name", "insight_type", "snippet")
+            .annotate(count=Count("id"), lowest=Min("confidence"), latest=Max("received_at"))
+            .filter(count__gte=2)
+            .order_by("-count", "stream_id", "snippet")[:limit]
+        )
+        groups += [
+            _group_row(
+                {
+                    "kind": INSIGHT,
+                    "stream_id": r["stream_id"],
+                    "insight_type": r["insight_type"],
+                    "text": r["snippet"],
+                },
+                r,
+                r["stream__name"],
+                r["insight_type"],
+                r["snippet"],
+            )
+            for r in rows
+        ]
+    answers = pending.queryset(KNOWLEDGE)
+    if answers is not None:
+        rows = (
+            answers.values("stream_id", "stream__name", "cache_key")
+            .annotate(
+                count=Count("id"),
+                lowest=Min("top_confidence"),
+                latest=Max("created_at"),
+                text=Max("query_text"),
+            )
+            .filter(count__gte=2)
+            .order_by("-count", "stream_id", "cache_key")[:limit]
+        )
+        groups += [
+            _group_row(
+                {"kind": KNOWLEDGE, "stream_id": r["stream_id"], "cache_key": r["cache_key"]},
+                r,
+                r["stream__name"],
+                KnowledgeQuery.REVIEW_TYPE,
+                r["text"],
+            )
+            for r in rows
+        ]
+    groups.sort(key=lambda group: -group["count"])
+    groups = groups[:limit]
+    return {
+        "items": groups,
+        "count": len(groups),
+        "count_capped": len(groups) >= limit,
+        "position": 0,
+        "has_prev": False,
+        "has_next": False,
+        "first": "",
+        "last": "",
+        "sort": "count",
+    }
+
+
+def _group_row(group: dict, row: dict, stream: str, insight_type: str, text: str) -> dict:
+    digest = hashlib.sha256(json.dumps(group, sort_keys=True).encode()).hexdigest()[:16]
+    return {
+        "key": f"group:{digest}",
+        "kind": "group",
+        "group": group,
+        "id": 0,
+        "count": row["count"],
+        "stream": stream,
+        "insight_type": insight_type,
+        "snippet": text,
+        "confidence": row["lowest"],
+        "received_at": iso(row["latest"]),
+        "status": "pending",
+        "interaction_id": "",
+    }
+
+
+def group_keys(group: dict, filters: ReviewFilters) -> list[str]:
+    """The keys of the pending items of one group (as `identical_groups` described it), within
+    what `filters` let the viewer see."""
+    kind = group.get("kind")
+    pending = dataclasses.replace(filters, status="pending", scope="queue")
+    queryset = pending.queryset(kind) if kind in (INSIGHT, KNOWLEDGE) else None
+    if queryset is None:
+        raise ValidationError("That group is not one of the queue's.")
+    if kind == INSIGHT:
+        queryset = queryset.filter(
+            stream_id=group.get("stream_id"),
+            insight_type=group.get("insight_type"),
+            snippet=group.get("text"),
+        )
+    else:
+        queryset = queryset.filter(
+            stream_id=group.get("stream_id"), cache_key=group.get("cache_key")
+        )
+    return [f"{kind}:{pk}" for pk in queryset.order_by("pk").values_list("pk", flat=True)]

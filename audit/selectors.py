@@ -36,7 +36,8 @@ class ReviewFilters:
     # Words that must all be in the text (snippet or query), or an interaction id.
     search: str = ""
     # "queue": everything that matches; "mine": what the viewer holds (claimed or assigned);
-    # "done": what the viewer decided today; "free": pending and held by nobody.
+    # "done": what the viewer decided today; "free": pending and held by nobody; "groups":
+    # pending items that say the same thing, one row per group.
     scope: str = "queue"
     # The kinds the viewer may see at all (their permissions), whatever the filters say.
     allowed_kinds: frozenset[str] = frozenset({INSIGHT, KNOWLEDGE})
@@ -150,7 +151,7 @@ class ReviewFilters:
         return queryset.in_status(self.status)
 
 
-SCOPES = ("queue", "mine", "done", "free")
+SCOPES = ("queue", "mine", "done", "free", "groups")
 
 
 def text_search(queryset, text_field: str, id_field: str, search: str):

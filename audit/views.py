@@ -203,7 +203,8 @@ def dashboard(request):
         hours = charts.window_hours(request.GET.get("hours"))
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
-    return render(request, "audit/dashboard.html", charts.dashboard_context(hours))
+    context = {**charts.dashboard_context(hours), "team": workspace.team_progress(request.user)}
+    return render(request, "audit/dashboard.html", context)
 
 
 @require_GET

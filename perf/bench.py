@@ -38,6 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from cryptography.fernet import Fernet
 
+from perf import browser
+
 SIM_CLIENT = ("assistgov-demo", "assistgov-demo-secret")
 RUN_ID = "bench"
 LIVE_RATE = 2000  # insights/s offered during the live section
@@ -59,6 +61,8 @@ class Plan:
     csv_rows_override: int | None = None
     live_seconds_override: float | None = None
     live_pages_override: int | None = None
+    backlog_override: int | None = None
+    decisions_override: int | None = None
 
     @property
     def events(self) -> int:
@@ -79,6 +83,16 @@ class Plan:
         return self.live_pages_override or LIVE_PAGES
 
     @property
+    def backlog(self) -> int:
+        """Pending items behind the review page in the browser section."""
+        return self.backlog_override or 50_000
+
+    @property
+    def decisions(self) -> int:
+        """Approvals made from the keyboard in the browser section."""
+        return self.decisions_override or 200
+
+    @property
     def live_sampled(self) -> int:
         """Pages whose every update is timed."""
         return min(LIVE_SAMPLED, self.live_pages)
@@ -94,6 +108,10 @@ class Plan:
             options += ["--live-seconds", str(self.live_seconds_override)]
         if self.live_pages_override:
             options += ["--live-pages", str(self.live_pages_override)]
+        if self.backlog_override:
+            options += ["--backlog", str(self.backlog_override)]
+        if self.decisions_override:
+            options += ["--decisions", str(self.decisions_override)]
         return options
 
 
@@ -112,6 +130,7 @@ SECTION_KEYS = {
         "fanout_msgs_per_s",
         "fanout_offered_per_s",
     ),
+    "browser": browser.KEYS,
     "csv": (
         "csv_rows_per_s",
         "csv_peak_rss_mb",
@@ -178,6 +197,18 @@ def run(plan: Plan, *, log) -> dict:
         with simulator(0, rate=LIVE_RATE) as sim_url:
             sqlite_url = f"sqlite:///{Path(scratch) / 'live.sqlite3'}"
             figures.update(_child("live", sqlite_url, sim_url, plan, log=log))
+        log(
+            f"browser: the review page in Chromium, {plan.backlog} pending, {LIVE_RATE} "
+            f"insights/s live, {plan.decisions} decisions (SQLite)"
+        )
+        with simulator(0, rate=LIVE_RATE) as sim_url:
+            sqlite_url = f"sqlite:///{Path(scratch) / 'browser.sqlite3'}"
+            figures.update(_child("browser", sqlite_url, sim_url, plan, log=log))
+            if postgres:
+                log("browser: the same on PostgreSQL")
+                with scratch_database(postgres) as url:
+                    pg = _child("browser", url, sim_url, plan, log=log)
+                    figures.update(_renamed(pg, {key: f"{key}_pg" for key in browser.KEYS}))
         log(f"CSV and pages: {plan.csv_rows} insights on SQLite")
         sqlite_url = f"sqlite:///{Path(scratch) / 'csv.sqlite3'}"
         figures.update(_child("csv", sqlite_url, "", plan, log=log))
@@ -357,7 +388,14 @@ def run_section(section: str, *, plan: Plan, sim_url: str) -> dict:
         return _csv_and_pages(plan.csv_rows)
     if section == "live":
         return _live(sim_url, plan)
+    if section == "browser":
+        return browser.measure(sim_url, plan, sys.modules[__name__])
     raise ValueError(f"unknown section {section}")
+
+
+def child_env() -> dict:
+    """The environment of a `serve` the bench starts on its scratch database."""
+    return {**os.environ, "ALLOWED_HOSTS": "127.0.0.1"}
 
 
 async def _ingest(sim_url: str, events: int) -> dict:
@@ -407,7 +445,7 @@ def _live(sim_url: str, plan: Plan) -> dict:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, str(MANAGE), "serve", "--no-simulator", "--port", str(port)],
-        env={**os.environ, "ALLOWED_HOSTS": "127.0.0.1"},
+        env=child_env(),
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -591,16 +629,16 @@ def _percentile(values: list[float], percent: int) -> float | None:
     return round(statistics.quantiles(values, n=100, method="inclusive")[percent - 1], 1)
 
 
-def _scratch_config(sim_url: str):
+def _scratch_config(sim_url: str, name: str = "bench"):
     """A connection to the simulator at `sim_url` and a matrix that takes everything."""
     from streams.models import ConfidenceMatrix, GenesysConnection
 
     connection = GenesysConnection(
-        name="bench", api_base_url=sim_url, login_base_url=sim_url, client_id=SIM_CLIENT[0]
+        name=name, api_base_url=sim_url, login_base_url=sim_url, client_id=SIM_CLIENT[0]
     )
     connection.set_client_secret(SIM_CLIENT[1])
     connection.save()
-    return connection, ConfidenceMatrix.objects.create(name="bench", default_weight=1.0)
+    return connection, ConfidenceMatrix.objects.create(name=name, default_weight=1.0)
 
 
 def _bench_stream(sim_url: str):
@@ -657,9 +695,9 @@ def _sqlite3() -> str:
     return found
 
 
-def _fill(rows: int) -> None:
-    """`rows` insights over 4 streams and 5 types, a tenth of them decided, written by
-    ingestion's own writer (so stored exactly as the product stores them)."""
+def _fill(rows: int, decided_every: int | None = 10) -> None:
+    """`rows` insights over 4 streams and 5 types, one in `decided_every` decided (none
+    with None), written by ingestion's own writer (so stored as the product stores them)."""
     import random
     from datetime import UTC, datetime, timedelta
 
@@ -685,7 +723,7 @@ def _fill(rows: int) -> None:
             confidence = round(rng.random(), 3)
             when = start + timedelta(milliseconds=n * 50, microseconds=n % 1000)
             text = f"Insight {n}: offer the 30-day refund under policy KB-{n % 500}"
-            decided = n % 10 == 9
+            decided = decided_every is not None and n % decided_every == decided_every - 1
             batch.append(
                 {
                     "stream_id": streams[n % 4],
@@ -790,12 +828,20 @@ TABLE = (
     ("csv_peak_rss_mb", "export_csv peak RSS (MB)", "<= 150"),
     ("changelist_ms", "admin insight changelist (ms)", "<= 300"),
     ("review_snapshot_ms", "review queue snapshot (ms)", "<= 300"),
+    ("review_first_page_ms", "review page in Chromium: login to first rows (ms)", "<= 1000"),
+    ("review_page_next_ms", "review page: next page on screen (ms)", "<= 300"),
+    ("review_key_p95_ms", "review page: key press to confirmed decision, p95 (ms)", "<= 150"),
+    ("review_main_thread_busy", "review page: main thread busy share, live", "<= 0.2"),
     ("csv_rows_per_s_pg", "export_csv insights, rows/s (PostgreSQL)", ""),
     ("csv_ceiling_rows_per_s_pg", "COPY ... TO STDOUT CSV", "ceiling"),
     ("csv_ratio_pg", "export / ceiling (PostgreSQL)", ">= 0.3"),
     ("csv_peak_rss_mb_pg", "export_csv peak RSS (MB, PostgreSQL)", "<= 150"),
     ("changelist_ms_pg", "admin insight changelist (ms, PostgreSQL)", "<= 300"),
     ("review_snapshot_ms_pg", "review queue snapshot (ms, PostgreSQL)", "<= 300"),
+    ("review_first_page_ms_pg", "review page: login to first rows (ms, PostgreSQL)", "<= 1000"),
+    ("review_page_next_ms_pg", "review page: next page (ms, PostgreSQL)", "<= 300"),
+    ("review_key_p95_ms_pg", "review page: key to confirmed, p95 (ms, PostgreSQL)", "<= 150"),
+    ("review_main_thread_busy_pg", "review page: main thread busy (PostgreSQL)", "<= 0.2"),
 )
 
 

@@ -139,7 +139,7 @@ class Soak:
     def __init__(self, *, minutes, rate, fault_every, streams, workers, seed, lease_seconds=6.0):
         self.minutes, self.rate, self.fault_every = minutes, rate, fault_every
         self.stream_count, self.worker_count = streams, workers
-        self.rng = random.Random(seed)  # noqa: S311  (fault choice, not security)
+        self.rng = random.Random(seed)
         self.lease_seconds = lease_seconds
         self.workers: list[tuple[StreamWorkerProcess, asyncio.Task]] = []
         self.restarts = 0

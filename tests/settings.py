@@ -38,4 +38,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT = None
+# None: nothing is collected, finders serve the files; a process the tests start that must
+# collect them (the bench's `serve`) names a directory.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None

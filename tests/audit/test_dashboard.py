@@ -4,7 +4,7 @@ from django.urls import reverse
 from audit import dashboard
 from audit.services import item_approve, item_reject
 from streams.models import Insight
-from tests.factories import make_insight
+from tests.factories import make_insight, make_stream
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +108,18 @@ def test_stream_health_is_served_for_live_updates(client, auditor):
     client.force_login(auditor)
     (stream,) = client.get(reverse("dashboard-health")).json()["streams"]
     assert (stream["name"], stream["state"]) == (insight.stream.name, "reconnecting")
+
+
+def test_the_dashboard_shows_the_team_s_day(client, officer, gov_admin):
+    from audit.claims import items_claim_next
+    from audit.selectors import ReviewFilters
+
+    stream = make_stream()
+    items = [make_insight(stream=stream) for _ in range(4)]
+    item_approve(item=items[0], by=gov_admin)
+    items_claim_next(by=officer, filters=ReviewFilters(), count=2)
+    client.force_login(officer)
+    page = client.get("/dashboard/").content.decode()
+    assert "1 decided by people today; 3 pending." in page
+    assert '<td>adam</td><td class="number">1</td><td class="number">0</td>' in page
+    assert '<td>olivia</td><td class="number">0</td><td class="number">2</td>' in page

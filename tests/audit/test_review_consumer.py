@@ -650,3 +650,33 @@ async def test_a_bulk_reject_of_all_matching_decides_each_with_its_own_entry(
     assert (await reload(other.pk)).review_status == "pending"
     assert (await reload(held.pk)).review_status == "pending"
     await communicator.disconnect()
+
+
+async def test_identical_items_are_grouped_and_decided_together(client, officer):
+    stream = await database_sync_to_async(make_stream)()
+    for _ in range(4):
+        await insight(
+            stream=stream, snippet="Card number read aloud", insight_type="compliance_flag"
+        )
+    for _ in range(2):
+        await insight(stream=stream, snippet="Greeting missing", insight_type="compliance_flag")
+    single = await insight(stream=stream, snippet="Only once")
+    communicator, page = await subscribed(client, officer, scope="groups")
+    assert [(row["snippet"], row["count"]) for row in page["items"]] == [
+        ("Card number read aloud", 4),
+        ("Greeting missing", 2),
+    ]
+    group = page["items"][0]["group"]
+    await communicator.send_json_to(
+        {"type": "bulk", "bulk_id": "g-1", "decision": "approve", "group": group}
+    )
+    done = None
+    while done is None or done["type"] != "bulk_done":
+        done = await communicator.receive_json_from(timeout=WAIT)
+    assert (done["total"], done["decided"]) == (4, 4)
+    approved = database_sync_to_async(
+        Insight.objects.filter(snippet="Card number read aloud", review_status="approved").count
+    )
+    assert await approved() == 4
+    assert (await reload(single.pk)).review_status == "pending"
+    await communicator.disconnect()

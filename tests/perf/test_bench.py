@@ -9,6 +9,8 @@ import os
 import pytest
 from django.core.management import call_command
 
+from tests.conftest import chromium_path
+
 pytestmark = pytest.mark.django_db
 
 SQLITE_KEYS = {
@@ -29,6 +31,10 @@ SQLITE_KEYS = {
     "csv_peak_rss_mb",
     "changelist_ms",
     "review_snapshot_ms",
+    "review_first_page_ms",
+    "review_page_next_ms",
+    "review_key_p95_ms",
+    "review_main_thread_busy",
 }
 POSTGRES_KEYS = {
     "ingest_pg_per_s",
@@ -38,6 +44,10 @@ POSTGRES_KEYS = {
     "csv_peak_rss_mb_pg",
     "changelist_ms_pg",
     "review_snapshot_ms_pg",
+    "review_first_page_ms_pg",
+    "review_page_next_ms_pg",
+    "review_key_p95_ms_pg",
+    "review_main_thread_busy_pg",
 }
 
 
@@ -71,7 +81,7 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     call_command(
         "bench",
         *("--quick", "--events", "300", "--csv-rows", "500"),
-        *("--live-seconds", "2", "--live-pages", "4"),
+        *("--live-seconds", "2", "--live-pages", "4", "--backlog", "400", "--decisions", "6"),
         *("--json", str(out)),
     )
     figures = json.loads(out.read_text())
@@ -81,6 +91,12 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     assert all(is_figure(figures, key) for key in expected), figures
     always = ALWAYS_MEASURED | ({k + "_pg" for k in ALWAYS_MEASURED} & POSTGRES_KEYS)
     assert all(figures[key] > 0 for key in always & expected), figures
+    # With Chromium here (always in CI), the review page in the browser is measured too.
+    if chromium_path():
+        browser_keys = {
+            key for key in expected if key.startswith("review_") and "snapshot" not in key
+        }
+        assert all(figures[key] is not None for key in browser_keys), figures
     assert (figures["events"], figures["csv_rows"]) == (300, 500)
     assert figures["ingest_ratio"] == round(
         figures["ingest_per_s"] / figures["ceiling_receive_per_s"], 3

@@ -16,7 +16,7 @@
   const $$ = (selector) => Array.from(document.querySelectorAll(selector));
 
   const STATUS_LABELS = { pending: "Pending", approved: "Approved", rejected: "Rejected", filtered: "Filtered" };
-  const KIND_LABELS = { insight: "Insight", knowledge: "Knowledge answer" };
+  const KIND_LABELS = { insight: "Insight", knowledge: "Knowledge answer", group: "Group" };
   const FILTER_NAMES = ["stream", "insight_type", "search", "min_confidence", "max_confidence", "status", "sort"];
   const TIME_ZONE = root.dataset.timeZone || "UTC";
   const ME = root.dataset.me;
@@ -70,7 +70,7 @@
   }
 
   function typeLabel(row) {
-    if (row.kind === "knowledge") return "Knowledge answer";
+    if (row.kind === "knowledge" || row.insight_type === "knowledge.answer") return "Knowledge answer";
     const words = String(row.insight_type).replace(/[_.]+/g, " ").trim();
     return words.charAt(0).toUpperCase() + words.slice(1);
   }
@@ -103,7 +103,7 @@
       }
       field.value = value;
     }
-    state.scope = ["queue", "mine", "done"].includes(params.get("scope")) ? params.get("scope") : "queue";
+    state.scope = ["queue", "mine", "done", "groups"].includes(params.get("scope")) ? params.get("scope") : "queue";
     state.pageRequest = {};
     if (params.get("after")) state.pageRequest.after = params.get("after");
     else if (params.get("before")) state.pageRequest.before = params.get("before");
@@ -160,6 +160,7 @@
   }
 
   function statusText(row) {
+    if (row.kind === "group") return `${number(row.count)} identical, pending`;
     const pending = [...state.outbox.values()].find((entry) => entry.key === row.key);
     if (pending) return pending.message.decision === "approve" ? "Approving…" : "Rejecting…";
     if (row.status === "pending") return claimText(row) || "Pending";
@@ -190,7 +191,7 @@
     if (picking) {
       const box = Object.assign(document.createElement("input"), {
         type: "checkbox", checked: state.picked.has(row.key) || state.allMatching,
-        disabled: row.status !== "pending",
+        disabled: row.status !== "pending" || row.kind === "group",
       });
       box.setAttribute("aria-label", `Select ${KIND_LABELS[row.kind].toLowerCase()} ${row.id} for a bulk decision`);
       const td = document.createElement("td");
@@ -200,7 +201,8 @@
     }
     const text = cell(row.corrected_text || row.snippet, "snippet");
     const meta = Object.assign(document.createElement("span"), {
-      className: "meta", textContent: `${row.stream} · ${when(row.received_at)}`,
+      className: "meta",
+      textContent: row.kind === "group" ? `${row.stream} · ${number(row.count)} identical` : `${row.stream} · ${when(row.received_at)}`,
     });
     text.append(meta);
     cells.push(
@@ -240,7 +242,14 @@
     const shown = state.order.length;
     let text;
     if (!shown) {
-      text = { queue: "Nothing matches these filters.", mine: "You hold no items: claim some (c).", done: "You have decided nothing today yet." }[state.scope];
+      text = {
+        queue: "Nothing matches these filters.",
+        mine: "You hold no items: claim some (c).",
+        done: "You have decided nothing today yet.",
+        groups: "No two pending items that match these filters are identical.",
+      }[state.scope];
+    } else if (state.scope === "groups") {
+      text = `${number(shown)} group${shown === 1 ? "" : "s"} of identical items, largest first`;
     } else if (state.scope !== "queue") {
       text = `${number(shown)} item${shown === 1 ? "" : "s"}`;
     } else {
@@ -266,6 +275,10 @@
     if (!row) {
       box.replaceChildren(Object.assign(document.createElement("p"), { className: "muted", textContent: "Nothing selected." }));
       $("#context").replaceChildren();
+      return;
+    }
+    if (row.kind === "group") {
+      renderGroup(box, row);
       return;
     }
     const dl = document.createElement("dl");
@@ -303,6 +316,31 @@
     const tr = state.tr.get(row.key);
     if (tr) tr.scrollIntoView({ block: "nearest" });
     scheduleContext(row.key);
+  }
+
+  function renderGroup(box, row) {
+    const dl = document.createElement("dl");
+    for (const [label, value] of [
+      ["Items", `${number(row.count)} pending, identical`],
+      ["Type", typeLabel(row)],
+      ["Stream", row.stream],
+      ["Lowest confidence", confidenceText(row.confidence)],
+      ["Latest", when(row.received_at)],
+    ]) {
+      dl.append(
+        Object.assign(document.createElement("dt"), { textContent: label }),
+        Object.assign(document.createElement("dd"), { textContent: value }),
+      );
+    }
+    box.replaceChildren(
+      Object.assign(document.createElement("p"), { className: "kind", textContent: `${number(row.count)} identical items` }),
+      Object.assign(document.createElement("p"), { className: "snippet-full", textContent: row.snippet }),
+      dl,
+      Object.assign(document.createElement("p"), { className: "muted", textContent: "Approving or rejecting decides every one of them, each with its own entry in the audit trail." }),
+    );
+    $("#context").replaceChildren();
+    $("#edit").disabled = true;
+    $("#skip").disabled = true;
   }
 
   function labelled(label, text, className) {
@@ -462,7 +500,8 @@
   function decidable() {
     const row = state.rows.get(state.selected);
     if (!row) return null;
-    if (!state.canDecide.includes(row.kind)) {
+    const kind = row.kind === "group" ? row.group.kind : row.kind;
+    if (!state.canDecide.includes(kind)) {
       toast(`Your role cannot decide ${KIND_LABELS[row.kind].toLowerCase()}s.`, "error");
       return null;
     }
@@ -485,6 +524,10 @@
   function decide(decision, reasonCode) {
     const row = decidable();
     if (!row) return;
+    if (row.kind === "group") {
+      decideGroup(row, decision, reasonCode);
+      return;
+    }
     const message = { type: "decide", kind: row.kind, id: row.id, decision, note: note.value, decision_id: newId() };
     if (decision === "reject") message.reason_code = reasonCode;
     if (decision === "approve" && state.editing && correction.value.trim() !== row.snippet) {
@@ -540,7 +583,7 @@
 
   function openCorrection() {
     const row = decidable();
-    if (!row) return;
+    if (!row || row.kind === "group") return;
     state.editing = true;
     correction.hidden = false;
     $("#correction-label").hidden = false;
@@ -615,6 +658,22 @@
     return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
   }
 
+  async function decideGroup(row, decision, reasonCode) {
+    closeReasons();
+    const what = decision === "approve" ? "Approve" : `Reject (${reasonLabels[reasonCode]})`;
+    if (!(await confirmDialog(`${what} all ${number(row.count)} identical items? Each gets its own decision in the audit trail.`))) return;
+    const message = { type: "bulk", bulk_id: newId(), decision, reason_code: reasonCode || "", note: note.value, group: row.group };
+    if (!send(message)) {
+      toast("Not connected: nothing was decided. Try again when the connection is back.", "error");
+      return;
+    }
+    state.bulk = { id: message.bulk_id, total: row.count };
+    if (picking) {
+      $("#bulk-progress").hidden = false;
+      renderBulk();
+    }
+  }
+
   async function bulk(decision) {
     const count = state.allMatching ? state.page.count : state.picked.size;
     if (!count) return;
@@ -643,6 +702,7 @@
 
   function bulkProgress(message, done) {
     if (!state.bulk || message.bulk_id !== state.bulk.id) return;
+    if (!picking) return;
     const progress = $("#bulk-progress");
     progress.max = message.total || 1;
     progress.value = message.decided + message.skipped;

@@ -30,13 +30,25 @@ class Command(BaseCommand):
             help="How long the live section measures (default 20, 6 with --quick).",
         )
         parser.add_argument(
+            "--backlog",
+            type=int,
+            help="Pending items behind the review page in the browser section (default 50,000).",
+        )
+        parser.add_argument(
+            "--decisions",
+            type=int,
+            help="Approvals from the keyboard in the browser section (default 200).",
+        )
+        parser.add_argument(
             "--live-pages",
             type=int,
             help="Review pages open during the live section (default 100).",
         )
         # Internal: one section, run by the parent in a process of its own.
         parser.add_argument(
-            "--section", choices=["ingest", "live", "commits", "csv"], help="(internal)"
+            "--section",
+            choices=["ingest", "live", "commits", "csv", "browser"],
+            help="(internal)",
         )
         parser.add_argument("--sim", default="", help="(internal) the simulator's URL")
         parser.add_argument("--out", help="(internal) where a section writes its figures")
@@ -48,6 +60,8 @@ class Command(BaseCommand):
             options["csv_rows"],
             options["live_seconds"],
             options["live_pages"],
+            options["backlog"],
+            options["decisions"],
         )
         if options["section"]:
             self.section(options["section"], plan, options["sim"], Path(options["out"]))
