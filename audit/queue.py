@@ -20,7 +20,7 @@ from django.db.models import Count, Max, Min, Q
 from audit.selectors import ReviewFilters, insight_rows, knowledge_rows
 from streams.genesys.times import iso, parse_time
 from streams.live import INSIGHT, KNOWLEDGE
-from streams.models import Insight, KnowledgeQuery
+from streams.models import KnowledgeQuery
 
 PAGE_SIZE = 50
 # Counting past this would read the whole backlog on every page: the count says "more than".
@@ -128,9 +128,8 @@ def _key(value, kind: str, number: int) -> tuple:
     return (value is not None, value if value is not None else 0.0, kind, number)
 
 
-def row_cursor(row: dict, sort: Sort) -> Cursor:
-    value = row["sort_value"]
-    return Cursor(value, row["kind"], row["id"])
+def row_cursor(row: dict) -> Cursor:
+    return Cursor(row["sort_value"], row["kind"], row["id"])
 
 
 # Reading a page
@@ -159,8 +158,8 @@ def review_page(
     has_prev = more if backwards else after is not None
     has_next = (before is not None) if backwards else more
     count, capped = queue_count(filters) if counted else (0, False)
-    first = str(row_cursor(rows[0], sort)) if rows else ""
-    position = queue_position(filters, sort, row_cursor(rows[0], sort)) if rows and counted else 0
+    first = str(row_cursor(rows[0])) if rows else ""
+    position = queue_position(filters, sort, row_cursor(rows[0])) if rows and counted else 0
     return {
         "items": [_public(row) for row in rows],
         "count": count,
@@ -169,7 +168,7 @@ def review_page(
         "has_prev": has_prev or position > 0,
         "has_next": has_next,
         "first": first,
-        "last": str(row_cursor(rows[-1], sort)) if rows else "",
+        "last": str(row_cursor(rows[-1])) if rows else "",
         "sort": sort.name,
     }
 
@@ -287,8 +286,6 @@ def page_request(data) -> dict:
         request["last"] = True
     return request
 
-
-MODELS = {INSIGHT: Insight, KNOWLEDGE: KnowledgeQuery}
 
 
 # Identical items, grouped: decided together

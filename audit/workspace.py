@@ -1,7 +1,6 @@
 """What the review page reads beside its queue: an item's context (its conversation, the
 rule that judged it, its history), the team's progress, and saved views."""
 
-from datetime import timedelta
 from urllib.parse import parse_qsl
 
 from django.core.exceptions import ValidationError
@@ -226,7 +225,3 @@ def views_for(user) -> list[dict]:
         }
         for view in views.order_by("-published", "name")
     ]
-
-
-def claim_minutes_left(until) -> int:
-    return max(0, int((until - timezone.now()) / timedelta(minutes=1)))

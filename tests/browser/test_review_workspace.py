@@ -5,9 +5,11 @@ stream's health where officers work."""
 
 import http.server
 import json
+import os
 import re
 import threading
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from tests.test_processes import Deployment, answers, free_port
 
 # The module sets up a backlog of thousands: more than the default per-test bound.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+SCREENSHOTS = os.environ.get("ASSISTGOV_SCREENSHOTS")
 BACKLOG = 5000
 DASH = "\u2013"  # the summary's en dash: "Items 1-50"
 PASSWORDS = {"officer": "officer-demo-pass", "officer2": "officer2-demo-pass"}
@@ -190,6 +193,16 @@ def test_two_officers_never_get_each_others_claims_and_expiry_frees_them(page, d
     second.keyboard.press("c")
     second.locator(".toast", has_text="20 item(s) are yours").nth(1).wait_for()
     assert {holder(demo, i) for i in first_ids} == {"officer2"}
+    if SCREENSHOTS:
+        second.set_viewport_size({"width": 1440, "height": 900})
+        second.keyboard.press("j")
+        second.locator("#context .history").wait_for()
+        second.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
+        second.screenshot(path=str(Path(SCREENSHOTS) / "review.png"))
+        phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        log_in(phone, demo, "officer", "/review/?insight_type=script")
+        phone.screenshot(path=str(Path(SCREENSHOTS) / "review-phone.png"))
+        phone.context.close()
     second.context.close()
 
 

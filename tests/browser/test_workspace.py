@@ -81,9 +81,6 @@ def test_an_officer_approves_a_live_insight_from_the_keyboard_and_finds_it_in_th
     row.locator("td.status", has_text="Approved by you").wait_for()  # confirmed, in place
     assert status_of(demo, text) == ("approved", "checked in the browser")
 
-    if SCREENSHOTS:
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(Path(SCREENSHOTS) / "review.png"))
     csv_text = page.request.get(demo.base + "/export/decisions.csv").text()
     (line,) = [line for line in csv_text.splitlines() if text in line]
     assert ",approved," in line and ",officer," in line

@@ -881,8 +881,10 @@
       const response = await fetch(root.dataset.progressUrl, { headers: { Accept: "application/json" } });
       if (!response.ok) return;
       const progress = await response.json();
-      $("#count-mine").textContent = number(progress.me.claimed);
-      $("#count-done").textContent = number(progress.me.decided_today);
+      if ($("#count-mine")) {
+        $("#count-mine").textContent = number(progress.me.claimed);
+        $("#count-done").textContent = number(progress.me.decided_today);
+      }
       const box = $("#progress");
       const summary = Object.assign(document.createElement("p"), {
         textContent: `${number(progress.decided_today)} decided by the team today; ${progress.pending_capped ? "more than " : ""}${number(progress.pending)} pending.`,
