@@ -287,7 +287,6 @@ def page_request(data) -> dict:
     return request
 
 
-
 # Identical items, grouped: decided together
 
 GROUPS_LIMIT = 50
