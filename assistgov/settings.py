@@ -233,6 +233,9 @@ FIELD_ENCRYPTION_KEYS = env.fernet_keys("FIELD_ENCRYPTION_KEY", [_dev_fernet_key
 STREAMS_RECONCILE_SECONDS = env.float("STREAMS_RECONCILE_SECONDS", 5.0, minimum=0.1)
 STREAMS_BATCH_SIZE = env.int("STREAMS_BATCH_SIZE", 500, minimum=1)
 STREAMS_FLUSH_SECONDS = env.float("STREAMS_FLUSH_SECONDS", 0.05, minimum=0.01)
+# How long a stopping stream may take to store what it has buffered (and a resuming one
+# before it asks for a replay). What is not stored by then is received again on resume.
+STREAMS_DRAIN_SECONDS = env.float("STREAMS_DRAIN_SECONDS", 10.0, minimum=0.1)
 STREAMS_BUFFER_LIMIT = env.int("STREAMS_BUFFER_LIMIT", 5000, minimum=1)
 STREAMS_MAX_FRAME_BYTES = env.int("STREAMS_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
 STREAMS_ACK_TIMEOUT_SECONDS = env.float("STREAMS_ACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)

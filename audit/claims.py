@@ -171,7 +171,7 @@ def claims_release(*, by, keys=None, reason: str = "released", origin: Origin | 
             if not items:
                 continue
             review_kind.model.objects.filter(pk__in=[i.pk for i in items], claimed_by=by).update(
-                claimed_by=None, claimed_until=None, claim_assigned_by=None, claim_deferred_at=None
+                **review_kind.model.UNCLAIMED
             )
             for item in items:
                 audit_record(

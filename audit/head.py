@@ -7,12 +7,12 @@ import asyncio
 import logging
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
+from assistgov.asyncdb import database_sync_to_async
 from audit.chain import head
 from streams.genesys.times import iso
 from streams.models import WebhookEndpoint
@@ -60,7 +60,7 @@ async def head_publisher(worker: str) -> None:
         period = int(time.time() // interval)
         try:
             if await cache.aadd(f"audit-head:{period}", worker, timeout=interval * 2):
-                await sync_to_async(publish_head)()
+                await database_sync_to_async(publish_head)()
         except Exception:
             logger.exception("could not publish the audit chain's head; trying next period")
         await asyncio.sleep(interval - time.time() % interval)

@@ -248,10 +248,7 @@ def _item_decide(
                 review_note=note,
                 corrected_text=corrected_text,
                 review_decision_id=decision_id[:64],
-                claimed_by=None,
-                claimed_until=None,
-                claim_assigned_by=None,
-                claim_deferred_at=None,
+                **kind.model.UNCLAIMED,
             )
         )
         item.refresh_from_db()

@@ -10,6 +10,8 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from assistgov.asyncdb import cancellable
+
 logger = logging.getLogger(__name__)
 
 REVIEW_GROUP = "review"
@@ -41,7 +43,7 @@ async def announce_health(layer) -> None:
     if layer is None:
         return
     try:
-        await layer.group_send(REVIEW_GROUP, {"type": "review.health"})
+        await cancellable(layer.group_send)(REVIEW_GROUP, {"type": "review.health"})
     except Exception as exc:  # lossy by contract: pages also read the health every few seconds
         logger.warning("live update (stream health) not sent: %s", exc)
 
@@ -54,7 +56,7 @@ async def _send(layer, message: dict) -> None:
     if layer is None or not message["ids"]:
         return
     try:
-        await layer.group_send(REVIEW_GROUP, message)
+        await cancellable(layer.group_send)(REVIEW_GROUP, message)
     except Exception as exc:  # the layer is lossy by contract; never stall the sender on it
         logger.warning(
             "live update (%s) for %d %s item(s) not sent: %s",

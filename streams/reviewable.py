@@ -94,6 +94,14 @@ class Reviewable(models.Model):
         null=True, blank=True, help_text="Skipped: it comes after the claim's other items."
     )
 
+    # The values that end a claim (a release, a decision).
+    UNCLAIMED = {
+        "claimed_by": None,
+        "claimed_until": None,
+        "claim_assigned_by": None,
+        "claim_deferred_at": None,
+    }
+
     class Meta:
         abstract = True
 

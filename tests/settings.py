@@ -15,6 +15,8 @@ os.environ.setdefault("STREAMS_FLUSH_SECONDS", "0.05")
 os.environ.setdefault("STREAMS_BACKOFF_BASE_SECONDS", "0.05")
 os.environ.setdefault("STREAMS_BACKOFF_CAP_SECONDS", "0.5")
 os.environ.setdefault("STREAMS_ACK_TIMEOUT_SECONDS", "2")
+# A bound against a hang on a busy host, not a speed limit: stopping stores what was received.
+os.environ.setdefault("STREAMS_DRAIN_SECONDS", "120")
 # The simulator and webhook receivers the tests start listen on the loopback.
 os.environ.setdefault("CONNECTION_ALLOWED_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost")

@@ -55,7 +55,7 @@ SITE = {
     ("export-csv", (("kind", "knowledge"),)): PAGE,
     ("knowledge-console", None): signed_in(302, auditor=403),
     ("knowledge-api-search", None): dict.fromkeys(ROLES, 405),  # POST with an API token only
-    ("review-item-context", (("kind", "insight"), ("item_id", 1))): PAGE,
+    ("review-item-context", (("kind", "insight"), ("item_id", "streams.insight"))): PAGE,
     ("review-progress", None): PAGE,
     ("review-views", None): PAGE,
     ("review-view-delete", (("view_id", 1),)): dict.fromkeys(ROLES, 405) | {"anonymous": 405},
@@ -161,6 +161,15 @@ def objects(django_user_model):
     }
 
 
+def site_kwargs(kwargs, objects) -> dict:
+    """A page's URL arguments; an `*_id` naming a model is that fixture object's key (keys
+    depend on what ran before, so none is written down)."""
+    return {
+        name: objects[value].pk if name.endswith("_id") and value in objects else value
+        for name, value in kwargs or ()
+    }
+
+
 def status_for(client, user, url):
     client.logout()
     if user is not None:
@@ -216,7 +225,7 @@ def test_every_url_has_a_decision_and_the_decision_holds(client, cast, objects):
             cases = [decided]
         else:
             cases = [
-                (reverse(name, kwargs=dict(kwargs or ())), expected)
+                (reverse(name, kwargs=site_kwargs(kwargs, objects)), expected)
                 for (name, kwargs), expected in SITE.items()
                 if name == pattern.name
             ]

@@ -1,5 +1,6 @@
 """The deployment's commands as real processes: simulator, stream worker, embedded server."""
 
+import contextlib
 import json
 import os
 import signal
@@ -25,9 +26,14 @@ def free_port() -> int:
 
 
 class Deployment:
-    """A throwaway SQLite database and the environment the processes share."""
+    """A throwaway SQLite database and the environment the processes share.
+
+    Use it as a context manager: its processes are killed however the block ends, a failed
+    setup included. Each process writes to its own log file (a pipe nobody reads would fill
+    and stall it), read back when it exits early or is stopped."""
 
     def __init__(self, tmp_path, **env):
+        self.tmp_path = tmp_path
         self.db = tmp_path / "assistgov.sqlite3"
         clean = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME")}
         self.env = {
@@ -39,6 +45,13 @@ class Deployment:
             **env,
         }
         self.processes: list[subprocess.Popen] = []
+        self.logs: dict[int, Path] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.cleanup()
 
     def manage(self, *args, check=True):
         return subprocess.run(
@@ -51,16 +64,21 @@ class Deployment:
         )
 
     def start(self, *args) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        log = self.tmp_path / f"{len(self.logs) + 1}-{args[0]}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         self.processes.append(process)
+        self.logs[process.pid] = log
         return process
+
+    def output(self, process) -> str:
+        return self.logs[process.pid].read_text(errors="replace")
 
     def query(self, sql, params=()):
         with sqlite3.connect(self.db, timeout=10) as connection:
@@ -73,7 +91,7 @@ class Deployment:
                 return
             for process in self.processes:
                 if process.poll() is not None:
-                    raise AssertionError(f"{process.args} exited early:\n{process.stdout.read()}")
+                    raise AssertionError(f"{process.args} exited early:\n{self.output(process)}")
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}")
 
@@ -84,22 +102,42 @@ class Deployment:
         """Signal a process and wait for it; it is no longer expected to be running."""
         self.processes.remove(process)
         process.send_signal(sig)
-        output, _ = process.communicate(timeout=within)
-        return process.returncode, output
+        process.wait(timeout=within)
+        return process.returncode, self.output(process)
 
     def cleanup(self):
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
-                process.communicate()
+                process.wait()
+
+
+@contextlib.contextmanager
+def demo_deployment(tmp_path, *, rate: float, setup: str = "", **env):
+    """`make demo` in a throwaway directory: migrated, demo users and stream, `serve` with
+    its simulator emitting `rate` insights a second; `setup` is run in a shell first."""
+    with Deployment(tmp_path, **env) as deployment:
+        deployment.manage("migrate", "--noinput")
+        web_port, sim_port = free_port(), free_port()
+        deployment.manage("demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}")
+        if setup:
+            deployment.manage("shell", "-c", setup)
+        deployment.start(
+            "serve",
+            *("--port", str(web_port), "--simulator-port", str(sim_port)),
+            *("--simulator-rate", f"{rate:g}"),
+        )
+        deployment.base = f"http://127.0.0.1:{web_port}"
+        deployment.simulator = f"http://127.0.0.1:{sim_port}"
+        deployment.wait_for(lambda: answers(deployment.base + "/healthz"), "the web server")
+        yield deployment
 
 
 @pytest.fixture
 def deployment(tmp_path):
-    deployment = Deployment(tmp_path)
-    deployment.manage("migrate", "--noinput")
-    yield deployment
-    deployment.cleanup()
+    with Deployment(tmp_path) as deployment:
+        deployment.manage("migrate", "--noinput")
+        yield deployment
 
 
 def http_get(url):

@@ -4,10 +4,10 @@ import asyncio
 import logging
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from pydantic import ValidationError as PydanticValidationError
 
+from assistgov.asyncdb import database_sync_to_async
 from streams.genesys.knowledge import QUERY_TEXT_LIMIT
 from streams.genesys.scoring import extract_snippet
 from streams.ingest.models import Insight
@@ -102,7 +102,7 @@ class AutomaticQueries:
             return 0
         types = set().union(*(spec.auto_query_types for spec in specs))
         started = 0
-        for insight in await sync_to_async(insights_to_search)(insight_ids, types):
+        for insight in await database_sync_to_async(insights_to_search)(insight_ids, types):
             for spec in specs:
                 if insight.insight_type in spec.auto_query_types:
                     await self.slots.acquire()
@@ -118,7 +118,7 @@ class AutomaticQueries:
 
     async def specs(self) -> list[KnowledgeSpec]:
         if time.monotonic() - self._specs_at > self.SPECS_MAX_AGE:
-            self._specs = await sync_to_async(enabled_specs)()
+            self._specs = await database_sync_to_async(enabled_specs)()
             self._specs_at = time.monotonic()
         return self._specs
 

@@ -9,7 +9,8 @@ ORM work goes through asgiref's `sync_to_async`, as in Django's own async views:
 process the request owns the connection's lifetime; in the stream worker these calls run
 on its one thread-sensitive database thread, where the supervisor's reconcile (channels'
 `database_sync_to_async`, which calls `close_old_connections`) retires broken or aged
-connections every few seconds.
+connections every few seconds. Either way a cancellation during the call is honoured
+(`assistgov.asyncdb.cancellable`).
 """
 
 import logging
@@ -21,6 +22,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from assistgov.asyncdb import cancellable
 from streams import live, ports
 from streams.genesys.knowledge import (
     Governance,
@@ -162,7 +164,7 @@ async def _query_record(
         created_at=timezone.now(),
         **review_fields(origin, governance),
     )
-    return await sync_to_async(query_store)(query, client_address)
+    return await cancellable(sync_to_async(query_store))(query, client_address)
 
 
 FILTERED_RULE = "knowledge governance: no result passed the stream's rules"

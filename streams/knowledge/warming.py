@@ -6,12 +6,12 @@ import logging
 import time
 from datetime import timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from assistgov.asyncdb import database_sync_to_async
 from streams.knowledge.hub import KnowledgeHub
 from streams.knowledge.models import KnowledgeQuery, KnowledgeStream
 from streams.knowledge.search import CACHE_PREFIX, KnowledgeError, knowledge_search
@@ -58,7 +58,7 @@ class KnowledgeWarmer:
     async def step(self) -> int:
         """One pass over the enabled streams; returns how many queries were re-run."""
         warmed = 0
-        for spec in await sync_to_async(enabled_specs)():
+        for spec in await database_sync_to_async(enabled_specs)():
             if spec.problem:
                 await knowledge_state_report(spec.stream_id, StreamState.ERROR, spec.problem)
                 continue
@@ -75,7 +75,9 @@ class KnowledgeWarmer:
 
     async def _warm(self, spec: KnowledgeSpec) -> int:
         lead = min(2 * self.interval, spec.cache_ttl / 2)
-        candidates = await sync_to_async(warming_candidates)(spec, window=self.window, top=self.top)
+        candidates = await database_sync_to_async(warming_candidates)(
+            spec, window=self.window, top=self.top
+        )
         warmed = 0
         for key, text in candidates:
             entry = await cache.aget(CACHE_PREFIX + key)
@@ -98,7 +100,7 @@ class KnowledgeWarmer:
         return warmed
 
 
-@sync_to_async
+@database_sync_to_async
 def knowledge_state_report(stream_id: int, state: StreamState, detail: str) -> None:
     KnowledgeStream.objects.filter(pk=stream_id).exclude(
         state=state.value, state_detail=detail[:500]

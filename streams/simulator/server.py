@@ -477,6 +477,8 @@ class Simulator:
             "last_id": self.events[-1]["id"] if self.events else None,
             "sent_unique": len(self.sent_ids),
             "connections": len(self.connections),
+            # Sockets whose subscription is acknowledged: events emitted from now reach them.
+            "subscribed": sum(conn.acked for conn in self.connections.values()),
             "knowledge_sockets": len(self.knowledge.sockets),
             **self.notifications.stats(),
             **dict(self.counters),

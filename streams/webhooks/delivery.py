@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from assistgov.asyncdb import database_sync_to_async
 from streams import outbound, ports
 from streams.genesys.errors import HostNotAllowed
 from streams.genesys.rest import parse_retry_after

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import F
 
+from assistgov.asyncdb import database_sync_to_async
 from streams import context, live
 from streams.genesys.auth import TokenManager
 from streams.genesys.backoff import Backoff
@@ -34,8 +34,6 @@ from streams.worker.models import StreamState, StreamStatus
 from streams.worker.specs import StreamSpec, client_settings, notification_settings
 
 logger = logging.getLogger(__name__)
-
-DRAIN_TIMEOUT = 5.0
 
 
 REPORTED_PROBLEMS = (StreamState.RECONNECTING, StreamState.SATURATED, StreamState.ERROR)
@@ -146,7 +144,7 @@ class StreamRunner:
         """Store what is buffered, then report the stream stopped."""
         try:
             if not writer.done():
-                await asyncio.wait_for(self.queue.join(), DRAIN_TIMEOUT)
+                await asyncio.wait_for(self.queue.join(), settings.STREAMS_DRAIN_SECONDS)
         except TimeoutError:
             logger.warning(
                 "stream %s: %d buffered records not stored at shutdown; they will be "
@@ -181,7 +179,7 @@ class StreamRunner:
     async def resume_after(self) -> str | None:
         """The last id stored, once what is buffered has been stored."""
         try:
-            await asyncio.wait_for(self.queue.join(), DRAIN_TIMEOUT)
+            await asyncio.wait_for(self.queue.join(), settings.STREAMS_DRAIN_SECONDS)
         except TimeoutError:
             logger.warning("stream %s: resuming before the buffer drained", self.spec.name)
         return self.last_stored_id

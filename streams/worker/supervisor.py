@@ -7,6 +7,7 @@ only delays a change.
 """
 
 import asyncio
+import io
 import logging
 import os
 import socket
@@ -14,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from channels.db import database_sync_to_async
 from django.conf import settings
 
+from assistgov.asyncdb import database_sync_to_async
 from streams import outbound, ports
 from streams.genesys.auth import TokenPool
 from streams.worker import leases
@@ -26,7 +27,8 @@ from streams.worker.specs import StreamSpec, load_stream_specs
 
 logger = logging.getLogger(__name__)
 
-STOP_TIMEOUT = 10.0
+# Beyond the drain a stopping runner is allowed: time to record its final state.
+STOP_GRACE_SECONDS = 10.0
 
 
 def default_worker_id() -> str:
@@ -154,7 +156,13 @@ class StreamSupervisor:
             logger.exception("stream worker %s: %s failed", self.worker_id, function.__name__)
 
     async def _start_runner(self, spec: StreamSpec, reason: str) -> None:
-        logger.info("stream %s: starting (%s): %s", spec.name, spec.connection.api_url, reason)
+        logger.info(
+            "stream %s: starting on worker %s (%s): %s",
+            spec.name,
+            self.worker_id,
+            spec.connection.api_url,
+            reason,
+        )
         runner = StreamRunner(
             spec,
             http=self.http,
@@ -188,11 +196,19 @@ class StreamSupervisor:
     async def _stop_runner(self, stream_id: int, reason: str) -> None:
         running = self.running.pop(stream_id)
         spec = running.spec
-        logger.info("stream %s: stopping: %s", spec.name, reason)
+        logger.info("stream %s: stopping on worker %s: %s", spec.name, self.worker_id, reason)
         running.task.cancel()
-        done, _ = await asyncio.wait({running.task}, timeout=STOP_TIMEOUT)
+        bound = settings.STREAMS_DRAIN_SECONDS + STOP_GRACE_SECONDS
+        done, _ = await asyncio.wait({running.task}, timeout=bound)
         if not done:
-            logger.warning("stream %s did not stop within %.0f s", spec.name, STOP_TIMEOUT)
+            waiting = io.StringIO()
+            running.task.print_stack(file=waiting)
+            logger.warning(
+                "stream %s did not stop within %.0f s; it is still waiting here:\n%s",
+                spec.name,
+                bound,
+                waiting.getvalue(),
+            )
         await self._report(spec, "stop", reason)
 
     async def stop_all(self) -> None:

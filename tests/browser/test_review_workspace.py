@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import search
-from tests.test_processes import Deployment, answers, free_port
+from tests.test_processes import demo_deployment
 
 # The module sets up a backlog of thousands: more than the default per-test bound.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -65,30 +65,27 @@ hook.save()
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     receiver = Receiver()
-    deployment = Deployment(
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    with demo_deployment(
         tmp_path_factory.mktemp("workspace"),
+        rate=0,
+        setup=SETUP.format(url=url),
         STREAMS_POLICY_BACKOFF_SECONDS="5",
         WEBHOOK_POLL_SECONDS="0.2",
-    )
-    deployment.receiver = receiver
-    deployment.manage("migrate", "--noinput")
-    web_port, sim_port = free_port(), free_port()
-    deployment.manage("demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}")
-    url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-    deployment.manage("shell", "-c", SETUP.format(url=url))
-    deployment.start(
-        "serve", "--port", str(web_port), "--simulator-port", str(sim_port), "--simulator-rate", "0"
-    )
-    deployment.base = f"http://127.0.0.1:{web_port}"
-    deployment.simulator = f"http://127.0.0.1:{sim_port}"
-    deployment.wait_for(lambda: answers(deployment.base + "/healthz"), "the web server")
-    emit(deployment, BACKLOG, insight_type="script")
-    deployment.wait_for(
-        lambda: count(deployment, "insight_type = 'script'") == BACKLOG, "the backlog stored"
-    )
-    yield deployment
-    deployment.cleanup()
+    ) as deployment:
+        deployment.receiver = receiver
+        # A fresh subscription starts at the live end: emit once the stream's is acknowledged.
+        deployment.wait_for(lambda: sim_stats(deployment)["subscribed"] >= 1, "a subscription")
+        emit(deployment, BACKLOG, insight_type="script")
+        deployment.wait_for(
+            lambda: count(deployment, "insight_type = 'script'") == BACKLOG, "the backlog stored"
+        )
+        yield deployment
     receiver.shutdown()
+
+
+def sim_stats(demo) -> dict:
+    return httpx.get(demo.simulator + "/_sim/stats", timeout=30).json()
 
 
 def emit(demo, n, **event):

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import search
-from tests.test_processes import Deployment, answers, free_port
+from tests.test_processes import demo_deployment
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = os.environ.get("ASSISTGOV_SCREENSHOTS")
@@ -18,19 +18,9 @@ SCREENSHOTS = os.environ.get("ASSISTGOV_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    deployment = Deployment(tmp_path_factory.mktemp("demo"))
-    deployment.manage("migrate", "--noinput")
-    web_port, sim_port = free_port(), free_port()
-    deployment.manage("demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}")
-    deployment.start(
-        "serve", "--port", str(web_port), "--simulator-port", str(sim_port), "--simulator-rate", "3"
-    )
-    deployment.base = f"http://127.0.0.1:{web_port}"
-    deployment.simulator = f"http://127.0.0.1:{sim_port}"
-    deployment.wait_for(lambda: answers(deployment.base + "/healthz"), "the web server")
-    deployment.wait_for(lambda: deployment.insights() >= 3, "the first insights")
-    yield deployment
-    deployment.cleanup()
+    with demo_deployment(tmp_path_factory.mktemp("demo"), rate=3) as deployment:
+        deployment.wait_for(lambda: deployment.insights() >= 3, "the first insights")
+        yield deployment
 
 
 def emit(demo, text, confidence=0.3, insight_type="compliance_flag"):

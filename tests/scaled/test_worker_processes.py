@@ -31,7 +31,7 @@ def cluster(tmp_path):
     database_url = (
         f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     )
-    deployment = Deployment(
+    with Deployment(
         tmp_path,
         DATABASE_URL=database_url,
         REDIS_URL=settings.REDIS_URL,
@@ -41,13 +41,12 @@ def cluster(tmp_path):
         STREAMS_RECONCILE_SECONDS="0.3",
         STREAMS_BACKOFF_BASE_SECONDS="0.1",
         STREAMS_BACKOFF_CAP_SECONDS="1",
-    )
-    port = free_port()
-    deployment.start("genesys_simulator", "--port", str(port), "--rate", "0")
-    deployment.simulator = f"http://127.0.0.1:{port}"
-    deployment.wait_for(lambda: answers(deployment.simulator + "/_sim/stats"), "the simulator")
-    yield deployment
-    deployment.cleanup()
+    ) as deployment:
+        port = free_port()
+        deployment.start("genesys_simulator", "--port", str(port), "--rate", "0")
+        deployment.simulator = f"http://127.0.0.1:{port}"
+        deployment.wait_for(lambda: answers(deployment.simulator + "/_sim/stats"), "the simulator")
+        yield deployment
 
 
 def emit(cluster, count):

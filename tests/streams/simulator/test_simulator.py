@@ -137,9 +137,11 @@ async def test_it_honours_the_subscription_filters(sim):
     async with connect(
         ws_url(url), additional_headers={"Authorization": f"Bearer {await token(http)}"}
     ) as ws:
+        assert simulator.stats()["subscribed"] == 0
         await ws.send(wanted.to_json())
         ack = json.loads(await ws.recv())
         assert ack == {"type": "subscribed", "id": "s", "resumed_after": None}
+        assert simulator.stats()["subscribed"] == 1
         simulator.emit(2000)
         expected = [e for e in simulator.events if wanted.matches(e)]
         received = await receive_all(ws, len(expected))

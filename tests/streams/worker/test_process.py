@@ -176,7 +176,7 @@ async def test_stopping_the_worker_stores_what_was_received_and_reports_stopped(
     simulator.emit(250)
     await eventually(lambda: simulator.counters["sent"] == 250, what="all sent")
     process.stop()
-    await asyncio.wait_for(task, 15)
+    await asyncio.wait_for(task, 180)
     final = await stream_status(stream)
     assert final.state == "stopped"
     assert len(await stored_ids(stream)) == final.frames
