@@ -19,3 +19,7 @@ urlpatterns = [
     path("readyz", stream_views.readyz, name="readyz"),
     path("metrics", stream_views.metrics, name="metrics"),
 ]
+
+handler403 = "assistgov.errors.permission_denied"
+handler404 = "assistgov.errors.page_not_found"
+handler500 = "assistgov.errors.server_error"

@@ -12,13 +12,15 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 
-from audit import services
+from audit import diffs, services
 from audit.forms import DecisionForm
 from audit.models import AuditEntry, ReasonCode, SavedView, WorkspaceSettings
 from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
 from streams.admin_base import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
+from streams.genesys.knowledge import Outcome
 from streams.models import Insight, KnowledgeQuery
 
 
@@ -189,8 +191,7 @@ class AuditEntryAdmin(CsvExportAdmin):
         "object_type",
         "object_id",
         "object_repr",
-        "before_json",
-        "after_json",
+        "changes",
         "client_address",
         "request_id",
         "prev_hash",
@@ -198,13 +199,33 @@ class AuditEntryAdmin(CsvExportAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="before")
-    def before_json(self, obj):
-        return pretty_json(obj.before)
-
-    @admin.display(description="after")
-    def after_json(self, obj):
-        return pretty_json(obj.after)
+    @admin.display(description="what changed")
+    def changes(self, obj):
+        rows = diffs.field_changes(obj.before, obj.after)
+        if not rows:
+            return "Nothing recorded before or after."
+        body = format_html_join(
+            "",
+            '<tr class="{}"><th scope="row">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    "changed" if row.changed else "same",
+                    row.field,
+                    row.old,
+                    row.new,
+                    "changed" if row.changed else "",
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            '<div class="table-box" tabindex="0" role="region" aria-label="What changed">'
+            '<table class="diff"><thead><tr><th scope="col">Field</th>'
+            '<th scope="col">Before</th><th scope="col">After</th><th scope="col">'
+            '<span class="visually-hidden">Changed?</span></th></tr></thead>'
+            "<tbody>{}</tbody></table></div>",
+            body,
+        )
 
 
 @admin.register(ReasonCode)
@@ -257,7 +278,34 @@ class KnowledgeQueryAdmin(CsvExportAdmin):
 
     @admin.display(description="results")
     def results_display(self, obj):
-        return pretty_json(obj.results)
+        if not obj.results:
+            return "No results."
+        body = format_html_join(
+            "",
+            '<tr><td class="number">{}</td><td>{}</td><td>{}</td><td class="number">{}</td>'
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    result.get("rank") or "-",
+                    result.get("knowledge_base_id", ""),
+                    result.get("title", ""),
+                    _score(result.get("confidence")),
+                    result.get("last_updated") or "-",
+                    Outcome.label_of(result.get("outcome", "")),
+                    result.get("reason", ""),
+                )
+                for result in obj.results
+            ),
+        )
+        return format_html(
+            '<div class="table-box" tabindex="0" role="region" aria-label="Results">'
+            '<table class="results"><thead><tr><th scope="col">Rank</th>'
+            '<th scope="col">Knowledge base</th><th scope="col">Title</th>'
+            '<th scope="col">Confidence</th><th scope="col">Last updated</th>'
+            '<th scope="col">Outcome</th><th scope="col">Reason</th></tr></thead>'
+            "<tbody>{}</tbody></table></div>",
+            body,
+        )
 
 
 def _score(value: float | None) -> str:

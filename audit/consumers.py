@@ -23,10 +23,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from audit import claims, queue, selectors
+from audit.middleware import user_time_zone
 from audit.services import (
     REVIEW_KINDS,
     BulkDecision,
@@ -192,6 +194,11 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self.can_view, self.can_decide, self.can_assign = await database_sync_to_async(
             _permissions
         )(user)
+        # Messages ("already approved by ... at 10:45 CET") in the officer's zone, for the
+        # rest of this socket's task.
+        session = self.scope.get("session")
+        if session is not None:
+            timezone.activate(await database_sync_to_async(user_time_zone)(session, user))
         if INSIGHT not in self.can_view:  # the page itself needs insights
             await self.close(code=CLOSE_FORBIDDEN)
             return

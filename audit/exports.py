@@ -20,23 +20,31 @@ from datetime import UTC, datetime
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import connections, models
-from django.db.models import F, Func
+from django.db.models import F, Func, OuterRef, Subquery
 
-from audit.models import AuditEntry
+from audit.models import AuditEntry, ReasonCode
 from audit.selectors import ReviewFilters
 from streams.genesys.times import iso
 from streams.models import Insight, KnowledgeQuery
 
 BOM = "\ufeff"  # so that spreadsheet programs read the file as UTF-8
+# Measured values (confidences, latencies in ms with microseconds) carry at most this many
+# decimals; more would be binary float noise (51.193000000000005).
+FLOAT_DECIMALS = 6
 CHUNK_ROWS = 2000
 # OWASP CSV injection: a cell starting with one of these may be run as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def neutralise(value) -> str:
-    """The cell text: empty for None, ISO for times, a leading ' for anything formula-like."""
+    """The cell text: empty for None, ISO for times, yes/no, floats without binary noise, a
+    leading ' for anything formula-like."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        value = round(value, FLOAT_DECIMALS)
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, dict | list):
@@ -74,6 +82,7 @@ INSIGHT_COLUMNS = (
     ("Reviewed by", "reviewed_by__username"),
     ("Reviewed at", "reviewed_at"),
     ("Reason code", "review_reason_code"),
+    ("Reason", "review_reason_label"),
     ("Note", "review_note"),
     ("Decided by rule", "review_rule"),
     ("Event time", "event_time"),
@@ -88,6 +97,7 @@ DECISION_COLUMNS = (
     ("Decided by", "reviewed_by__username"),
     ("Decided by rule", "review_rule"),
     ("Reason code", "review_reason_code"),
+    ("Reason", "review_reason_label"),
     ("Note", "review_note"),
     ("Insight type", "insight_type"),
     ("Confidence", "confidence"),
@@ -136,6 +146,7 @@ KNOWLEDGE_COLUMNS = (
     ("Reviewed by", "reviewed_by__username"),
     ("Reviewed at", "reviewed_at"),
     ("Reason code", "review_reason_code"),
+    ("Reason", "review_reason_label"),
     ("Note", "review_note"),
     ("Corrected text", "corrected_text"),
     ("Decided by rule", "review_rule"),
@@ -202,11 +213,18 @@ def queryset_for(kind: str, params=None):
     )
     if since and until and since > until:
         raise ValidationError("since is after until")
+
     if since:
         queryset = queryset.filter(**{f"{export.time_field}__gte": since})
     if until:
         queryset = queryset.filter(**{f"{export.time_field}__lt": until})
     return queryset
+
+
+def with_reason_labels(queryset):
+    """Each row's reason code's label (the code stays in its own column, for machines)."""
+    label = ReasonCode.objects.filter(code=OuterRef("review_reason_code")).values("label")[:1]
+    return queryset.annotate(review_reason_label=Subquery(label))
 
 
 def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[str]:
@@ -215,6 +233,8 @@ def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator
     yield BOM + _lines([export.headers])
     if queryset.query.is_empty():  # filters that can match nothing (a knowledge stream's id
         return  # for insights, say): the header alone
+    if "review_reason_label" in export.fields:
+        queryset = with_reason_labels(queryset)
     pages = RawPages(queryset, export.fields)
     last_id = None
     while True:
@@ -294,7 +314,7 @@ class RawPages:
             row = list(row)
             for index in numbers:
                 value = row[index]
-                if not (value is None or value > 0 or (value == 0 and type(value) is int)):
+                if type(value) is float or not (value is None or value > 0 or value == 0):
                     row[index] = neutralise(value)
             for index, functions, expression in converted:
                 value = row[index]

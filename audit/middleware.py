@@ -3,7 +3,8 @@
 import re
 import uuid
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.utils import timezone
 
 from streams.context import request_id
 
@@ -48,3 +49,46 @@ class RequestContextMiddleware:
     def _end(self, request, response):
         response["X-Request-ID"] = request.request_id
         return response
+
+
+SESSION_TIME_ZONE = "time_zone"
+
+
+def user_time_zone(session, user) -> str:
+    """The signed-in user's time zone, read once per session (the account page updates it)."""
+    from audit.models import UserSettings
+
+    name = session.get(SESSION_TIME_ZONE)
+    if name is None:
+        name = UserSettings.time_zone_for(user)
+        session[SESSION_TIME_ZONE] = name
+    return name
+
+
+class UserTimeZoneMiddleware:
+    """Shows times in the signed-in user's zone (pages, messages, the admin)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self._acall(request)
+        if not request.user.is_authenticated:
+            return self.get_response(request)
+        with timezone.override(user_time_zone(request.session, request.user)):
+            return self.get_response(request)
+
+    async def _acall(self, request):
+        user = await request.auser()
+        if not user.is_authenticated:
+            return await self.get_response(request)
+        name = await sync_to_async(user_time_zone)(request.session, user)
+        with timezone.override(name):
+            return await self.get_response(request)

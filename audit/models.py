@@ -149,3 +149,35 @@ class WorkspaceSettings(models.Model):
             "claim_minutes": self.claim_minutes,
             "assignment_hours": self.assignment_hours,
         }
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    import zoneinfo
+
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+
+
+class UserSettings(models.Model):
+    """A person's own settings: the time zone their pages show times in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_settings"
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        choices=time_zone_choices,
+        help_text="Times on pages, in messages and in the admin are shown in this zone. "
+        "Downloads keep UTC (ISO 8601).",
+    )
+
+    class Meta:
+        verbose_name = "user settings"
+        verbose_name_plural = "user settings"
+
+    def __str__(self):
+        return f"{self.user}: {self.time_zone}"
+
+    @classmethod
+    def time_zone_for(cls, user) -> str:
+        row = cls.objects.filter(user=user).values_list("time_zone", flat=True).first()
+        return row or settings.TIME_ZONE

@@ -15,6 +15,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/health", views.dashboard_health, name="dashboard-health"),
     path("export/<slug:kind>.csv", views.export_csv, name="export-csv"),
+    path("account/", views.account, name="account"),
     path("audit/verify/", views.audit_verify, name="audit-verify"),
     path("knowledge/", knowledge_views.console, name="knowledge-console"),
     path("api/knowledge/search", knowledge_views.api_search, name="knowledge-api-search"),

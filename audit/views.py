@@ -4,6 +4,7 @@ import itertools
 import logging
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,11 +12,13 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit import chain, exports, selectors, workspace
 from audit import dashboard as charts
-from audit.models import ReasonCode, SavedView, WorkspaceSettings
+from audit.middleware import SESSION_TIME_ZONE
+from audit.models import ReasonCode, SavedView, UserSettings, WorkspaceSettings
 from audit.queue import PAGE_SIZE, SORTS
 from audit.services import Origin, audit_record
 from streams.models import KnowledgeQuery
@@ -212,3 +215,29 @@ def dashboard(request):
 @permission_required(VIEW_INSIGHTS, raise_exception=True)
 def dashboard_health(request):
     return JsonResponse({"streams": charts.stream_health()})
+
+
+class AccountForm(forms.ModelForm):
+    class Meta:
+        model = UserSettings
+        fields = ["time_zone"]
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def account(request):
+    """A person's own settings: the time zone they read times in."""
+    current = UserSettings.objects.filter(user=request.user).first()
+    instance = current or UserSettings(user=request.user, time_zone=settings.TIME_ZONE)
+    form = AccountForm(request.POST or None, instance=instance)
+    saved = False
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        request.session[SESSION_TIME_ZONE] = form.instance.time_zone
+        timezone.activate(form.instance.time_zone)
+        saved = True
+    return render(
+        request,
+        "audit/account.html",
+        {"form": form, "saved": saved, "now": timezone.now(), "default_zone": settings.TIME_ZONE},
+    )

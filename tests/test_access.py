@@ -46,6 +46,7 @@ SITE = {
     ("login", None): EVERYONE,
     ("logout", None): dict.fromkeys(ROLES, 405),  # POST only
     ("review", None): PAGE,
+    ("account", None): PAGE,
     ("dashboard", None): PAGE,
     ("dashboard-health", None): PAGE,
     ("export-csv", (("kind", "insights"),)): PAGE,

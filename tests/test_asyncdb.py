@@ -11,6 +11,9 @@ from channels.db import database_sync_to_async as channels_database_sync_to_asyn
 from assistgov.asyncdb import database_sync_to_async
 from streams import live
 
+# Channels' call retires aged connections first, which touches the database connection.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 async def announce(release: threading.Event) -> None:
     await asyncio.to_thread(release.wait)
@@ -35,10 +38,16 @@ async def run_then_continue(wrap, started, release, done, carried_on: asyncio.Ev
 async def cancelled_mid_call(wrap) -> tuple[asyncio.Task, list, bool]:
     started, release, done, carried_on = threading.Event(), threading.Event(), [], asyncio.Event()
     task = asyncio.create_task(run_then_continue(wrap, started, release, done, carried_on))
-    await asyncio.to_thread(started.wait)  # the thread is running the call
-    task.cancel()
-    await asyncio.sleep(0)  # the cancellation is delivered while the thread still runs
-    release.set()
+    try:
+        starting = asyncio.ensure_future(asyncio.to_thread(started.wait))
+        await asyncio.wait({task, starting}, return_when=asyncio.FIRST_COMPLETED)
+        assert not task.done(), f"the call did not start: {task.exception()!r}"
+        # The thread is running the call: cancel the task while it does.
+        task.cancel()
+        await asyncio.sleep(0)
+    finally:
+        release.set()
+        started.set()  # frees the helper thread whatever happened
     carrying_on = asyncio.create_task(carried_on.wait())
     await asyncio.wait({task, carrying_on}, return_when=asyncio.FIRST_COMPLETED)
     carrying_on.cancel()

@@ -178,10 +178,13 @@ def test_runstreams_stores_insights_and_stops_cleanly_on_sigterm(deployment, tmp
 
 def test_serve_runs_web_worker_and_simulator_in_one_process(deployment):
     web_port, sim_port = free_port(), free_port()
-    setup = deployment.manage("demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}")
-    assert "officer-demo-pass" in setup.stdout
-    server = deployment.start("serve", "--port", str(web_port), "--simulator-port", str(sim_port))
     base = f"http://127.0.0.1:{web_port}"
+    setup = deployment.manage(
+        "demo_setup", "--simulator-url", f"http://127.0.0.1:{sim_port}", "--site-url", base + "/"
+    )
+    assert "officer-demo-pass" in setup.stdout
+    assert f"Log in at {base}/ as one of" in setup.stdout
+    server = deployment.start("serve", "--port", str(web_port), "--simulator-port", str(sim_port))
     deployment.wait_for(lambda: answers(base + "/healthz"), "the web server")
     deployment.wait_for(lambda: deployment.insights() >= 5, "insights from the embedded simulator")
 

@@ -1,8 +1,10 @@
 """Template filters that turn values into words a person reads."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
+
+from audit import formats
 
 register = template.Library()
 
@@ -17,3 +19,14 @@ def duration(value) -> str:
         hours = minutes // 60
         return f"{hours} hour{'s' if hours != 1 else ''}"
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+@register.filter
+def people_time(value) -> str:
+    """2026-11-30 10:45 CET: the user's time zone, with its name (of a time or ISO text)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return formats.people_time(value)

@@ -111,6 +111,22 @@ class Outcome(StrEnum):
     UNPARSEABLE_LAST_UPDATED = "unparseable_last_updated"
     MALFORMED = "malformed"
 
+    @property
+    def label(self) -> str:
+        """What a person reads."""
+        return {
+            "passed": "Passed",
+            "below_confidence": "Below the minimum confidence",
+            "stale": "Too old",
+            "missing_last_updated": "No last-updated date",
+            "unparseable_last_updated": "Unreadable last-updated date",
+            "malformed": "Malformed",
+        }[self.value]
+
+    @classmethod
+    def label_of(cls, value: str) -> str:
+        return cls(value).label if value in cls._value2member_map_ else value
+
 
 class Governance(StrEnum):
     PASS = "PASS"  # noqa: S105  (a status, not a password)

@@ -9,9 +9,9 @@ from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from audit.exports import EXPORTS, csv_chunks, neutralise, queryset_for
-from audit.models import AuditEntry
-from audit.services import item_approve
+from audit.exports import EXPORTS, csv_chunks, neutralise, queryset_for, with_reason_labels
+from audit.models import AuditEntry, ReasonCode
+from audit.services import item_approve, item_reject
 from streams.models import Insight
 from tests.factories import make_insight, make_stream
 
@@ -263,6 +263,7 @@ def test_every_export_writes_what_neutralise_gives_for_the_orms_values(kind, off
     item_approve(item=make_insight(stream=stream, snippet="Ünïcode ✓ -0"), by=officer, origin=None)
     make_insight(stream=stream, snippet="\tx", confidence=0.0, relevance_score=-0.0)
     make_insight(stream=stream, snippet="", confidence=1.0, latency_ms=-1.5, review_note="+1")
+    make_insight(stream=stream, confidence=0.1 + 0.2, latency_ms=51.193000000000005)
     make_knowledge_query(
         cache_hit=True,
         results=[{"rank": 1, "title": "@title", "confidence": 0.9}],
@@ -274,11 +275,12 @@ def test_every_export_writes_what_neutralise_gives_for_the_orms_values(kind, off
 
     export = EXPORTS[kind]
     queryset = queryset_for(kind)
+    orm = with_reason_labels(queryset) if kind != "audit" else queryset
     expected = "\ufeff" + _lines(
         [export.headers]
         + [
             [neutralise(value) for value in row]
-            for row in queryset.order_by("pk").values_list(*export.fields)
+            for row in orm.order_by("pk").values_list(*export.fields)
         ]
     )
     assert queryset.count() >= 2
@@ -345,3 +347,32 @@ def test_an_admin_filter_on_an_id_too_large_is_a_400(client, officer):
     response = client.get("/admin/streams/insight/", {"stream__id__exact": "9" * 30})
     assert response.status_code == 400
     assert "the number is too large" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        (True, "yes"),
+        (False, "no"),
+        (51.193000000000005, "51.193"),
+        (0.1 + 0.2, "0.3"),
+        (0.123456789, "0.123457"),
+        (-1.5, "'-1.5"),
+        (3, "3"),
+    ],
+)
+def test_booleans_read_yes_or_no_and_floats_carry_no_binary_noise(value, cell):
+    assert neutralise(value) == cell
+
+
+def test_a_decision_carries_its_reason_code_and_its_label(client, officer):
+    stream = make_stream(name="stream-1")
+    item = make_insight(stream=stream, latency_ms=62.717999999999996)
+    item_reject(item=item, by=officer, reason_code="inaccurate", note="", origin=None)
+    client.force_login(officer)
+    label = ReasonCode.objects.get(code="inaccurate").label
+    decisions = read(download(client.get(reverse("export-csv", args=["decisions"]))))
+    assert (decisions[0]["Reason code"], decisions[0]["Reason"]) == ("inaccurate", label)
+    insights = read(download(client.get(reverse("export-csv", args=["insights"]))))
+    assert insights[0]["Processing latency (ms)"] == "62.718"
+    assert insights[0]["Reason"] == label

@@ -25,7 +25,7 @@
           tr.append(
             cell(s.name),
             cell(s.state, "state-" + s.state),
-            cell(s.last_frame_at ? new Date(s.last_frame_at).toLocaleString() : ""),
+            cell(window.assistgovWords.when(s.last_frame_at)),
             cell(s.reconnects, "number"),
             cell(s.insights_stored, "number"),
             cell(s.quarantined, "number"),
@@ -34,7 +34,7 @@
           return tr;
         }),
       );
-      updated.textContent = "updated " + new Date().toLocaleTimeString();
+      updated.textContent = "updated " + window.assistgovWords.when(new Date());
     } catch (error) {
       updated.textContent = "not updated: " + error.message;
     }

@@ -18,7 +18,6 @@
   const STATUS_LABELS = { pending: "Pending", approved: "Approved", rejected: "Rejected", filtered: "Filtered" };
   const KIND_LABELS = { insight: "Insight", knowledge: "Knowledge answer", group: "Group" };
   const FILTER_NAMES = ["stream", "insight_type", "search", "min_confidence", "max_confidence", "status", "sort"];
-  const TIME_ZONE = root.dataset.timeZone || "UTC";
   const ME = root.dataset.me;
   const CONTEXT_URL = document.currentScript.dataset.contextUrl;
   const reasonCodes = JSON.parse($("#reason-codes").textContent);
@@ -57,17 +56,8 @@
 
   // Words people read
 
-  const timeFormat = new Intl.DateTimeFormat("en-CA", {
-    timeZone: TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short",
-  });
-
-  // One date format everywhere: 2026-11-30 10:45 UTC (the display time zone, with its name).
-  function when(iso) {
-    if (!iso) return "";
-    const parts = Object.fromEntries(timeFormat.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
-    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
-  }
+  // One date format everywhere: 2026-11-30 10:45 UTC (the user's time zone, with its name).
+  const { when, number } = window.assistgovWords;
 
   function typeLabel(row) {
     if (row.kind === "knowledge" || row.insight_type === "knowledge.answer") return "Knowledge answer";
@@ -77,10 +67,6 @@
 
   function confidenceText(value) {
     return value === null || value === undefined ? "none" : value.toFixed(2);
-  }
-
-  function number(value) {
-    return Number(value).toLocaleString("en");
   }
 
   function claimText(row) {

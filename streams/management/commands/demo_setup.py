@@ -96,6 +96,11 @@ class Command(BaseCommand):
         parser.add_argument("--simulator-url", default="http://127.0.0.1:8001")
         parser.add_argument("--client-id", default="assistgov-demo")
         parser.add_argument("--client-secret", default="assistgov-demo-secret")
+        parser.add_argument(
+            "--site-url",
+            default="http://127.0.0.1:8000/",
+            help="Where the demo is served (`make demo` passes its HOST and PORT).",
+        )
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
 
     def handle(self, *args, **options):
@@ -119,6 +124,6 @@ class Command(BaseCommand):
             f"Demo configuration: {counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged."
         )
-        self.stdout.write("Log in at http://127.0.0.1:8000/ as one of:")
+        self.stdout.write(f"Log in at {options['site_url']} as one of:")
         for username, password, group_name in DEMO_USERS:
             self.stdout.write(f"  {username:<8} password {password:<20} ({group_name})")

@@ -1,0 +1,108 @@
+"""Every page, as each role meets it, at a phone's width and a desktop's: no horizontal
+scrolling of the page (a wide table scrolls in its own box) and no serious or critical
+accessibility violation found by axe-core (WCAG 2.2 AA rules), in light and dark mode."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.test_processes import demo_deployment
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (390, 1440)
+PAGES = {
+    "officer": [
+        "/review/",
+        "/dashboard/",
+        "/knowledge/",
+        "/account/",
+        "/audit/verify/",  # refused: the error page
+        "/no/such/page/",
+        "/admin/",
+        "/admin/streams/insight/",
+    ],
+    "admin": [
+        "/review/",
+        "/dashboard/",
+        "/knowledge/",
+        "/audit/verify/",
+        "/account/",
+        "/admin/audit/auditentry/",
+        "/admin/audit/auditentry/{entry}/change/",
+        "/admin/streams/confidencematrix/",
+        "/admin/streams/streamconfig/",
+        "/admin/streams/knowledgequery/",
+    ],
+    "auditor": ["/review/", "/dashboard/", "/audit/verify/", "/admin/audit/auditentry/"],
+}
+PASSWORDS = {role: f"{role}-demo-pass" for role in PAGES}
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_script() -> str:
+    import axe_playwright_python
+
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    with demo_deployment(tmp_path_factory.mktemp("demo"), rate=3) as deployment:
+        deployment.wait_for(lambda: deployment.insights() >= 3, "the first insights")
+        yield deployment
+
+
+def log_in(page, demo, username):
+    page.goto(demo.base + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORDS[username])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/review/$"))
+
+
+def problems_on(page, url: str, width: int, script: str) -> list[str]:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(url)
+    page.wait_for_load_state("load")
+    found = []
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    if overflow > 0:
+        found.append(f"{url} at {width} px scrolls sideways by {overflow} px")
+    page.evaluate(script)
+    results = page.evaluate(
+        """(tags) => axe.run(document, {
+            runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
+        })""",
+        WCAG_AA,
+    )
+    for violation in results["violations"]:
+        if violation["impact"] in ("serious", "critical"):
+            targets = [node["target"] for node in violation["nodes"][:3]]
+            why = violation["nodes"][0].get("failureSummary", "").replace("\n", " ")
+            found.append(
+                f"{url} at {width} px: {violation['id']} ({violation['help']}) {targets}: {why}"
+            )
+    return found
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("role", sorted(PAGES))
+def test_every_page_fits_the_window_and_passes_axe(browser, demo, role, scheme):
+    entry = demo.query("SELECT max(id) FROM audit_auditentry")[0][0]
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    script = axe_script()
+    try:
+        log_in(page, demo, role)
+        found = []
+        for path in PAGES[role]:
+            for width in WIDTHS:
+                found += problems_on(page, demo.base + path.format(entry=entry), width, script)
+    finally:
+        context.close()
+    assert not found, "\n".join(found)
