@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from audit import diffs, services
 from audit.forms import DecisionForm
-from audit.models import AuditEntry, ReasonCode, SavedView, WorkspaceSettings
+from audit.models import AuditEntry, ReasonCode, SavedView, TypeLabel, WorkspaceSettings
 from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
 from streams.admin_base import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
@@ -226,6 +226,18 @@ class AuditEntryAdmin(CsvExportAdmin):
             "<tbody>{}</tbody></table></div>",
             body,
         )
+
+
+@admin.register(TypeLabel)
+class TypeLabelAdmin(AuditedAdmin):
+    """The words people read for each insight type's code."""
+
+    list_display = ["code", "label"]
+    list_editable = ["label"]
+    search_fields = ["code", "label"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a type without a label reads as its code in words; rename instead
 
 
 @admin.register(ReasonCode)

@@ -4,17 +4,19 @@ SVG is built here rather than in the browser: no charting library to vendor, the
 work without JavaScript, and every label goes through Django's escaping.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Q
-from django.db.models.functions import Floor, TruncDay, TruncHour
+from django.db.models import Count, F, Max, Q
+from django.db.models.functions import Floor, TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from audit.formats import people_time
+from audit.vocabulary import type_label, type_labels
 from streams.genesys.times import iso
-from streams.models import Insight, StreamStatus
+from streams.models import Insight, KnowledgeQuery, KnowledgeStream, StreamStatus
 
 DEFAULT_HOURS = 24
 MAX_HOURS = 24 * 90
@@ -27,6 +29,7 @@ OUTCOME_COLOURS = {
     "filtered": "#bf8700",
 }
 WIDTH, HEIGHT, MARGIN = 720, 220, 36
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def window_hours(value) -> int:
@@ -46,37 +49,82 @@ def dashboard_context(hours: int) -> dict:
     window = Insight.objects.filter(received_at__gte=since)
     buckets = calibration(window)
     decided = outcomes(window)
+    times, series, minutes = per_type_over_time(window, hours)
+    known = type_labels()
+    labels = {name: type_label(name, known) for name in series}
     return {
         "hours": hours,
         "since": since,
         "total": window.count(),
-        "per_type_chart": per_type_chart(window, hours),
+        "per_type_chart": per_type_chart(times, series, minutes, labels),
+        "per_type_table": per_type_table(times, series, labels),
+        "bucket_minutes": minutes,
         "outcomes": decided,
+        "decided_total": sum(row["total"] for row in decided if row["status"] != "pending"),
         "outcome_chart": outcome_chart(decided),
         "calibration_chart": calibration_chart(buckets),
+        "calibrated": any(bucket["rate"] is not None for bucket in buckets),
         "thresholds": threshold_table(buckets),
         "latency": latency_percentiles(window),
         "streams": stream_health(),
+        "knowledge_streams": knowledge_health(),
     }
 
 
 # Figures
 
 
-def per_type_over_time(window, hours: int) -> tuple[list, dict]:
-    trunc = TruncHour if hours <= 48 else TruncDay
-    rows = (
-        window.annotate(bucket=trunc("received_at"))
+# Bucket lengths for the per-type chart, in minutes: the shortest that gives at most
+# MAX_BARS bars over the time the data spans (minutes for a first hour, days for a month).
+BUCKET_MINUTES = (1, 5, 15, 30, 60, 180, 360, 720, 1440)
+MAX_BARS = 48
+
+
+def bucket_minutes(first: datetime, last: datetime) -> int:
+    span = (last - first).total_seconds() / 60
+    return next((m for m in BUCKET_MINUTES if span / m < MAX_BARS), BUCKET_MINUTES[-1])
+
+
+def per_type_over_time(window, hours: int) -> tuple[list, dict, int]:
+    """Bucket start times (every bucket from the first to the last, empty ones included),
+    counts per type per bucket, and the bucket length in minutes."""
+    trunc = TruncMinute if hours <= 48 else TruncHour
+    rows = list(
+        window.annotate(bucket=trunc("received_at", tzinfo=UTC))
         .values("bucket", "insight_type")
         .annotate(n=Count("id"))
         .order_by("bucket")
     )
-    times = sorted({row["bucket"] for row in rows})
+    if not rows:
+        return [], {}, 0
+    minutes = bucket_minutes(rows[0]["bucket"], rows[-1]["bucket"])
+    if trunc is TruncHour:
+        minutes = max(minutes, 60)
+    length = timedelta(minutes=minutes)
+
+    def start(moment: datetime) -> datetime:
+        return EPOCH + (moment - EPOCH) // length * length
+
+    first, last = start(rows[0]["bucket"]), start(rows[-1]["bucket"])
+    times = [first + i * length for i in range((last - first) // length + 1)]
     series: dict[str, list[int]] = {}
     for row in rows:
         counts = series.setdefault(row["insight_type"], [0] * len(times))
-        counts[times.index(row["bucket"])] = row["n"]
-    return times, series
+        counts[(start(row["bucket"]) - first) // length] += row["n"]
+    return times, series, minutes
+
+
+def per_type_table(times, series, labels: dict[str, str]) -> dict:
+    """The chart's numbers as a table (a fallback for people who cannot see the chart)."""
+    names = sorted(series)
+    return {
+        "columns": [labels[name] for name in names],
+        "rows": [
+            {"time": people_time(when), "counts": [series[name][i] for name in names]}
+            for i, when in enumerate(times)
+            if any(series[name][i] for name in names)
+        ],
+    }
 
 
 def outcomes(window) -> list[dict]:
@@ -169,6 +217,38 @@ def stream_health() -> list[dict]:
     ]
 
 
+def knowledge_health(hours: int = 1) -> list[dict]:
+    """Each knowledge stream's last hour: queries, how many failed, the latest failure."""
+    since = timezone.now() - timedelta(hours=hours)
+    failed = ~Q(queries__status=KnowledgeQuery.Status.ANSWERED)
+    recent = Q(queries__created_at__gte=since)
+    streams = KnowledgeStream.objects.order_by("name").annotate(
+        searched=Count("queries", filter=recent),
+        failed=Count("queries", filter=recent & failed),
+        last_query_at=Max("queries__created_at"),
+    )
+    rows = []
+    for stream in streams:
+        error = (
+            stream.queries.exclude(status=KnowledgeQuery.Status.ANSWERED)
+            .filter(created_at__gte=since)
+            .order_by("-created_at")
+            .values_list("error_message", flat=True)
+            .first()
+        )
+        rows.append(
+            {
+                "name": stream.name,
+                "state": "on" if stream.enabled else "off",
+                "last_query_at": stream.last_query_at,
+                "queries": stream.searched,
+                "failed": stream.failed,
+                "last_error": error or "",
+            }
+        )
+    return rows
+
+
 # SVG
 
 
@@ -207,8 +287,7 @@ def _legend(names, colours, y):
     return mark_safe("".join(items))  # noqa: S308  (parts built with format_html)
 
 
-def per_type_chart(window, hours: int):
-    times, series = per_type_over_time(window, hours)
+def per_type_chart(times, series, minutes: int, labels: dict[str, str]):
     if not times:
         return None
     totals = [sum(values[i] for values in series.values()) for i in range(len(times))]
@@ -227,15 +306,16 @@ def per_type_chart(window, hours: int):
             bars.append(
                 format_html(
                     '<rect x="{}" y="{}" width="{}" height="{}" fill="{}">'
-                    "<title>{}: {} {}</title></rect>",
+                    "<title>{} ({} min): {} {}</title></rect>",
                     _n(MARGIN + i * step + 1),
                     _n(y),
                     _n(max(step - 2, 1)),
                     _n(height),
                     colour,
-                    timezone.localtime(when).strftime("%Y-%m-%d %H:%M"),
+                    people_time(when),
+                    minutes,
                     value,
-                    name,
+                    labels[name],
                 )
             )
     axis = format_html(
@@ -243,14 +323,14 @@ def per_type_chart(window, hours: int):
         '<text x="4" y="{}" class="axis">{}</text>',
         MARGIN,
         HEIGHT - MARGIN + 14,
-        timezone.localtime(times[0]).strftime("%m-%d %H:%M"),
-        WIDTH - MARGIN - 70,
+        people_time(times[0]),
+        WIDTH - MARGIN - 130,
         HEIGHT - MARGIN + 14,
-        timezone.localtime(times[-1]).strftime("%m-%d %H:%M"),
+        people_time(times[-1]),
         MARGIN,
         top,
     )
-    legend = _legend(names, colours, HEIGHT - 14)
+    legend = _legend([labels[name] for name in names], colours, HEIGHT - 14)
     return _svg(
         format_html("{}{}{}", mark_safe("".join(bars)), axis, legend),  # noqa: S308
         label="Insights per type over time",
@@ -269,7 +349,7 @@ def outcome_chart(rows: list[dict]):
             (
                 MARGIN,
                 MARGIN + i * 34 + 15,
-                row["status"],
+                row["status"].capitalize(),
                 MARGIN + 90,
                 MARGIN + i * 34,
                 _n(bar_width * row["total"] / top),

@@ -21,9 +21,11 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import connections, models
 from django.db.models import F, Func, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
-from audit.models import AuditEntry, ReasonCode
+from audit.models import AuditEntry, ReasonCode, TypeLabel
 from audit.selectors import ReviewFilters
+from streams.genesys.knowledge import Outcome
 from streams.genesys.times import iso
 from streams.models import Insight, KnowledgeQuery
 
@@ -59,6 +61,9 @@ class Export:
     permission: str
     columns: tuple[tuple[str, str], ...]  # (header, field), the first field the primary key
     time_field: str
+    # For an export with several rows per stored row: the stored row's fields to read, and
+    # what turns one of them into its rows (already neutralised).
+    expand: tuple[tuple[str, ...], object] | None = None
 
     @property
     def headers(self) -> list[str]:
@@ -73,7 +78,8 @@ INSIGHT_COLUMNS = (
     ("Insight id", "id"),
     ("Stream", "stream__name"),
     ("Interaction id", "interaction_id"),
-    ("Insight type", "insight_type"),
+    ("Insight type", "insight_type_label"),
+    ("Insight type code", "insight_type"),
     ("Confidence", "confidence"),
     ("Relevance", "relevance_score"),
     ("Snippet", "snippet"),
@@ -99,7 +105,8 @@ DECISION_COLUMNS = (
     ("Reason code", "review_reason_code"),
     ("Reason", "review_reason_label"),
     ("Note", "review_note"),
-    ("Insight type", "insight_type"),
+    ("Insight type", "insight_type_label"),
+    ("Insight type code", "insight_type"),
     ("Confidence", "confidence"),
     ("Interaction id", "interaction_id"),
     ("Stream", "stream__name"),
@@ -153,12 +160,52 @@ KNOWLEDGE_COLUMNS = (
     ("Results", "results"),
 )
 
+RESULT_COLUMNS = (
+    ("Query row", "id"),
+    ("Time", "created_at"),
+    ("Stream", "stream__name"),
+    ("Query id", "query_id"),
+    ("Query text", "query_text"),
+    ("Rank", "rank"),
+    ("Knowledge base", "knowledge_base_id"),
+    ("Document id", "document_id"),
+    ("Title", "title"),
+    ("Confidence", "confidence"),
+    ("Last updated", "last_updated"),
+    ("Outcome", "outcome_label"),
+    ("Outcome code", "outcome"),
+    ("Reason", "reason"),
+    ("URL", "url"),
+)
+RESULT_QUERY_FIELDS = ("id", "created_at", "stream__name", "query_id", "query_text", "results")
+
+
+def result_rows(query: tuple) -> list[list[str]]:
+    """One row per result of a knowledge query (none for a query without results)."""
+    *fields, results = query
+    head = [neutralise(value) for value in fields]
+    rows = []
+    for result in results or []:
+        if not isinstance(result, dict):
+            continue
+        values = {**result, "outcome_label": Outcome.label_of(str(result.get("outcome", "")))}
+        rows.append(head + [neutralise(values.get(field)) for _, field in RESULT_COLUMNS[5:]])
+    return rows
+
+
 EXPORTS = {
     "insights": Export("insights", "streams.view_insight", INSIGHT_COLUMNS, "received_at"),
     "decisions": Export("decisions", "streams.view_insight", DECISION_COLUMNS, "reviewed_at"),
     "audit": Export("audit", "audit.view_auditentry", AUDIT_COLUMNS, "created_at"),
     "knowledge": Export(
         "knowledge", "streams.view_knowledgequery", KNOWLEDGE_COLUMNS, "created_at"
+    ),
+    "knowledge-results": Export(
+        "knowledge-results",
+        "streams.view_knowledgequery",
+        RESULT_COLUMNS,
+        "created_at",
+        expand=(RESULT_QUERY_FIELDS, result_rows),
     ),
 }
 
@@ -188,7 +235,7 @@ def queryset_for(kind: str, params=None):
     export = EXPORTS[kind]
     if kind == "audit":
         queryset = AuditEntry.objects.all()
-    elif kind == "knowledge":
+    elif kind.startswith("knowledge"):
         queryset = KnowledgeQuery.objects.all()
         if params.get("stream"):
             if len(params["stream"]) > 100:
@@ -221,10 +268,17 @@ def queryset_for(kind: str, params=None):
     return queryset
 
 
-def with_reason_labels(queryset):
-    """Each row's reason code's label (the code stays in its own column, for machines)."""
-    label = ReasonCode.objects.filter(code=OuterRef("review_reason_code")).values("label")[:1]
-    return queryset.annotate(review_reason_label=Subquery(label))
+def with_labels(queryset, fields):
+    """The words for the codes a row holds (its reason code's label, its insight type's
+    label), for the label columns among `fields`; the codes keep their own columns."""
+    labels = {}
+    if "review_reason_label" in fields:
+        reason = ReasonCode.objects.filter(code=OuterRef("review_reason_code")).values("label")
+        labels["review_reason_label"] = Subquery(reason[:1])
+    if "insight_type_label" in fields:
+        kind = TypeLabel.objects.filter(code=OuterRef("insight_type")).values("label")
+        labels["insight_type_label"] = Coalesce(Subquery(kind[:1]), F("insight_type"))
+    return queryset.annotate(**labels) if labels else queryset
 
 
 def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[str]:
@@ -233,8 +287,10 @@ def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator
     yield BOM + _lines([export.headers])
     if queryset.query.is_empty():  # filters that can match nothing (a knowledge stream's id
         return  # for insights, say): the header alone
-    if "review_reason_label" in export.fields:
-        queryset = with_reason_labels(queryset)
+    if export.expand is not None:
+        yield from _expanded_chunks(queryset, *export.expand, chunk_rows=chunk_rows)
+        return
+    queryset = with_labels(queryset, export.fields)
     pages = RawPages(queryset, export.fields)
     last_id = None
     while True:
@@ -246,6 +302,21 @@ def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator
             return
         yield _lines(rows)
         last_id = rows[-1][0]
+
+
+def _expanded_chunks(queryset, fields, expand, *, chunk_rows: int) -> Iterator[str]:
+    last_id = None
+    while True:
+        page = queryset.order_by("pk")
+        if last_id is not None:
+            page = page.filter(pk__gt=last_id)
+        stored = list(page.values_list(*fields)[:chunk_rows])
+        if not stored:
+            return
+        rows = [row for query in stored for row in expand(query)]
+        if rows:
+            yield _lines(rows)
+        last_id = stored[-1][0]
 
 
 SQL_TIMES = ("sqlite", "postgresql")  # databases IsoTime formats for; others: Python

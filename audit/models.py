@@ -181,3 +181,24 @@ class UserSettings(models.Model):
     def time_zone_for(cls, user) -> str:
         row = cls.objects.filter(user=user).values_list("time_zone", flat=True).first()
         return row or settings.TIME_ZONE
+
+
+class TypeLabel(models.Model):
+    """What people read for an insight type's code ("compliance_flag": "Compliance flag").
+
+    Defaults are created by a migration; admins may rename. A type without a row reads as
+    its code in words ("new_kind" -> "New kind"); CSVs keep the code in its own column.
+    """
+
+    code = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "insight type label"
+
+    def __str__(self):
+        return f"{self.label} ({self.code})"
+
+    def audit_snapshot(self) -> dict:
+        return {"code": self.code, "label": self.label}

@@ -23,7 +23,7 @@ class AuditReports:
         """One entry per stored batch: which insights each rule decided, and how."""
         audit_record(
             action="insight.auto_decide",
-            actor_label="confidence matrix",
+            actor_label="Confidence matrix rules",
             object_type="streams.streamconfig",
             object_id=str(stream_id),
             object_repr=stream_name,
@@ -33,7 +33,7 @@ class AuditReports:
     def stream_run_changed(self, *, stream_id, stream_name, event, reason, worker) -> None:
         audit_record(
             action=f"stream.run_{event}",
-            actor_label=f"stream worker {worker}"[:150],
+            actor_label=f"Stream worker {worker}"[:150],
             object_type="streams.streamconfig",
             object_id=str(stream_id),
             object_repr=stream_name,

@@ -46,6 +46,9 @@ ROLE_PERMISSIONS = {
         "audit.add_reasoncode",
         "audit.change_reasoncode",
         "audit.view_reasoncode",
+        "audit.add_typelabel",
+        "audit.change_typelabel",
+        "audit.view_typelabel",
         "streams.add_webhookendpoint",
         "streams.change_webhookendpoint",
         "streams.view_webhookendpoint",
@@ -73,6 +76,7 @@ ROLE_PERMISSIONS = {
         "streams.view_streamstatus",
         "audit.view_auditentry",
         "audit.view_reasoncode",
+        "audit.view_typelabel",
         "streams.view_webhookendpoint",
         "streams.view_webhookdelivery",
         "streams.view_webhookattempt",
@@ -127,9 +131,19 @@ def ensure_reason_codes(apps) -> None:
         ReasonCode.objects.create(code=code, label=label, position=position)
 
 
+def ensure_type_labels(apps) -> None:
+    """The default words for the known insight types, where no label is set."""
+    from audit.vocabulary import DEFAULT_TYPE_LABELS
+
+    TypeLabel = apps.get_model("audit", "TypeLabel")
+    for code, label in DEFAULT_TYPE_LABELS.items():
+        TypeLabel.objects.get_or_create(code=code, defaults={"label": label})
+
+
 def on_post_migrate(sender, apps=None, **kwargs) -> None:
     # migrate passes the migrated state; flush passes nothing: the current models serve.
     apps = apps or global_apps
     if sender.label == "audit":
         sync_roles(apps)
         ensure_reason_codes(apps)
+        ensure_type_labels(apps)

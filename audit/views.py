@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit import chain, exports, selectors, workspace
+from audit import chain, exports, selectors, vocabulary, workspace
 from audit import dashboard as charts
 from audit.middleware import SESSION_TIME_ZONE
 from audit.models import ReasonCode, SavedView, UserSettings, WorkspaceSettings
@@ -35,6 +35,7 @@ VIEW_AUDIT = "audit.view_auditentry"
 def review(request):
     user = request.user
     can_assign = user.has_perm("audit.assign_items")
+    labels = vocabulary.type_labels()
     context = {
         "streams": selectors.stream_choices(),
         "knowledge_streams": (
@@ -42,7 +43,10 @@ def review(request):
             if user.has_perm("streams.view_knowledgequery")
             else []
         ),
-        "insight_types": selectors.insight_type_choices(),
+        "insight_types": [
+            (code, vocabulary.type_label(code, labels)) for code in selectors.insight_type_choices()
+        ],
+        "type_labels": labels,
         "knowledge_type": KnowledgeQuery.REVIEW_TYPE,
         "reason_codes": list(ReasonCode.objects.active().values("code", "label")),
         "can_review": user.has_perm("streams.review_insight"),

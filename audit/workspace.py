@@ -12,6 +12,7 @@ from audit.models import AuditEntry, SavedView
 from audit.queue import capped_count, parse_sort
 from audit.selectors import ReviewFilters
 from audit.services import REVIEW_KINDS
+from audit.vocabulary import action_words, type_label, type_labels
 from streams.genesys.times import iso
 from streams.live import INSIGHT, KNOWLEDGE
 from streams.models import Insight, KnowledgeQuery, WebhookDelivery
@@ -44,13 +45,14 @@ def item_context(kind: str, item_id: int) -> dict:
 
 def timeline(conversation: str) -> list[dict]:
     """Insights and knowledge answers of one conversation, oldest first."""
+    labels = type_labels()
     insights = Insight.objects.filter(interaction_id=conversation).order_by("-received_at")
     answers = KnowledgeQuery.objects.filter(conversation_id=conversation).for_review()
     events = [
         {
             "key": f"{INSIGHT}:{i.pk}",
             "when": i.received_at,
-            "what": i.insight_type,
+            "what": type_label(i.insight_type, labels),
             "text": i.snippet,
             "confidence": i.confidence,
             "status": i.review_status,
@@ -61,7 +63,7 @@ def timeline(conversation: str) -> list[dict]:
         {
             "key": f"{KNOWLEDGE}:{q.pk}",
             "when": q.created_at,
-            "what": KnowledgeQuery.REVIEW_TYPE,
+            "what": type_label(KnowledgeQuery.REVIEW_TYPE, labels),
             "text": q.query_text,
             "confidence": q.top_confidence,
             "status": q.review_status,
@@ -83,12 +85,12 @@ def rule_words(insight: Insight) -> str:
         return f"{name}: insights without a confidence: {matrix.get_no_confidence_display()}."
     if rule is None:
         return (
-            f"{name}: no rule for {insight.insight_type}, so every confidence is let through, "
-            f"weighted {matrix.default_weight:g}."
+            f"{name}: no rule for {type_label(insight.insight_type)}, so every confidence is "
+            f"let through, weighted {matrix.default_weight:g}."
         )
     words = (
-        f"{name}, {rule.insight_type}: {rule.min_confidence:.2f} to {rule.max_confidence:.2f}, "
-        f"weight {rule.weight:g}"
+        f"{name}, {type_label(rule.insight_type)}: {rule.min_confidence:.2f} to "
+        f"{rule.max_confidence:.2f}, weight {rule.weight:g}"
     )
     if rule.auto_approve_at is not None:
         words += f", approved automatically at {rule.auto_approve_at:.2f} or above"
@@ -132,7 +134,7 @@ def history(kind: str, item) -> list[dict]:
         for d in deliveries.order_by("created_at")[:HISTORY_LIMIT]
     ]
     events.sort(key=lambda event: (event[0], event[1]))
-    return [{"at": iso(at), "who": who, "what": what} for at, _, who, what in events]
+    return [{"at": iso(at), "who": who, "what": action_words(what)} for at, _, who, what in events]
 
 
 # The team's progress

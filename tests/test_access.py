@@ -13,7 +13,7 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistgov.asgi import application
-from audit.models import AuditEntry, ReasonCode, SavedView, WorkspaceSettings
+from audit.models import AuditEntry, ReasonCode, SavedView, TypeLabel, WorkspaceSettings
 from audit.routing import websocket_urlpatterns
 from audit.services import audit_record
 from streams.models import (
@@ -54,6 +54,7 @@ SITE = {
     ("export-csv", (("kind", "audit"),)): signed_in(302, officer=403),
     ("audit-verify", None): signed_in(302, officer=403),
     ("export-csv", (("kind", "knowledge"),)): PAGE,
+    ("export-csv", (("kind", "knowledge-results"),)): PAGE,
     ("knowledge-console", None): signed_in(302, auditor=403),
     ("knowledge-api-search", None): dict.fromkeys(ROLES, 405),  # POST with an API token only
     ("review-item-context", (("kind", "insight"), ("item_id", "streams.insight"))): PAGE,
@@ -89,6 +90,7 @@ ADMIN_MODELS = {
     "streams.quarantinedframe": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
     "audit.auditentry": {"view": (ADM, AUD), "add": (), "delete": ()},
     "audit.reasoncode": {"view": (OFF, ADM, AUD), "add": (ADM,), "delete": ()},
+    "audit.typelabel": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     "streams.webhookendpoint": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     "streams.webhookdelivery": {"view": (ADM, AUD), "add": (), "delete": ()},
     "streams.knowledgesource": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
@@ -152,6 +154,7 @@ def objects(django_user_model):
         "streams.quarantinedframe": QuarantinedFrame.objects.first(),
         "audit.auditentry": AuditEntry.objects.first(),
         "audit.reasoncode": ReasonCode.objects.first(),
+        "audit.typelabel": TypeLabel.objects.first(),
         "audit.workspacesettings": WorkspaceSettings.current(),
         "audit.savedview": SavedView.objects.create(
             name="mine", owner=django_user_model.objects.first(), query="status=pending"

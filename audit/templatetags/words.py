@@ -30,3 +30,17 @@ def people_time(value) -> str:
         except ValueError:
             return value
     return formats.people_time(value)
+
+
+@register.filter
+def per_bucket(minutes) -> str:
+    """A chart's bucket length: "per minute", "per 15 minutes", "per 3 hours", "per day"."""
+    if not minutes:
+        return ""
+    if minutes % 1440 == 0:
+        days = minutes // 1440
+        return "per day" if days == 1 else f"per {days} days"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "per hour" if hours == 1 else f"per {hours} hours"
+    return "per minute" if minutes == 1 else f"per {minutes} minutes"

@@ -9,7 +9,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from streams import crypto, outbound
 from streams.genesys import regions, scoring
-from streams.genesys.payloads import FILTER_ATTRIBUTES, FILTER_OPERATORS, Filter
+from streams.genesys.payloads import FILTER_ATTRIBUTES, FILTER_OPERATORS, Filter, type_words
 from streams.genesys.suggestions import SUGGESTION_KINDS
 
 NAME_VALIDATOR = RegexValidator(
@@ -273,7 +273,16 @@ class ConfidenceRule(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.insight_type}: {self.min_confidence}..{self.max_confidence} x{self.weight}"
+        """Compliance flag: 0.40 to 1.00, weight 0.9, auto-approve at 0.95"""
+        words = (
+            f"{type_words(self.insight_type)}: {self.min_confidence:.2f} to "
+            f"{self.max_confidence:.2f}, weight {self.weight:g}"
+        )
+        if self.auto_approve_at is not None:
+            words += f", auto-approve at {self.auto_approve_at:.2f}"
+        if self.auto_filter:
+            words += ", auto-filter below the minimum"
+        return words
 
     def clean(self):
         low, high, auto = self.min_confidence, self.max_confidence, self.auto_approve_at

@@ -17,6 +17,14 @@ FILTER_ATTRIBUTES = ("event_type", "insight_type", "confidence", "interaction_id
 FILTER_OPERATORS = ("eq", "in", "gte", "lte")
 KNOWN_INSIGHT_TYPES = ("knowledge_recommendation", "sentiment_alert", "compliance_flag")
 
+
+def type_words(code: str) -> str:
+    """An insight type's code in words, where no label is set: "next_best_action" ->
+    "Next best action" (labels people may rename are in audit.vocabulary)."""
+    words = " ".join(code.replace(".", " ").replace("_", " ").split())
+    return words[:1].upper() + words[1:]
+
+
 # Identifiers from outside: printable, no control characters, bounded.
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")

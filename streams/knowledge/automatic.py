@@ -9,6 +9,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from assistgov.asyncdb import database_sync_to_async
 from streams.genesys.knowledge import QUERY_TEXT_LIMIT
+from streams.genesys.payloads import type_words
 from streams.genesys.scoring import extract_snippet
 from streams.ingest.models import Insight
 from streams.knowledge.models import KnowledgeQuery
@@ -130,7 +131,10 @@ class AutomaticQueries:
                 text=text,
                 conversation_id=insight.interaction_id,
                 origin=KnowledgeQuery.Origin.INSIGHT,
-                requested_by=f"insight {insight.pk} ({insight.insight_type})",
+                requested_by=(
+                    f"Automatic search for insight {insight.pk} "
+                    f"({type_words(insight.insight_type)})"
+                ),
                 insight_id=insight.pk,
             )
         except KnowledgeError:

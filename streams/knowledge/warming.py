@@ -91,7 +91,7 @@ class KnowledgeWarmer:
                     text=text,
                     conversation_id=WARMING_CONVERSATION,
                     origin=KnowledgeQuery.Origin.WARMING,
-                    requested_by=f"knowledge warmer {self.worker}",
+                    requested_by=f"Knowledge cache warmer, worker {self.worker}",
                     use_cache=False,
                 )
                 warmed += 1

@@ -45,7 +45,7 @@ def test_the_context_names_the_rule_that_applied_in_words(client, officer):
     item = make_insight(stream=stream, insight_type="compliance_flag", confidence=0.5)
     client.force_login(officer)
     rule = context_of(client, item)["rule"]
-    assert "compliance_flag: 0.40 to 1.00, weight 0.9" in rule
+    assert "Compliance flag: 0.40 to 1.00, weight 0.9" in rule
     assert "approved automatically at 0.95 or above" in rule
 
 
@@ -55,7 +55,7 @@ def test_the_history_lists_what_happened_to_the_item(client, officer):
     item_reject(item=Insight.objects.get(pk=item.pk), by=officer, reason_code="other")
     client.force_login(officer)
     history = context_of(client, item)["history"]
-    assert [event["what"] for event in history] == ["received", "insight.claim", "insight.reject"]
+    assert [event["what"] for event in history] == ["Received", "Claimed", "Rejected"]
     assert history[2]["who"] == "olivia"
 
 

@@ -59,7 +59,10 @@
   // One date format everywhere: 2026-11-30 10:45 UTC (the user's time zone, with its name).
   const { when, number } = window.assistgovWords;
 
+  const TYPE_LABELS = JSON.parse($("#type-labels").textContent);
+
   function typeLabel(row) {
+    if (TYPE_LABELS[row.insight_type]) return TYPE_LABELS[row.insight_type];
     if (row.kind === "knowledge" || row.insight_type === "knowledge.answer") return "Knowledge answer";
     const words = String(row.insight_type).replace(/[_.]+/g, " ").trim();
     return words.charAt(0).toUpperCase() + words.slice(1);
@@ -409,7 +412,7 @@
       const li = document.createElement("li");
       if (event.key === key) li.className = "current";
       li.append(
-        Object.assign(document.createElement("span"), { className: "muted", textContent: `${when(event.at).slice(11)} · ${event.what.replace(/[_.]+/g, " ")} · ${STATUS_LABELS[event.status] || event.status} ` }),
+        Object.assign(document.createElement("span"), { className: "muted", textContent: `${when(event.at).slice(11)} · ${event.what} · ${STATUS_LABELS[event.status] || event.status} ` }),
         document.createTextNode(event.text),
       );
       timeline.append(li);
@@ -418,7 +421,7 @@
     history.className = "history";
     for (const event of context.history) {
       const li = document.createElement("li");
-      li.textContent = `${when(event.at)} · ${event.what.replace(/_/g, " ")}${event.who ? ` · ${event.who}` : ""}`;
+      li.textContent = `${when(event.at)} · ${event.what}${event.who ? ` · ${event.who}` : ""}`;
       history.append(li);
     }
     section.replaceChildren(

@@ -242,7 +242,7 @@ def test_rules_decide_automatically_and_say_which_rule_did():
         ),
     }
     entry = AuditEntry.objects.get(action="insight.auto_decide")
-    assert entry.actor_label == "confidence matrix"
+    assert entry.actor_label == "Confidence matrix rules"
     assert entry.object_repr == stream.name
     statuses = {rule: value["status"] for rule, value in entry.after["decisions"].items()}
     assert sorted(statuses.values()) == ["approved", "filtered"]

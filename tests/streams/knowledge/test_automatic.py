@@ -112,7 +112,7 @@ async def test_insights_of_the_chosen_types_are_searched_with_their_text(knowled
     assert query.stream_id == stream.pk and query.insight_id == wanted.pk
     assert query.origin == "insight" and query.conversation_id == "conv-77"
     assert query.query_text == "Read the refund disclosure before closing"
-    assert query.requested_by == f"insight {wanted.pk} (compliance_flag)"
+    assert query.requested_by == f"Automatic search for insight {wanted.pk} (Compliance flag)"
     assert query.review_status == "pending"
     assert simulator.knowledge.queries[-1]["queryText"] == query.query_text
 

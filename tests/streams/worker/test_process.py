@@ -202,8 +202,8 @@ async def test_the_worker_records_each_start_and_stop_in_the_audit_trail(sim):
         )
 
     assert await entries() == [
-        ("stream.run_start", "stream worker w-audit", {"reason": "enabled"}),
-        ("stream.run_stop", "stream worker w-audit", {"reason": "the worker is shutting down"}),
+        ("stream.run_start", "Stream worker w-audit", {"reason": "enabled"}),
+        ("stream.run_stop", "Stream worker w-audit", {"reason": "the worker is shutting down"}),
     ]
 
 
