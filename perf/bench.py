@@ -682,10 +682,11 @@ def _csv_and_pages(rows: int) -> dict:
 
 def export_query():
     """The query `export_csv insights` runs over every row (one page of it, unbounded)."""
-    from audit.exports import EXPORTS, queryset_for
+    from audit.exports import EXPORTS, queryset_for, with_labels
 
     fields = EXPORTS["insights"].fields
-    return queryset_for("insights", {}).order_by("pk").values_list(*fields).query
+    queryset = with_labels(queryset_for("insights", {}), fields)
+    return queryset.order_by("pk").values_list(*fields).query
 
 
 def _sqlite3() -> str:
