@@ -107,10 +107,19 @@ def test_an_auditor_can_read_but_not_decide(page, demo):
 
 def test_the_dashboard_shows_charts_and_live_stream_health(page, demo):
     log_in(page, demo, "admin", "admin-demo-pass")
+    people_decided = demo.query(
+        "SELECT count(*) FROM streams_insight WHERE reviewed_by_id IS NOT NULL"
+    )[0][0]
     page.goto(demo.base + "/dashboard/")
-    assert page.locator("svg.chart").count() == 3
+    # Per type and by outcome; approval rate by confidence once people have decided.
+    assert page.locator("svg.chart").count() == (3 if people_decided else 2)
+    if not people_decided:
+        page.get_by_text("No decisions by people in this window yet").wait_for()
+    page.get_by_text("The same figures as a table").click()
+    assert page.locator("details.as-table tbody tr").count() >= 1
     page.locator("#health-updated", has_text="updated").wait_for()
     assert page.locator("#stream-health td.state-connected").inner_text() == "connected"
+    assert page.locator("#knowledge-health td.knowledge-on").count() >= 1
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "dashboard.png"), full_page=True)
 

@@ -88,7 +88,8 @@
       const value = params.get(name);
       // A shared address may name a type or stream this page does not list: keep it.
       if (field.tagName === "SELECT" && value && ![...field.options].some((o) => o.value === value)) {
-        field.append(Object.assign(document.createElement("option"), { value, textContent: value }));
+        const text = name === "insight_type" ? typeLabel({ insight_type: value }) : value;
+        field.append(Object.assign(document.createElement("option"), { value, textContent: text }));
       }
       field.value = value;
     }
