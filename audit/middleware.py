@@ -11,9 +11,10 @@ from streams.context import request_id
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class RequestContextMiddleware:
-    # Async-capable, so that async views (the knowledge console and API) are not funnelled
-    # through Django's single thread for sync middleware.
+class BothWaysMiddleware:
+    """Sync- and async-capable, so that async views (the knowledge console and API) are not
+    funnelled through Django's single thread for sync middleware."""
+
     sync_capable = True
     async_capable = True
 
@@ -22,6 +23,9 @@ class RequestContextMiddleware:
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
+
+
+class RequestContextMiddleware(BothWaysMiddleware):
 
     def __call__(self, request):
         if self.is_async:
@@ -65,17 +69,8 @@ def user_time_zone(session, user) -> str:
     return name
 
 
-class UserTimeZoneMiddleware:
+class UserTimeZoneMiddleware(BothWaysMiddleware):
     """Shows times in the signed-in user's zone (pages, messages, the admin)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request):
         if self.is_async:
