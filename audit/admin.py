@@ -19,6 +19,7 @@ from audit.forms import DecisionForm
 from audit.models import AuditEntry, ReasonCode, SavedView, TypeLabel, WorkspaceSettings
 from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
+from audit.vocabulary import type_label
 from streams.admin_base import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
 from streams.genesys.knowledge import Outcome
 from streams.models import Insight, KnowledgeQuery
@@ -60,7 +61,7 @@ class InsightAdmin(CsvExportAdmin):
     export_kind = "insights"
     list_display = [
         "received",
-        "insight_type",
+        "type_display",
         "confidence_display",
         "relevance_display",
         "snippet",
@@ -73,9 +74,9 @@ class InsightAdmin(CsvExportAdmin):
     show_full_result_count = False
     actions = ["approve_selected", "reject_selected"]
     fieldsets = [
-        (None, {"fields": ["stream", "external_id", "interaction_id", "insight_type", "snippet"]}),
-        ("Scoring", {"fields": ["confidence", "relevance_score"]}),
-        ("Timing", {"fields": ["event_time", "received_at", "latency_ms"]}),
+        (None, {"fields": ["stream", "external_id", "interaction_id", "type_display", "snippet"]}),
+        ("Scoring", {"fields": ["confidence_display", "relevance_display"]}),
+        ("Timing", {"fields": ["event_time", "received_at", "latency_display"]}),
         (
             "Review",
             {
@@ -97,7 +98,15 @@ class InsightAdmin(CsvExportAdmin):
 
     @admin.display(description="received", ordering="received_at")
     def received(self, obj):
-        return date_format(timezone.localtime(obj.received_at), "Y-m-d H:i:s")
+        return date_format(timezone.localtime(obj.received_at), "Y-m-d H:i:s T")
+
+    @admin.display(description="insight type", ordering="insight_type")
+    def type_display(self, obj):
+        return type_label(obj.insight_type)
+
+    @admin.display(description="processing latency")
+    def latency_display(self, obj):
+        return "-" if obj.latency_ms is None else f"{obj.latency_ms:.1f} ms"
 
     @admin.display(description="confidence", ordering="confidence")
     def confidence_display(self, obj):

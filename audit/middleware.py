@@ -26,7 +26,6 @@ class BothWaysMiddleware:
 
 
 class RequestContextMiddleware(BothWaysMiddleware):
-
     def __call__(self, request):
         if self.is_async:
             return self._acall(request)

@@ -135,7 +135,31 @@ class ReadOnlyAdmin(CheckedLookupsAdmin):
         return False
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class LabelledFields:
+    """Gives each form field an accessible name: a tabular inline's or an editable list's
+    inputs have no <label> of their own (only the column heading)."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and not field.widget.attrs.get("aria-label"):
+            field.widget.attrs["aria-label"] = str(db_field.verbose_name).capitalize()
+        return field
+
+
+class LabelledTabularInline(LabelledFields, admin.TabularInline):
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class Labelled(formset):
+            def add_fields(self, form, index):
+                super().add_fields(form, index)
+                if "DELETE" in form.fields:
+                    form.fields["DELETE"].widget.attrs["aria-label"] = "Delete this row"
+
+        return Labelled
+
+
+class AuditedAdmin(LabelledFields, admin.ModelAdmin):
     """Reports every create, update and delete with before/after snapshots for the audit trail.
 
     The admin wraps a save in a transaction, so the audit entry commits with the change.

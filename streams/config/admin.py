@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from streams.admin_base import (
     AuditedAdmin,
+    LabelledTabularInline,
     LinesField,
     https_by_default,
     preformatted,
@@ -96,7 +97,7 @@ class GenesysConnectionAdmin(AuditedAdmin):
         return "stored (encrypted)" if obj.client_secret_encrypted else "not set"
 
 
-class ConfidenceRuleInline(admin.TabularInline):
+class ConfidenceRuleInline(LabelledTabularInline):
     model = ConfidenceRule
     extra = 1
 
@@ -137,7 +138,7 @@ class StreamConfigForm(forms.ModelForm):
         ]
 
 
-class StreamFilterInline(admin.TabularInline):
+class StreamFilterInline(LabelledTabularInline):
     model = StreamFilter
     extra = 0
 

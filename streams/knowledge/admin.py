@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from streams.admin_base import AuditedAdmin, LinesField
+from streams.admin_base import AuditedAdmin, LabelledTabularInline, LinesField
 from streams.knowledge.figures import knowledge_metrics
 from streams.knowledge.models import KnowledgeSource, KnowledgeStream, KnowledgeStreamSource
 
@@ -16,7 +16,7 @@ class KnowledgeSourceAdmin(AuditedAdmin):
     search_fields = ["name", "=knowledge_base_id"]
 
 
-class KnowledgeStreamSourceInline(admin.TabularInline):
+class KnowledgeStreamSourceInline(LabelledTabularInline):
     model = KnowledgeStreamSource
     extra = 1
     autocomplete_fields = ["source"]

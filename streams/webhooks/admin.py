@@ -8,6 +8,7 @@ from django.db import transaction
 
 from streams.admin_base import (
     AuditedAdmin,
+    LabelledTabularInline,
     ReadOnlyAdmin,
     ShownOnceAdmin,
     https_by_default,
@@ -70,7 +71,7 @@ class WebhookEndpointAdmin(ShownOnceAdmin, AuditedAdmin):
             )
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(LabelledTabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False

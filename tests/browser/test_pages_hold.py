@@ -1,6 +1,7 @@
-"""Every page, as each role meets it, at a phone's width and a desktop's: no horizontal
-scrolling of the page (a wide table scrolls in its own box) and no serious or critical
-accessibility violation found by axe-core (WCAG 2.2 AA rules), in light and dark mode."""
+"""Every page, as each role meets it, at a phone's width, a desktop's and a wide
+screen's: no horizontal scrolling of the page (a wide table scrolls in its own box) and no
+serious or critical accessibility violation found by axe-core (WCAG 2.2 AA rules), in
+light and dark mode."""
 
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from tests.test_processes import demo_deployment
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = (390, 1440)
+WIDTHS = (390, 1440, 2560)
 PAGES = {
     "officer": [
         "/review/",
@@ -32,6 +33,9 @@ PAGES = {
         "/admin/audit/auditentry/",
         "/admin/audit/auditentry/{entry}/change/",
         "/admin/streams/confidencematrix/",
+        "/admin/streams/confidencematrix/{matrix}/change/",  # its rules, inline
+        "/admin/streams/insight/{insight}/change/",
+        "/admin/audit/typelabel/",
         "/admin/streams/streamconfig/",
         "/admin/streams/knowledgequery/",
     ],
@@ -92,7 +96,11 @@ def problems_on(page, url: str, width: int, script: str) -> list[str]:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("role", sorted(PAGES))
 def test_every_page_fits_the_window_and_passes_axe(browser, demo, role, scheme):
-    entry = demo.query("SELECT max(id) FROM audit_auditentry")[0][0]
+    ids = {
+        "entry": demo.query("SELECT max(id) FROM audit_auditentry")[0][0],
+        "matrix": demo.query("SELECT min(id) FROM streams_confidencematrix")[0][0],
+        "insight": demo.query("SELECT min(id) FROM streams_insight")[0][0],
+    }
     context = browser.new_context(color_scheme=scheme)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -102,7 +110,7 @@ def test_every_page_fits_the_window_and_passes_axe(browser, demo, role, scheme):
         found = []
         for path in PAGES[role]:
             for width in WIDTHS:
-                found += problems_on(page, demo.base + path.format(entry=entry), width, script)
+                found += problems_on(page, demo.base + path.format(**ids), width, script)
     finally:
         context.close()
     assert not found, "\n".join(found)
