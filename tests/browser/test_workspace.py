@@ -118,7 +118,7 @@ def test_the_dashboard_shows_charts_and_live_stream_health(page, demo):
     page.get_by_text("The same figures as a table").click()
     assert page.locator("details.as-table tbody tr").count() >= 1
     page.locator("#health-updated", has_text="updated").wait_for()
-    assert page.locator("#stream-health td.state-connected").inner_text() == "connected"
+    assert page.locator("#stream-health td.state-connected").inner_text() == "Connected"
     assert page.locator("#knowledge-health td.knowledge-on").count() >= 1
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "dashboard.png"), full_page=True)

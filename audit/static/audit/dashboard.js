@@ -24,7 +24,7 @@
           const tr = document.createElement("tr");
           tr.append(
             cell(s.name),
-            cell(s.state, "state-" + s.state),
+            cell(s.state.charAt(0).toUpperCase() + s.state.slice(1), "state-" + s.state),
             cell(window.assistgovWords.when(s.last_frame_at)),
             cell(s.reconnects, "number"),
             cell(s.insights_stored, "number"),
