@@ -68,6 +68,12 @@
     return words.charAt(0).toUpperCase() + words.slice(1);
   }
 
+  // An item as people name it: its type and conversation, with its number for reference.
+  function itemName(row) {
+    const where = row.interaction_id ? ` in ${row.interaction_id}` : "";
+    return `${typeLabel(row)}${where} (no. ${row.id})`;
+  }
+
   function confidenceText(value) {
     return value === null || value === undefined ? "none" : value.toFixed(2);
   }
@@ -292,7 +298,7 @@
         Object.assign(document.createElement("dd"), { textContent: value ?? "" }),
       );
     }
-    const heading = Object.assign(document.createElement("p"), { className: "kind", textContent: `${KIND_LABELS[row.kind]} ${row.id}` });
+    const heading = Object.assign(document.createElement("p"), { className: "kind", textContent: itemName(row) });
     const parts = [heading];
     if (row.corrected_text) {
       parts.push(labelled("Approved with this correction", row.corrected_text, "snippet-full corrected"));
@@ -496,7 +502,7 @@
       return null;
     }
     if (row.status !== "pending") {
-      toast(`${KIND_LABELS[row.kind]} ${row.id} is already ${STATUS_LABELS[row.status].toLowerCase()}.`, "warning");
+      toast(`${itemName(row)} is already ${STATUS_LABELS[row.status].toLowerCase()}.`, "warning");
       return null;
     }
     if (row.claimed_by && row.claimed_by !== ME) {
@@ -753,7 +759,7 @@
           // Confirmed where it shows; said in words when the page no longer shows it (it
           // reloaded after a reconnect, say).
           if (state.tr.has(row.key)) flash(row.key);
-          else if (entry) toast(`${KIND_LABELS[row.kind]} ${row.id} ${row.status}${message.resent ? " (sent again after the reconnect, decided once)" : ""}.`, "ok");
+          else if (entry) toast(`${itemName(row)} ${row.status}${message.resent ? " (sent again after the reconnect, decided once)" : ""}.`, "ok");
         }
         break;
       }
