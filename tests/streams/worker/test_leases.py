@@ -76,6 +76,7 @@ def test_retiring_releases_everything_at_once():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(900)  # a guard against a hang: its waits are bounded above 120 s
 async def test_two_workers_split_the_streams_and_one_takes_over_when_the_other_stops():
     simulator, url = await start_simulator()
     ids = await database_sync_to_async(streams)(2, url)
