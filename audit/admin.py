@@ -12,16 +12,23 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
 
 from audit import diffs, services
 from audit.forms import DecisionForm
 from audit.models import AuditEntry, ReasonCode, SavedView, TypeLabel, WorkspaceSettings
+from audit.selectors import insight_type_choices
 from audit.services import DecisionConflict, Origin
 from audit.views import csv_download
-from audit.vocabulary import type_label
-from streams.admin_base import AuditedAdmin, ReadOnlyAdmin, lookup_problem, preformatted
+from audit.vocabulary import type_label, type_label_subquery, type_labels
+from streams.admin_base import (
+    AuditedAdmin,
+    ReadOnlyAdmin,
+    html_table,
+    lookup_problem,
+    preformatted,
+)
 from streams.genesys.knowledge import Outcome
+from streams.genesys.payloads import type_words
 from streams.models import Insight, KnowledgeQuery
 
 
@@ -56,6 +63,20 @@ def pretty_json(value):
     return preformatted(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+class InsightTypeFilter(admin.SimpleListFilter):
+    """By insight type, listed by label."""
+
+    title = "insight type"
+    parameter_name = "insight_type"
+
+    def lookups(self, request, model_admin):
+        labels = type_labels()
+        return [(code, type_label(code, labels)) for code in insight_type_choices()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(insight_type=self.value()) if self.value() else queryset
+
+
 @admin.register(Insight)
 class InsightAdmin(CsvExportAdmin):
     export_kind = "insights"
@@ -67,7 +88,7 @@ class InsightAdmin(CsvExportAdmin):
         "snippet",
         "review_status",
     ]
-    list_filter = ["review_status", "insight_type", "stream", "received_at"]
+    list_filter = ["review_status", InsightTypeFilter, "stream", "received_at"]
     search_fields = ["=interaction_id", "=external_id", "snippet"]
     list_select_related = ["stream", "reviewed_by"]
     ordering = ["-received_at"]
@@ -96,13 +117,16 @@ class InsightAdmin(CsvExportAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(type_label_set=type_label_subquery())
+
     @admin.display(description="received", ordering="received_at")
     def received(self, obj):
         return date_format(timezone.localtime(obj.received_at), "Y-m-d H:i:s T")
 
     @admin.display(description="insight type", ordering="insight_type")
     def type_display(self, obj):
-        return type_label(obj.insight_type)
+        return getattr(obj, "type_label_set", None) or type_words(obj.insight_type)
 
     @admin.display(description="processing latency")
     def latency_display(self, obj):
@@ -213,27 +237,12 @@ class AuditEntryAdmin(CsvExportAdmin):
         rows = diffs.field_changes(obj.before, obj.after)
         if not rows:
             return "Nothing recorded before or after."
-        body = format_html_join(
-            "",
-            '<tr class="{}"><th scope="row">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>',
-            (
-                (
-                    "changed" if row.changed else "same",
-                    row.field,
-                    row.old,
-                    row.new,
-                    "changed" if row.changed else "",
-                )
-                for row in rows
-            ),
-        )
-        return format_html(
-            '<div class="table-box" tabindex="0" role="region" aria-label="What changed">'
-            '<table class="diff"><thead><tr><th scope="col">Field</th>'
-            '<th scope="col">Before</th><th scope="col">After</th><th scope="col">'
-            '<span class="visually-hidden">Changed?</span></th></tr></thead>'
-            "<tbody>{}</tbody></table></div>",
-            body,
+        return html_table(
+            "What changed",
+            "diff",
+            ["Field", "Before", "After", "Changed?"],
+            [(row.field, row.old, row.new, "changed" if row.changed else "") for row in rows],
+            row_classes=["changed" if row.changed else "same" for row in rows],
         )
 
 
@@ -301,11 +310,11 @@ class KnowledgeQueryAdmin(CsvExportAdmin):
     def results_display(self, obj):
         if not obj.results:
             return "No results."
-        body = format_html_join(
-            "",
-            '<tr><td class="number">{}</td><td>{}</td><td>{}</td><td class="number">{}</td>'
-            "<td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
+        return html_table(
+            "Results",
+            "results",
+            ["Rank", "Knowledge base", "Title", "Confidence", "Last updated", "Outcome", "Reason"],
+            [
                 (
                     result.get("rank") or "-",
                     result.get("knowledge_base_id", ""),
@@ -316,16 +325,8 @@ class KnowledgeQueryAdmin(CsvExportAdmin):
                     result.get("reason", ""),
                 )
                 for result in obj.results
-            ),
-        )
-        return format_html(
-            '<div class="table-box" tabindex="0" role="region" aria-label="Results">'
-            '<table class="results"><thead><tr><th scope="col">Rank</th>'
-            '<th scope="col">Knowledge base</th><th scope="col">Title</th>'
-            '<th scope="col">Confidence</th><th scope="col">Last updated</th>'
-            '<th scope="col">Outcome</th><th scope="col">Reason</th></tr></thead>'
-            "<tbody>{}</tbody></table></div>",
-            body,
+            ],
+            numbers={3},
         )
 
 

@@ -7,7 +7,7 @@ work without JavaScript, and every label goes through Django's escaping.
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Floor, TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -218,35 +218,36 @@ def stream_health() -> list[dict]:
 
 
 def knowledge_health(hours: int = 1) -> list[dict]:
-    """Each knowledge stream's last hour: queries, how many failed, the latest failure."""
+    """Each knowledge stream: the state its connection last reported, and its last hour
+    (searches, how many failed, the latest failure), in one query."""
     since = timezone.now() - timedelta(hours=hours)
-    failed = ~Q(queries__status=KnowledgeQuery.Status.ANSWERED)
+    answered = KnowledgeQuery.Status.ANSWERED
     recent = Q(queries__created_at__gte=since)
+    latest_failure = (
+        KnowledgeQuery.objects.filter(stream=OuterRef("pk"), created_at__gte=since)
+        .exclude(status=answered)
+        .order_by("-created_at")
+        .values("error_message")[:1]
+    )
     streams = KnowledgeStream.objects.order_by("name").annotate(
         searched=Count("queries", filter=recent),
-        failed=Count("queries", filter=recent & failed),
+        failed=Count("queries", filter=recent & ~Q(queries__status=answered)),
         last_query_at=Max("queries__created_at"),
+        last_error=Subquery(latest_failure),
     )
-    rows = []
-    for stream in streams:
-        error = (
-            stream.queries.exclude(status=KnowledgeQuery.Status.ANSWERED)
-            .filter(created_at__gte=since)
-            .order_by("-created_at")
-            .values_list("error_message", flat=True)
-            .first()
-        )
-        rows.append(
-            {
-                "name": stream.name,
-                "state": "on" if stream.enabled else "off",
-                "last_query_at": stream.last_query_at,
-                "queries": stream.searched,
-                "failed": stream.failed,
-                "last_error": error or "",
-            }
-        )
-    return rows
+    return [
+        {
+            "name": stream.name,
+            "enabled": stream.enabled,
+            "state": stream.state if stream.enabled else "disabled",
+            "detail": stream.state_detail,
+            "last_query_at": stream.last_query_at,
+            "queries": stream.searched,
+            "failed": stream.failed,
+            "last_error": stream.last_error or "",
+        }
+        for stream in streams
+    ]
 
 
 # SVG

@@ -23,8 +23,9 @@ from django.db import connections, models
 from django.db.models import F, Func, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from audit.models import AuditEntry, ReasonCode, TypeLabel
+from audit.models import AuditEntry, ReasonCode
 from audit.selectors import ReviewFilters
+from audit.vocabulary import type_label_subquery
 from streams.genesys.knowledge import Outcome
 from streams.genesys.times import iso
 from streams.models import Insight, KnowledgeQuery
@@ -276,8 +277,7 @@ def with_labels(queryset, fields):
         reason = ReasonCode.objects.filter(code=OuterRef("review_reason_code")).values("label")
         labels["review_reason_label"] = Subquery(reason[:1])
     if "insight_type_label" in fields:
-        kind = TypeLabel.objects.filter(code=OuterRef("insight_type")).values("label")
-        labels["insight_type_label"] = Coalesce(Subquery(kind[:1]), F("insight_type"))
+        labels["insight_type_label"] = Coalesce(type_label_subquery(), F("insight_type"))
     return queryset.annotate(**labels) if labels else queryset
 
 

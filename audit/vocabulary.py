@@ -1,6 +1,8 @@
 """One vocabulary for the codes people would otherwise read: insight types and the
 system parts that act in the audit trail."""
 
+from django.db.models import OuterRef, Subquery
+
 from audit.models import TypeLabel
 from streams.genesys.payloads import type_words
 
@@ -21,6 +23,12 @@ def type_labels() -> dict[str, str]:
 def type_label(code: str, labels: dict[str, str] | None = None) -> str:
     labels = type_labels() if labels is None else labels
     return labels.get(code) or type_words(code)
+
+
+def type_label_subquery(code_field: str = "insight_type") -> Subquery:
+    """The label set for each row's type, read by the row's own query (None where unset):
+    for lists and exports, instead of a lookup per row."""
+    return Subquery(TypeLabel.objects.filter(code=OuterRef(code_field)).values("label")[:1])
 
 
 # What an audit action reads as in an item's history ("insight.approve": "Approved").

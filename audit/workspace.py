@@ -88,10 +88,7 @@ def rule_words(insight: Insight) -> str:
             f"{name}: no rule for {type_label(insight.insight_type)}, so every confidence is "
             f"let through, weighted {matrix.default_weight:g}."
         )
-    words = (
-        f"{name}, {type_label(rule.insight_type)}: {rule.min_confidence:.2f} to "
-        f"{rule.max_confidence:.2f}, weight {rule.weight:g}"
-    )
+    words = f"{name}, {rule.range_words(type_label(rule.insight_type))}"
     if rule.auto_approve_at is not None:
         words += f", approved automatically at {rule.auto_approve_at:.2f} or above"
     if rule.auto_filter:

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from streams.config.services import config_change_report
 
@@ -22,6 +22,39 @@ from streams.config.services import config_change_report
 def preformatted(text: str):
     """Outside text shown as-is in a wrapping <pre> block, escaped."""
     return format_html('<pre class="wrapped">{}</pre>', text)
+
+
+def html_table(label: str, css: str, headers, rows, *, numbers=(), row_classes=None):
+    """A read-only table for a detail page (outside text escaped), in a box that scrolls
+    sideways by itself. The first cell of each row heads it; `numbers` are the indexes of
+    right-aligned columns; `row_classes`, one per row, mark rows (a changed field, say)."""
+
+    def cell(index, value):
+        if index == 0:
+            return format_html('<th scope="row">{}</th>', value)
+        if index in numbers:
+            return format_html('<td class="number">{}</td>', value)
+        return format_html("<td>{}</td>", value)
+
+    body = format_html_join(
+        "",
+        "<tr{}>{}</tr>",
+        (
+            (
+                format_html(' class="{}"', row_classes[r]) if row_classes else "",
+                format_html_join("", "{}", ((cell(i, value),) for i, value in enumerate(row))),
+            )
+            for r, row in enumerate(rows)
+        ),
+    )
+    return format_html(
+        '<div class="table-box" tabindex="0" role="region" aria-label="{}">'
+        '<table class="{}"><thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>',
+        label,
+        css,
+        format_html_join("", '<th scope="col">{}</th>', ((h,) for h in headers)),
+        body,
+    )
 
 
 class LargeTablePaginator(Paginator):

@@ -274,15 +274,19 @@ class ConfidenceRule(models.Model):
 
     def __str__(self):
         """Compliance flag: 0.40 to 1.00, weight 0.9, auto-approve at 0.95"""
-        words = (
-            f"{type_words(self.insight_type)}: {self.min_confidence:.2f} to "
-            f"{self.max_confidence:.2f}, weight {self.weight:g}"
-        )
+        words = self.range_words()
         if self.auto_approve_at is not None:
             words += f", auto-approve at {self.auto_approve_at:.2f}"
         if self.auto_filter:
             words += ", auto-filter below the minimum"
         return words
+
+    def range_words(self, type_name: str | None = None) -> str:
+        """Compliance flag: 0.40 to 1.00, weight 0.9 (`type_name`: the type's label)."""
+        return (
+            f"{type_name or type_words(self.insight_type)}: {self.min_confidence:.2f} to "
+            f"{self.max_confidence:.2f}, weight {self.weight:g}"
+        )
 
     def clean(self):
         low, high, auto = self.min_confidence, self.max_confidence, self.auto_approve_at

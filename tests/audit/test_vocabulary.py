@@ -111,3 +111,37 @@ def test_knowledge_streams_show_in_stream_health_with_their_last_hour(client, of
     assert 'id="knowledge-health"' in page
     assert f"<td>{failed.stream.name}</td>" in page
     assert "Genesys did not answer in 5 s" in page
+
+
+def test_knowledge_health_shows_the_reported_state_in_one_query(
+    client, officer, django_assert_num_queries
+):
+    from tests.factories import make_knowledge_stream
+
+    make_knowledge_stream(
+        name="kn-a", state="reconnecting", state_detail="closed (1011); retrying in 2 s"
+    )
+    make_knowledge_stream(name="kn-b", enabled=False)
+    with django_assert_num_queries(1):
+        rows = dashboard.knowledge_health()
+    assert [(row["name"], row["state"]) for row in rows] == [
+        ("kn-a", "reconnecting"),
+        ("kn-b", "disabled"),
+    ]
+    client.force_login(officer)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert 'Reconnecting<br><small class="muted">closed (1011); retrying in 2 s</small>' in page
+    assert "Disabled: refuses queries" in page
+
+
+def test_the_insight_list_reads_types_as_labels_without_a_query_per_row(client, gov_admin):
+    TypeLabel.objects.filter(code="compliance_flag").update(label="Regulatory flag")
+    stream = make_stream(name="s")
+    for _ in range(3):
+        make_insight(stream=stream, insight_type="compliance_flag")
+    make_insight(stream=stream, insight_type="next_best_action")
+    client.force_login(gov_admin)
+    page = client.get(reverse("admin:streams_insight_changelist")).content.decode()
+    assert page.count('<td class="field-type_display">Regulatory flag</td>') == 3
+    assert '<td class="field-type_display">Next best action</td>' in page
+    assert ">Regulatory flag</a>" in page  # the type filter, by label
