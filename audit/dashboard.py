@@ -329,7 +329,7 @@ def per_type_chart(times, series, minutes: int, labels: dict[str, str]):
         HEIGHT - MARGIN + 14,
         people_time(times[-1]),
         MARGIN,
-        top,
+        f"{top:,}",
     )
     legend = _legend([labels[name] for name in names], colours, HEIGHT - 14)
     return _svg(
@@ -358,7 +358,7 @@ def outcome_chart(rows: list[dict]):
                 f"{row['people']} by people, {row['rules']} by rules",
                 _n(MARGIN + 96 + bar_width * row["total"] / top),
                 MARGIN + i * 34 + 15,
-                row["total"],
+                f"{row['total']:,}",
             )
             for i, row in enumerate(rows)
         ),

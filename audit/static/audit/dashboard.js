@@ -6,6 +6,7 @@
   const url = script.dataset.healthUrl;
   const tbody = document.querySelector("#stream-health tbody");
   const updated = document.querySelector("#health-updated");
+  const { when, number } = window.assistgovWords;
 
   function cell(text, className) {
     const td = document.createElement("td");
@@ -25,16 +26,16 @@
           tr.append(
             cell(s.name),
             cell(s.state.charAt(0).toUpperCase() + s.state.slice(1), "state-" + s.state),
-            cell(window.assistgovWords.when(s.last_frame_at)),
-            cell(s.reconnects, "number"),
-            cell(s.insights_stored, "number"),
-            cell(s.quarantined, "number"),
+            cell(when(s.last_frame_at)),
+            cell(number(s.reconnects), "number"),
+            cell(number(s.insights_stored), "number"),
+            cell(number(s.quarantined), "number"),
             cell(s.last_error),
           );
           return tr;
         }),
       );
-      updated.textContent = "updated " + window.assistgovWords.when(new Date());
+      updated.textContent = "updated " + when(new Date());
     } catch (error) {
       updated.textContent = "not updated: " + error.message;
     }
