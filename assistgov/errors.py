@@ -57,8 +57,18 @@ def roles(user) -> str:
 
 
 def permission_denied(request, exception=None):
+    from audit.security import record_denied
+    from audit.services import Origin
+
     where = place(request.path)
     role = roles(request.user)
+    record_denied(
+        user=request.user,
+        where=request.get_full_path(),
+        what=f"{request.method} {where}",
+        role=role,
+        origin=Origin.from_request(request),
+    )
     if not role:
         message = f"You cannot open {where}."
     elif role == "no role":

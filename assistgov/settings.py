@@ -293,6 +293,28 @@ AUDIT_HMAC_KEYS = env.keyed_secrets(
     else {},
 )
 AUDIT_HEAD_PUBLISH_SECONDS = env.float("AUDIT_HEAD_PUBLISH_SECONDS", 300.0, minimum=1.0)
+# Audit exports come with a manifest signed by this Ed25519 key (32 bytes, base64); in
+# DEBUG a key derived from SECRET_KEY stands in. Without one, exports carry no manifest.
+AUDIT_SIGNING_KEY = env.str(
+    "AUDIT_SIGNING_KEY",
+    base64.b64encode(
+        hashlib.sha256(f"assistgov-signing-key:{SECRET_KEY}".encode()).digest()
+    ).decode()
+    if DEBUG
+    else "",
+)
+if AUDIT_SIGNING_KEY:
+    try:
+        if len(base64.b64decode(AUDIT_SIGNING_KEY, altchars=b"-_", validate=True)) != 32:
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(
+            "AUDIT_SIGNING_KEY must be 32 random bytes in base64 (an Ed25519 private key), "
+            'for example from: python -c "import base64, os; '
+            'print(base64.b64encode(os.urandom(32)).decode())"'
+        ) from None
+# A stream worker verifies the whole chain this often (a day) and records the result.
+AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", 86400.0, minimum=1.0)
 if STREAMS_RECONCILE_SECONDS > STREAMS_LEASE_SECONDS / 2:
     raise ImproperlyConfigured(
         f"STREAMS_RECONCILE_SECONDS={STREAMS_RECONCILE_SECONDS:g} must be at most half of "

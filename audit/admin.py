@@ -14,12 +14,16 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from audit import diffs, services
+from audit.categories import Category, category_of, category_q, not_system_q
 from audit.forms import DecisionForm
 from audit.models import AuditEntry, ReasonCode, SavedView, TypeLabel, WorkspaceSettings
+from audit.security import record_trail_read
 from audit.selectors import insight_type_choices
 from audit.services import DecisionConflict, Origin
+from audit.signing import public_key_or_none
+from audit.trail import ALL, CATEGORY_CHOICES, EXCEPT_SYSTEM
 from audit.views import csv_download
-from audit.vocabulary import type_label, type_label_subquery, type_labels
+from audit.vocabulary import action_words, type_label, type_label_subquery, type_labels
 from streams.admin_base import (
     AuditedAdmin,
     ReadOnlyAdmin,
@@ -209,11 +213,48 @@ class InsightAdmin(CsvExportAdmin):
             )
 
 
+class CategoryFilter(admin.SimpleListFilter):
+    """By category; with none chosen, everything but system activity (as the trail page)."""
+
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        return [choice for choice in CATEGORY_CHOICES if choice[0] != EXCEPT_SYSTEM]
+
+    def queryset(self, request, queryset):
+        if self.value() == ALL:
+            return queryset
+        if self.value() in Category.values:
+            return queryset.filter(category_q(self.value()))
+        return queryset.filter(not_system_q())
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Everything but system activity",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(CsvExportAdmin):
     export_kind = "audit"
-    list_display = ["created_at", "actor_label", "action", "object_repr", "client_address"]
-    list_filter = ["action", "created_at"]
+    list_display = [
+        "created_at",
+        "actor_label",
+        "what",
+        "object_repr",
+        "category",
+        "client_address",
+    ]
+    list_filter = [CategoryFilter, "action", "created_at"]
     search_fields = ["actor_label", "object_repr", "=object_id", "=request_id"]
     ordering = ["-id"]
     show_full_result_count = False
@@ -231,6 +272,26 @@ class AuditEntryAdmin(CsvExportAdmin):
         "entry_hash",
     ]
     readonly_fields = fields
+
+    @admin.display(description="what", ordering="action")
+    def what(self, obj):
+        return f"{action_words(obj.action)} ({obj.action})"
+
+    @admin.display(description="category")
+    def category(self, obj):
+        return Category(category_of(obj.action)).label
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "signing_public_key": public_key_or_none()}
+        response = super().changelist_view(request, extra_context)
+        if request.method == "GET" and "p" not in request.GET and response.status_code == 200:
+            record_trail_read(
+                user=request.user,
+                what="Audit entries (admin)",
+                parameters=dict(request.GET.items()),
+                origin=Origin.from_request(request),
+            )
+        return response
 
     @admin.display(description="what changed")
     def changes(self, obj):

@@ -19,10 +19,13 @@ class AuditConfig(AppConfig):
         """streams never imports audit: what it reports comes here through its port."""
         from audit.head import head_metrics, head_publisher
         from audit.reports import AuditReports
+        from audit.verification import chain_verifier, verification_metrics
         from streams import ports
 
         ports.plug(AuditReports())
-        if head_publisher not in ports.WORKER_TASKS:
-            ports.WORKER_TASKS.append(head_publisher)
-        if head_metrics not in ports.METRIC_FAMILIES:
-            ports.METRIC_FAMILIES.append(head_metrics)
+        for task in (head_publisher, chain_verifier):
+            if task not in ports.WORKER_TASKS:
+                ports.WORKER_TASKS.append(task)
+        for families in (head_metrics, verification_metrics):
+            if families not in ports.METRIC_FAMILIES:
+                ports.METRIC_FAMILIES.append(families)

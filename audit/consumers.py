@@ -29,6 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from audit import claims, queue, selectors
 from audit.middleware import user_time_zone
+from audit.security import record_denied
 from audit.services import (
     REVIEW_KINDS,
     BulkDecision,
@@ -189,7 +190,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self._refuse(user, "not signed in")
             return
         self.can_view, self.can_decide, self.can_assign = await database_sync_to_async(
             _permissions
@@ -200,7 +201,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         if session is not None:
             timezone.activate(await database_sync_to_async(user_time_zone)(session, user))
         if INSIGHT not in self.can_view:  # the page itself needs insights
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self._refuse(user, "the role cannot view insights")
             return
         self.filters = selectors.ReviewFilters().for_viewer(user, self.can_view)
         self.sort = None
@@ -212,6 +213,11 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self.bulk_task: asyncio.Task | None = None
         await self.channel_layer.group_add(REVIEW_GROUP, self.channel_name)
         await self.accept()
+
+    async def _refuse(self, user, why: str) -> None:
+        """Close the socket as forbidden, and record the refusal."""
+        await database_sync_to_async(_record_refusal)(user, self.scope, why)
+        await self.close(code=CLOSE_FORBIDDEN)
 
     async def disconnect(self, code):
         if self.channel_layer is not None and hasattr(self, "filters"):
@@ -552,3 +558,15 @@ def _decision_apply(user, kind: ReviewKind, message: Decide, origin) -> tuple[di
     else:
         item = item_reject(**how, reason_code=message.reason_code)
     return selectors.review_rows(kind.name, [item.pk])[0], item.resent
+
+
+def _record_refusal(user, scope, why: str) -> None:
+    from assistgov.errors import roles
+
+    record_denied(
+        user=user,
+        where=f"WebSocket {scope.get('path', '')}",
+        what=why,
+        role=roles(user) if user is not None else "",
+        origin=Origin.from_scope(scope),
+    )

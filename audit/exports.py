@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 
 from audit.models import AuditEntry, ReasonCode
 from audit.selectors import ReviewFilters
+from audit.trail import ALL, TrailFilters
 from audit.vocabulary import type_label_subquery
 from streams.genesys.knowledge import Outcome
 from streams.genesys.times import iso
@@ -235,7 +236,16 @@ def queryset_for(kind: str, params=None):
     params = params if params is not None else {}
     export = EXPORTS[kind]
     if kind == "audit":
-        queryset = AuditEntry.objects.all()
+        # The trail page's filters; since and until below, as for every export.
+        trail_filters = TrailFilters.parse(
+            {**dict(params.items()), "since": "", "until": ""}, default_category=ALL
+        )
+        queryset = trail_filters.apply(AuditEntry.objects.all())
+        through = str(params.get("through") or "")
+        if through:
+            if not through.isdigit() or len(through) > 18:
+                raise ValidationError(f"through {through[:20]!r} is not an entry number")
+            queryset = queryset.filter(id__lte=int(through))
     elif kind.startswith("knowledge"):
         queryset = KnowledgeQuery.objects.all()
         if params.get("stream"):

@@ -5,9 +5,11 @@ from datetime import datetime
 from django.utils import timezone
 
 
-def people_time(value: datetime | None) -> str:
-    """`2026-11-30 10:45 UTC`: the display time zone's time, to the minute, with the zone."""
+def people_time(value: datetime | None, *, seconds: bool = False) -> str:
+    """`2026-11-30 10:45 UTC`: the display time zone's time, to the minute (or the second,
+    where order within a minute matters: the audit trail), with the zone."""
     if value is None:
         return ""
     local = timezone.localtime(value)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return f"{local.strftime(shape)} {local.tzname()}"

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from audit.security import record_token_refused
 from audit.services import Origin
 from streams.genesys.knowledge import printable_id
 from streams.knowledge.search import KnowledgeError, knowledge_search
@@ -93,6 +94,13 @@ def _stream_names() -> list[str]:
 async def api_search(request):
     token = await sync_to_async(_authenticate)(request.headers.get("Authorization", ""))
     if token is None:
+        await sync_to_async(record_token_refused)(
+            where=request.path,
+            reason="a token was sent but it is unknown or revoked"
+            if request.headers.get("Authorization")
+            else "no token was sent",
+            origin=Origin.from_request(request),
+        )
         response = _error(401, "unauthorized", "send a valid API token: Authorization: Bearer …")
         response["WWW-Authenticate"] = 'Bearer realm="assistgov"'
         return response

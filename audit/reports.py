@@ -1,6 +1,7 @@
 """The audit trail's side of streams' governance port: what streams reports becomes audit
 entries, written by the caller, inside the transaction of what it reports."""
 
+from audit.security import record_token_refused
 from audit.services import Origin, audit_record
 
 
@@ -51,3 +52,6 @@ class AuditReports:
             after={**query.audit_fields(), "stream": query.stream.name, "origin": query.origin},
             origin=Origin(client_address=client_address),
         )
+
+    def token_refused(self, *, where, reason, request) -> None:
+        record_token_refused(where=where, reason=reason, origin=Origin.from_request(request))

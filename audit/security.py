@@ -1,8 +1,11 @@
-"""Sign-in throttling (django-axes), as the audit trail and the people locked out see it."""
+"""Access and security events as audit entries (PCI DSS 4.0 10.2.1): sign-in, sign-out,
+failed sign-in (the user name tried and the client's address, never the password),
+lock-out (django-axes), access refused (pages, sockets, API tokens) and reads of the audit
+trail. Each is written once, in the "access and security" category."""
 
 from axes.signals import user_locked_out
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from audit.services import Origin, audit_record
@@ -38,6 +41,95 @@ def record_lockout(sender, *, request, username, ip_address, **kwargs):
             "page": request.path,
         },
         origin=Origin.from_request(request),
+    )
+
+
+def _user_object(username: str) -> dict:
+    username = (username or "")[:150]
+    return {
+        "object_type": "auth.user",
+        "object_id": username[:64],
+        "object_repr": username or "(no user name)",
+    }
+
+
+@receiver(user_logged_in, dispatch_uid="audit-sign-in")
+def record_sign_in(sender, *, request, user, **kwargs):
+    audit_record(
+        action="security.sign_in",
+        actor=user,
+        **_user_object(user.get_username()),
+        after={"client_address": client_address(request) if request else None},
+        origin=Origin.from_request(request),
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="audit-sign-out")
+def record_sign_out(sender, *, request, user, **kwargs):
+    if user is None:  # the session had already ended: nobody was signed in
+        return
+    audit_record(
+        action="security.sign_out",
+        actor=user,
+        **_user_object(user.get_username()),
+        origin=Origin.from_request(request),
+    )
+
+
+@receiver(user_login_failed, dispatch_uid="audit-sign-in-failed")
+def record_sign_in_failed(sender, *, credentials, request=None, **kwargs):
+    """`credentials` holds what was tried: only the user name is kept (Django already
+    masks the password in it; it is not read here at all)."""
+    username = str(credentials.get("username") or "")[:150]
+    audit_record(
+        action="security.sign_in_failed",
+        actor_label="sign-in",
+        **_user_object(username),
+        after={
+            "username": username,
+            "client_address": client_address(request) if request else None,
+            "while_locked_out": bool(getattr(request, "axes_locked_out", False)),
+        },
+        origin=Origin.from_request(request),
+    )
+
+
+def record_denied(*, user, where: str, what: str, origin: Origin, role: str = "") -> None:
+    """A page, socket or API call refused to `user` (None or anonymous: not signed in)."""
+    signed_in = user is not None and user.is_authenticated
+    audit_record(
+        action="security.denied",
+        actor=user if signed_in else None,
+        actor_label="" if signed_in else "not signed in",
+        object_type="url",
+        object_id="",
+        object_repr=where[:200],
+        after={"address": where[:500], "what": what, "role": role or None},
+        origin=origin,
+    )
+
+
+def record_token_refused(*, where: str, reason: str, origin: Origin) -> None:
+    """An API call with a missing, unknown or revoked token (the token itself is never kept)."""
+    audit_record(
+        action="security.token_refused",
+        actor_label="API client",
+        object_type="url",
+        object_repr=where[:200],
+        after={"address": where[:500], "reason": reason},
+        origin=origin,
+    )
+
+
+def record_trail_read(*, user, what: str, parameters: dict, origin: Origin) -> None:
+    """Someone opened the audit trail (its first page; paging on is the same reading)."""
+    audit_record(
+        action="audit.view",
+        actor=user,
+        object_type="audit.chain",
+        object_repr=what,
+        after={"parameters": parameters},
+        origin=origin,
     )
 
 

@@ -16,7 +16,14 @@ urlpatterns = [
     path("dashboard/health", views.dashboard_health, name="dashboard-health"),
     path("export/<slug:kind>.csv", views.export_csv, name="export-csv"),
     path("account/", views.account, name="account"),
+    path("audit/", views.audit_trail, name="audit-trail"),
     path("audit/verify/", views.audit_verify, name="audit-verify"),
+    path("audit/export/<slug:fmt>/", views.audit_export, name="audit-export"),
+    path(
+        "audit/export/<slug:fmt>/manifest/",
+        views.audit_export_manifest,
+        name="audit-export-manifest",
+    ),
     path("knowledge/", knowledge_views.console, name="knowledge-console"),
     path("api/knowledge/search", knowledge_views.api_search, name="knowledge-api-search"),
 ]

@@ -2,6 +2,7 @@
 
 import itertools
 import logging
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -10,16 +11,33 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Q
-from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit import chain, exports, selectors, vocabulary, workspace
+from audit import (
+    chain,
+    exports,
+    selectors,
+    signed_exports,
+    signing,
+    trail,
+    verification,
+    vocabulary,
+    workspace,
+)
 from audit import dashboard as charts
 from audit.middleware import SESSION_TIME_ZONE
 from audit.models import ReasonCode, SavedView, UserSettings, WorkspaceSettings
 from audit.queue import PAGE_SIZE, SORTS
+from audit.security import record_trail_read
 from audit.services import Origin, audit_record
 from streams.models import KnowledgeQuery
 
@@ -198,8 +216,136 @@ def csv_download(request, kind, queryset, description: dict):
 @require_GET
 @login_required
 @permission_required(VIEW_AUDIT, raise_exception=True)
+def audit_trail(request):
+    """The trail, newest first, filtered; opening its first page is itself an entry."""
+    context = {
+        "categories": trail.CATEGORY_CHOICES,
+        "actions": trail.known_actions(),
+        "actors": _actor_names(),
+        "verification": _verification(verification.latest()),
+    }
+    try:
+        filters = trail.TrailFilters.parse(request.GET)
+        before = _entry_id(request.GET.get("before"))
+    except ValidationError as exc:
+        filters = trail.TrailFilters()
+        context.update(form=trail.TrailFilters.raw_form(request.GET), problem=exc.messages[0])
+        return render(request, "audit/trail.html", context, status=400)
+    if before is None:
+        record_trail_read(
+            user=request.user,
+            what="Audit trail page",
+            parameters=filters.query(),
+            origin=Origin.from_request(request),
+        )
+    entries, more = trail.page(filters, before=before)
+    current = chain.head()
+    pinned = urlencode({**filters.query(), "through": current.entry_id if current else 0})
+    context.update(
+        export_query=pinned,
+        signing_public_key=signing.public_key_or_none(),
+        form=filters.form_values(),
+        lines=[
+            {"entries": [(e, trail.describe(e)) for e in line.entries], "folded": line.folded}
+            for line in trail.lines(entries)
+        ],
+        hidden=filters.hidden_count(),
+        show_system=urlencode(filters.query(category=trail.ALL)),
+        older=urlencode(filters.query(before=str(entries[-1].pk))) if more else "",
+        newest=urlencode(filters.query()) if before is not None else "",
+        paged=before is not None,
+    )
+    return render(request, "audit/trail.html", context)
+
+
+def _entry_id(value) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise ValidationError(f"before {value[:20]!r} is not an entry number")
+    return int(value)
+
+
+def _actor_names() -> list[str]:
+    """Who may appear as an actor, for the actor box's suggestions: people first."""
+    return list(get_user_model().objects.order_by("username").values_list("username", flat=True))
+
+
+def _verification(entry) -> dict | None:
+    if entry is None:
+        return None
+    after = entry.after or {}
+    return {
+        "at": entry.created_at,
+        "intact": entry.action == verification.INTACT,
+        "checked": after.get("entries_checked"),
+        "problem": after.get("problem"),
+        "by": entry.actor_label,
+    }
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_AUDIT, raise_exception=True)
+def audit_export(request, fmt):
+    """The trail (filtered as on its page, pinned by `through`) as CSV or OCSF JSON lines."""
+    if fmt not in signed_exports.FORMATS:
+        raise Http404(f"no audit export format named {fmt}")
+    params = signed_exports.parameters(request.GET)
+    try:
+        entries = signed_exports.queryset(params)
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
+    export = signed_exports.FORMATS[fmt]
+    audit_record(
+        action="export.download",
+        actor=request.user,
+        object_type="export",
+        object_id="audit",
+        object_repr=f"audit {export.label}",
+        after={"parameters": params},
+        origin=Origin.from_request(request),
+    )
+    response = StreamingHttpResponse(
+        exports.csv_chunks_async(signed_exports.chunks(fmt, entries)),
+        content_type=export.content_type,
+    )
+    name = signed_exports.file_name(fmt, params)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_AUDIT, raise_exception=True)
+def audit_export_manifest(request, fmt):
+    """The signed manifest of the file the same parameters download."""
+    if fmt not in signed_exports.FORMATS:
+        raise Http404(f"no audit export format named {fmt}")
+    params = signed_exports.parameters(request.GET)
+    name = signed_exports.file_name(fmt, params)
+    try:
+        manifest = signed_exports.manifest(fmt, params, file_name=name)
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
+    except signing.NoSigningKey as exc:
+        return HttpResponse(str(exc), status=503, content_type="text/plain")
+    response = JsonResponse(manifest, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="{name}.manifest.json"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required(VIEW_AUDIT, raise_exception=True)
 def audit_verify(request):
-    return render(request, "audit/verify.html", {"result": chain.verify()})
+    """GET: the last check's result; POST: check the whole chain now (recorded)."""
+    if request.method == "POST":
+        result = verification.verify_and_record(
+            actor=request.user, trigger="on demand", origin=Origin.from_request(request)
+        )
+        return render(request, "audit/verify.html", {"result": result, "checked_now": True})
+    return render(request, "audit/verify.html", {"last": _verification(verification.latest())})
 
 
 @require_GET

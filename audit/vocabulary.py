@@ -1,7 +1,9 @@
 """One vocabulary for the codes people would otherwise read: insight types and the
 system parts that act in the audit trail."""
 
+from django.apps import apps
 from django.db.models import OuterRef, Subquery
+from django.utils.text import capfirst
 
 from audit.models import TypeLabel
 from streams.genesys.payloads import type_words
@@ -45,7 +47,39 @@ ACTION_WORDS = {
     "download": "Downloaded",
     "received": "Received",
     "decided": "Decided by a rule",
+    "create": "Created",
+    "change": "Changed",
+    "update": "Changed",
+    "delete": "Deleted",
+    "start": "Started",
+    "stop": "Stopped",
+    "disable": "Turned off",
+    "redeliver": "Sent again",
+    "import": "Imported",
+    "publish": "Published",
+    "unpublish": "Unpublished",
+    "run_start": "Stream worker started it",
+    "run_stop": "Stream worker stopped it",
+    "sign_in": "Signed in",
+    "sign_out": "Signed out",
+    "sign_in_failed": "Sign-in failed",
+    "lockout": "Locked out",
+    "unlock": "Unlocked",
+    "denied": "Refused access",
+    "token_refused": "API token refused",
+    "view": "Opened the audit trail",
+    "verify": "Chain verified",
+    "chain_broken": "Chain found broken",
 }
+
+
+def object_kind(object_type: str) -> str:
+    """An entry's object type in words: the model's name where it is one ("Stream
+    configuration"), else the type's code in words ("export" -> "Export")."""
+    try:
+        return capfirst(apps.get_model(object_type)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return type_words(object_type.rsplit(".", 1)[-1])
 
 
 def action_words(action: str) -> str:

@@ -28,6 +28,9 @@ class Governance(Protocol):
     def knowledge_queried(self, *, query, client_address: str | None) -> None:
         """A knowledge query was recorded (seed 2's audit record)."""
 
+    def token_refused(self, *, where: str, reason: str, request) -> None:
+        """A call to `where` came with a missing or wrong bearer token."""
+
 
 class _Unplugged:
     """Before the governance app plugs in, reporting is an error, not a silent loss."""

@@ -12,6 +12,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streams import ports
 from streams.metrics import exposition
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,11 @@ def metrics(request):
     if token:
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            ports.governance().token_refused(
+                where=request.path,
+                reason="a wrong metrics token was sent" if sent else "no token was sent",
+                request=request,
+            )
             response = HttpResponse(
                 "/metrics needs the bearer token: Authorization: Bearer <METRICS_TOKEN>",
                 status=401,

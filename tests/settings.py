@@ -21,6 +21,8 @@ os.environ.setdefault("STREAMS_DRAIN_SECONDS", "120")
 os.environ.setdefault("CONNECTION_ALLOWED_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("AUDIT_HMAC_KEY", "tests:tests-only-audit-key-0123456789abcdefghijklmn")
+# 32 bytes in base64: the Ed25519 key that signs audit export manifests in the tests.
+os.environ.setdefault("AUDIT_SIGNING_KEY", "dGVzdHMtb25seS1zaWduaW5nLWtleS0wMTIzNDU2Nzg=")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain HTTP
 
 from assistgov.settings import *  # noqa: F403

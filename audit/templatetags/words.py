@@ -22,14 +22,15 @@ def duration(value) -> str:
 
 
 @register.filter
-def people_time(value) -> str:
-    """2026-11-30 10:45 CET: the user's time zone, with its name (of a time or ISO text)."""
+def people_time(value, precision: str = "") -> str:
+    """2026-11-30 10:45 CET: the user's time zone, with its name (of a time or ISO text);
+    `|people_time:"seconds"` adds the seconds."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return formats.people_time(value)
+    return formats.people_time(value, seconds=precision == "seconds")
 
 
 @register.filter

@@ -18,6 +18,7 @@ class WebhookEndpoint(models.Model):
         KNOWLEDGE_APPROVED = "knowledge.approved", "Knowledge answer approved"
         KNOWLEDGE_REJECTED = "knowledge.rejected", "Knowledge answer rejected"
         AUDIT_HEAD = "audit.head", "Audit chain head (published every few minutes)"
+        AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken (by its check)"
 
     name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
     url = models.URLField("URL", max_length=500)

@@ -95,7 +95,8 @@ def test_an_auditor_can_read_but_not_decide(client, auditor):
     assert b"approve_selected" not in page.content
     act(client, "approve_selected", [insight], apply="1")
     assert Insight.objects.get().review_status == "pending"
-    assert not AuditEntry.objects.exists()
+    # Only the sign-in is recorded: no decision.
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["security.sign_in"]
 
 
 def test_insights_cannot_be_added_changed_or_deleted_by_anyone(client, gov_admin):

@@ -140,8 +140,9 @@ def test_the_audit_csv_carries_the_chain(client, gov_admin):
     client.force_login(gov_admin)
     download(client.get(reverse("export-csv", args=["audit"])))
     rows = read(download(client.get(reverse("export-csv", args=["audit"]))))
-    assert [r["Action"] for r in rows] == ["export.download", "export.download"]
+    assert [r["Action"] for r in rows] == ["security.sign_in", "export.download", "export.download"]
     assert rows[1]["Previous hash"] == rows[0]["Hash"]
+    assert rows[2]["Previous hash"] == rows[1]["Hash"]
 
 
 def test_rows_are_read_in_pages_not_all_at_once():

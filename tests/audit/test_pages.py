@@ -3,7 +3,7 @@ from django.db import connection
 from django.urls import reverse
 
 from audit import triggers
-from audit.models import ReasonCode
+from audit.models import AuditEntry, ReasonCode
 from audit.services import audit_record
 from tests.factories import make_stream
 
@@ -40,11 +40,17 @@ def test_the_navigation_follows_the_role(client, officer, auditor):
     assert "Audit trail" in client.get(reverse("review")).content.decode()
 
 
-def test_the_audit_page_reports_an_intact_chain(client, auditor):
+def test_checking_the_chain_now_reports_an_intact_chain_and_records_the_check(client, auditor):
     audit_record(action="x", actor_label="t")
-    client.force_login(auditor)
+    client.force_login(auditor)  # a sign-in entry: two entries before the check
+    page = client.post(reverse("audit-verify")).content.decode()
+    assert "The hash chain is intact: 2 entries verified, up to entry" in page
+    check = AuditEntry.objects.order_by("-id").first()
+    assert (check.action, check.actor_label) == ("audit.verify", "audrey")
+    assert check.after["entries_checked"] == 2 and check.after["trigger"] == "on demand"
+    # The page and the trail then show the recorded check.
     page = client.get(reverse("audit-verify")).content.decode()
-    assert "The hash chain is intact: 1 entries verified." in page
+    assert "(by audrey), the hash chain was intact: 2 entries verified" in page
 
 
 def test_the_audit_page_reports_the_first_broken_link(client, auditor):
@@ -54,8 +60,10 @@ def test_the_audit_page_reports_the_first_broken_link(client, auditor):
         cursor.execute("UPDATE audit_auditentry SET action = 'y' WHERE id = %s", [entry.pk])
     triggers.install(connection)
     client.force_login(auditor)
-    page = client.get(reverse("audit-verify")).content.decode()
+    page = client.post(reverse("audit-verify")).content.decode()
     assert f"entry {entry.pk} does not match its hash" in page
+    trail = client.get(reverse("audit-trail")).content.decode()
+    assert "The hash chain was broken at its last check" in trail
 
 
 def test_the_review_page_offers_knowledge_filters_only_to_who_may_see_answers(

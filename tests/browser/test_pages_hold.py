@@ -19,7 +19,7 @@ PAGES = {
         "/dashboard/",
         "/knowledge/",
         "/account/",
-        "/audit/verify/",  # refused: the error page
+        "/audit/",  # refused: the error page
         "/no/such/page/",
         "/admin/",
         "/admin/streams/insight/",
@@ -28,6 +28,8 @@ PAGES = {
         "/review/",
         "/dashboard/",
         "/knowledge/",
+        "/audit/",
+        "/audit/?category=all",  # folded system records
         "/audit/verify/",
         "/account/",
         "/admin/audit/auditentry/",
@@ -39,7 +41,14 @@ PAGES = {
         "/admin/streams/streamconfig/",
         "/admin/streams/knowledgequery/",
     ],
-    "auditor": ["/review/", "/dashboard/", "/audit/verify/", "/admin/audit/auditentry/"],
+    "auditor": [
+        "/review/",
+        "/dashboard/",
+        "/audit/",
+        "/audit/?category=security",
+        "/audit/verify/",
+        "/admin/audit/auditentry/",
+    ],
 }
 PASSWORDS = {role: f"{role}-demo-pass" for role in PAGES}
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]

@@ -105,6 +105,39 @@ def test_an_auditor_can_read_but_not_decide(page, demo):
     assert status_of(demo, text) == ("pending", "")
 
 
+def test_an_auditor_reads_people_s_actions_first_and_checks_the_chain(page, demo):
+    """The trail opens on what people did (the worker's records are counted, not shown),
+    filters by category, and the chain check is a button away."""
+    demo.wait_for(
+        lambda: (
+            demo.query("SELECT count(*) FROM audit_auditentry WHERE action = 'stream.run_start'")[
+                0
+            ][0]
+            >= 1
+        ),
+        "the stream's start in the trail",
+    )
+    log_in(page, demo, "auditor", "auditor-demo-pass")
+    page.click("header nav a[href='/audit/']")
+    page.wait_for_url(demo.base + "/audit/")
+    page.locator("#hidden-count", has_text="system record").wait_for()
+    assert page.locator("#trail", has_text="Signed in").count() == 1
+    assert page.locator("#trail", has_text="Stream worker started it").count() == 0
+    page.select_option("select[name=category]", "system")
+    page.click("#trail-filters button[type=submit]")
+    page.wait_for_url(re.compile(r"category=system"))
+    page.locator("#trail", has_text="Stream worker started it").first.wait_for()
+    assert page.locator("#trail", has_text="Signed in").count() == 0
+    page.goto(demo.base + "/audit/")
+    if SCREENSHOTS:
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.screenshot(path=str(Path(SCREENSHOTS) / "audit-trail.png"))
+    page.click("#chain button[type=submit]")
+    page.locator("#chain-status", has_text="The hash chain is intact").wait_for()
+    checks = demo.query("SELECT actor_label FROM audit_auditentry WHERE action = 'audit.verify'")
+    assert ("auditor",) in checks
+
+
 def test_the_dashboard_shows_charts_and_live_stream_health(page, demo):
     log_in(page, demo, "admin", "admin-demo-pass")
     people_decided = demo.query(
@@ -179,6 +212,8 @@ ADMIN_PAGES = [
     "/review/",
     "/dashboard/",
     "/knowledge/",
+    "/audit/",
+    "/audit/?category=all",
     "/audit/verify/",
     "/admin/",
     "/admin/streams/insight/",

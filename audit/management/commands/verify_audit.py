@@ -1,12 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import Head, verify
+from audit.chain import Head
+from audit.verification import verify_and_record
 
 
 class Command(BaseCommand):
     help = (
         "Recompute the audit trail's hash chain and HMACs; exit non-zero at the first broken "
-        "link, or when the chain no longer holds a head published earlier (--expect-head)."
+        "link, or when the chain no longer holds a head published earlier (--expect-head). "
+        "The result is recorded in the trail (audit.verify or audit.chain_broken)."
     )
 
     def add_arguments(self, parser):
@@ -24,7 +26,7 @@ class Command(BaseCommand):
                 expected = Head.parse(options["expect_head"])
             except ValueError as exc:
                 raise CommandError(f"--expect-head: {exc}") from None
-        result = verify(expect_head=expected)
+        result = verify_and_record(trigger="verify_audit command", expect_head=expected)
         if not result.intact:
             raise CommandError(
                 f"audit chain broken after {result.checked} intact entries: {result.problem}"

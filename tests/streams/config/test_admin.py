@@ -212,7 +212,8 @@ def test_start_and_stop_actions_are_audited(admin_client):
     admin_client.post(changelist, {"action": "stop_streams", "_selected_action": [stream.pk]})
     stream.refresh_from_db()
     assert not stream.enabled
-    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    people = AuditEntry.objects.exclude(action__startswith="security.")  # the sign-in
+    actions = list(people.order_by("id").values_list("action", flat=True))
     assert actions == ["stream.start", "stream.stop"]
 
 
@@ -244,7 +245,8 @@ def test_an_unchanged_save_writes_no_audit_entry(admin_client):
         reverse("admin:streams_streamconfig_change", args=[stream.pk]),
         stream_form(connection, matrix),
     )
-    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["stream.create"]
+    people = AuditEntry.objects.exclude(action__startswith="security.")  # the sign-in
+    assert list(people.values_list("action", flat=True)) == ["stream.create"]
 
 
 def knowledge_form(connection, **overrides):

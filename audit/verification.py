@@ -1,0 +1,103 @@
+"""The audit chain checked on a schedule and on demand, each check an entry in the chain.
+
+A stream worker verifies the whole chain every AUDIT_VERIFY_SECONDS (a day by default; with
+several workers, the first to claim the period does it); `verify_audit` and the audit
+trail's "Verify now" do the same on demand. The result is an audit entry (`audit.verify`,
+or `audit.chain_broken`), the figures on /metrics read the latest, and a broken chain is
+logged as an error naming the first broken entry and sent to webhook endpoints that want
+`audit.chain_broken`.
+"""
+
+import asyncio
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from prometheus_client.core import GaugeMetricFamily
+
+from assistgov.asyncdb import database_sync_to_async
+from audit import chain
+from audit.models import AuditEntry
+from audit.services import Origin, audit_record
+from streams.genesys.times import iso
+from streams.models import WebhookEndpoint
+from streams.webhooks import outbox
+
+logger = logging.getLogger(__name__)
+
+INTACT, BROKEN = "audit.verify", "audit.chain_broken"
+
+
+def verify_and_record(*, actor=None, trigger: str, origin: Origin | None = None, expect_head=None):
+    """Verify the chain, record the result as an entry, and on a break raise the alarm."""
+    result = chain.verify(expect_head=expect_head)
+    after = {
+        "intact": result.intact,
+        "entries_checked": result.checked,
+        "head": str(result.head) if result.head else None,
+        "broken_at_entry": result.broken_at,
+        "problem": result.problem or None,
+        "trigger": trigger,
+        "expected_head": str(expect_head) if expect_head else None,
+    }
+    with transaction.atomic():
+        entry = audit_record(
+            action=INTACT if result.intact else BROKEN,
+            actor=actor,
+            actor_label="" if actor is not None else "Audit chain verification",
+            object_type="audit.chain",
+            object_id=str(result.head.entry_id) if result.head else "",
+            object_repr="The audit chain",
+            after=after,
+            origin=origin,
+        )
+        if not result.intact:
+            outbox.enqueue(
+                WebhookEndpoint.Event.AUDIT_CHAIN_BROKEN,
+                [{**after, "entry_id": entry.pk, "verified_at": iso(entry.created_at)}],
+            )
+    if not result.intact:
+        logger.error(
+            "audit chain broken at entry %s after %d intact entries: %s",
+            result.broken_at,
+            result.checked,
+            result.problem,
+        )
+    return result
+
+
+def latest() -> AuditEntry | None:
+    """The last verification's entry (None before the first)."""
+    return AuditEntry.objects.filter(action__in=(INTACT, BROKEN)).order_by("-id").first()
+
+
+async def chain_verifier(worker: str) -> None:
+    """(A stream worker task.) Verify every AUDIT_VERIFY_SECONDS."""
+    interval = settings.AUDIT_VERIFY_SECONDS
+    while True:
+        period = int(time.time() // interval)
+        try:
+            if await cache.aadd(f"audit-verify:{period}", worker, timeout=interval * 2):
+                await database_sync_to_async(verify_and_record)(trigger="scheduled")
+        except Exception:
+            logger.exception("could not verify the audit chain; trying next period")
+        await asyncio.sleep(interval - time.time() % interval)
+
+
+def verification_metrics():
+    last = latest()
+    ok = GaugeMetricFamily(
+        "assistgov_audit_chain_ok",
+        "1 if the last verification found the audit chain intact, 0 if broken",
+    )
+    when = GaugeMetricFamily(
+        "assistgov_audit_chain_verified_timestamp_seconds",
+        "When the audit chain was last verified (Unix time)",
+    )
+    if last is not None:
+        ok.add_metric([], 1.0 if last.action == INTACT else 0.0)
+        when.add_metric([], last.created_at.timestamp())
+    yield ok
+    yield when
