@@ -315,6 +315,8 @@ if AUDIT_SIGNING_KEY:
         ) from None
 # A stream worker verifies the whole chain this often (a day) and records the result.
 AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", 86400.0, minimum=1.0)
+# A stream worker deletes what is past its retention (RetentionPolicy) this often (a day).
+RETENTION_PURGE_SECONDS = env.float("RETENTION_PURGE_SECONDS", 86400.0, minimum=1.0)
 if STREAMS_RECONCILE_SECONDS > STREAMS_LEASE_SECONDS / 2:
     raise ImproperlyConfigured(
         f"STREAMS_RECONCILE_SECONDS={STREAMS_RECONCILE_SECONDS:g} must be at most half of "

@@ -16,12 +16,21 @@ from django.utils.formats import date_format
 from audit import diffs, services
 from audit.categories import Category, category_of, category_q, not_system_q
 from audit.forms import DecisionForm
-from audit.models import AuditEntry, ReasonCode, SavedView, TypeLabel, WorkspaceSettings
+from audit.models import (
+    RETENTION_FLOORS,
+    AuditEntry,
+    LegalHold,
+    ReasonCode,
+    RetentionPolicy,
+    SavedView,
+    TypeLabel,
+    WorkspaceSettings,
+)
 from audit.security import record_trail_read
 from audit.selectors import insight_type_choices
 from audit.services import DecisionConflict, Origin
 from audit.signing import public_key_or_none
-from audit.trail import ALL, CATEGORY_CHOICES, EXCEPT_SYSTEM
+from audit.trail import ALL, CATEGORY_CHOICES, EXCEPT_SYSTEM, known_actions
 from audit.views import csv_download
 from audit.vocabulary import action_words, type_label, type_label_subquery, type_labels
 from streams.admin_base import (
@@ -243,6 +252,19 @@ class CategoryFilter(admin.SimpleListFilter):
             }
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """By action, listed in words with the code beside them."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return known_actions()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(CsvExportAdmin):
     export_kind = "audit"
@@ -254,7 +276,7 @@ class AuditEntryAdmin(CsvExportAdmin):
         "category",
         "client_address",
     ]
-    list_filter = [CategoryFilter, "action", "created_at"]
+    list_filter = [CategoryFilter, ActionFilter, "created_at"]
     search_fields = ["actor_label", "object_repr", "=object_id", "=request_id"]
     ordering = ["-id"]
     show_full_result_count = False
@@ -287,7 +309,7 @@ class AuditEntryAdmin(CsvExportAdmin):
         if request.method == "GET" and "p" not in request.GET and response.status_code == 200:
             record_trail_read(
                 user=request.user,
-                what="Audit entries (admin)",
+                what="Admin list of audit entries",
                 parameters=dict(request.GET.items()),
                 origin=Origin.from_request(request),
             )
@@ -467,3 +489,63 @@ class SavedViewAdmin(AuditedAdmin):
 
     def has_add_permission(self, request):
         return False  # saved from the review page, where the filters are
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(AuditedAdmin):
+    """One row: how long each kind of record is kept. Floors are enforced; changes are
+    audited like any configuration."""
+
+    list_display = ["__str__", *RETENTION_FLOORS, "updated_at"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not RetentionPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        RetentionPolicy.current()  # the one row exists before anyone opens it
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(AuditedAdmin):
+    """Holds suspend the purge of what they cover until released; a hold is released,
+    never deleted, so its history stays."""
+
+    list_display = ["__str__", "scope", "placed_by", "placed_at", "released_at"]
+    list_filter = ["scope", ("released_at", admin.EmptyFieldListFilter)]
+    fields = ["scope", "stream", "interaction_id", "reason", "placed_by", "placed_at"]
+    readonly_fields = ["placed_by", "placed_at"]
+    actions = ["release_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:  # a hold is placed, then only released
+            return self.fields
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.placed_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Lift the selected holds", permissions=["change"])
+    def release_selected(self, request, queryset):
+        released = 0
+        for hold in queryset.filter(released_at__isnull=True):
+            with transaction.atomic():
+                before = hold.audit_snapshot()
+                hold.released_at = timezone.now()
+                hold.save(update_fields=["released_at"])
+                self.report(request, hold, "lift", before, hold.audit_snapshot())
+            released += 1
+        self.message_user(request, f"{released} hold(s) lifted.", messages.SUCCESS)

@@ -7,7 +7,8 @@ the first that matches decides:
 
 1. system activity: what the product does by itself, at volume (rule decisions per batch,
    knowledge queries, streams starting and stopping, the daily chain verification);
-2. access and security: sign-in and its failures, refusals, downloads, reading the trail;
+2. access and security: sign-in and its failures, refusals, downloads, reading the trail,
+   and what the retention purge removed;
 3. people's decisions: approving, rejecting, correcting, claiming, assigning work;
 4. configuration: everything else (what admins create, change, delete, start and stop).
 """
@@ -28,7 +29,7 @@ class Category(models.TextChoices):
 
 SYSTEM_ACTIONS = frozenset({"insight.auto_decide", "knowledge.query", "audit.verify"})
 SYSTEM_PREFIXES = ("stream.run_",)
-SECURITY_PREFIXES = ("security.", "export.", "audit.")
+SECURITY_PREFIXES = ("security.", "export.", "audit.", "retention.")
 DECISION_VERBS = ("approve", "reject", "correct", "claim", "release", "skip", "assign")
 
 

@@ -110,22 +110,67 @@ class Verification:
     broken_at: int | None = None
     problem: str = ""
     head: Head | None = None
+    purged: tuple[str, ...] = ()  # the ranges the retention purge removed, in words
 
     @property
     def intact(self) -> bool:
         return not self.problem
 
 
+# Written by audit.retention for each batch of audit entries it removes.
+PURGE_ACTION, PURGE_OBJECT = "retention.purge", ("retention", "audit")
+
+
+def purge_checkpoints() -> dict[str, dict]:
+    """The audit purge checkpoints still in the chain, by the hash of the last entry each
+    removed (the `prev_hash` the first entry after it keeps)."""
+    rows = AuditEntry.objects.filter(
+        action=PURGE_ACTION, object_type=PURGE_OBJECT[0], object_id=PURGE_OBJECT[1]
+    ).order_by("id")
+    return {
+        entry.after["last_purged_hash"]: {**entry.after, "checkpoint": entry.pk}
+        for entry in rows
+        if isinstance(entry.after, dict) and entry.after.get("last_purged_hash")
+    }
+
+
+def _purged_words(checkpoints: dict[str, dict]) -> tuple[str, ...]:
+    return tuple(
+        f"entries {c['first_id']} to {c['last_id']} ({c['count']}, {c['oldest'][:10]} to "
+        f"{c['newest'][:10]}) removed by the retention purge, checkpoint entry {c['checkpoint']}"
+        for c in sorted(checkpoints.values(), key=lambda c: c["first_id"])
+    )
+
+
 def verify(chunk_size: int = 2000, *, expect_head: Head | None = None) -> Verification:
     """Recompute every link, hash and HMAC; with `expect_head` (a head published earlier),
-    also check that the chain still holds that entry, unchanged."""
+    also check that the chain still holds that entry, unchanged.
+
+    After a retention purge the chain starts at the first entry left, whose link must be
+    the last removed entry's hash as a checkpoint in the chain records it; the checkpoint is
+    verified like any entry, so neither can be changed unseen."""
     previous = GENESIS
     checked = 0
     last: Head | None = None
+    checkpoints = purge_checkpoints()
+    purged = _purged_words(checkpoints)
     for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=chunk_size):
+        if checked == 0 and entry.prev_hash in checkpoints:
+            previous = entry.prev_hash  # the chain starts after a recorded purge
+            if expect_head and expect_head.entry_id < entry.pk:
+                return Verification(
+                    0,
+                    entry.pk,
+                    f"entry {expect_head.entry_id}, published as the head, was removed by the "
+                    "retention purge (checkpoint entry "
+                    f"{checkpoints[entry.prev_hash]['checkpoint']}): check against a head "
+                    "published after it",
+                    None,
+                    purged,
+                )
         problem = _entry_problem(entry, previous) or _head_problem(entry, expect_head)
         if problem:
-            return Verification(checked, entry.pk, problem, last)
+            return Verification(checked, entry.pk, problem, last, purged)
         previous = entry.entry_hash
         last = Head(entry.pk, entry.entry_hash)
         checked += 1
@@ -136,8 +181,9 @@ def verify(chunk_size: int = 2000, *, expect_head: Head | None = None) -> Verifi
             f"the chain ends at entry {last.entry_id if last else 'none'}, before entry "
             f"{expect_head.entry_id}, which was published as its head: entries were removed",
             last,
+            purged,
         )
-    return Verification(checked, head=last)
+    return Verification(checked, head=last, purged=purged)
 
 
 def _entry_problem(entry: AuditEntry, previous: str) -> str:

@@ -202,3 +202,135 @@ class TypeLabel(models.Model):
 
     def audit_snapshot(self) -> dict:
         return {"code": self.code, "label": self.label}
+
+
+# Retention floors (months): below these, records would be gone before the law allows.
+# PCI DSS 4.0 10.5.1 keeps audit logs 12 months; the EU AI Act (Art. 26(6)) keeps the logs
+# of a high-risk system's use at least six months.
+RETENTION_FLOORS = {
+    "insight_months": 6,
+    "knowledge_months": 6,
+    "quarantine_months": 1,
+    "webhook_months": 1,
+    "audit_months": 12,
+}
+
+
+def _months(name: str, default: int, help_text: str):
+    return models.PositiveSmallIntegerField(
+        default=default,
+        validators=[MinValueValidator(RETENTION_FLOORS[name]), MaxValueValidator(240)],
+        help_text=f"{help_text} At least {RETENTION_FLOORS[name]} month(s).",
+    )
+
+
+class RetentionPolicy(models.Model):
+    """How long each kind of record is kept (one row). The daily purge and `manage.py
+    purge` delete what is older, in batches, each batch with a checkpoint in the chain."""
+
+    insight_months = _months(
+        "insight_months",
+        13,
+        "Insights and their decisions. Insights still waiting for a decision are kept.",
+    )
+    knowledge_months = _months("knowledge_months", 13, "Knowledge queries and their results.")
+    quarantine_months = _months("quarantine_months", 3, "Quarantined frames.")
+    webhook_months = _months(
+        "webhook_months", 3, "Delivered or failed webhook deliveries and their attempts."
+    )
+    audit_months = _months(
+        "audit_months", 13, "Audit entries (the chain keeps a checkpoint for what goes)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "retention policy"
+        verbose_name_plural = "retention policy"
+
+    def __str__(self):
+        return "Retention policy"
+
+    @classmethod
+    def current(cls) -> "RetentionPolicy":
+        return cls.objects.get_or_create(pk=1)[0]
+
+    def audit_snapshot(self) -> dict:
+        return {name: getattr(self, name) for name in RETENTION_FLOORS}
+
+
+class LegalHoldQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(released_at__isnull=True)
+
+
+class LegalHold(models.Model):
+    """While active, what it covers is never purged: everything, one stream's insights and
+    frames, or one interaction's insights and knowledge queries. Any active hold also
+    suspends the purge of audit entries."""
+
+    class Scope(models.TextChoices):
+        ALL = "all", "Everything"
+        STREAM = "stream", "One stream"
+        INTERACTION = "interaction", "One interaction (conversation)"
+
+    scope = models.CharField(max_length=12, choices=Scope)
+    stream = models.ForeignKey(
+        "streams.StreamConfig",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="For a stream hold.",
+    )
+    interaction_id = models.CharField(
+        max_length=128, blank=True, help_text="For an interaction hold: the conversation id."
+    )
+    reason = models.CharField(max_length=300, help_text="The matter, case or request.")
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    placed_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LegalHoldQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-placed_at"]
+
+    def __str__(self):
+        what = {
+            self.Scope.ALL: "everything",
+            self.Scope.STREAM: f"stream {self.stream}",
+            self.Scope.INTERACTION: f"interaction {self.interaction_id}",
+        }.get(self.scope, self.scope)
+        state = "released" if self.released_at else "active"
+        return f"Hold on {what} ({state}): {self.reason[:60]}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.scope == self.Scope.STREAM and self.stream_id is None:
+            raise ValidationError({"stream": "Choose the stream this hold covers."})
+        if self.scope == self.Scope.INTERACTION and not self.interaction_id.strip():
+            raise ValidationError({"interaction_id": "Give the conversation id to hold."})
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "scope": self.scope,
+            "stream": self.stream.name if self.stream_id else None,
+            "interaction_id": self.interaction_id or None,
+            "reason": self.reason,
+            "released_at": self.released_at.isoformat() if self.released_at else None,
+        }
+
+
+class PurgePermit(models.Model):
+    """The one way past the audit table's refusal to delete: the purge writes a permit for
+    the entries up to `up_to_id`, deletes them and the permit in one transaction, and
+    writes a checkpoint into the chain in the same transaction (audit.retention)."""
+
+    up_to_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Purge permit up to entry {self.up_to_id}"

@@ -68,6 +68,11 @@ ROLE_PERMISSIONS = {
         "audit.view_savedview",
         "audit.change_savedview",
         "audit.delete_savedview",
+        "audit.view_retentionpolicy",
+        "audit.change_retentionpolicy",
+        "audit.view_legalhold",
+        "audit.add_legalhold",
+        "audit.change_legalhold",
     ],
     AUDITORS: [
         *(f"streams.view_{model}" for model in CONFIG_MODELS),
@@ -85,6 +90,8 @@ ROLE_PERMISSIONS = {
         "axes.view_accessattempt",
         "audit.view_workspacesettings",
         "audit.view_savedview",
+        "audit.view_retentionpolicy",
+        "audit.view_legalhold",
     ],
 }
 

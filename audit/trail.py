@@ -155,6 +155,14 @@ class Line:
     def folded(self) -> bool:
         return len(self.entries) > 1
 
+    @property
+    def actor(self) -> str:
+        """Who, for a fold: the one actor, or the first and how many others."""
+        names = list(dict.fromkeys(entry.actor_label for entry in self.entries))
+        if len(names) == 1:
+            return names[0]
+        return f"{names[0]} and {len(names) - 1} other{'s' if len(names) > 2 else ''}"
+
 
 def page(filters: TrailFilters, *, before: int | None = None, size: int = PAGE_SIZE):
     """The newest `size` entries older than entry `before`, and whether there are more."""
@@ -166,8 +174,9 @@ def page(filters: TrailFilters, *, before: int | None = None, size: int = PAGE_S
 
 
 def lines(entries: list[AuditEntry]) -> list[Line]:
-    """Consecutive system records with the same action and actor fold into one line; every
-    other entry is a line of its own."""
+    """Consecutive system records of the same action fold into one line (automatic
+    searches name their insight in the actor, so the actor may differ); every other entry
+    is a line of its own."""
     out: list[Line] = []
     for entry in entries:
         entry.category = category_of(entry.action)
@@ -176,7 +185,7 @@ def lines(entries: list[AuditEntry]) -> list[Line]:
             previous is not None
             and entry.category == Category.SYSTEM
             and previous.category == Category.SYSTEM
-            and (previous.action, previous.actor_label) == (entry.action, entry.actor_label)
+            and previous.action == entry.action
         ):
             out[-1].entries.append(entry)
         else:

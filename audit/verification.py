@@ -28,6 +28,7 @@ from streams.webhooks import outbox
 logger = logging.getLogger(__name__)
 
 INTACT, BROKEN = "audit.verify", "audit.chain_broken"
+SCHEDULED = "Scheduled chain check"
 
 
 def verify_and_record(*, actor=None, trigger: str, origin: Origin | None = None, expect_head=None):
@@ -41,12 +42,13 @@ def verify_and_record(*, actor=None, trigger: str, origin: Origin | None = None,
         "problem": result.problem or None,
         "trigger": trigger,
         "expected_head": str(expect_head) if expect_head else None,
+        "purged": list(result.purged),
     }
     with transaction.atomic():
         entry = audit_record(
             action=INTACT if result.intact else BROKEN,
             actor=actor,
-            actor_label="" if actor is not None else "Audit chain verification",
+            actor_label="" if actor is not None else SCHEDULED,
             object_type="audit.chain",
             object_id=str(result.head.entry_id) if result.head else "",
             object_repr="The audit chain",

@@ -234,7 +234,7 @@ def audit_trail(request):
     if before is None:
         record_trail_read(
             user=request.user,
-            what="Audit trail page",
+            what="Trail page",
             parameters=filters.query(),
             origin=Origin.from_request(request),
         )
@@ -246,7 +246,11 @@ def audit_trail(request):
         signing_public_key=signing.public_key_or_none(),
         form=filters.form_values(),
         lines=[
-            {"entries": [(e, trail.describe(e)) for e in line.entries], "folded": line.folded}
+            {
+                "entries": [(e, trail.describe(e)) for e in line.entries],
+                "folded": line.folded,
+                "actor": line.actor,
+            }
             for line in trail.lines(entries)
         ],
         hidden=filters.hidden_count(),

@@ -65,6 +65,8 @@ ACTION_WORDS = {
     "sign_in_failed": "Sign-in failed",
     "lockout": "Locked out",
     "unlock": "Unlocked",
+    "lift": "Lifted",
+    "purge": "Purged by retention",
     "denied": "Refused access",
     "token_refused": "API token refused",
     "view": "Opened the audit trail",
@@ -73,9 +75,15 @@ ACTION_WORDS = {
 }
 
 
+# Object types that are not models.
+OBJECT_WORDS = {"audit.chain": "Audit trail", "url": "Address", "export": "Export"}
+
+
 def object_kind(object_type: str) -> str:
     """An entry's object type in words: the model's name where it is one ("Stream
     configuration"), else the type's code in words ("export" -> "Export")."""
+    if object_type in OBJECT_WORDS:
+        return OBJECT_WORDS[object_type]
     try:
         return capfirst(apps.get_model(object_type)._meta.verbose_name)
     except (LookupError, ValueError):

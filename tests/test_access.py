@@ -13,7 +13,15 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistgov.asgi import application
-from audit.models import AuditEntry, ReasonCode, SavedView, TypeLabel, WorkspaceSettings
+from audit.models import (
+    AuditEntry,
+    LegalHold,
+    ReasonCode,
+    RetentionPolicy,
+    SavedView,
+    TypeLabel,
+    WorkspaceSettings,
+)
 from audit.routing import websocket_urlpatterns
 from audit.services import audit_record
 from streams.models import (
@@ -104,6 +112,9 @@ ADMIN_MODELS = {
     "axes.accessattempt": {"view": (ADM, AUD), "add": (), "delete": (ADM,)},
     "audit.workspacesettings": {"view": (ADM, AUD), "add": (), "delete": ()},
     "audit.savedview": {"view": (ADM, AUD), "add": (), "delete": (ADM,)},
+    # Retention: admins set it; holds are lifted, never deleted.
+    "audit.retentionpolicy": {"view": (ADM, AUD), "add": (), "delete": ()},
+    "audit.legalhold": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
 }
 # Django's unnamed admin routes: the object shortcut redirects to its change page, and the
 # catch-all sends unknown admin URLs to the index (or to log in).
@@ -159,6 +170,8 @@ def objects(django_user_model):
         "audit.reasoncode": ReasonCode.objects.first(),
         "audit.typelabel": TypeLabel.objects.first(),
         "audit.workspacesettings": WorkspaceSettings.current(),
+        "audit.retentionpolicy": RetentionPolicy.current(),
+        "audit.legalhold": LegalHold.objects.create(scope="all", reason="matter 12"),
         "audit.savedview": SavedView.objects.create(
             name="mine", owner=django_user_model.objects.first(), query="status=pending"
         ),

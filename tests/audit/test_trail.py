@@ -74,16 +74,17 @@ def test_folding_joins_only_consecutive_system_records_alike():
     made = [
         audit_record(action=action, actor_label=actor)
         for action, actor in [
-            ("knowledge.query", "a"),
-            ("knowledge.query", "a"),
-            ("knowledge.query", "b"),
+            ("knowledge.query", "search for insight 1"),
+            ("knowledge.query", "search for insight 2"),
+            ("insight.auto_decide", "rules"),
             ("insight.approve", "olivia"),
             ("insight.approve", "olivia"),
-            ("knowledge.query", "b"),
+            ("knowledge.query", "search for insight 3"),
         ]
     ]
     folded = lines(list(reversed(made)))
     assert [len(line.entries) for line in folded] == [1, 1, 1, 1, 2]
+    assert folded[-1].actor == "search for insight 2 and 1 other"
 
 
 def test_filters_by_category_actor_action_object_and_time(client, auditor):

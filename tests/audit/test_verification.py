@@ -33,7 +33,7 @@ def test_an_intact_chain_is_recorded_and_nothing_is_sent(settings, client):
     assert result.intact and result.checked == 3
     check = AuditEntry.objects.order_by("-id").first()
     assert check.action == "audit.verify"
-    assert check.actor_label == "Audit chain verification"
+    assert check.actor_label == "Scheduled chain check"
     assert check.after["entries_checked"] == 3 and check.after["problem"] is None
     assert not WebhookDelivery.objects.exists()
     settings.METRICS_PUBLIC = True
@@ -76,22 +76,16 @@ def test_verify_audit_records_its_check(capsys):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_checks_the_chain_each_period(settings):
+async def test_the_worker_checks_the_chain_each_period(settings):
     settings.AUDIT_VERIFY_SECONDS = 1.0
-    cache.clear()
-    entries(2)
-
-    async def run():
-        task = asyncio.create_task(chain_verifier("worker-a"))
-        try:
-            checks = AuditEntry.objects.filter(action="audit.verify")
-            await eventually(
-                lambda: sync_to_async(checks.count)(), within=120, what="a scheduled check"
-            )
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    asyncio.run(run())
-    check = AuditEntry.objects.get(action="audit.verify")
+    await cache.aclear()
+    await sync_to_async(entries)(2)
+    checks = AuditEntry.objects.filter(action="audit.verify")
+    task = asyncio.create_task(chain_verifier("worker-a"))
+    try:
+        await eventually(checks.aexists, within=120, what="a scheduled check")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    check = await checks.afirst()
     assert check.after["trigger"] == "scheduled" and check.after["intact"]

@@ -34,3 +34,5 @@ class Command(BaseCommand):
         head = f"; head {result.head}" if result.head else ""
         held = f"; it holds the expected head {expected}" if expected else ""
         self.stdout.write(f"audit chain intact: {result.checked} entries verified{head}{held}")
+        for purged in result.purged:
+            self.stdout.write(f"before them: {purged}")
