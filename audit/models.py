@@ -216,8 +216,9 @@ RETENTION_FLOORS = {
 }
 
 
-def _months(name: str, default: int, help_text: str):
+def _months(name: str, label: str, default: int, help_text: str):
     return models.PositiveSmallIntegerField(
+        f"{label} (months)",
         default=default,
         validators=[MinValueValidator(RETENTION_FLOORS[name]), MaxValueValidator(240)],
         help_text=f"{help_text} At least {RETENTION_FLOORS[name]} month(s).",
@@ -230,16 +231,25 @@ class RetentionPolicy(models.Model):
 
     insight_months = _months(
         "insight_months",
+        "insights and decisions",
         13,
         "Insights and their decisions. Insights still waiting for a decision are kept.",
     )
-    knowledge_months = _months("knowledge_months", 13, "Knowledge queries and their results.")
-    quarantine_months = _months("quarantine_months", 3, "Quarantined frames.")
+    knowledge_months = _months(
+        "knowledge_months", "knowledge queries", 13, "Knowledge queries and their results."
+    )
+    quarantine_months = _months("quarantine_months", "quarantined frames", 3, "Quarantined frames.")
     webhook_months = _months(
-        "webhook_months", 3, "Delivered or failed webhook deliveries and their attempts."
+        "webhook_months",
+        "webhook deliveries",
+        3,
+        "Delivered or failed webhook deliveries and their attempts.",
     )
     audit_months = _months(
-        "audit_months", 13, "Audit entries (the chain keeps a checkpoint for what goes)."
+        "audit_months",
+        "audit entries",
+        13,
+        "Audit entries (the chain keeps a checkpoint for what goes).",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
