@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The single sign-on tests start a real OpenID Connect provider (Node.js oidc-provider).
+OIDC_STAMP := tests/oidc/node_modules/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SIMULATOR_PORT ?= 8001
@@ -15,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	touch $(STAMP)
 
+$(OIDC_STAMP): tests/oidc/package-lock.json
+	@command -v npm >/dev/null || { echo "make test needs Node.js and npm (the single sign-on tests run an OpenID Connect provider)"; exit 1; }
+	cd tests/oidc && npm ci --no-audit --no-fund --silent
+	touch $(OIDC_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -22,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/python manage.py demo_setup --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
@@ -38,4 +45,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache tests/oidc/node_modules

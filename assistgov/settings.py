@@ -40,9 +40,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.sites",  # allauth's social apps name their site
     "channels",
     "axes",
     "csp",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "streams",
     "audit",
     "perf",
@@ -56,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "audit.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -197,10 +203,65 @@ CONTENT_SECURITY_POLICY = {
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one user
 # from one address, both login pages refuse that pair for the cool-off time. Governance
 # admins unlock from the admin ("Access attempts"); every lock-out is an audit entry.
+# Local passwords can be turned off once single sign-on is on: the login page then offers
+# only the identity provider, and no password is checked anywhere (the admin's login too).
+LOCAL_PASSWORDS = env.bool("LOCAL_PASSWORDS", True)
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *(
+        ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+        if LOCAL_PASSWORDS
+        else []
+    ),
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
+
+# Single sign-on: OpenID Connect through django-allauth, on when OIDC_ISSUER is set. Users
+# are created at their first sign-in with no local password; their role follows the groups
+# claim at every sign-in (a person in none of the mapped groups is refused).
+SITE_ID = 1
+OIDC_ISSUER = env.str("OIDC_ISSUER", "")
+OIDC_PROVIDER_ID = "sso"
+OIDC_NAME = env.str("OIDC_NAME", "Company sign-in")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_ROLE_GROUPS = {
+    "Compliance officers": env.list("OIDC_OFFICER_GROUPS", ["assistgov-officers"]),
+    "Governance admins": env.list("OIDC_ADMIN_GROUPS", ["assistgov-admins"]),
+    "Auditors": env.list("OIDC_AUDITOR_GROUPS", ["assistgov-auditors"]),
+}
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "APPS": [
+            {
+                "provider_id": OIDC_PROVIDER_ID,
+                "name": OIDC_NAME,
+                "client_id": env.str("OIDC_CLIENT_ID", ""),
+                "secret": env.str("OIDC_CLIENT_SECRET", ""),
+                "settings": {
+                    "server_url": OIDC_ISSUER,
+                    "oauth_pkce_enabled": True,
+                    "scope": env.list("OIDC_SCOPES", ["openid", "profile", "email"]),
+                },
+            }
+        ]
+        if OIDC_ISSUER
+        else [],
+    }
+}
+if not LOCAL_PASSWORDS and not OIDC_ISSUER:
+    raise ImproperlyConfigured(
+        "LOCAL_PASSWORDS=false leaves no way to sign in: set OIDC_ISSUER (with OIDC_CLIENT_ID "
+        "and OIDC_CLIENT_SECRET) first."
+    )
+if OIDC_ISSUER:  # the sign-in button posts here and is sent on to the identity provider
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = [SELF, OIDC_ISSUER.rstrip("/")]
+SOCIALACCOUNT_ADAPTER = "audit.sso.RoleAdapter"
+ACCOUNT_ADAPTER = "audit.sso.NoSignupAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's e-mail never takes over an account
+SOCIALACCOUNT_STORE_TOKENS = False
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*"]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -549,3 +549,19 @@ class LegalHoldAdmin(AuditedAdmin):
                 self.report(request, hold, "lift", before, hold.audit_snapshot())
             released += 1
         self.message_user(request, f"{released} hold(s) lifted.", messages.SUCCESS)
+
+
+def _unregister_what_the_environment_configures():
+    """Single sign-on is configured from the environment (OIDC_*), and sign-in is by user
+    name: allauth's sites, e-mail addresses, apps, tokens and linked accounts have no
+    admin page."""
+    from allauth.account.models import EmailAddress
+    from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
+    from django.contrib.sites.models import Site
+
+    for model in (Site, EmailAddress, SocialApp, SocialToken, SocialAccount):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_what_the_environment_configures()

@@ -59,7 +59,10 @@ def record_sign_in(sender, *, request, user, **kwargs):
         action="security.sign_in",
         actor=user,
         **_user_object(user.get_username()),
-        after={"client_address": client_address(request) if request else None},
+        after={
+            "client_address": client_address(request) if request else None,
+            "method": "single sign-on" if "allauth" in getattr(user, "backend", "") else "password",
+        },
         origin=Origin.from_request(request),
     )
 

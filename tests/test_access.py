@@ -72,6 +72,17 @@ SITE = {
     ("review-progress", None): PAGE,
     ("review-views", None): PAGE,
     ("review-view-delete", (("view_id", 1),)): dict.fromkeys(ROLES, 405) | {"anonymous": 405},
+    # Single sign-on (allauth): off in the tests' settings, so there is no provider to
+    # sign in with (test_sso turns it on); a sign-in that failed says so (401).
+    ("openid_connect_login", (("provider_id", "sso"),)): dict.fromkeys(ROLES, 404),
+    ("openid_connect_callback", (("provider_id", "sso"),)): dict.fromkeys(ROLES, 404),
+    ("socialaccount_login_cancelled", None): EVERYONE,
+    ("socialaccount_login_error", None): dict.fromkeys(ROLES, 401),
+    ("socialaccount_signup", None): dict.fromkeys(ROLES, 302),  # nothing pending: to login
+    ("socialaccount_connections", None): dict.fromkeys(ROLES, 302),
+    ("account_login", None): dict.fromkeys(ROLES, 302),  # to the one login page
+    ("account_signup", None): dict.fromkeys(ROLES, 302),
+    ("account_inactive", None): dict.fromkeys(ROLES, 302),
     ("healthz", None): EVERYONE,
     ("readyz", None): EVERYONE,
     # Closed without METRICS_TOKEN (or METRICS_PUBLIC): see tests/streams/test_operations.py.

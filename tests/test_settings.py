@@ -57,6 +57,8 @@ def test_a_checkout_runs_with_no_configuration():
         ({"WEBHOOK_RETRY_SCHEDULE": "5,soon"}, "WEBHOOK_RETRY_SCHEDULE='5,soon' is not a list"),
         ({"WEBHOOK_RETRY_SCHEDULE": "5,-1"}, "WEBHOOK_RETRY_SCHEDULE needs one or more numbers"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not one of: text, json"),
+        ({"LOCAL_PASSWORDS": "false"}, "LOCAL_PASSWORDS=false leaves no way to sign in"),
+        ({"AUDIT_SIGNING_KEY": "c2hvcnQ="}, "AUDIT_SIGNING_KEY must be 32 random bytes"),
     ],
 )
 def test_a_malformed_value_fails_at_start_naming_the_variable(env, message):

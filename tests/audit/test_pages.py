@@ -85,3 +85,15 @@ def test_the_review_page_offers_knowledge_filters_only_to_who_may_see_answers(
     client.force_login(reader)
     page = client.get(reverse("review")).content.decode()
     assert "desk-knowledge" not in page and "Knowledge answers" not in page
+
+
+def test_the_login_page_offers_single_sign_on_when_configured_and_can_hide_passwords(
+    client, settings
+):
+    page = client.get(reverse("login")).content.decode()
+    assert 'id="local-login"' in page and 'id="sso"' not in page
+    settings.OIDC_ISSUER = "https://login.example.test"
+    settings.LOCAL_PASSWORDS = False
+    page = client.get(reverse("login")).content.decode()
+    assert "Sign in with Company sign-in" in page
+    assert 'id="local-login"' not in page

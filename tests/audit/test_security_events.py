@@ -27,6 +27,7 @@ def test_signing_in_and_out_are_each_one_entry(client, officer):
     client.post(reverse("login"), {"username": "olivia", "password": "pw"}, REMOTE_ADDR=ADDRESS)
     (sign_in,) = events("security.sign_in")
     assert (sign_in.actor_label, sign_in.client_address) == ("olivia", ADDRESS)
+    assert sign_in.after["method"] == "password"
     client.post(reverse("logout"), REMOTE_ADDR=ADDRESS)
     (sign_out,) = events("security.sign_out")
     assert sign_out.actor_label == "olivia"

@@ -40,5 +40,5 @@ def test_an_officer_rejects_an_insight_with_a_reason(page, live_server, officer)
         "Stale advice: KB article was withdrawn",
     )
     assert Insight.objects.get(pk=keep.pk).review_status == "pending"
-    assert AuditEntry.objects.get().actor == officer
+    assert AuditEntry.objects.get(action="insight.reject").actor == officer
     assert dialogs == [], "outside text must not run as script"
