@@ -14,21 +14,18 @@ hash of the last entry it removed, which is the `prev_hash` of the first entry l
 is where `verify` starts (audit.chain).
 """
 
-import asyncio
 import calendar
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from assistgov.asyncdb import database_sync_to_async
 from audit.chain import PURGE_ACTION
 from audit.models import AuditEntry, LegalHold, PurgePermit, RetentionPolicy
+from audit.periodic import every_period
 from audit.services import audit_record
 from streams.models import Insight, KnowledgeQuery, QuarantinedFrame, Reviewable, WebhookDelivery
 
@@ -130,9 +127,16 @@ class Outcome:
     held: bool = False
 
 
-def purge(*, dry_run: bool = False, now: datetime | None = None, batch_size: int = BATCH_SIZE):
+def purge(
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    stop=None,
+):
     """Delete what is due, kind by kind; returns an Outcome per kind (with `dry_run`, what
-    would go, and nothing is deleted or written)."""
+    would go, and nothing is deleted or written). `stop` (audit.periodic) ends it between
+    batches: each batch is whole, with its checkpoint."""
     now = now or timezone.now()
     policy = RetentionPolicy.current()
     outcomes = []
@@ -150,6 +154,8 @@ def purge(*, dry_run: bool = False, now: datetime | None = None, batch_size: int
             outcome.count = queryset.count()
             continue
         while True:
+            if stop is not None:
+                stop.check()
             removed = _batch(kind, cutoff, months, batch_size)
             if not removed:
                 break
@@ -204,21 +210,16 @@ def _batch(kind: Kind, cutoff: datetime, months: int, batch_size: int) -> int:
 
 async def retention_purger(worker: str) -> None:
     """(A stream worker task.) Purge every RETENTION_PURGE_SECONDS (a day)."""
-    interval = settings.RETENTION_PURGE_SECONDS
-    while True:
-        period = int(time.time() // interval)
-        try:
-            if await cache.aadd(f"retention-purge:{period}", worker, timeout=interval * 2):
-                outcomes = await database_sync_to_async(purge)()
-                for outcome in outcomes:
-                    if outcome.count or outcome.held:
-                        logger.info(
-                            "retention: %s %s older than %d months%s",
-                            "kept (held)" if outcome.held else f"purged {outcome.count}",
-                            outcome.label,
-                            outcome.months,
-                            "" if outcome.held else f" in {outcome.batches} batch(es)",
-                        )
-        except Exception:
-            logger.exception("the retention purge failed; trying next period")
-        await asyncio.sleep(interval - time.time() % interval)
+    await every_period("retention-purge", settings.RETENTION_PURGE_SECONDS, worker, _purge_logged)
+
+
+def _purge_logged(stop) -> None:
+    for outcome in purge(stop=stop):
+        if outcome.count or outcome.held:
+            logger.info(
+                "retention: %s %s older than %d months%s",
+                "kept (held)" if outcome.held else f"purged {outcome.count}",
+                outcome.label,
+                outcome.months,
+                "" if outcome.held else f" in {outcome.batches} batch(es)",
+            )

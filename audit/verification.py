@@ -8,18 +8,15 @@ logged as an error naming the first broken entry and sent to webhook endpoints t
 `audit.chain_broken`.
 """
 
-import asyncio
 import logging
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from prometheus_client.core import GaugeMetricFamily
 
-from assistgov.asyncdb import database_sync_to_async
 from audit import chain
 from audit.models import AuditEntry
+from audit.periodic import every_period
 from audit.services import Origin, audit_record
 from streams.genesys.times import iso
 from streams.models import WebhookEndpoint
@@ -31,9 +28,12 @@ INTACT, BROKEN = "audit.verify", "audit.chain_broken"
 SCHEDULED = "Scheduled chain check"
 
 
-def verify_and_record(*, actor=None, trigger: str, origin: Origin | None = None, expect_head=None):
-    """Verify the chain, record the result as an entry, and on a break raise the alarm."""
-    result = chain.verify(expect_head=expect_head)
+def verify_and_record(
+    *, actor=None, trigger: str, origin: Origin | None = None, expect_head=None, stop=None
+):
+    """Verify the chain, record the result as an entry, and on a break raise the alarm.
+    `stop` (audit.periodic) ends a scheduled check early, recording nothing."""
+    result = chain.verify(expect_head=expect_head, stop=stop)
     after = {
         "intact": result.intact,
         "entries_checked": result.checked,
@@ -77,15 +77,12 @@ def latest() -> AuditEntry | None:
 
 async def chain_verifier(worker: str) -> None:
     """(A stream worker task.) Verify every AUDIT_VERIFY_SECONDS."""
-    interval = settings.AUDIT_VERIFY_SECONDS
-    while True:
-        period = int(time.time() // interval)
-        try:
-            if await cache.aadd(f"audit-verify:{period}", worker, timeout=interval * 2):
-                await database_sync_to_async(verify_and_record)(trigger="scheduled")
-        except Exception:
-            logger.exception("could not verify the audit chain; trying next period")
-        await asyncio.sleep(interval - time.time() % interval)
+    await every_period(
+        "audit-verify",
+        settings.AUDIT_VERIFY_SECONDS,
+        worker,
+        lambda stop: verify_and_record(trigger="scheduled", stop=stop),
+    )
 
 
 def verification_metrics():

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from streams.models import (
     ConfidenceMatrix,
@@ -156,7 +157,9 @@ class Soak:
     async def _restart_a_worker(self) -> None:
         process, task = self.workers.pop(self.rng.randrange(len(self.workers)))
         process.stop()
-        await asyncio.wait_for(task, 30)
+        # A guard against a hang, not a speed limit: a stopping worker stores its buffers
+        # within STREAMS_DRAIN_SECONDS, then closes.
+        await asyncio.wait_for(task, settings.STREAMS_DRAIN_SECONDS + 60)
         self._start_worker()
 
     async def run(self) -> Report:

@@ -2,6 +2,8 @@
 /metrics, and a broken chain logged and sent to the webhooks that want it."""
 
 import asyncio
+import threading
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -9,6 +11,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 
 from audit.models import AuditEntry
+from audit.periodic import Stopped, every_period
 from audit.verification import chain_verifier, verify_and_record
 from streams.models import WebhookDelivery, WebhookEndpoint
 from streams.webhooks import outbox
@@ -89,3 +92,28 @@ async def test_the_worker_checks_the_chain_each_period(settings):
         await asyncio.gather(task, return_exceptions=True)
     check = await checks.afirst()
     assert check.after["trigger"] == "scheduled" and check.after["intact"]
+
+
+@pytest.mark.django_db(transaction=True)  # the job's thread opens a connection
+async def test_a_stopping_worker_stops_its_periodic_job_at_the_next_safe_point():
+    """A job that would run forever ends when its task is cancelled: the worker's stop
+    waits for the next Stop.check, not for the job to finish."""
+    started, finished = threading.Event(), []
+
+    def job(stop):
+        started.set()
+        try:
+            while True:
+                stop.check()
+                time.sleep(0.01)
+        except Stopped:
+            finished.append("stopped")
+            raise
+
+    await cache.aclear()
+    task = asyncio.create_task(every_period("test-job", 0.01, "worker-a", job))
+    await eventually(started.is_set, within=120, what="the job to start")
+    task.cancel()
+    results = await asyncio.gather(task, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert finished == ["stopped"]
