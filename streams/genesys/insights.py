@@ -151,10 +151,7 @@ class InsightsClient:
         self, ws: ClientConnection, subscription: Subscription
     ) -> SubscriptionAck | SessionEnd:
         try:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
-            # that lands as the frame arrives, and the stream would not stop.
-            async with asyncio.timeout(self.settings.ack_timeout):
-                raw = await ws.recv()
+            raw = await asyncio.wait_for(ws.recv(), self.settings.ack_timeout)
         except TimeoutError:
             return SessionEnd(
                 Ending.FAILED,
