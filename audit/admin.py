@@ -459,21 +459,26 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
             )
 
 
-@admin.register(WorkspaceSettings)
-class WorkspaceSettingsAdmin(AuditedAdmin):
-    """One row: how officers share the work. Changes are audited like any configuration."""
-
-    list_display = ["__str__", "claim_size", "claim_minutes", "assignment_hours", "updated_at"]
+class SingleRowAdmin(AuditedAdmin):
+    """Settings kept in one row (the model's `current()` makes it): never added twice,
+    never deleted, there before anyone opens the list."""
 
     def has_add_permission(self, request):
-        return super().has_add_permission(request) and not WorkspaceSettings.objects.exists()
+        return super().has_add_permission(request) and not self.model.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        WorkspaceSettings.current()  # the one row exists before anyone opens it
+        self.model.current()
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(WorkspaceSettings)
+class WorkspaceSettingsAdmin(SingleRowAdmin):
+    """One row: how officers share the work. Changes are audited like any configuration."""
+
+    list_display = ["__str__", "claim_size", "claim_minutes", "assignment_hours", "updated_at"]
 
 
 @admin.register(SavedView)
@@ -492,21 +497,11 @@ class SavedViewAdmin(AuditedAdmin):
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(AuditedAdmin):
+class RetentionPolicyAdmin(SingleRowAdmin):
     """One row: how long each kind of record is kept. Floors are enforced; changes are
     audited like any configuration."""
 
     list_display = ["__str__", *RETENTION_FLOORS, "updated_at"]
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and not RetentionPolicy.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        RetentionPolicy.current()  # the one row exists before anyone opens it
-        return super().changelist_view(request, extra_context)
 
 
 @admin.register(LegalHold)

@@ -302,31 +302,31 @@ def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator
         return
     queryset = with_labels(queryset, export.fields)
     pages = RawPages(queryset, export.fields)
-    last_id = None
-    while True:
-        page = queryset.order_by("pk")
-        if last_id is not None:
-            page = page.filter(pk__gt=last_id)
-        rows = pages.read(page, chunk_rows)
-        if not rows:
-            return
+    for rows in keyset_pages(queryset, lambda page: pages.read(page, chunk_rows)):
         yield _lines(rows)
-        last_id = rows[-1][0]
 
 
 def _expanded_chunks(queryset, fields, expand, *, chunk_rows: int) -> Iterator[str]:
-    last_id = None
-    while True:
-        page = queryset.order_by("pk")
-        if last_id is not None:
-            page = page.filter(pk__gt=last_id)
-        stored = list(page.values_list(*fields)[:chunk_rows])
-        if not stored:
-            return
+    read = lambda page: list(page.values_list(*fields)[:chunk_rows])  # noqa: E731
+    for stored in keyset_pages(queryset, read):
         rows = [row for query in stored for row in expand(query)]
         if rows:
             yield _lines(rows)
-        last_id = stored[-1][0]
+
+
+def keyset_pages(queryset, read, key=lambda row: row[0]) -> Iterator[list]:
+    """`queryset` in primary-key order, a page at a time: `read(page)` reads one (a bounded
+    query), `key(row)` is a row's primary key; the next page starts after the last row."""
+    last = None
+    while True:
+        page = queryset.order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        rows = read(page)
+        if not rows:
+            return
+        yield rows
+        last = key(rows[-1])
 
 
 SQL_TIMES = ("sqlite", "postgresql")  # databases IsoTime formats for; others: Python

@@ -124,6 +124,29 @@ def record_token_refused(*, where: str, reason: str, origin: Origin) -> None:
     )
 
 
+def record_download(
+    *,
+    kind: str,
+    what: str,
+    parameters: dict,
+    actor=None,
+    actor_label: str = "",
+    origin=None,
+    **more,
+) -> None:
+    """An export was downloaded (in the browser) or written (by a command)."""
+    audit_record(
+        action="export.download",
+        actor=actor,
+        actor_label=actor_label,
+        object_type="export",
+        object_id=kind,
+        object_repr=what,
+        after={"parameters": parameters, **more},
+        origin=origin,
+    )
+
+
 def record_trail_read(*, user, what: str, parameters: dict, origin: Origin) -> None:
     """Someone opened the audit trail (its first page; paging on is the same reading)."""
     audit_record(

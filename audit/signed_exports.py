@@ -56,16 +56,9 @@ def chunks(fmt: str, entries) -> Iterator[str]:
     if fmt == "csv":
         yield from exports.csv_chunks("audit", entries)
         return
-    last_id = None
-    while True:
-        page = entries.order_by("pk")
-        if last_id is not None:
-            page = page.filter(pk__gt=last_id)
-        rows = list(page[:CHUNK_ROWS])
-        if not rows:
-            return
+    read = lambda page: list(page[:CHUNK_ROWS])  # noqa: E731
+    for rows in exports.keyset_pages(entries, read, key=lambda entry: entry.pk):
         yield "".join(json.dumps(ocsf(entry), ensure_ascii=False) + "\n" for entry in rows)
-        last_id = rows[-1].pk
 
 
 # OCSF 1.1 API Activity (class 6003): what an audit action does to its object.

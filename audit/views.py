@@ -37,7 +37,7 @@ from audit import dashboard as charts
 from audit.middleware import SESSION_TIME_ZONE
 from audit.models import ReasonCode, SavedView, UserSettings, WorkspaceSettings
 from audit.queue import PAGE_SIZE, SORTS
-from audit.security import record_trail_read
+from audit.security import record_download, record_trail_read
 from audit.services import Origin, audit_record
 from streams.models import KnowledgeQuery
 
@@ -196,13 +196,11 @@ def csv_download(request, kind, queryset, description: dict):
             "These filters cannot be applied to the export; remove them and try again.",
             content_type="text/plain",
         )
-    audit_record(
-        action="export.download",
+    record_download(
+        kind=kind,
+        what=f"{kind} CSV",
+        parameters=description,
         actor=request.user,
-        object_type="export",
-        object_id=kind,
-        object_repr=f"{kind} CSV",
-        after={"parameters": description},
         origin=Origin.from_request(request),
     )
     response = StreamingHttpResponse(
@@ -288,26 +286,29 @@ def _verification(entry) -> dict | None:
     }
 
 
+def _audit_format(fmt: str, request):
+    """The export format named in the address (404 otherwise) and the request's parameters,
+    pinned to the chain's head when they do not name an entry."""
+    if fmt not in signed_exports.FORMATS:
+        raise Http404(f"no audit export format named {fmt}")
+    return signed_exports.FORMATS[fmt], signed_exports.parameters(request.GET)
+
+
 @require_GET
 @login_required
 @permission_required(VIEW_AUDIT, raise_exception=True)
 def audit_export(request, fmt):
     """The trail (filtered as on its page, pinned by `through`) as CSV or OCSF JSON lines."""
-    if fmt not in signed_exports.FORMATS:
-        raise Http404(f"no audit export format named {fmt}")
-    params = signed_exports.parameters(request.GET)
+    export, params = _audit_format(fmt, request)
     try:
         entries = signed_exports.queryset(params)
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
-    export = signed_exports.FORMATS[fmt]
-    audit_record(
-        action="export.download",
+    record_download(
+        kind="audit",
+        what=f"audit {export.label}",
+        parameters=params,
         actor=request.user,
-        object_type="export",
-        object_id="audit",
-        object_repr=f"audit {export.label}",
-        after={"parameters": params},
         origin=Origin.from_request(request),
     )
     response = StreamingHttpResponse(
@@ -324,9 +325,7 @@ def audit_export(request, fmt):
 @permission_required(VIEW_AUDIT, raise_exception=True)
 def audit_export_manifest(request, fmt):
     """The signed manifest of the file the same parameters download."""
-    if fmt not in signed_exports.FORMATS:
-        raise Http404(f"no audit export format named {fmt}")
-    params = signed_exports.parameters(request.GET)
+    _, params = _audit_format(fmt, request)
     name = signed_exports.file_name(fmt, params)
     try:
         manifest = signed_exports.manifest(fmt, params, file_name=name)

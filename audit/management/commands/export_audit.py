@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import signed_exports, signing
-from audit.services import audit_record
+from audit.security import record_download
 
 
 class Command(BaseCommand):
@@ -35,13 +35,12 @@ class Command(BaseCommand):
         except signing.NoSigningKey as exc:
             raise CommandError(str(exc)) from None
         output = Path(options["output"])
-        audit_record(
-            action="export.download",
+        record_download(
+            kind="audit",
+            what=f"audit {signed_exports.FORMATS[fmt].label}, signed",
+            parameters=params,
             actor_label="export_audit (command line)",
-            object_type="export",
-            object_id="audit",
-            object_repr=f"audit {signed_exports.FORMATS[fmt].label}, signed",
-            after={"parameters": params, "output": str(output.name)},
+            output=output.name,
         )
         with output.open("w", encoding="utf-8", newline="") as handle:
             for chunk in signed_exports.chunks(fmt, entries):

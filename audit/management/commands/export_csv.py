@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.exports import EXPORTS, csv_chunks, queryset_for
-from audit.services import audit_record
+from audit.security import record_download
 
 
 class Command(BaseCommand):
@@ -24,13 +24,12 @@ class Command(BaseCommand):
             queryset = queryset_for(kind, parameters)
         except ValidationError as exc:
             raise CommandError(exc.messages[0]) from None
-        audit_record(
-            action="export.download",
+        record_download(
+            kind=kind,
+            what=f"{kind} CSV",
+            parameters=parameters,
             actor_label="export_csv (command line)",
-            object_type="export",
-            object_id=kind,
-            object_repr=f"{kind} CSV",
-            after={"parameters": parameters, "output": options["output"] or "stdout"},
+            output=options["output"] or "stdout",
         )
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8", newline="") as handle:
