@@ -150,13 +150,22 @@ class InsightsClient:
     async def _await_ack(
         self, ws: ClientConnection, subscription: Subscription
     ) -> SubscriptionAck | SessionEnd:
+        # asyncio.wait, not wait_for or timeout: on Python 3.11 wait_for drops a cancellation
+        # that lands as the frame arrives (the stream would not stop when told), and
+        # asyncio.timeout can leave a stray one when the frame arrives at the deadline.
+        receiving = asyncio.ensure_future(ws.recv())
         try:
-            raw = await asyncio.wait_for(ws.recv(), self.settings.ack_timeout)
-        except TimeoutError:
+            await asyncio.wait({receiving}, timeout=self.settings.ack_timeout)
+        finally:
+            if not receiving.done():
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
+        if receiving.cancelled():
             return SessionEnd(
                 Ending.FAILED,
                 f"subscription not acknowledged within {self.settings.ack_timeout:g} s",
             )
+        raw = receiving.result()  # a closed socket raises ConnectionClosed, as recv does
         decoded = decode_frame(raw)
         if isinstance(decoded, Decoded):
             try:

@@ -312,3 +312,31 @@ async def test_a_gateway_without_a_limits_endpoint_is_still_connected():
     )
     assert await client.fetch_limits("token") is None
     await http.aclose()
+
+
+class OneFrameSocket:
+    """A socket whose next frame the test hands over itself."""
+
+    def __init__(self):
+        self.frame = asyncio.get_running_loop().create_future()
+        self.asked = asyncio.Event()
+
+    def recv(self):
+        self.asked.set()
+        return self.frame
+
+
+async def test_a_stop_that_lands_as_the_acknowledgement_arrives_is_not_lost():
+    """The worker cancels a stream's task in the same turn of the loop as the subscription's
+    acknowledgement arrives: the task must end (asyncio.wait_for on Python 3.11 returned the
+    frame instead, and the stream ran on)."""
+    harness = Harness("http://127.0.0.1:9")
+    subscription = subscription_factory()(None)
+    socket = OneFrameSocket()
+    task = asyncio.create_task(harness.client._await_ack(socket, subscription))
+    await socket.asked.wait()  # the client is now waiting for the frame
+    socket.frame.set_result(json.dumps({"type": "subscribed", "id": subscription.id}))
+    task.cancel()
+    (outcome,) = await asyncio.gather(task, return_exceptions=True)
+    assert isinstance(outcome, asyncio.CancelledError)
+    await harness.http.aclose()
