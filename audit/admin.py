@@ -20,9 +20,12 @@ from audit.models import (
     RETENTION_FLOORS,
     AuditEntry,
     LegalHold,
+    OversightSettings,
     ReasonCode,
     RetentionPolicy,
     SavedView,
+    SecondReview,
+    StreamSampling,
     TypeLabel,
     WorkspaceSettings,
 )
@@ -544,6 +547,41 @@ class LegalHoldAdmin(AuditedAdmin):
                 self.report(request, hold, "lift", before, hold.audit_snapshot())
             released += 1
         self.message_user(request, f"{released} hold(s) lifted.", messages.SUCCESS)
+
+
+@admin.register(OversightSettings)
+class OversightSettingsAdmin(SingleRowAdmin):
+    """One row: the shares of decisions sent to a blind second review, and the floor of
+    the fast-approvals flag. Streams may have their own shares (stream sampling shares)."""
+
+    list_display = ["__str__", "approval_share", "rejection_share", "rule_share", "fast_seconds"]
+    fields = ["approval_share", "rejection_share", "rule_share", "fast_seconds"]
+
+
+@admin.register(StreamSampling)
+class StreamSamplingAdmin(AuditedAdmin):
+    list_display = ["stream", "approval_share", "rejection_share"]
+
+
+@admin.register(SecondReview)
+class SecondReviewAdmin(ReadOnlyAdmin):
+    """Every sampled decision with the second look at it and any ruling (read only: the
+    second review and adjudication pages record them)."""
+
+    list_display = [
+        "__str__",
+        "source",
+        "first_status",
+        "first_by",
+        "first_rule",
+        "second_status",
+        "second_by",
+        "outcome",
+        "ruling",
+        "ruled_by",
+    ]
+    list_filter = ["outcome", "source", "kind"]
+    list_select_related = ["first_by", "second_by", "ruled_by"]
 
 
 def _unregister_what_the_environment_configures():

@@ -18,13 +18,14 @@ class AuditConfig(AppConfig):
     def plug_into_streams():
         """streams never imports audit: what it reports comes here through its port."""
         from audit.head import head_metrics, head_publisher
+        from audit.oversight import rule_sampler
         from audit.reports import AuditReports
         from audit.retention import retention_purger
         from audit.verification import chain_verifier, verification_metrics
         from streams import ports
 
         ports.plug(AuditReports())
-        for task in (head_publisher, chain_verifier, retention_purger):
+        for task in (head_publisher, chain_verifier, retention_purger, rule_sampler):
             if task not in ports.WORKER_TASKS:
                 ports.WORKER_TASKS.append(task)
         for families in (head_metrics, verification_metrics):

@@ -30,7 +30,10 @@ class Category(models.TextChoices):
 SYSTEM_ACTIONS = frozenset({"insight.auto_decide", "knowledge.query", "audit.verify"})
 SYSTEM_PREFIXES = ("stream.run_",)
 SECURITY_PREFIXES = ("security.", "export.", "audit.", "retention.")
-DECISION_VERBS = ("approve", "reject", "correct", "claim", "release", "skip", "assign")
+DECISION_VERBS = (
+    *("approve", "reject", "correct", "claim", "release", "skip", "assign"),
+    *("give", "rule", "overrule"),  # second reviews, rulings, an item taking a ruling
+)
 
 
 def _any(lookup: str, values) -> Q:

@@ -30,6 +30,7 @@ ROLE_PERMISSIONS = {
         "streams.view_knowledgequery",
         "streams.run_knowledgequery",
         "audit.view_reasoncode",
+        "audit.give_second_review",
     ],
     ADMINS: [
         *(
@@ -73,6 +74,15 @@ ROLE_PERMISSIONS = {
         "audit.view_legalhold",
         "audit.add_legalhold",
         "audit.change_legalhold",
+        "audit.give_second_review",
+        "audit.adjudicate_secondreview",
+        "audit.view_secondreview",
+        "audit.view_oversightsettings",
+        "audit.change_oversightsettings",
+        "audit.add_streamsampling",
+        "audit.change_streamsampling",
+        "audit.delete_streamsampling",
+        "audit.view_streamsampling",
     ],
     AUDITORS: [
         *(f"streams.view_{model}" for model in CONFIG_MODELS),
@@ -92,6 +102,9 @@ ROLE_PERMISSIONS = {
         "audit.view_savedview",
         "audit.view_retentionpolicy",
         "audit.view_legalhold",
+        "audit.view_secondreview",
+        "audit.view_oversightsettings",
+        "audit.view_streamsampling",
     ],
 }
 

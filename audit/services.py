@@ -232,8 +232,11 @@ def _item_decide(
     corrected_text = _bounded(corrected_text, "corrected text", CORRECTION_MAX_LENGTH)
     if corrected_text == item.original_text:
         corrected_text = ""  # unchanged: nothing was corrected
+    from audit import oversight
+
     now = timezone.now()
     with transaction.atomic():
+        opened_at = oversight.opened_at(user=by, kind=kind.name, item_id=item.pk)
         # A conditional UPDATE: of two officers deciding at once, exactly one changes the row;
         # an item another officer holds is theirs to decide. The decision ends the claim.
         decided = (
@@ -248,6 +251,7 @@ def _item_decide(
                 review_note=note,
                 corrected_text=corrected_text,
                 review_decision_id=decision_id[:64],
+                review_opened_at=opened_at,
                 **kind.model.UNCLAIMED,
             )
         )
@@ -268,6 +272,7 @@ def _item_decide(
             after=item.audit_snapshot(),
             origin=origin,
         )
+        oversight.sample_decision(item, kind.name)
         transaction.on_commit(partial(live.announce_decisions, [item.pk], kind.name))
     return item
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit import knowledge_views, views
+from audit import knowledge_views, oversight_views, views
 
 urlpatterns = [
     path("review/", views.review, name="review"),
@@ -24,6 +24,15 @@ urlpatterns = [
         views.audit_export_manifest,
         name="audit-export-manifest",
     ),
+    path("second-review/", oversight_views.second_review, name="second-review"),
+    path(
+        "second-review/<int:review_id>/decide",
+        oversight_views.second_review_decide,
+        name="second-review-decide",
+    ),
+    path("adjudication/", oversight_views.adjudication, name="adjudication"),
+    path("adjudication/<int:review_id>/rule", oversight_views.adjudicate, name="adjudicate"),
+    path("export/oversight/", oversight_views.oversight_csv, name="oversight-csv"),
     path("knowledge/", knowledge_views.console, name="knowledge-console"),
     path("api/knowledge/search", knowledge_views.api_search, name="knowledge-api-search"),
 ]

@@ -2,6 +2,7 @@
 
 import itertools
 import logging
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -25,6 +26,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit import (
     chain,
     exports,
+    oversight,
+    oversight_figures,
     selectors,
     signed_exports,
     signing,
@@ -38,7 +41,7 @@ from audit.middleware import SESSION_TIME_ZONE
 from audit.models import ReasonCode, SavedView, UserSettings, WorkspaceSettings
 from audit.queue import PAGE_SIZE, SORTS
 from audit.security import record_download, record_trail_read
-from audit.services import Origin, audit_record
+from audit.services import REVIEW_KINDS, Origin, audit_record
 from streams.models import KnowledgeQuery
 
 logger = logging.getLogger(__name__)
@@ -94,9 +97,12 @@ def review_item_context(request, kind, item_id):
     if kind == "knowledge" and not request.user.has_perm("streams.view_knowledgequery"):
         raise PermissionDenied
     try:
-        return JsonResponse(workspace.item_context(kind, item_id))
+        context = workspace.item_context(kind, item_id)
     except ValidationError as exc:
         return JsonResponse({"error": {"message": exc.messages[0]}}, status=404)
+    if context["pending"] and request.user.has_perm(REVIEW_KINDS[kind].permission):
+        oversight.item_opened(user=request.user, kind=kind, item_id=item_id)
+    return JsonResponse(context)
 
 
 @require_GET
@@ -359,7 +365,11 @@ def dashboard(request):
         hours = charts.window_hours(request.GET.get("hours"))
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
-    context = {**charts.dashboard_context(hours), "team": workspace.team_progress(request.user)}
+    context = {
+        **charts.dashboard_context(hours),
+        "team": workspace.team_progress(request.user),
+        "oversight": oversight_figures.oversight(timezone.now() - timedelta(hours=hours)),
+    }
     return render(request, "audit/dashboard.html", context)
 
 

@@ -36,6 +36,7 @@ def item_context(kind: str, item_id: int) -> dict:
     conversation = item.interaction_id if kind == INSIGHT else item.conversation_id
     return {
         "key": f"{kind}:{item.pk}",
+        "pending": item.review_status == "pending",
         "conversation": conversation,
         "timeline": timeline(conversation),
         "rule": rule_words(item) if kind == INSIGHT else knowledge_rule_words(item),

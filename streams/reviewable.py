@@ -73,6 +73,8 @@ class Reviewable(models.Model):
     # The page's own id of the decision: a decision resent after a reconnect is recognised,
     # not applied twice.
     review_decision_id = models.CharField(max_length=64, blank=True, editable=False)
+    # When the deciding officer first opened the item: the start of their decision time.
+    review_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Work shared, not raced: an officer (or a lead, for them) claims an item for a while.
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

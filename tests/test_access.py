@@ -16,9 +16,12 @@ from assistgov.asgi import application
 from audit.models import (
     AuditEntry,
     LegalHold,
+    OversightSettings,
     ReasonCode,
     RetentionPolicy,
     SavedView,
+    SecondReview,
+    StreamSampling,
     TypeLabel,
     WorkspaceSettings,
 )
@@ -72,6 +75,12 @@ SITE = {
     ("review-progress", None): PAGE,
     ("review-views", None): PAGE,
     ("review-view-delete", (("view_id", 1),)): dict.fromkeys(ROLES, 405) | {"anonymous": 405},
+    # Oversight: officers and admins give second reviews, admins rule, everyone reads figures.
+    ("second-review", None): signed_in(302, auditor=403),
+    ("second-review-decide", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
+    ("adjudication", None): signed_in(302, officer=403, auditor=403),
+    ("adjudicate", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
+    ("oversight-csv", None): PAGE,
     # Single sign-on (allauth): off in the tests' settings, so there is no provider to
     # sign in with (test_sso turns it on); a sign-in that failed says so (401).
     ("openid_connect_login", (("provider_id", "sso"),)): dict.fromkeys(ROLES, 404),
@@ -126,6 +135,10 @@ ADMIN_MODELS = {
     # Retention: admins set it; holds are lifted, never deleted.
     "audit.retentionpolicy": {"view": (ADM, AUD), "add": (), "delete": ()},
     "audit.legalhold": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
+    # Oversight: admins set the shares; second reviews are recorded by their pages only.
+    "audit.oversightsettings": {"view": (ADM, AUD), "add": (), "delete": ()},
+    "audit.streamsampling": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
+    "audit.secondreview": {"view": (ADM, AUD), "add": (), "delete": ()},
 }
 # Django's unnamed admin routes: the object shortcut redirects to its change page, and the
 # catch-all sends unknown admin URLs to the index (or to log in).
@@ -185,6 +198,15 @@ def objects(django_user_model):
         "audit.legalhold": LegalHold.objects.create(scope="all", reason="matter 12"),
         "audit.savedview": SavedView.objects.create(
             name="mine", owner=django_user_model.objects.first(), query="status=pending"
+        ),
+        "audit.oversightsettings": OversightSettings.current(),
+        "audit.streamsampling": StreamSampling.objects.create(stream=insight.stream),
+        "audit.secondreview": SecondReview.objects.create(
+            kind="insight",
+            item_id=insight.pk,
+            source="officer",
+            first_status="approved",
+            first_at=insight.received_at,
         ),
         "axes.accessattempt": AccessAttempt.objects.create(
             username="someone", ip_address="192.0.2.1", failures_since_start=5, user_agent="x"

@@ -9,7 +9,9 @@ from streams.simulator.generator import interaction_ids
 DEMO_USERS = (
     # username, password, group
     ("officer", "officer-demo-pass", "Compliance officers"),
+    ("officer2", "officer2-demo-pass", "Compliance officers"),
     ("admin", "admin-demo-pass", "Governance admins"),
+    ("admin2", "admin2-demo-pass", "Governance admins"),
     ("auditor", "auditor-demo-pass", "Auditors"),
 )
 
@@ -88,8 +90,8 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
 
 class Command(BaseCommand):
     help = (
-        "Create the demo users (officer, admin, auditor) and a connection and stream that "
-        "point at the built-in simulator. Idempotent. Refuses to run with DEBUG off."
+        "Create the demo users (two officers, two admins, an auditor) and a connection and "
+        "stream that point at the built-in simulator. Idempotent. Refuses to run with DEBUG off."
     )
 
     def add_arguments(self, parser):

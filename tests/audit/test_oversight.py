@@ -1,0 +1,263 @@
+"""Blind double review: sampling, the second officer's decision, adjudication, openings,
+rule decisions sampled for officers."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from audit import oversight
+from audit.models import AuditEntry, ItemOpening, OversightSettings, SecondReview, StreamSampling
+from audit.services import item_approve, item_reject
+from streams.models import Insight, WebhookDelivery, WebhookEndpoint
+from streams.webhooks import outbox
+from tests.factories import make_insight, make_stream
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def officer2(django_user_model):
+    user = django_user_model.objects.create_user(username="oona", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Compliance officers"))
+    return user
+
+
+def sampled_everything(stream=None, share=100.0):
+    OversightSettings.objects.update_or_create(
+        pk=1, defaults={"approval_share": share, "rejection_share": share}
+    )
+
+
+def test_the_sample_share_holds_over_two_thousand_decisions():
+    # The draw is keyed by the deployment's secret, so the same items are sampled every run.
+    for share in (5.0, 20.0):
+        drawn = sum(oversight.draw("insight", pk) * 100 < share for pk in range(1, 2001))
+        assert abs(drawn / 2000 - share / 100) < 0.02, (share, drawn)
+
+
+def test_the_draw_is_stable_and_differs_by_purpose():
+    assert oversight.draw("insight", 7) == oversight.draw("insight", 7)
+    assert oversight.draw("insight", 7) != oversight.draw("knowledge", 7)
+    assert oversight.draw("insight", 7) != oversight.draw("insight", 7, "rule")
+
+
+def test_a_decision_in_the_share_goes_to_a_second_officer(officer):
+    sampled_everything()
+    insight = make_insight()
+    item_approve(item=insight, by=officer)
+    review = SecondReview.objects.get()
+    assert (review.kind, review.item_id, review.source) == ("insight", insight.pk, "officer")
+    assert (review.first_status, review.first_by) == ("approved", officer)
+    assert review.stream == insight.stream
+    assert review.outcome == SecondReview.Outcome.WAITING
+
+
+def test_a_share_of_nothing_samples_nothing(officer):
+    sampled_everything(share=0.0)
+    item_reject(item=make_insight(), by=officer, reason_code="outdated")
+    assert not SecondReview.objects.exists()
+
+
+def test_a_stream_share_overrides_the_default_and_per_verdict(officer):
+    sampled_everything(share=0.0)
+    stream = make_stream(name="sales")
+    StreamSampling.objects.create(stream=stream, approval_share=100.0, rejection_share=0.0)
+    item_approve(item=make_insight(stream=stream), by=officer)
+    item_reject(item=make_insight(stream=stream), by=officer, reason_code="outdated")
+    item_approve(item=make_insight(), by=officer)  # another stream: the default, nothing
+    assert list(SecondReview.objects.values_list("first_status", flat=True)) == ["approved"]
+
+
+def test_nobody_second_reviews_their_own_decision(officer, officer2):
+    sampled_everything()
+    item_approve(item=make_insight(), by=officer)
+    assert oversight.next_for(officer) is None
+    review = oversight.next_for(officer2)
+    assert review is not None
+    with pytest.raises(oversight.SecondReviewConflict, match="first decision"):
+        oversight.second_review_decide(
+            review=review, by=officer, decision="reject", reason_code="outdated"
+        )
+
+
+def test_a_second_review_is_held_for_the_officer_who_opened_it(officer, officer2, gov_admin):
+    sampled_everything()
+    item_approve(item=make_insight(), by=officer)
+    review = oversight.next_for(officer2)
+    assert oversight.next_for(gov_admin) is None  # held by officer2
+    assert oversight.next_for(officer2) == review
+    with pytest.raises(oversight.SecondReviewConflict, match="open"):
+        oversight.second_review_decide(review=review, by=gov_admin, decision="approve")
+    later = timezone.now() + timedelta(minutes=oversight.HOLD_MINUTES + 1)
+    assert oversight.next_for(gov_admin, now=later) == review
+
+
+def test_agreement_is_recorded_beside_the_first_and_changes_nothing(officer, officer2):
+    sampled_everything()
+    insight = make_insight()
+    item_approve(item=insight, by=officer, note="matches the policy")
+    review = oversight.next_for(officer2)
+    oversight.second_review_decide(review=review, by=officer2, decision="approve")
+    review.refresh_from_db()
+    assert review.outcome == SecondReview.Outcome.AGREED
+    assert (review.second_status, review.second_by) == ("approved", officer2)
+    insight.refresh_from_db()
+    assert (insight.review_status, insight.reviewed_by) == ("approved", officer)
+    entry = AuditEntry.objects.get(action="second_review.give")
+    assert entry.actor == officer2
+    assert entry.after["outcome"] == "agreed"
+    assert not SecondReview.objects.to_adjudicate().exists()
+
+
+def test_a_second_review_is_answered_once(officer, officer2, gov_admin):
+    sampled_everything()
+    item_approve(item=make_insight(), by=officer)
+    review = oversight.next_for(officer2)
+    oversight.second_review_decide(review=review, by=officer2, decision="approve")
+    with pytest.raises(oversight.SecondReviewConflict):
+        oversight.second_review_decide(review=review, by=gov_admin, decision="approve")
+
+
+def test_a_second_rejection_needs_a_reason_code(officer, officer2):
+    sampled_everything()
+    item_approve(item=make_insight(), by=officer)
+    review = oversight.next_for(officer2)
+    with pytest.raises(ValidationError, match="reason code"):
+        oversight.second_review_decide(review=review, by=officer2, decision="reject")
+    review.refresh_from_db()
+    assert review.outcome == SecondReview.Outcome.WAITING
+
+
+def disagreement(officer, officer2):
+    sampled_everything()
+    insight = make_insight()
+    item_approve(item=insight, by=officer)
+    review = oversight.next_for(officer2)
+    oversight.second_review_decide(
+        review=review, by=officer2, decision="reject", reason_code="inaccurate", note="wrong fee"
+    )
+    review.refresh_from_db()
+    return insight, review
+
+
+def test_a_disagreement_waits_for_a_ruling(officer, officer2):
+    _, review = disagreement(officer, officer2)
+    assert review.outcome == SecondReview.Outcome.DISAGREED
+    assert list(SecondReview.objects.to_adjudicate()) == [review]
+
+
+def test_a_ruling_against_the_item_changes_it_with_its_webhook_and_entries(
+    officer, officer2, gov_admin
+):
+    endpoint = WebhookEndpoint(name="lms", url="https://lms.test/hook", events=["insight.rejected"])
+    endpoint.set_secret(outbox.new_secret())
+    endpoint.save()
+    insight, review = disagreement(officer, officer2)
+    oversight.adjudicate(
+        review=review, by=gov_admin, ruling="rejected", reason_code="inaccurate", note="fee is 40"
+    )
+    review.refresh_from_db()
+    assert (review.outcome, review.ruling, review.ruled_by) == ("ruled", "rejected", gov_admin)
+    insight.refresh_from_db()
+    assert (insight.review_status, insight.reviewed_by) == ("rejected", gov_admin)
+    assert insight.review_reason_code == "inaccurate"
+    ruling = AuditEntry.objects.get(action="second_review.rule")
+    assert ruling.after["ruling_note"] == "fee is 40"
+    changed = AuditEntry.objects.get(action="insight.overrule")
+    assert changed.before["review_status"] == "approved"
+    assert changed.after["review_status"] == "rejected"
+    assert WebhookDelivery.objects.filter(event_type="insight.rejected").count() == 1
+
+
+def test_a_ruling_for_the_item_leaves_it_as_it_is(officer, officer2, gov_admin):
+    insight, review = disagreement(officer, officer2)
+    oversight.adjudicate(review=review, by=gov_admin, ruling="approved", note="fee is right")
+    insight.refresh_from_db()
+    assert (insight.review_status, insight.reviewed_by) == ("approved", officer)
+    assert not AuditEntry.objects.filter(action="insight.overrule").exists()
+
+
+def test_a_ruling_needs_a_comment_and_is_final(officer, officer2, gov_admin):
+    _, review = disagreement(officer, officer2)
+    with pytest.raises(ValidationError, match="comment"):
+        oversight.adjudicate(review=review, by=gov_admin, ruling="approved", note=" ")
+    oversight.adjudicate(review=review, by=gov_admin, ruling="approved", note="fine")
+    with pytest.raises(oversight.SecondReviewConflict, match="not waiting"):
+        oversight.adjudicate(
+            review=review, by=gov_admin, ruling="rejected", note="again", reason_code="other"
+        )
+
+
+def test_the_blind_item_holds_no_first_decision(officer):
+    sampled_everything()
+    insight = make_insight(snippet="Quote the 40 euro fee")
+    item_reject(item=insight, by=officer, reason_code="outdated", note="old fee")
+    seen = oversight.blind_item(SecondReview.objects.get())
+    assert seen["text"] == "Quote the 40 euro fee"
+    flat = repr(seen)
+    for leak in ("olivia", "reject", "outdated", "old fee"):
+        assert leak not in flat
+
+
+def test_an_opening_gives_the_decision_its_time(officer, client):
+    insight = make_insight()
+    client.force_login(officer)
+    client.get(f"/review/items/insight/{insight.pk}/")
+    client.get(f"/review/items/insight/{insight.pk}/")  # opening again keeps the first time
+    opened = ItemOpening.objects.get().opened_at
+    item_approve(item=insight, by=officer)
+    insight.refresh_from_db()
+    assert insight.review_opened_at == opened
+    assert not ItemOpening.objects.exists()
+
+
+def test_a_decision_without_an_opening_has_no_time(officer, gov_admin, client):
+    insight = make_insight()
+    client.force_login(gov_admin)
+    client.get(f"/review/items/insight/{insight.pk}/")  # someone else opened it
+    item_approve(item=insight, by=officer)
+    insight.refresh_from_db()
+    assert insight.review_opened_at is None
+
+
+def test_rule_decisions_are_sampled_once_each(settings):
+    OversightSettings.objects.update_or_create(pk=1, defaults={"rule_share": 100.0})
+    old = timezone.now() - timedelta(minutes=5)
+    rule = "confidence matrix default, Knowledge recommendation: auto-approve at 0.95"
+    approved = make_insight(
+        review_status="approved", review_rule=rule, reviewed_at=old, received_at=old
+    )
+    filtered = make_insight(
+        review_status="filtered",
+        review_rule="below 0.4: auto-filter",
+        reviewed_at=old,
+        received_at=old,
+    )
+    make_insight(received_at=old)  # pending: a person's to decide
+    fresh = make_insight(review_status="approved", review_rule=rule)  # may still be committing
+    assert oversight.sample_rule_decisions() == 2
+    assert oversight.sample_rule_decisions() == 0
+    reviews = SecondReview.objects.order_by("item_id")
+    assert [(r.item_id, r.source, r.first_rule) for r in reviews] == [
+        (approved.pk, "rule", rule),
+        (filtered.pk, "rule", "below 0.4: auto-filter"),
+    ]
+    assert not SecondReview.objects.filter(item_id=fresh.pk).exists()
+
+
+def test_an_officer_differing_from_a_rule_needs_no_ruling(officer):
+    OversightSettings.objects.update_or_create(pk=1, defaults={"rule_share": 100.0})
+    old = timezone.now() - timedelta(minutes=5)
+    make_insight(
+        review_status="filtered", review_rule="auto-filter", reviewed_at=old, received_at=old
+    )
+    oversight.sample_rule_decisions()
+    review = oversight.next_for(officer)
+    oversight.second_review_decide(review=review, by=officer, decision="approve")
+    review.refresh_from_db()
+    assert review.outcome == SecondReview.Outcome.DIFFERS_FROM_RULE
+    assert not SecondReview.objects.to_adjudicate().exists()
+    assert Insight.objects.get().review_status == "filtered"
