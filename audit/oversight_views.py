@@ -75,12 +75,13 @@ def adjudication(request):
         .order_by("id"),
         20,
     ).get_page(request.GET.get("page"))
+    labels = dict(ReasonCode.objects.values_list("code", "label"))
     rows = [
         {
             "review": review,
             "item": oversight.blind_item(review),
-            "kind": REVIEW_KINDS[review.kind],
-            "first_reason": _item_reason(review),
+            "first_reason": _reason(labels, *_item_reason(review)),
+            "second_reason": _reason(labels, review.second_reason_code, review.second_note),
         }
         for review in page
     ]
@@ -88,11 +89,14 @@ def adjudication(request):
     return render(request, "audit/adjudication.html", context)
 
 
-def _item_reason(review: SecondReview) -> str:
+def _item_reason(review: SecondReview) -> tuple[str, str]:
     item = REVIEW_KINDS[review.kind].model.objects.filter(pk=review.item_id).first()
-    if item is None:
-        return ""
-    return " ".join(part for part in (item.review_reason_code, item.review_note) if part)
+    return (item.review_reason_code, item.review_note) if item else ("", "")
+
+
+def _reason(labels: dict, code: str, note: str) -> str:
+    """'Outdated or withdrawn content: the fee changed in May', in words."""
+    return ": ".join(part for part in (labels.get(code, code), note) if part)
 
 
 @require_POST

@@ -18,6 +18,7 @@ PAGES = {
         "/review/",
         "/dashboard/",
         "/knowledge/",
+        "/second-review/",
         "/account/",
         "/audit/",  # refused: the error page
         "/no/such/page/",
@@ -31,6 +32,8 @@ PAGES = {
         "/audit/",
         "/audit/?category=all",  # folded system records
         "/audit/verify/",
+        "/second-review/",
+        "/adjudication/",
         "/account/",
         "/admin/audit/auditentry/",
         "/admin/audit/auditentry/{entry}/change/",

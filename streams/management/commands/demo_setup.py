@@ -43,7 +43,14 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                         "weight": 1.0,
                     },
                     {"insight_type": "compliance_flag", "min_confidence": 0.0, "weight": 0.9},
-                    {"insight_type": "sentiment_alert", "min_confidence": 0.5, "weight": 0.8},
+                    # One rule that decides on its own, so that officers' blind checks of
+                    # a rule ("rules against people" on the dashboard) have one to show.
+                    {
+                        "insight_type": "sentiment_alert",
+                        "min_confidence": 0.5,
+                        "weight": 0.8,
+                        "auto_approve_at": 0.95,
+                    },
                     {"insight_type": "knowledge.search", "min_confidence": 0.6, "weight": 1.0},
                     {"insight_type": "intent", "min_confidence": 0.5, "weight": 0.8},
                 ],
