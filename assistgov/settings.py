@@ -378,6 +378,10 @@ if AUDIT_SIGNING_KEY:
 AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", 86400.0, minimum=1.0)
 # A stream worker deletes what is past its retention (RetentionPolicy) this often (a day).
 RETENTION_PURGE_SECONDS = env.float("RETENTION_PURGE_SECONDS", 86400.0, minimum=1.0)
+# Four-eyes: a change to what agents are shown (confidence matrices, streams, knowledge
+# streams and sources) waits for a second governance admin; requests expire after a while.
+FOUR_EYES = env.bool("FOUR_EYES", not DEBUG)
+FOUR_EYES_EXPIRY_HOURS = env.float("FOUR_EYES_EXPIRY_HOURS", 72.0, minimum=0.01)
 if STREAMS_RECONCILE_SECONDS > STREAMS_LEASE_SECONDS / 2:
     raise ImproperlyConfigured(
         f"STREAMS_RECONCILE_SECONDS={STREAMS_RECONCILE_SECONDS:g} must be at most half of "

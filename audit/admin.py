@@ -5,13 +5,19 @@ from axes.models import AccessAttempt
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponseBadRequest
+from django.http import (
+    Http404,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 
 from audit import diffs, services
 from audit.categories import Category, category_of, category_q, not_system_q
@@ -43,9 +49,11 @@ from streams.admin_base import (
     lookup_problem,
     preformatted,
 )
+from streams.config import changes
+from streams.config.documents import ConfigImportError
 from streams.genesys.knowledge import Outcome
 from streams.genesys.payloads import type_words
-from streams.models import Insight, KnowledgeQuery
+from streams.models import ChangeRequest, Insight, KnowledgeQuery
 
 
 class CsvExportAdmin(ReadOnlyAdmin):
@@ -547,6 +555,114 @@ class LegalHoldAdmin(AuditedAdmin):
                 self.report(request, hold, "lift", before, hold.audit_snapshot())
             released += 1
         self.message_user(request, f"{released} hold(s) lifted.", messages.SUCCESS)
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(ReadOnlyAdmin):
+    """Four-eyes: configuration changes waiting for a second governance admin, and what
+    became of the others. The page of a waiting one accepts or declines it."""
+
+    list_display = ["__str__", "kind", "author_label", "created_at", "status_words", "decided_by"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["decided_by"]
+    fields = [
+        "summary",
+        "kind",
+        "author_label",
+        "created_at",
+        "expires_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "comment",
+        "what_changes",
+    ]
+    readonly_fields = fields
+
+    def get_urls(self):
+        decide = self.admin_site.admin_view(self.decide_view)
+        return [
+            path("<int:pk>/decide/", decide, name="streams_changerequest_decide"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        changes.expire_overdue()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        changes.expire_overdue()
+        change_request = self.get_object(request, object_id)
+        may = change_request is not None and self._may_decide(request, change_request)
+        return super().change_view(
+            request,
+            object_id,
+            form_url,
+            {**(extra_context or {}), "may_decide": may, "change_request": change_request},
+        )
+
+    @staticmethod
+    def _may_decide(request, change_request) -> bool:
+        return change_request.status == ChangeRequest.Status.PENDING and (
+            request.user.has_perm("streams.decide_changerequest")
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_words(self, obj):
+        return obj.get_status_display()
+
+    @admin.display(description="what it changes")
+    def what_changes(self, obj):
+        return format_html_join(
+            "",
+            "<h3>{}</h3>{}",
+            ((change["label"], self._diff(change)) for change in obj.changes),
+        )
+
+    @staticmethod
+    def _diff(change):
+        rows = diffs.field_changes(change["before"], change["after"])
+        if change["after"] is None:
+            return format_html("<p>{}</p>", "Deleted.")
+        return html_table(
+            "What it changes",
+            "diff",
+            ["Field", "Now", "Proposed", "Changed?"],
+            [(row.field, row.old, row.new, "changed" if row.changed else "") for row in rows],
+            row_classes=["changed" if row.changed else "same" for row in rows],
+        )
+
+    def decide_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        change_request = ChangeRequest.objects.filter(pk=pk).first()
+        if change_request is None:
+            raise Http404(f"no change request {pk}")
+        if not self.has_view_permission(request, change_request):
+            raise PermissionDenied
+        decide = (
+            changes.change_request_accept
+            if request.POST.get("decision") == "accept"
+            else changes.change_request_decline
+        )
+        try:
+            done = decide(
+                change_request=change_request,
+                by=request.user,
+                comment=request.POST.get("comment", ""),
+                request=request,
+            )
+        except (changes.ChangeRefused, ConfigImportError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        except ValidationError as exc:
+            self.message_user(request, exc.messages[0], messages.ERROR)
+        else:
+            self.message_user(
+                request, f"Change request {done.pk}: {done.get_status_display().lower()}."
+            )
+        return HttpResponseRedirect(
+            reverse("admin:streams_changerequest_change", args=[change_request.pk])
+        )
 
 
 @admin.register(OversightSettings)

@@ -76,6 +76,8 @@ ROLE_PERMISSIONS = {
         "audit.change_legalhold",
         "audit.give_second_review",
         "audit.adjudicate_secondreview",
+        "streams.view_changerequest",
+        "streams.decide_changerequest",
         "audit.view_secondreview",
         "audit.view_oversightsettings",
         "audit.change_oversightsettings",
@@ -105,6 +107,7 @@ ROLE_PERMISSIONS = {
         "audit.view_secondreview",
         "audit.view_oversightsettings",
         "audit.view_streamsampling",
+        "streams.view_changerequest",
     ],
 }
 

@@ -2,20 +2,24 @@
 filters, audited changes, secrets that are write-only or shown once."""
 
 from datetime import UTC
+from functools import partial
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
-from django.db import connections, models
-from django.http import HttpResponseBadRequest
+from django.db import connections, models, transaction
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
+from streams.config import changes
+from streams.config.models import ChangeRequest
 from streams.config.services import config_change_report
 
 
@@ -232,6 +236,81 @@ class AuditedAdmin(LabelledFields, admin.ModelAdmin):
             request=request,
             source="admin",
         )
+
+
+class _Proposed(Exception):
+    """Rolls back a save made only to see what it would change."""
+
+
+class FourEyesAdmin(AuditedAdmin):
+    """With FOUR_EYES on, a save or a delete here is not applied: the admin's own forms run
+    (so every check holds), what they would change is recorded as a change request, and the
+    transaction is rolled back. A second governance admin accepts it later."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        view = super().changeform_view
+        if request.method != "POST" or not changes.four_eyes_on():
+            return view(request, object_id, form_url, extra_context)
+        kind = ChangeRequest.Kind.CHANGE if object_id else ChangeRequest.Kind.CREATE
+        run = partial(view, request, object_id, form_url, extra_context)
+        return self._proposal(request, kind, run)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        view = super().delete_view
+        if request.method != "POST" or not changes.four_eyes_on():
+            return view(request, object_id, extra_context)
+        return self._proposal(
+            request, ChangeRequest.Kind.DELETE, partial(view, request, object_id, extra_context)
+        )
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if changes.four_eyes_on():
+            actions.pop("delete_selected", None)  # one object at a time, each a request
+        return actions
+
+    def _proposal(self, request, kind, view):
+        request.four_eyes = []
+        try:
+            with transaction.atomic():
+                response = view()
+                if request.four_eyes:
+                    raise _Proposed
+                if response.status_code == 302:
+                    messages.info(request, "Nothing changed: there is nothing to ask about.")
+                return response  # the form had errors, or nothing changed
+        except _Proposed:
+            pass
+        finally:
+            proposed, request.four_eyes = request.four_eyes, None
+        change_request = changes.change_request_create(
+            kind=kind, changes=proposed, author=request.user, request=request
+        )
+        messages.info(
+            request,
+            f"Nothing has changed yet: {change_request.summary} waits for a second governance "
+            f"admin (change request {change_request.pk}). It expires in "
+            f"{settings.FOUR_EYES_EXPIRY_HOURS:g} hours.",
+        )
+        return HttpResponseRedirect(
+            reverse("admin:streams_changerequest_change", args=[change_request.pk])
+        )
+
+    def report(self, request, obj, verb, before, after):
+        if getattr(request, "four_eyes", None) is None:
+            super().report(request, obj, verb, before, after)
+            return
+        request.four_eyes.append(changes.change_entry(obj, before, after))
+
+    def delete_model(self, request, obj):
+        if getattr(request, "four_eyes", None) is None:
+            super().delete_model(request, obj)
+            return
+        request.four_eyes.append(changes.change_entry(obj, obj.audit_snapshot(), None))
+
+    def message_user(self, request, message, *args, **kwargs):
+        if getattr(request, "four_eyes", None) is None:  # "changed successfully" would lie
+            super().message_user(request, message, *args, **kwargs)
 
 
 class ShownOnceAdmin(admin.ModelAdmin):

@@ -2,6 +2,7 @@
 app label and table names stay `streams`)."""
 
 from streams.config.models import (
+    ChangeRequest,
     ConfidenceMatrix,
     ConfidenceRule,
     GenesysConnection,
@@ -22,6 +23,7 @@ from streams.worker.models import StreamState, StreamStatus, WorkerHeartbeat
 
 __all__ = [
     "ApiToken",
+    "ChangeRequest",
     "ConfidenceMatrix",
     "ConfidenceRule",
     "GenesysConnection",

@@ -29,6 +29,7 @@ from audit.routing import websocket_urlpatterns
 from audit.services import audit_record
 from streams.models import (
     ApiToken,
+    ChangeRequest,
     ConfidenceMatrix,
     GenesysConnection,
     KnowledgeSource,
@@ -139,6 +140,8 @@ ADMIN_MODELS = {
     "audit.oversightsettings": {"view": (ADM, AUD), "add": (), "delete": ()},
     "audit.streamsampling": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
     "audit.secondreview": {"view": (ADM, AUD), "add": (), "delete": ()},
+    # Four-eyes: requests are made by saving a configuration page; accepted by POST (decide).
+    "streams.changerequest": {"view": (ADM, AUD), "add": (), "delete": ()},
 }
 # Django's unnamed admin routes: the object shortcut redirects to its change page, and the
 # catch-all sends unknown admin URLs to the index (or to log in).
@@ -200,6 +203,9 @@ def objects(django_user_model):
             name="mine", owner=django_user_model.objects.first(), query="status=pending"
         ),
         "audit.oversightsettings": OversightSettings.current(),
+        "streams.changerequest": ChangeRequest.objects.create(
+            kind="change", summary="a change", author_label="adam", expires_at=insight.received_at
+        ),
         "audit.streamsampling": StreamSampling.objects.create(stream=insight.stream),
         "audit.secondreview": SecondReview.objects.create(
             kind="insight",
@@ -249,12 +255,17 @@ def admin_expectation(name: str, objects):
             "password_change": (),
             "add": rights["add"],
             "delete": rights["delete"],
+            "decide": None,  # POST only
         }[view]
         # As the admin links them: quoted, so "msg_26..." is not read back as "msg&...".
         kwargs = {"object_id": quote(obj.pk)} if view in ("change", "history", "delete") else {}
         if view == "password_change":
             kwargs = {"id": obj.pk}
-        expected = {role: 200 if role in allowed else 403 for role in ROLES}
+        if allowed is None:
+            kwargs = {"pk": obj.pk}
+            expected = dict.fromkeys(ROLES, 405)
+        else:
+            expected = {role: 200 if role in allowed else 403 for role in ROLES}
         expected["anonymous"] = 302
         return reverse(f"admin:{name}", kwargs=kwargs), expected
     return None

@@ -5,17 +5,21 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from streams.admin_base import (
     AuditedAdmin,
+    FourEyesAdmin,
     LabelledTabularInline,
     LinesField,
     https_by_default,
     preformatted,
     write_only_secret,
 )
+from streams.config import changes
 from streams.config.models import (
     ConfidenceMatrix,
     ConfidenceRule,
@@ -103,7 +107,7 @@ class ConfidenceRuleInline(LabelledTabularInline):
 
 
 @admin.register(ConfidenceMatrix)
-class ConfidenceMatrixAdmin(AuditedAdmin):
+class ConfidenceMatrixAdmin(FourEyesAdmin):
     inlines = [ConfidenceRuleInline]
     list_display = ["name", "default_weight", "no_confidence", "rule_summary", "updated_at"]
     search_fields = ["name"]
@@ -172,7 +176,7 @@ STATUS_FIELDS = [
 
 
 @admin.register(StreamConfig)
-class StreamConfigAdmin(AuditedAdmin):
+class StreamConfigAdmin(FourEyesAdmin):
     form = StreamConfigForm
     inlines = [StreamFilterInline]
     list_display = [
@@ -273,10 +277,29 @@ class StreamConfigAdmin(AuditedAdmin):
 
     @admin.action(description="Start selected streams", permissions=["change"])
     def start_streams(self, request, queryset):
+        if changes.four_eyes_on():
+            change_request = changes.stream_start_request(
+                streams=queryset, by=request.user, request=request
+            )
+            if change_request is None:
+                self.message_user(request, "The selected streams are already running.")
+                return None
+            self.message_user(
+                request,
+                f"Nothing has started yet: change request {change_request.pk} waits for a "
+                "second governance admin.",
+                messages.INFO,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:streams_changerequest_change", args=[change_request.pk])
+            )
         changed = stream_start(stream_ids=queryset.values("pk"), by=request.user, request=request)
         self.message_user(request, f"{changed} stream(s) started.", messages.SUCCESS)
+        return None
 
-    @admin.action(description="Stop selected streams", permissions=["change"])
+    @admin.action(
+        description="Stop selected streams (at once, also under four-eyes)", permissions=["change"]
+    )
     def stop_streams(self, request, queryset):
         changed = stream_stop(stream_ids=queryset.values("pk"), by=request.user, request=request)
         self.message_user(request, f"{changed} stream(s) stopped.", messages.SUCCESS)

@@ -2,6 +2,7 @@
 
 import os
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -469,3 +470,67 @@ def _number(text: str):
         return float(text)
     except ValueError:
         return text
+
+
+class ChangeRequestQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status=ChangeRequest.Status.PENDING)
+
+
+class ChangeRequest(models.Model):
+    """Four-eyes: a configuration change one governance admin proposed, waiting for a second
+    (never the author) to accept it, when it is applied, or to decline it. Nothing of it
+    takes effect before: the worker keeps the configuration it has."""
+
+    class Kind(models.TextChoices):
+        CREATE = "create", "Create"
+        CHANGE = "change", "Change"
+        DELETE = "delete", "Delete"
+        IMPORT = "import", "Configuration import"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second admin"
+        ACCEPTED = "accepted", "Accepted and applied"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn by its author"
+        EXPIRED = "expired", "Expired"
+
+    kind = models.CharField(max_length=8, choices=Kind)
+    summary = models.CharField(max_length=200)
+    # One entry per object touched: {"label", "model", "pk", "before", "after"}.
+    changes = models.JSONField(default=list)
+    # What is imported when accepted (streams.config.documents), empty for a deletion.
+    document = models.JSONField(default=dict, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    author_label = models.CharField("author", max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+
+    objects = ChangeRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("decide_changerequest", "Can accept or decline others' change requests")]
+
+    def __str__(self):
+        return f"Change request {self.pk}: {self.summary}"
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "kind": self.kind,
+            "summary": self.summary,
+            "changes": self.changes,
+            "author": self.author_label,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "status": self.status,
+            "decided_by": self.decided_by.get_username() if self.decided_by_id else None,
+            "comment": self.comment,
+        }

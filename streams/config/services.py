@@ -1,6 +1,7 @@
 """What admins do to configuration, as one function each: the admin's actions, the commands
 and the worker call these, and none of them does the work itself."""
 
+from django.conf import settings
 from django.db import transaction
 
 from streams import ports
@@ -27,6 +28,8 @@ def stream_stop(*, stream_ids, by, source: str = "admin", request=None) -> int:
 
 
 def _streams_enable(stream_ids, enabled: bool, *, by, source: str, request) -> int:
+    # Stopping stays immediate under four-eyes (an emergency stop by one admin), and says so.
+    stop_verb = "emergency_stop" if settings.FOUR_EYES else "stop"
     changed = 0
     with transaction.atomic():
         locked = StreamConfig.objects.select_for_update().filter(pk__in=stream_ids)
@@ -36,7 +39,7 @@ def _streams_enable(stream_ids, enabled: bool, *, by, source: str, request) -> i
             stream.save(update_fields=["enabled", "updated_at"])
             config_change_report(
                 obj=stream,
-                verb="start" if enabled else "stop",
+                verb="start" if enabled else stop_verb,
                 before=before,
                 after=stream.audit_snapshot(),
                 actor=by,

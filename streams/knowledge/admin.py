@@ -4,13 +4,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from streams.admin_base import AuditedAdmin, LabelledTabularInline, LinesField
+from streams.admin_base import FourEyesAdmin, LabelledTabularInline, LinesField
 from streams.knowledge.figures import knowledge_metrics
 from streams.knowledge.models import KnowledgeSource, KnowledgeStream, KnowledgeStreamSource
 
 
 @admin.register(KnowledgeSource)
-class KnowledgeSourceAdmin(AuditedAdmin):
+class KnowledgeSourceAdmin(FourEyesAdmin):
     list_display = ["name", "knowledge_base_id", "enabled"]
     list_filter = ["enabled"]
     search_fields = ["name", "=knowledge_base_id"]
@@ -49,7 +49,7 @@ class KnowledgeStreamForm(forms.ModelForm):
 
 
 @admin.register(KnowledgeStream)
-class KnowledgeStreamAdmin(AuditedAdmin):
+class KnowledgeStreamAdmin(FourEyesAdmin):
     form = KnowledgeStreamForm
     inlines = [KnowledgeStreamSourceInline]
     list_display = ["name", "connection", "enabled", "state", "confidence_threshold"]

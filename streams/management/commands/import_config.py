@@ -1,16 +1,19 @@
 import json
 import sys
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management.base import BaseCommand, CommandError
 from pydantic import ValidationError
 
+from streams.config.changes import change_request_for_import, four_eyes_on
 from streams.config.documents import ConfigImportError, config_import
 
 
 class Command(BaseCommand):
     help = (
         "Create or update connections, confidence matrices and streams from a JSON document "
-        "(see export_config). Objects are matched by name; one error and nothing changes."
+        "(see export_config). Objects are matched by name; one error and nothing changes. With "
+        "FOUR_EYES on, the import becomes one change request for a second admin to accept."
     )
 
     def add_arguments(self, parser):
@@ -29,7 +32,12 @@ class Command(BaseCommand):
         except json.JSONDecodeError as exc:
             raise CommandError(f"{path} is not valid JSON: {exc}") from None
         try:
+            if four_eyes_on():
+                self._propose(data)
+                return
             counts = config_import(data, source="import_config")
+        except DjangoValidationError as exc:
+            raise CommandError(exc.messages[0]) from None
         except ValidationError as exc:
             lines = [
                 f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
@@ -43,4 +51,16 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Imported: {counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged."
+        )
+
+    def _propose(self, data: dict) -> None:
+        change_request = change_request_for_import(data, author=None, source="import_config")
+        if change_request is None:
+            self.stdout.write("Nothing to import: the configuration already is as it says.")
+            return
+        self.stdout.write(
+            f"Four-eyes is on: nothing is applied yet. Change request {change_request.pk} "
+            f"({len(change_request.changes)} object(s): {change_request.summary}) waits for a "
+            "governance admin to accept it in the admin (Configuration change requests); it "
+            f"expires at {change_request.expires_at:%Y-%m-%d %H:%M} UTC."
         )

@@ -142,7 +142,7 @@ def test_export_round_trips_without_secrets(tmp_path):
     assert GenesysConnection.objects.get().client_secret() == "secret"
 
 
-def test_demo_setup_creates_the_three_roles_users(capsys, settings):
+def test_demo_setup_creates_two_officers_two_admins_and_an_auditor(capsys, settings):
     settings.DEBUG = True
     call_command("demo_setup")
     output = capsys.readouterr().out
@@ -151,11 +151,13 @@ def test_demo_setup_creates_the_three_roles_users(capsys, settings):
 
     assert set(User.objects.values_list("username", "groups__name")) == {
         ("officer", "Compliance officers"),
+        ("officer2", "Compliance officers"),
         ("admin", "Governance admins"),
+        ("admin2", "Governance admins"),
         ("auditor", "Auditors"),
     }
     call_command("demo_setup")
-    assert User.objects.count() == 3
+    assert User.objects.count() == 5
 
 
 def test_demo_setup_refuses_to_run_in_production(settings):

@@ -1,0 +1,296 @@
+"""Four-eyes configuration changes: what one governance admin proposes waits, as a change
+request, until a second one accepts it; only then is it applied (as a configuration import
+of the proposed objects, so it is validated exactly as an import is) and does the worker see
+it. A request is checked against the configuration as it is when accepted: if the object
+changed meanwhile, the request is stale and cannot be applied.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from streams.config.documents import ConfigDocument, config_import
+from streams.config.models import (
+    ChangeRequest,
+    ConfidenceMatrix,
+    GenesysConnection,
+    StreamConfig,
+)
+from streams.config.services import config_change_report
+from streams.knowledge.models import KnowledgeSource, KnowledgeStream
+
+COMMENT_MAX_LENGTH = 2000
+
+# The objects under four-eyes, by model: the configuration document's section, and the
+# field that names an object there.
+SECTIONS = {
+    GenesysConnection: ("connections", "name"),
+    ConfidenceMatrix: ("confidence_matrices", "name"),
+    StreamConfig: ("streams", "name"),
+    KnowledgeStream: ("knowledge_streams", "name"),
+    KnowledgeSource: ("knowledge_sources", "knowledge_base_id"),
+}
+MODELS = {model._meta.label_lower: model for model in SECTIONS}
+
+
+class ChangeRefused(Exception):
+    """The request cannot be accepted (its author, its state, or a stale configuration)."""
+
+
+def four_eyes_on() -> bool:
+    return settings.FOUR_EYES
+
+
+def governed(model) -> bool:
+    return model in SECTIONS
+
+
+def label(model, snapshot: dict) -> str:
+    """'Confidence matrix default', as people read it."""
+    _, key = SECTIONS[model]
+    return f"{model._meta.verbose_name.capitalize()} {snapshot.get(key, '')}".strip()
+
+
+def change_entry(obj, before: dict | None, after: dict | None) -> dict:
+    model = type(obj)
+    return {
+        "label": label(model, after or before or {}),
+        "model": model._meta.label_lower,
+        "pk": obj.pk if before is not None else None,
+        "before": before,
+        "after": after,
+    }
+
+
+def change_request_create(
+    *,
+    kind: str,
+    changes: list[dict],
+    author,
+    source: str = "admin",
+    request=None,
+    document: dict | None = None,
+) -> ChangeRequest:
+    """Record a proposed change; nothing of it is applied. The document imported on
+    acceptance is built from the changes' "after" snapshots unless one is given."""
+    if document is None:
+        document = {}
+        for change in changes:
+            if change["after"] is not None:
+                section, _ = SECTIONS[MODELS[change["model"]]]
+                document.setdefault(section, []).append(change["after"])
+    summary = "; ".join(change["label"] for change in changes)[:200] or "No objects"
+    user = author if author is not None and author.is_authenticated else None
+    with transaction.atomic():
+        change_request = ChangeRequest.objects.create(
+            kind=kind,
+            summary=summary,
+            changes=changes,
+            document={**document, "version": 1} if document else {},
+            author=user,
+            author_label=user.get_username() if user else source,
+            expires_at=timezone.now() + timedelta(hours=settings.FOUR_EYES_EXPIRY_HOURS),
+        )
+        _report(change_request, "request", None, user, source, request)
+    return change_request
+
+
+def stream_start_request(*, streams, by, request=None) -> ChangeRequest | None:
+    """Under four-eyes: one change request to start these streams (None if all run)."""
+    entries = []
+    for stream in streams.filter(enabled=False):
+        before = stream.audit_snapshot()
+        entries.append(change_entry(stream, before, {**before, "enabled": True}))
+    if not entries:
+        return None
+    return change_request_create(
+        kind=ChangeRequest.Kind.CHANGE, changes=entries, author=by, request=request
+    )
+
+
+class _Rollback(Exception):
+    pass
+
+
+def change_request_for_import(data: dict, *, author, source: str) -> ChangeRequest | None:
+    """Under four-eyes, a configuration import is one change request (None if it changes
+    nothing). It is validated now, by importing it in a transaction that is rolled back,
+    so that a document with errors is refused at once (ConfigImportError)."""
+    document = ConfigDocument.model_validate(data)
+    if any(connection.client_secret for connection in document.connections):
+        raise ValidationError(
+            "Under four-eyes an import waits for a second admin and is stored until then: "
+            "it may not carry a client secret in plain text. Give client_secret_env instead."
+        )
+    named = [
+        (model, getattr(doc, key))
+        for model, (section, key) in SECTIONS.items()
+        for doc in getattr(document, section)
+    ]
+    changes = []
+    try:
+        with transaction.atomic():
+            befores = {}
+            for model, name in named:
+                _, key = SECTIONS[model]
+                obj = model.objects.filter(**{key: name}).first()
+                befores[model, name] = (obj, obj.audit_snapshot() if obj else None)
+            config_import(data, source=source, actor=author)
+            for (model, name), (obj, before) in befores.items():
+                _, key = SECTIONS[model]
+                now = model.objects.get(**{key: name})
+                after = now.audit_snapshot()
+                if after != before:
+                    changes.append(change_entry(obj or now, before, after))
+            raise _Rollback
+    except _Rollback:
+        pass
+    if not changes:
+        return None
+    return change_request_create(
+        kind=ChangeRequest.Kind.IMPORT,
+        changes=changes,
+        author=author,
+        source=source,
+        document=data,
+    )
+
+
+def change_request_accept(*, change_request: ChangeRequest, by, comment: str = "", request=None):
+    """A second admin accepts: the change is applied in the same transaction."""
+    comment = _comment(comment)
+    expire_overdue()  # first, on its own: a refusal below must not undo it
+    with transaction.atomic():
+        current = _locked_pending(change_request, by)
+        if current.author_id == by.pk:
+            raise ChangeRefused("You made this request; a second governance admin must accept it.")
+        if problem := stale(current):
+            raise ChangeRefused(
+                f"{problem} Decline this request and make the change again from the "
+                "configuration as it is now."
+            )
+        _apply(current, by, request)
+        _decide(current, ChangeRequest.Status.ACCEPTED, by, comment, "accept", request)
+    return current
+
+
+def change_request_decline(*, change_request: ChangeRequest, by, comment: str, request=None):
+    """A second admin declines (a comment says why), or the author withdraws it."""
+    comment = _comment(comment)
+    expire_overdue()
+    with transaction.atomic():
+        current = _locked_pending(change_request, by)
+        if current.author_id == by.pk:
+            _decide(current, ChangeRequest.Status.WITHDRAWN, by, comment, "withdraw", request)
+            return current
+        if not comment:
+            raise ValidationError("Say why you decline it: the author reads your comment.")
+        _decide(current, ChangeRequest.Status.DECLINED, by, comment, "decline", request)
+    return current
+
+
+def expire_overdue(now=None) -> int:
+    """Mark requests past their time as expired (each with its audit entry)."""
+    now = now or timezone.now()
+    expired = 0
+    for change_request in ChangeRequest.objects.pending().filter(expires_at__lt=now):
+        with transaction.atomic():
+            updated = (
+                ChangeRequest.objects.pending()
+                .filter(pk=change_request.pk)
+                .update(status=ChangeRequest.Status.EXPIRED, decided_at=now)
+            )
+            if updated:
+                before = change_request.audit_snapshot()
+                change_request.refresh_from_db()
+                _report(change_request, "expire", before, None, "four-eyes", None)
+                expired += 1
+    return expired
+
+
+def stale(change_request: ChangeRequest) -> str:
+    """Why the configuration no longer is what the request was made from, or ""."""
+    for change in change_request.changes:
+        model = MODELS[change["model"]]
+        if change["before"] is None:
+            _, key = SECTIONS[model]
+            name = change["after"][key]
+            if model.objects.filter(**{key: name}).exists():
+                return f"{change['label']} has been created since."
+            continue
+        obj = model.objects.filter(pk=change["pk"]).first()
+        if obj is None:
+            return f"{change['label']} has been deleted since."
+        if obj.audit_snapshot() != change["before"]:
+            return f"{change['label']} has been changed since."
+    return ""
+
+
+def _locked_pending(change_request: ChangeRequest, by) -> ChangeRequest:
+    current = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
+    if current.status != ChangeRequest.Status.PENDING:
+        raise ChangeRefused(
+            f"Change request {current.pk} is no longer waiting: "
+            f"{current.get_status_display().lower()}."
+        )
+    if not by.has_perm("streams.decide_changerequest"):
+        raise ChangeRefused("Only governance admins accept or decline change requests.")
+    return current
+
+
+def _apply(change_request: ChangeRequest, by, request) -> None:
+    source = f"change request {change_request.pk}"
+    for change in change_request.changes:
+        model = MODELS[change["model"]]
+        if change["before"] is not None and change["after"] is None:
+            obj = model.objects.get(pk=change["pk"])
+            obj.delete()
+            config_change_report(
+                obj=obj,
+                verb="delete",
+                before=change["before"],
+                after=None,
+                actor=by,
+                source=source,
+                request=request,
+            )
+        elif change["before"] is not None:
+            _, key = SECTIONS[model]
+            if change["before"][key] != change["after"][key]:  # a rename: import goes by name
+                model.objects.filter(pk=change["pk"]).update(**{key: change["after"][key]})
+    if change_request.document:
+        config_import(change_request.document, source=source, actor=by)
+
+
+def _decide(change_request, status, by, comment, verb, request) -> None:
+    before = change_request.audit_snapshot()
+    change_request.status = status
+    change_request.decided_by = by
+    change_request.decided_at = timezone.now()
+    change_request.comment = comment
+    change_request.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    _report(change_request, verb, before, by, "admin", request)
+
+
+def _report(change_request, verb, before, actor, source, request) -> None:
+    config_change_report(
+        obj=change_request,
+        verb=verb,
+        before=before,
+        after=change_request.audit_snapshot(),
+        actor=actor,
+        source=source,
+        request=request,
+    )
+
+
+def _comment(comment: str) -> str:
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX_LENGTH:
+        raise ValidationError(
+            f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX_LENGTH}."
+        )
+    return comment

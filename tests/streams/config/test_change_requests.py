@@ -1,0 +1,254 @@
+"""Four-eyes: configuration changes wait for a second governance admin."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from streams.config import changes
+from streams.models import ChangeRequest, ConfidenceMatrix, StreamConfig
+from tests.factories import make_connection, make_matrix, make_stream
+from tests.streams.config.test_admin import matrix_form
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def four_eyes(settings):
+    settings.FOUR_EYES = True
+
+
+@pytest.fixture
+def admin2(django_user_model):
+    user = django_user_model.objects.create_user(username="ada", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Governance admins"))
+    return user
+
+
+def actions():
+    people = AuditEntry.objects.exclude(action__startswith="security.")
+    return list(people.order_by("id").values_list("action", flat=True))
+
+
+def propose_rule_change(client, gov_admin, matrix):
+    """The matrix's one rule gets an auto-approve threshold, through the admin's own form."""
+    rule = matrix.rules.get()
+    data = matrix_form(
+        [(rule.insight_type, "0", "1", "1")],
+        name=matrix.name,
+        **{
+            "rules-INITIAL_FORMS": "1",
+            "rules-0-id": str(rule.pk),
+            "rules-0-matrix": str(matrix.pk),
+            "rules-0-auto_approve_at": "0.5",
+        },
+    )
+    client.force_login(gov_admin)
+    response = client.post(reverse("admin:streams_confidencematrix_change", args=[matrix.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return ChangeRequest.objects.get()
+
+
+def test_an_admin_change_becomes_a_request_and_changes_nothing(client, gov_admin):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    change_request = propose_rule_change(client, gov_admin, matrix)
+    assert change_request.status == ChangeRequest.Status.PENDING
+    assert change_request.author == gov_admin
+    assert matrix.rules.get().auto_approve_at is None
+    [change] = change_request.changes
+    assert change["label"] == "Confidence matrix strict"
+    assert change["before"]["rules"][0]["auto_approve_at"] is None
+    assert change["after"]["rules"][0]["auto_approve_at"] == 0.5
+    assert actions() == ["change_request.request"]
+
+
+def test_the_request_page_shows_the_difference_field_by_field(client, gov_admin, admin2):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    change_request = propose_rule_change(client, gov_admin, matrix)
+    client.force_login(admin2)
+    page = client.get(
+        reverse("admin:streams_changerequest_change", args=[change_request.pk])
+    ).content.decode()
+    assert "rules.0.auto_approve_at" in page
+    assert 'class="changed"' in page
+    assert "Accept and apply" in page
+
+
+def test_the_author_cannot_accept_their_own_request(client, gov_admin):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    change_request = propose_rule_change(client, gov_admin, matrix)
+    with pytest.raises(changes.ChangeRefused, match="second governance admin"):
+        changes.change_request_accept(change_request=change_request, by=gov_admin)
+    page = client.get(
+        reverse("admin:streams_changerequest_change", args=[change_request.pk])
+    ).content.decode()
+    assert "Accept and apply" not in page
+    assert "Withdraw" in page
+    assert matrix.rules.get().auto_approve_at is None
+
+
+def test_a_second_admin_accepts_and_the_change_is_applied(client, gov_admin, admin2):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    change_request = propose_rule_change(client, gov_admin, matrix)
+    client.force_login(admin2)
+    client.post(
+        reverse("admin:streams_changerequest_decide", args=[change_request.pk]),
+        {"decision": "accept", "comment": "checked against the calibration"},
+    )
+    change_request.refresh_from_db()
+    assert (change_request.status, change_request.decided_by) == ("accepted", admin2)
+    assert matrix.rules.get().auto_approve_at == 0.5
+    assert actions() == [
+        "change_request.request",
+        "confidence_matrix.update",
+        "change_request.accept",
+    ]
+    applied = AuditEntry.objects.get(action="confidence_matrix.update")
+    assert applied.actor == admin2
+
+
+def test_an_expired_request_changes_nothing(client, gov_admin, admin2):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    change_request = propose_rule_change(client, gov_admin, matrix)
+    ChangeRequest.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(changes.ChangeRefused, match="expired"):
+        changes.change_request_accept(change_request=change_request, by=admin2)
+    change_request.refresh_from_db()
+    assert change_request.status == ChangeRequest.Status.EXPIRED
+    assert matrix.rules.get().auto_approve_at is None
+    assert actions() == ["change_request.request", "change_request.expire"]
+
+
+def test_a_request_made_from_an_older_configuration_is_refused(client, gov_admin, admin2):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    change_request = propose_rule_change(client, gov_admin, matrix)
+    ConfidenceMatrix.objects.filter(pk=matrix.pk).update(default_weight=0.9)
+    with pytest.raises(changes.ChangeRefused, match="has been changed since"):
+        changes.change_request_accept(change_request=change_request, by=admin2)
+    assert matrix.rules.get().auto_approve_at is None
+
+
+def test_declining_needs_a_comment_and_the_author_may_withdraw(client, gov_admin, admin2):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    change_request = propose_rule_change(client, gov_admin, matrix)
+    with pytest.raises(ValidationError, match="Say why"):
+        changes.change_request_decline(change_request=change_request, by=admin2, comment="")
+    changes.change_request_decline(change_request=change_request, by=gov_admin, comment="")
+    change_request.refresh_from_db()
+    assert change_request.status == ChangeRequest.Status.WITHDRAWN
+    assert actions()[-1] == "change_request.withdraw"
+
+
+def test_creating_and_deleting_are_requests_too(client, gov_admin, admin2):
+    client.force_login(gov_admin)
+    client.post(
+        reverse("admin:streams_confidencematrix_add"),
+        matrix_form([("sentiment_alert", "0.5", "1", "0.8")], name="new-one"),
+    )
+    assert not ConfidenceMatrix.objects.filter(name="new-one").exists()
+    created = ChangeRequest.objects.get(kind="create")
+    changes.change_request_accept(change_request=created, by=admin2)
+    matrix = ConfidenceMatrix.objects.get(name="new-one")
+    assert matrix.rules.get().min_confidence == 0.5
+
+    client.post(reverse("admin:streams_confidencematrix_delete", args=[matrix.pk]), {"post": "yes"})
+    assert ConfidenceMatrix.objects.filter(name="new-one").exists()
+    deleted = ChangeRequest.objects.get(kind="delete")
+    changes.change_request_accept(change_request=deleted, by=admin2)
+    assert not ConfidenceMatrix.objects.filter(name="new-one").exists()
+
+
+def test_a_form_with_errors_is_no_request(client, gov_admin):
+    client.force_login(gov_admin)
+    response = client.post(
+        reverse("admin:streams_confidencematrix_add"),
+        matrix_form([("sentiment_alert", "0.9", "0.8", "1")]),
+    )
+    assert b"min confidence 0.9 is above max confidence 0.8" in response.content
+    assert not ChangeRequest.objects.exists()
+
+
+def test_starting_waits_and_stopping_is_immediate_and_marked(client, gov_admin, admin2):
+    stream = make_stream()
+    client.force_login(gov_admin)
+    changelist = reverse("admin:streams_streamconfig_changelist")
+    client.post(changelist, {"action": "start_streams", "_selected_action": [stream.pk]})
+    stream.refresh_from_db()
+    assert not stream.enabled
+    changes.change_request_accept(change_request=ChangeRequest.objects.get(), by=admin2)
+    stream.refresh_from_db()
+    assert stream.enabled
+    client.post(changelist, {"action": "stop_streams", "_selected_action": [stream.pk]})
+    stream.refresh_from_db()
+    assert not stream.enabled
+    assert actions()[-1] == "stream.emergency_stop"
+
+
+def test_an_import_is_one_request(tmp_path, admin2, capsys):
+    connection = make_connection(name="prod")
+    make_matrix(name="m1")
+    document = {
+        "version": 1,
+        "confidence_matrices": [
+            {"name": "m1", "default_weight": 0.7},
+            {"name": "m2", "default_weight": 0.4},
+        ],
+        "streams": [{"name": "s1", "connection": connection.name, "confidence_matrix": "m2"}],
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(document))
+    call_command("import_config", str(path))
+    assert "Change request" in capsys.readouterr().out
+    assert not StreamConfig.objects.exists()
+    assert ConfidenceMatrix.objects.get(name="m1").default_weight == 0.5
+    change_request = ChangeRequest.objects.get()
+    assert change_request.kind == "import"
+    assert [change["label"] for change in change_request.changes] == [
+        "Confidence matrix m1",
+        "Confidence matrix m2",
+        "Stream s1",
+    ]
+    changes.change_request_accept(change_request=change_request, by=admin2)
+    assert ConfidenceMatrix.objects.get(name="m1").default_weight == 0.7
+    assert StreamConfig.objects.get(name="s1").confidence_matrix.name == "m2"
+
+
+def test_an_import_with_a_plain_secret_is_refused_under_four_eyes():
+    document = {
+        "version": 1,
+        "connections": [
+            {"name": "c", "flavour": "seed", "client_id": "x", "client_secret": "plain"}
+        ],
+    }
+    with pytest.raises(ValidationError, match="client_secret_env"):
+        changes.change_request_for_import(document, author=None, source="test")
+    assert not ChangeRequest.objects.exists()
+
+
+def test_an_import_with_errors_is_refused_at_once():
+    from streams.config.documents import ConfigImportError
+
+    document = {
+        "version": 1,
+        "streams": [{"name": "s", "connection": "nope", "confidence_matrix": "x"}],
+    }
+    with pytest.raises(ConfigImportError):
+        changes.change_request_for_import(document, author=None, source="test")
+    assert not ChangeRequest.objects.exists()
+
+
+def test_without_four_eyes_a_save_applies_at_once(settings, client, gov_admin):
+    settings.FOUR_EYES = False
+    client.force_login(gov_admin)
+    client.post(
+        reverse("admin:streams_confidencematrix_add"),
+        matrix_form([("sentiment_alert", "0.5", "1", "0.8")], name="direct"),
+    )
+    assert ConfidenceMatrix.objects.filter(name="direct").exists()
+    assert not ChangeRequest.objects.exists()
