@@ -8,6 +8,8 @@ OIDC_STAMP := tests/oidc/node_modules/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SIMULATOR_PORT ?= 8001
+# The demo shows four-eyes configuration changes (its two admins approve each other's).
+FOUR_EYES ?= true
 
 .PHONY: install demo test lint format bench-check clean
 
@@ -27,7 +29,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
-	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
+	FOUR_EYES=$(FOUR_EYES) $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
 
 test: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/ruff check .

@@ -621,15 +621,27 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
 
     @staticmethod
     def _diff(change):
-        rows = diffs.field_changes(change["before"], change["after"])
         if change["after"] is None:
             return format_html("<p>{}</p>", "Deleted.")
-        return html_table(
+        rows = diffs.field_changes(change["before"], change["after"])
+        changed = [row for row in rows if row.changed]
+        same = [row for row in rows if not row.changed]
+        table = html_table(
             "What it changes",
             "diff",
-            ["Field", "Now", "Proposed", "Changed?"],
-            [(row.field, row.old, row.new, "changed" if row.changed else "") for row in rows],
-            row_classes=["changed" if row.changed else "same" for row in rows],
+            ["Field", "Now", "Proposed"],
+            [(row.field, row.old, row.new) for row in changed],
+            row_classes=["changed"] * len(changed),
+        )
+        if not same:
+            return table
+        return format_html(
+            "{}<details><summary>{} unchanged field(s)</summary>{}</details>",
+            table,
+            len(same),
+            html_table(
+                "Unchanged fields", "diff", ["Field", "Value"], [(r.field, r.old) for r in same]
+            ),
         )
 
     def decide_view(self, request, pk):

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import ItemOpening, OversightSettings, SecondReview, StreamSampling
+from audit.periodic import every_period
 from audit.services import (
     NOTE_MAX_LENGTH,
     REVIEW_KINDS,
@@ -28,8 +29,9 @@ from audit.services import (
     audit_record,
     reason_code_check,
 )
+from audit.vocabulary import type_labels
 from streams import live
-from streams.models import Insight, Reviewable
+from streams.models import ChangeRequest, Insight, Reviewable
 from streams.webhooks import outbox
 
 logger = logging.getLogger(__name__)
@@ -129,6 +131,20 @@ def waiting_count(user) -> int:
     return SecondReview.objects.for_second_officer(user).count()
 
 
+def waiting_for(user) -> dict:
+    """What waits for `user`'s second look: second reviews, disagreements to rule on,
+    other admins' configuration change requests (what their role lets them do)."""
+    waiting = {}
+    if user.has_perm("audit.give_second_review"):
+        waiting["second_reviews"] = waiting_count(user)
+    if user.has_perm("audit.adjudicate_secondreview"):
+        waiting["disagreements"] = SecondReview.objects.to_adjudicate().count()
+    if user.has_perm("streams.decide_changerequest"):
+        pending = ChangeRequest.objects.pending().filter(expires_at__gte=timezone.now())
+        waiting["change_requests"] = pending.exclude(author=user).count()
+    return waiting
+
+
 def blind_item(review: SecondReview) -> dict:
     """What the second officer sees: the item as it arrived, never the first decision,
     who made it, a correction or a note."""
@@ -136,8 +152,6 @@ def blind_item(review: SecondReview) -> dict:
     item = kind.model.objects.select_related("stream").get(pk=review.item_id)
     seen = {"kind": kind.label, "stream": item.stream.name, "text": item.original_text}
     if isinstance(item, Insight):
-        from audit.vocabulary import type_labels
-
         seen |= {
             "type": type_labels().get(item.insight_type, item.insight_type),
             "confidence": item.confidence,
@@ -347,8 +361,6 @@ def sample_rule_decisions(stop=None, now=None) -> int:
 
 async def rule_sampler(worker: str) -> None:
     """(A stream worker task.) Sample rule decisions every few minutes."""
-    from audit.periodic import every_period
-
     await every_period("oversight-rule-sample", RULE_SAMPLE_SECONDS, worker, _sample_logged)
 
 

@@ -369,6 +369,7 @@ def dashboard(request):
         **charts.dashboard_context(hours),
         "team": workspace.team_progress(request.user),
         "oversight": oversight_figures.oversight(timezone.now() - timedelta(hours=hours)),
+        "waiting": oversight.waiting_for(request.user),
     }
     return render(request, "audit/dashboard.html", context)
 

@@ -203,3 +203,25 @@ def test_the_dashboard_shows_the_figures_and_the_flag(client, officer, gov_admin
     assert "olivia" in page
     assert "Fast approvals" in page
     assert "Rules against people" in page
+
+
+def test_the_dashboard_says_what_waits_for_an_admin(client, officer, gov_admin, settings):
+    from audit import oversight
+    from audit.models import OversightSettings
+    from audit.services import item_approve
+    from streams.config import changes
+
+    OversightSettings.objects.update_or_create(pk=1, defaults={"approval_share": 100.0})
+    item_approve(item=make_insight(), by=officer)
+    entry = changes.change_entry(make_matrix(name="m"), {"name": "m"}, {"name": "m2"})
+    changes.change_request_create(kind="change", changes=[entry], author=officer)
+    assert oversight.waiting_for(gov_admin) == {
+        "second_reviews": 1,
+        "disagreements": 0,
+        "change_requests": 1,
+    }
+    assert oversight.waiting_for(officer) == {"second_reviews": 0}  # their own decision
+    client.force_login(gov_admin)
+    waiting = client.get("/dashboard/").content.decode()
+    assert "1 second review</a>" in waiting
+    assert "1 configuration change request from other admins" in waiting

@@ -61,6 +61,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Four-eyes is on: nothing is applied yet. Change request {change_request.pk} "
             f"({len(change_request.changes)} object(s): {change_request.summary}) waits for a "
-            "governance admin to accept it in the admin (Configuration change requests); it "
+            "governance admin to accept it in the admin (Change requests); it "
             f"expires at {change_request.expires_at:%Y-%m-%d %H:%M} UTC."
         )
