@@ -292,9 +292,11 @@ class FourEyesAdmin(AuditedAdmin):
             f"admin (change request {change_request.pk}). It expires in "
             f"{settings.FOUR_EYES_EXPIRY_HOURS:g} hours.",
         )
-        return HttpResponseRedirect(
-            reverse("admin:streams_changerequest_change", args=[change_request.pk])
-        )
+        url = reverse("admin:streams_changerequest_change", args=[change_request.pk])
+        shown = getattr(request, "four_eyes_shown_once", None)
+        if shown is not None:  # a secret made for the proposed object: shown to its author
+            return self.shown_once_page(request, shown, continue_url=url)
+        return HttpResponseRedirect(url)
 
     def report(self, request, obj, verb, before, after):
         if getattr(request, "four_eyes", None) is None:
@@ -335,14 +337,21 @@ class ShownOnceAdmin(admin.ModelAdmin):
         shown = getattr(obj, "shown_once", None)
         if shown is None:
             return None
+        if getattr(request, "four_eyes", None) is not None:
+            request.four_eyes_shown_once = shown  # the save is only proposed: shown after
+            return None
         opts = self.model._meta
+        return self.shown_once_page(
+            request, shown, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        )
+
+    def shown_once_page(self, request, shown: dict, continue_url: str):
         context = {
             **self.admin_site.each_context(request),
             **shown,
             "title": f"{shown['what']}: copy it now",
-            "opts": opts,
-            "object": obj,
-            "continue_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+            "opts": self.model._meta,
+            "continue_url": continue_url,
         }
         response = TemplateResponse(request, "admin/shown_once.html", context)
         response["Cache-Control"] = "no-store"

@@ -21,6 +21,7 @@ from streams.config.models import (
 )
 from streams.config.services import config_change_report
 from streams.knowledge.models import KnowledgeSource, KnowledgeStream
+from streams.webhooks.models import WebhookEndpoint
 
 COMMENT_MAX_LENGTH = 2000
 
@@ -33,7 +34,11 @@ SECTIONS = {
     KnowledgeStream: ("knowledge_streams", "name"),
     KnowledgeSource: ("knowledge_sources", "knowledge_base_id"),
 }
-MODELS = {model._meta.label_lower: model for model in SECTIONS}
+# Webhook endpoints are not in the configuration document: a change is applied field by
+# field, and a new signing secret travels with it encrypted (never in the audit entries).
+DIRECT = {WebhookEndpoint: ("name", "url", "events", "enabled")}
+KEYS = {**{model: key for model, (_, key) in SECTIONS.items()}, WebhookEndpoint: "name"}
+MODELS = {model._meta.label_lower: model for model in KEYS}
 
 
 class ChangeRefused(Exception):
@@ -50,19 +55,21 @@ def governed(model) -> bool:
 
 def label(model, snapshot: dict) -> str:
     """'Confidence matrix default', as people read it."""
-    _, key = SECTIONS[model]
-    return f"{model._meta.verbose_name.capitalize()} {snapshot.get(key, '')}".strip()
+    return f"{model._meta.verbose_name.capitalize()} {snapshot.get(KEYS[model], '')}".strip()
 
 
 def change_entry(obj, before: dict | None, after: dict | None) -> dict:
     model = type(obj)
-    return {
+    entry = {
         "label": label(model, after or before or {}),
         "model": model._meta.label_lower,
         "pk": obj.pk if before is not None else None,
         "before": before,
         "after": after,
     }
+    if model is WebhookEndpoint and after is not None:
+        entry["secret_encrypted"] = obj.secret_encrypted
+    return entry
 
 
 def change_request_create(
@@ -79,7 +86,7 @@ def change_request_create(
     if document is None:
         document = {}
         for change in changes:
-            if change["after"] is not None:
+            if change["after"] is not None and MODELS[change["model"]] in SECTIONS:
                 section, _ = SECTIONS[MODELS[change["model"]]]
                 document.setdefault(section, []).append(change["after"])
     summary = "; ".join(change["label"] for change in changes)[:200] or "No objects"
@@ -216,7 +223,7 @@ def stale(change_request: ChangeRequest) -> str:
     for change in change_request.changes:
         model = MODELS[change["model"]]
         if change["before"] is None:
-            _, key = SECTIONS[model]
+            key = KEYS[model]
             name = change["after"][key]
             if model.objects.filter(**{key: name}).exists():
                 return f"{change['label']} has been created since."
@@ -245,7 +252,9 @@ def _apply(change_request: ChangeRequest, by, request) -> None:
     source = f"change request {change_request.pk}"
     for change in change_request.changes:
         model = MODELS[change["model"]]
-        if change["before"] is not None and change["after"] is None:
+        if model in DIRECT and change["after"] is not None:
+            _apply_fields(model, change, by, source, request)
+        elif change["before"] is not None and change["after"] is None:
             obj = model.objects.get(pk=change["pk"])
             obj.delete()
             config_change_report(
@@ -263,6 +272,26 @@ def _apply(change_request: ChangeRequest, by, request) -> None:
                 model.objects.filter(pk=change["pk"]).update(**{key: change["after"][key]})
     if change_request.document:
         config_import(change_request.document, source=source, actor=by)
+
+
+def _apply_fields(model, change, by, source, request) -> None:
+    obj = model.objects.get(pk=change["pk"]) if change["pk"] else model()
+    for field in DIRECT[model]:
+        setattr(obj, field, change["after"][field])
+    obj.secret_encrypted = change["secret_encrypted"]
+    if obj.enabled:
+        obj.disabled_reason = ""
+    obj.full_clean()
+    obj.save()
+    config_change_report(
+        obj=obj,
+        verb="update" if change["pk"] else "create",
+        before=change["before"],
+        after=obj.audit_snapshot(),
+        actor=by,
+        source=source,
+        request=request,
+    )
 
 
 def _decide(change_request, status, by, comment, verb, request) -> None:

@@ -527,7 +527,11 @@ class ChangeRequest(models.Model):
         return {
             "kind": self.kind,
             "summary": self.summary,
-            "changes": self.changes,
+            # A new webhook signing secret travels encrypted with its change; not in the trail.
+            "changes": [
+                {key: value for key, value in change.items() if key != "secret_encrypted"}
+                for change in self.changes
+            ],
             "author": self.author_label,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "status": self.status,

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from streams.admin_base import (
-    AuditedAdmin,
+    FourEyesAdmin,
     LabelledTabularInline,
     ReadOnlyAdmin,
     ShownOnceAdmin,
@@ -49,7 +49,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ShownOnceAdmin, AuditedAdmin):
+class WebhookEndpointAdmin(ShownOnceAdmin, FourEyesAdmin):
     form = WebhookEndpointForm
     list_display = ["name", "url", "event_list", "enabled", "disabled_reason"]
     list_filter = ["enabled"]

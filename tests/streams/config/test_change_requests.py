@@ -252,3 +252,63 @@ def test_without_four_eyes_a_save_applies_at_once(settings, client, gov_admin):
     )
     assert ConfidenceMatrix.objects.filter(name="direct").exists()
     assert not ChangeRequest.objects.exists()
+
+
+def test_a_new_webhook_endpoint_waits_and_its_secret_is_shown_once_to_its_author(
+    client, gov_admin, admin2
+):
+    from streams.models import WebhookEndpoint
+
+    client.force_login(gov_admin)
+    response = client.post(
+        reverse("admin:streams_webhookendpoint_add"),
+        {
+            "name": "trainer",
+            "url": "https://trainer.test/hook",
+            "events": ["insight.created"],
+            "enabled": "on",
+        },
+    )
+    secret = response.context["value"]
+    change_request = ChangeRequest.objects.get()
+    assert reverse("admin:streams_changerequest_change", args=[change_request.pk]) in (
+        response.content.decode()
+    )
+    assert not WebhookEndpoint.objects.exists()
+    requested = AuditEntry.objects.get(action="change_request.request")
+    assert "secret_encrypted" not in json.dumps(requested.after)
+    changes.change_request_accept(change_request=change_request, by=admin2)
+    endpoint = WebhookEndpoint.objects.get()
+    assert (endpoint.url, endpoint.events, endpoint.enabled) == (
+        "https://trainer.test/hook",
+        ["insight.created"],
+        True,
+    )
+    assert endpoint.secret() == secret
+
+
+def test_a_webhook_endpoints_new_address_waits_for_a_second_admin(client, gov_admin, admin2):
+    from streams.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint(name="lms", url="https://lms.test/hook", events=["insight.created"])
+    endpoint.set_secret("kept-secret")
+    endpoint.save()
+    client.force_login(gov_admin)
+    client.post(
+        reverse("admin:streams_webhookendpoint_change", args=[endpoint.pk]),
+        {"name": "lms", "url": "https://elsewhere.test/hook", "events": ["insight.created"]},
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://lms.test/hook"
+    [change] = ChangeRequest.objects.get().changes
+    assert (change["before"]["url"], change["after"]["url"]) == (
+        "https://lms.test/hook",
+        "https://elsewhere.test/hook",
+    )
+    changes.change_request_accept(change_request=ChangeRequest.objects.get(), by=admin2)
+    endpoint.refresh_from_db()
+    assert (endpoint.url, endpoint.enabled, endpoint.secret()) == (
+        "https://elsewhere.test/hook",
+        False,
+        "kept-secret",
+    )
