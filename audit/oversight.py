@@ -96,9 +96,10 @@ def opened_at(*, user, kind: str, item_id: int):
     """(At the decision.) When the deciding officer opened the item; forgets every opening of
     it, since nobody decides it again."""
     openings = ItemOpening.objects.filter(kind=kind, item_id=item_id)
-    first = openings.filter(user=user).values_list("opened_at", flat=True).first()
-    openings.delete()
-    return first
+    found = list(openings.values_list("user_id", "opened_at"))
+    if found:
+        openings.delete()
+    return next((when for who, when in found if who == user.pk), None)
 
 
 # The second officer's page.

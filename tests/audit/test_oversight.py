@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit import oversight
 from audit.models import AuditEntry, ItemOpening, OversightSettings, SecondReview, StreamSampling
-from audit.services import item_approve, item_reject
+from audit.services import item_approve, item_reject, items_decide_bulk
 from streams.models import Insight, WebhookDelivery, WebhookEndpoint
 from streams.webhooks import outbox
 from tests.factories import make_insight, make_stream
@@ -36,6 +36,32 @@ def test_the_sample_share_holds_over_two_thousand_decisions():
     for share in (5.0, 20.0):
         drawn = sum(oversight.draw("insight", pk) * 100 < share for pk in range(1, 2001))
         assert abs(drawn / 2000 - share / 100) < 0.02, (share, drawn)
+
+
+def test_the_share_holds_over_two_thousand_real_decisions(officer):
+    sampled_everything(share=5.0)
+    stream = make_stream(name="busy")
+    now = timezone.now()
+    Insight.objects.bulk_create(make_insight_row(stream, number, now) for number in range(2000))
+    keys = [f"insight:{pk}" for pk in Insight.objects.values_list("pk", flat=True)]
+    result = items_decide_bulk(by=officer, decision="approve", keys=keys)
+    assert result.decided == 2000
+    sampled = SecondReview.objects.filter(first_status="approved").count()
+    assert 0.03 <= sampled / 2000 <= 0.07, sampled
+
+
+def make_insight_row(stream, number, now):
+    return Insight(
+        stream=stream,
+        external_id=f"bulk-{number}",
+        interaction_id="interaction-1",
+        insight_type="compliance_flag",
+        confidence=0.8,
+        snippet="text",
+        payload={},
+        received_at=now,
+        latency_ms=1.0,
+    )
 
 
 def test_the_draw_is_stable_and_differs_by_purpose():
