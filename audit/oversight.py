@@ -165,7 +165,7 @@ def blind_item(review: SecondReview) -> dict:
             "confidence": item.top_confidence,
             "conversation": item.conversation_id,
             "received_at": item.created_at,
-            "answers": [result.get("title", "") for result in item.results or []][:5],
+            "answers": [result.get("title", "") for result in item.passed_results()][:5],
         }
     return seen
 

@@ -287,3 +287,28 @@ def test_an_officer_differing_from_a_rule_needs_no_ruling(officer):
     assert review.outcome == SecondReview.Outcome.DIFFERS_FROM_RULE
     assert not SecondReview.objects.to_adjudicate().exists()
     assert Insight.objects.get().review_status == "filtered"
+
+
+def test_a_knowledge_answer_is_second_reviewed_blind_too(officer, officer2):
+    from tests.factories import make_knowledge_query
+
+    sampled_everything()
+    answer = make_knowledge_query(
+        text="roaming fees",
+        review_status="pending",
+        top_confidence=0.82,
+        results=[
+            {"title": "Travel Pass (KB-204)", "outcome": "passed"},
+            {"title": "Old roaming rates", "outcome": "stale"},
+        ],
+    )
+    item_reject(item=answer, by=officer, reason_code="outdated", note="old price")
+    review = oversight.next_for(officer2)
+    assert (review.kind, review.item_id, review.stream) == ("knowledge", answer.pk, None)
+    seen = oversight.blind_item(review)
+    assert (seen["text"], seen["answers"], seen["confidence"]) == (
+        "roaming fees",
+        ["Travel Pass (KB-204)"],
+        0.82,
+    )
+    assert "old price" not in repr(seen) and "olivia" not in repr(seen)
