@@ -5,7 +5,9 @@ import asyncio
 import logging
 import random
 import resource
+import sys
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -20,6 +22,7 @@ from streams.models import (
     StreamConfig,
     StreamStatus,
 )
+from streams.simulator.generator import event_seq
 from streams.simulator.server import Simulator, SimulatorConfig
 from streams.worker.process import StreamWorkerProcess
 
@@ -92,7 +95,8 @@ class Report:
         ]
         for s in self.streams:
             lines.append(
-                f"stream {s['name']}: expected {s['expected']}, stored {s['stored']}, "
+                f"stream {s['name']}: expected {s['expected']} (from its first stored event; "
+                f"{s['before_first']} before it), stored {s['stored']}, "
                 f"duplicates received and ignored {s['duplicates']}, stored twice "
                 f"{s['stored_twice']}, lost {s['lost']}, reconnects {s['reconnects']}"
             )
@@ -130,6 +134,15 @@ def _stored(stream_ids: list[int]) -> dict[int, list[str]]:
         )
         for stream_id in stream_ids
     }
+
+
+def _from_first_stored(expected: set[str], stored: list[str], run: str) -> set[str]:
+    """The events a stream owes: every one from the first it stored on."""
+    seqs = [seq for seq in (event_seq(i, run) for i in stored) if seq is not None]
+    if not seqs:
+        return expected
+    first = min(seqs)
+    return {i for i in expected if (event_seq(i, run) or 0) >= first}
 
 
 def _finish(streams: list[StreamConfig]) -> None:
@@ -175,6 +188,7 @@ class Soak:
         try:
             await self._wait_connected(streams)
             simulator.set_rate(self.rate)
+            await self._wait_first_stored(streams)
             await self._inject_faults(simulator, report)
             simulator.set_rate(0)
             await self._settle(simulator, streams)
@@ -201,6 +215,23 @@ class Soak:
             if time.monotonic() > deadline:
                 raise RuntimeError("the soak's streams did not connect within 60 s")
             await asyncio.sleep(0.5)
+
+    async def _wait_first_stored(self, streams) -> None:
+        """Faults start once every stream has stored an event: before that a stream has no
+        resume point, and (as the protocol has no "from the start" cursor) a session lost
+        then resumes live. What a stream stored first is where its account begins."""
+        ids = [s.pk for s in streams]
+
+        @database_sync_to_async
+        def all_have_one():
+            rows = StreamStatus.objects.filter(pk__in=ids).exclude(last_event_id="")
+            return rows.count() == len(ids)
+
+        deadline = time.monotonic() + 60  # a guard against a hang, not a speed limit
+        while not await all_have_one():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the soak's streams stored nothing within 60 s")
+            await asyncio.sleep(0.2)
 
     async def _inject_faults(self, simulator: Simulator, report: Report) -> None:
         deadline = time.monotonic() + self.minutes * 60
@@ -233,9 +264,46 @@ class Soak:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             stored = await database_sync_to_async(_stored)([s.pk for s in streams])
-            if all(expected <= set(ids) for ids in stored.values()):
+            run = simulator.config.run_id
+            if all(_from_first_stored(expected, ids, run) <= set(ids) for ids in stored.values()):
                 return
             await asyncio.sleep(1)
+        await self._log_where_it_stands(simulator, streams)
+
+    async def _log_where_it_stands(self, simulator: Simulator, streams) -> None:
+        """A stream did not catch up: say what each stream, the simulator and every task
+        were doing, so that a loss can be explained, not only counted."""
+
+        @database_sync_to_async
+        def statuses():
+            return list(
+                StreamStatus.objects.filter(pk__in=[s.pk for s in streams]).values(
+                    "stream__name",
+                    "state",
+                    "detail",
+                    "last_event_id",
+                    "worker",
+                    "frames",
+                    "lease_expires_at",
+                    "last_frame_at",
+                    "state_changed_at",
+                )
+            )
+
+        for status in await statuses():
+            logger.error("soak: did not catch up: %s", status)
+        logger.error("soak: simulator counters %s", dict(simulator.counters))
+        for task in asyncio.all_tasks():
+            frames = task.get_stack(limit=3)
+            where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+            logger.error("soak: task %s at %s", task.get_name(), where or "(not started)")
+        for thread_id, frame in sys._current_frames().items():
+            stack = traceback.extract_stack(frame, limit=4)
+            logger.error(
+                "soak: thread %s at %s",
+                thread_id,
+                " <- ".join(f"{f.name}:{f.lineno}" for f in reversed(stack)),
+            )
 
     async def _account(self, simulator: Simulator, streams, report: Report) -> None:
         expected = {event["id"] for event in simulator.events}
@@ -260,13 +328,15 @@ class Soak:
         by_id = await statuses()
         for stream in streams:
             ids = stored[stream.pk]
+            owed = _from_first_stored(expected, ids, simulator.config.run_id)
             report.streams.append(
                 {
                     "name": stream.name,
-                    "expected": len(expected),
+                    "expected": len(owed),
+                    "before_first": len(expected) - len(owed),
                     "stored": len(set(ids)),
                     "stored_twice": len(ids) - len(set(ids)),
-                    "lost": len(expected - set(ids)),
+                    "lost": len(owed - set(ids)),
                     "duplicates": by_id[stream.pk].duplicates,
                     "reconnects": by_id[stream.pk].reconnects,
                 }
