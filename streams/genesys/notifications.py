@@ -360,9 +360,12 @@ class NotificationsClient:
         socket, if any, is read a little longer and then closed."""
         channel = await self._create_channel()
         await self._subscribe(channel, self.topics(slot.conversations), replace=True)
-        token = await self.tokens.token()
+        token = await self.tokens.token()  # the channel's: invalidated if Genesys revokes it
         try:
-            ws = await open_socket(channel.connect_uri, token, self._socket_settings())
+            # The channel, made with the token, is the credential: Genesys' own clients (a
+            # browser WebSocket cannot send headers) open its socket without one, and so
+            # does this one, so the token does not travel to the streaming host.
+            ws = await open_socket(channel.connect_uri, None, self._socket_settings())
         except InvalidStatus as exc:
             raise ChannelLost(
                 f"channel {channel.id}: handshake refused (HTTP {exc.response.status_code})"

@@ -150,13 +150,14 @@ async def reconnect_forever(
         await sleep(delay)
 
 
-async def open_socket(url: str, token: str, settings: ClientSettings) -> ClientConnection:
-    """Open an authenticated WebSocket with the client's timeouts, keepalive and size limit."""
+async def open_socket(url: str, token: str | None, settings: ClientSettings) -> ClientConnection:
+    """Open a WebSocket with the client's timeouts, keepalive and size limit, with the token
+    as a bearer header (None: without one, as for a notification channel's socket)."""
     if settings.host_policy is not None:
         await settings.host_policy.check(url)
     return await connect(
         url,
-        additional_headers={"Authorization": f"Bearer {token}"},
+        additional_headers={"Authorization": f"Bearer {token}"} if token else None,
         open_timeout=settings.open_timeout,
         close_timeout=settings.close_timeout,
         ping_interval=settings.ping_interval,

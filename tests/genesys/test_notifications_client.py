@@ -267,3 +267,40 @@ async def test_a_revoked_token_is_replaced(sim, running):
     assert any("token was revoked" in detail for _, detail in handler.states)
     simulator.emit(5)
     await eventually(lambda: len(handler.bodies) == 5, what="events on the new session")
+
+
+async def test_the_channel_socket_carries_no_token(sim, running):
+    simulator, _ = sim
+    await running()
+    await connected(simulator)
+    [sock] = simulator.notifications.sockets
+    assert "Authorization" not in sock.request.headers  # the channel is the credential
+
+
+async def test_a_channel_socket_opens_without_a_header_as_in_genesys_browser_tutorials(sim):
+    """A client written from Genesys' documentation (a browser WebSocket cannot send an
+    Authorization header) works against the simulator; an unknown channel does not."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    simulator, url = sim
+    async with httpx.AsyncClient() as http:
+        token = (
+            await http.post(
+                url + "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=("assistgov-demo", "assistgov-demo-secret"),
+            )
+        ).json()["access_token"]
+        channel = (
+            await http.post(
+                url + "/api/v2/notifications/channels",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        ).json()
+    async with connect(channel["connectUri"]) as ws:
+        await eventually(lambda: simulator.notifications.sockets, what="the socket")
+        assert '"channel.metadata"' in await ws.recv()  # a heartbeat: it is being served
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(channel["connectUri"].rsplit("/", 1)[0] + "/streaming-0-unknown")
+    assert refused.value.response.status_code == 404
