@@ -235,6 +235,7 @@ class NotificationsClient:
         self.sleep = sleep
         self.budget = channel_budget(tokens)
         self.limits = Limits()
+        self.limits_note = ""
         self.slots: list[_Slot] = []
         self.channels_opened = 0
         self.backfilled = 0
@@ -283,10 +284,11 @@ class NotificationsClient:
 
     def _connected_note(self) -> str:
         topics = len(self.conversations) * len(self.kinds)
-        return (
+        note = (
             f"subscribed: {len(self.conversations)} conversations, {topics} topics on "
             f"{len(self.slots)} channel(s)"
         )
+        return f"{note}; {self.limits_note}" if self.limits_note else note
 
     # REST
 
@@ -310,7 +312,20 @@ class NotificationsClient:
         return response
 
     async def fetch_limits(self, token: str) -> Limits:
-        response = await self._request("GET", LIMITS_PATH, what="notifications limits")
+        """The org's channel and topic limits; Genesys' documented ones when the org does not
+        publish them, or when the OAuth client may not read them (Genesys lists no permission
+        for this endpoint, so a refusal is said, not fatal)."""
+        self.limits_note = ""
+        try:
+            response = await self._request("GET", LIMITS_PATH, what="notifications limits")
+        except PermissionDenied:
+            self.limits_note = (
+                f"the org's limits could not be read (HTTP 403 on GET {LIMITS_PATH}); "
+                f"using Genesys' documented {MAX_CHANNELS} channels of {MAX_TOPICS_PER_CHANNEL} "
+                "topics"
+            )
+            logger.warning("%s: %s", self.where, self.limits_note)
+            return Limits()
         if response.status_code == 404:
             return Limits()
         _expect(response, 200, "notifications limits")
