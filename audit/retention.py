@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.chain import PURGE_ACTION
-from audit.models import AuditEntry, LegalHold, PurgePermit, RetentionPolicy
+from audit.models import AuditEntry, LegalHold, PurgePermit, RetentionPolicy, SecondReview
 from audit.periodic import every_period
 from audit.services import audit_record
 from streams.models import Insight, KnowledgeQuery, QuarantinedFrame, Reviewable, WebhookDelivery
@@ -52,6 +52,10 @@ KINDS = (
     Kind("webhooks", "webhook deliveries", "webhook_months", WebhookDelivery, "created_at"),
     Kind("audit", "audit entries", "audit_months", AuditEntry, "created_at"),
 )
+
+
+# Retention kinds whose items may have a second review (audit.oversight), by review kind.
+SECOND_REVIEWED = {"insights": "insight", "knowledge": "knowledge"}
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -197,6 +201,9 @@ def _batch(kind: Kind, cutoff: datetime, months: int, batch_size: int) -> int:
         else:
             record.update(first_id=str(min(ids)), last_id=str(max(ids)))
             kind.model.objects.filter(pk__in=ids).delete()
+            if kind.name in SECOND_REVIEWED:  # their second looks go with them
+                reviewed = SecondReview.objects.filter(kind=SECOND_REVIEWED[kind.name])
+                record["second_reviews"] = reviewed.filter(item_id__in=ids).delete()[0]
         audit_record(
             action=PURGE_ACTION,
             actor_label=ACTOR,

@@ -80,6 +80,24 @@ def test_decided_insights_past_retention_go_with_a_checkpoint_and_pending_ones_s
     assert first.actor_label == "Retention purge"
 
 
+def test_a_purged_items_second_review_goes_with_it():
+    from audit.models import SecondReview
+
+    old = make_insight(received_at=LONG_AGO, review_status="approved")
+    recent = make_insight(received_at=NOW - timedelta(days=30), review_status="approved")
+    for item in (old, recent):
+        SecondReview.objects.create(
+            kind="insight",
+            item_id=item.pk,
+            source="officer",
+            first_status="approved",
+            first_at=item.received_at,
+        )
+    purge(now=NOW)
+    assert list(SecondReview.objects.values_list("item_id", flat=True)) == [recent.pk]
+    assert checkpoints("insights")[0].after["second_reviews"] == 1
+
+
 @pytest.mark.parametrize("scope", ["all", "stream", "interaction"])
 def test_a_legal_hold_keeps_what_it_covers(gov_admin, scope):
     held_stream, other_stream = make_stream(), make_stream()
