@@ -14,6 +14,9 @@ from tests.conftest import chromium_path
 pytestmark = pytest.mark.django_db
 
 SQLITE_KEYS = {
+    "host_loop_s",
+    "host_load_1m",
+    "live_offered_per_s",
     "ingest_per_s",
     "ceiling_receive_per_s",
     "ingest_ratio",
@@ -109,9 +112,20 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
         assert 0 < figures["live_delivered_ratio"] <= 1
     if figures["fanout_offered_per_s"] is not None:
         assert figures["fanout_offered_per_s"] == pytest.approx(figures["live_rate_per_s"] * 4)
+    # The live rate follows the host: never above a quarter of what this run ingested.
+    assert figures["live_offered_per_s"] <= max(1, figures["ingest_per_s"] * 0.25)
+    assert figures["live_offered_how"]
     table = capsys.readouterr().out
     assert "ingest_per_s" in table and "csv_peak_rss_mb" in table
     assert Insight.objects.count() == 0  # the database in use was not touched
+
+
+def test_the_live_rate_is_the_lower_of_2000_and_a_quarter_of_ingest():
+    from perf.bench import live_rate
+
+    assert live_rate(20_000)[0] == 2000
+    assert live_rate(4_000) == (1000, "25% of the ingest figure")
+    assert live_rate(None)[0] == 2000
 
 
 def test_an_unmeasured_figure_is_printed_with_its_reason():
