@@ -29,7 +29,8 @@ class Category(models.TextChoices):
 
 SYSTEM_ACTIONS = frozenset({"insight.auto_decide", "knowledge.query", "audit.verify"})
 SYSTEM_PREFIXES = ("stream.run_",)
-SECURITY_PREFIXES = ("security.", "export.", "audit.", "retention.")
+# What leaves assistgov (downloads, verdicts sent to Genesys) is read with access and security.
+SECURITY_PREFIXES = ("security.", "export.", "audit.", "retention.", "genesys_feedback.")
 DECISION_VERBS = (
     *("approve", "reject", "correct", "claim", "release", "skip", "assign"),
     *("give", "rule", "overrule"),  # second reviews, rulings, an item taking a ruling

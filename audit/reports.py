@@ -20,6 +20,25 @@ class AuditReports:
             origin=Origin.from_request(request),
         )
 
+    def genesys_feedback_done(self, *, feedback, worker: str) -> None:
+        sent = feedback.status == feedback.Status.SENT
+        audit_record(
+            action="genesys_feedback.send" if sent else "genesys_feedback.fail",
+            actor_label=f"Stream worker {worker}"[:150],
+            obj=feedback,
+            object_repr=f"{feedback.rating} feedback on suggestion {feedback.suggestion_id}",
+            after={
+                "insight": feedback.insight_id,
+                "conversation_id": feedback.conversation_id,
+                "suggestion_id": feedback.suggestion_id,
+                "rating": feedback.rating,
+                "decided_by": feedback.decided_by,
+                "attempts": feedback.attempts,
+                "status_code": feedback.last_status_code,
+                "error": feedback.last_error,
+            },
+        )
+
     def insights_auto_decided(self, *, stream_id, stream_name, decisions) -> None:
         """One entry per stored batch: which insights each rule decided, and how."""
         audit_record(

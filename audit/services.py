@@ -18,7 +18,7 @@ from streams import live
 from streams.genesys.frames import scrub_nul
 from streams.knowledge.search import knowledge_review_data
 from streams.models import Insight, KnowledgeQuery, Reviewable
-from streams.webhooks import outbox
+from streams.webhooks import genesys, outbox
 
 NOTE_MAX_LENGTH = 2000
 CORRECTION_MAX_LENGTH = 2000
@@ -273,6 +273,8 @@ def _item_decide(
             origin=origin,
         )
         oversight.sample_decision(item, kind.name)
+        if kind.name == "insight":
+            genesys.enqueue_verdict(item, by_label=by.get_username())
         transaction.on_commit(partial(live.announce_decisions, [item.pk], kind.name))
     return item
 

@@ -49,6 +49,8 @@ ACTION_WORDS = {
     "withdraw": "Change withdrawn",
     "expire": "Change request expired",
     "emergency_stop": "Stopped at once (emergency stop)",
+    "send": "Sent to Genesys",
+    "fail": "Could not be sent to Genesys",
     "rule": "Ruled on a disagreement",
     "overrule": "Decision changed by a ruling",
     "auto_decide": "Decided by a rule",

@@ -18,7 +18,12 @@ from streams.knowledge.models import (
 )
 from streams.reviewable import Reviewable, ReviewQuerySet
 from streams.tokens.models import ApiToken
-from streams.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from streams.webhooks.models import (
+    GenesysFeedback,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from streams.worker.models import StreamState, StreamStatus, WorkerHeartbeat
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "ConfidenceMatrix",
     "ConfidenceRule",
     "GenesysConnection",
+    "GenesysFeedback",
     "Insight",
     "KnowledgeQuery",
     "KnowledgeSource",

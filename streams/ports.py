@@ -31,6 +31,9 @@ class Governance(Protocol):
     def token_refused(self, *, where: str, reason: str, request) -> None:
         """A call to `where` came with a missing or wrong bearer token."""
 
+    def genesys_feedback_done(self, *, feedback, worker: str) -> None:
+        """An officer's verdict was sent to Genesys, or given up on (`feedback.status`)."""
+
 
 class _Unplugged:
     """Before the governance app plugs in, reporting is an error, not a silent loss."""

@@ -139,6 +139,7 @@ class StreamConfigForm(forms.ModelForm):
             "interaction_ids",
             "insight_types",
             "enabled",
+            "send_verdicts",
         ]
 
 
@@ -197,6 +198,7 @@ class StreamConfigAdmin(FourEyesAdmin):
     readonly_fields = [*STATUS_FIELDS, "subscription_preview"]
     fieldsets = [
         (None, {"fields": ["name", "connection", "confidence_matrix", "enabled"]}),
+        ("Genesys feedback", {"fields": ["send_verdicts"]}),
         ("Subscription", {"fields": ["interaction_ids", "insight_types", "subscription_preview"]}),
         ("Status (reported by the stream worker)", {"fields": STATUS_FIELDS}),
     ]

@@ -81,6 +81,7 @@ class StreamDoc(_Strict):
     interaction_ids: list[str] = []
     insight_types: list[str] = []
     enabled: bool = False
+    send_verdicts: bool = False
     filters: list[FilterDoc] = []
 
 
@@ -157,6 +158,7 @@ def config_export() -> dict:
             interaction_ids=s.interaction_ids,
             insight_types=s.insight_types,
             enabled=s.enabled,
+            send_verdicts=s.send_verdicts,
             filters=[FilterDoc(**f.audit_snapshot()) for f in s.filters.all()],
         )
         for s in StreamConfig.objects.select_related(
@@ -296,6 +298,7 @@ class _Importer:
             doc.insight_types,
             doc.enabled,
         )
+        obj.send_verdicts = doc.send_verdicts
         obj.full_clean()
         obj.save()
         obj.filters.all().delete()

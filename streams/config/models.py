@@ -364,6 +364,14 @@ class StreamConfig(models.Model):
     enabled = models.BooleanField(
         default=False, help_text="Enabled streams are connected by the stream worker."
     )
+    send_verdicts = models.BooleanField(
+        "send officers' verdicts to Genesys",
+        default=False,
+        help_text="Notifications flavour only. An officer's approval or rejection of a "
+        "suggestion is sent to Genesys as the suggestion's feedback (Positive or Negative). "
+        "It then counts in Genesys' Copilot analytics beside agents' own feedback. Needs the "
+        "permission conversation:suggestionEngagement:add.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -390,9 +398,17 @@ class StreamConfig(models.Model):
                 )
             except ValidationError as exc:
                 errors[field] = exc.messages
-        notifications = GenesysConnection.Flavour.NOTIFICATIONS
-        if not errors and self.connection_id and self.connection.flavour == notifications:
+        notifications = (
+            self.connection_id is not None
+            and self.connection.flavour == GenesysConnection.Flavour.NOTIFICATIONS
+        )
+        if not errors and notifications:
             errors = self.notifications_errors()
+        if self.send_verdicts and self.connection_id and not notifications:
+            errors["send_verdicts"] = (
+                "Verdicts go back as Genesys suggestion feedback: this needs a connection of "
+                "the notifications flavour (real Genesys Cloud)."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -421,6 +437,7 @@ class StreamConfig(models.Model):
             "interaction_ids": self.interaction_ids,
             "insight_types": self.insight_types,
             "enabled": self.enabled,
+            "send_verdicts": self.send_verdicts,
             "filters": [f.audit_snapshot() for f in self.filters.order_by("pk")] if self.pk else [],
         }
 

@@ -127,7 +127,7 @@ def read_seed_event(message: dict) -> InsightFields | None:
 def read_notification(message: dict) -> InsightFields | None:
     """Notifications flavour: a suggestion event becomes an insight whose type is the topic's
     suggestion kind, and whose resume cursor is its event time (the back-fill after a drop
-    starts from it); None for other topics."""
+    starts from it); None for other topics and for engagements with a suggestion."""
     topic = message.get("topicName")
     if not isinstance(topic, str):
         raise Unreadable("frame has no topicName")
@@ -137,6 +137,10 @@ def read_notification(message: dict) -> InsightFields | None:
     body = message.get("eventBody")
     if not isinstance(body, dict):
         raise Unreadable("eventBody is not an object")
+    if "engagementType" in body:
+        # An engagement with a suggestion already stored (an agent's click, or the feedback
+        # assistgov sent for an officer's verdict, echoed back): not a new insight.
+        return None
     try:
         suggestion = read_suggestion(parsed[1], body, snippet_limit=scoring.SNIPPET_LENGTH)
     except ValidationError as exc:

@@ -31,6 +31,7 @@ from streams.genesys.notifications import (
     TOKEN_REVOKED,
 )
 from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, topic_kind
+from streams.genesys.times import iso
 from streams.simulator.generator import event_seq
 
 SUGGESTION_NAMESPACE = uuid.UUID("6f1c7f2e-8d2b-4f43-9a55-2b0f3c1d9e10")
@@ -177,6 +178,8 @@ class NotificationsService:
         self.max_topics = MAX_TOPICS_PER_CHANNEL
         self.subscription_calls: list[tuple[str, str, int]] = []  # (method, channel, topics)
         self.heartbeats = True
+        self.engagements: list[dict] = []  # feedback received: {"suggestionId", "body"}
+        self.engagement_status = 200  # a fault may make it answer otherwise
 
     @property
     def config(self):
@@ -197,6 +200,10 @@ class NotificationsService:
         app.router.add_post(path, self.subscribe_view)
         app.router.add_get("/channels/{channel}", self.socket_view)
         app.router.add_get("/api/v2/conversations/{conversation}/suggestions", self.listing_view)
+        app.router.add_post(
+            "/api/v2/conversations/{conversation}/suggestions/{suggestion}/engagement",
+            self.engagement_view,
+        )
         app.router.add_post(
             "/api/v2/knowledge/knowledgebases/{kb}/documents/search", self.knowledge_search
         )
@@ -326,6 +333,51 @@ class NotificationsService:
                 query += f"&after={after}"
             body["nextUri"] = f"/api/v2/conversations/{conversation}/suggestions?{query}"
         return web.json_response(body)
+
+    async def engagement_view(self, request: web.Request) -> web.Response:
+        """A suggestion's engagement (the SDK's `SuggestionEngagement`): recorded, and echoed
+        on the suggestion's topic as Genesys does (state Rated for feedback)."""
+        if self._client(request) is None:
+            return _unauthorised()
+        if self.engagement_status != 200:
+            status = self.engagement_status
+            return web.json_response({"message": "refused", "status": status}, status=status)
+        conversation, sid = request.match_info["conversation"], request.match_info["suggestion"]
+        event = next(
+            (
+                e
+                for e in self.simulator.events
+                if e["interaction_id"] == conversation and suggestion_id(e["id"]) == sid
+            ),
+            None,
+        )
+        if event is None:
+            return _not_found("suggestion")
+        try:
+            body = json.loads(await request.text())
+        except ValueError:
+            return _bad_request("the body is not JSON")
+        kind = body.get("engagementType") if isinstance(body, dict) else None
+        rating = (body.get("feedback") or {}).get("rating") if isinstance(body, dict) else None
+        if kind not in ("Dismissed", "Copied", "Opened", "Feedback"):
+            return _bad_request("engagementType is Dismissed, Copied, Opened or Feedback")
+        if kind == "Feedback" and rating not in ("Positive", "Negative"):
+            return _bad_request("feedback.rating is Positive or Negative")
+        self.engagements.append({"suggestionId": sid, "body": body})
+        self.counters["notifications_engagements"] += 1
+        topic, suggestion = suggestion_event(event, self.config.run_id)
+        echo = {
+            **suggestion,
+            "state": "Rated" if kind == "Feedback" else "Accepted",
+            "eventTime": iso(datetime.now(UTC)),
+            "engagementType": kind,
+            **({"feedback": {"rating": rating}} if rating else {}),
+        }
+        for sock in list(self.sockets):
+            if topic in sock.channel.topics:
+                with contextlib.suppress(ConnectionResetError):
+                    await sock.ws.send_json({"topicName": topic, "eventBody": echo})
+        return web.json_response({"engagementType": kind}, status=200)
 
     async def knowledge_search(self, request: web.Request) -> web.Response:
         if self._client(request) is None:
@@ -499,6 +551,8 @@ class NotificationsService:
                 if note == NO_LONGER_SUBSCRIBED:
                     sock.channel.topics = set()
                 self.simulator._spawn(self._metadata(sock, note))
+        elif action == "engagement":
+            self.engagement_status = int(fault.get("status", 200))
         elif action == "notifications_limits":
             self.limits_status = int(fault.get("status", 200))
             self.max_channels = int(fault.get("channels", self.max_channels))

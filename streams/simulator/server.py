@@ -51,8 +51,9 @@ FAULTS = (
     "no_longer_subscribed",  # every channel loses its topics and says so
     "token_revoked",  # every socket is told its token was revoked
     "notifications_limits",  # limits endpoint answers {"status"}; {"channels"}, {"topics"}
+    "engagement",  # suggestion engagements (feedback) answer {"status"} (200 to undo)
 )
-NOTIFICATION_FAULTS = FAULTS[-5:]
+NOTIFICATION_FAULTS = FAULTS[-6:]
 INJECTIONS = ("malformed-json", "bad-base64", "not-an-object", "oversized", "duplicate", "no-type")
 
 

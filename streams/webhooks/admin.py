@@ -17,7 +17,12 @@ from streams.admin_base import (
 )
 from streams.config.services import config_change_report
 from streams.webhooks import outbox
-from streams.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from streams.webhooks.models import (
+    GenesysFeedback,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -139,3 +144,26 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
                     source="admin",
                 )
         self.message_user(request, f"{count} deliveries queued to be sent again.", messages.SUCCESS)
+
+
+@admin.register(GenesysFeedback)
+class GenesysFeedbackAdmin(ReadOnlyAdmin):
+    """Officers' verdicts sent (or waiting to be sent) to Genesys as suggestion feedback."""
+
+    list_display = [
+        "created_at",
+        "stream",
+        "suggestion_id",
+        "rating",
+        "decided_by",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "sent_at",
+    ]
+    list_filter = ["status", "rating", "stream"]
+    search_fields = ["=suggestion_id", "=conversation_id"]
+    ordering = ["-created_at"]
+    list_select_related = ["stream"]
+    show_full_result_count = False

@@ -112,3 +112,52 @@ class WebhookAttempt(models.Model):
 
     def __str__(self):
         return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
+
+
+class GenesysFeedback(models.Model):
+    """An officer's verdict on a suggestion, to be sent to Genesys as the suggestion's
+    feedback (the outbox of the write-back, delivered by the stream worker like webhooks:
+    claimed, retried, never blocking ingestion)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (gave up)"
+
+    stream = models.ForeignKey(
+        "streams.StreamConfig", on_delete=models.PROTECT, related_name="feedback"
+    )
+    insight = models.ForeignKey(
+        "streams.Insight", on_delete=models.SET_NULL, null=True, related_name="feedback"
+    )
+    conversation_id = models.CharField(max_length=128)
+    suggestion_id = models.CharField(max_length=128)
+    rating = models.CharField(max_length=10)  # Positive or Negative
+    decided_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_by = models.CharField(max_length=100, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "verdict sent to Genesys"
+        verbose_name_plural = "verdicts sent to Genesys"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="feedback_due")]
+
+    def __str__(self):
+        return f"{self.rating} feedback on suggestion {self.suggestion_id}"
+
+    @property
+    def path(self) -> str:
+        return (
+            f"/api/v2/conversations/{self.conversation_id}/suggestions/{self.suggestion_id}"
+            "/engagement"
+        )
+
+    def body(self) -> dict:
+        return {"engagementType": "Feedback", "feedback": {"rating": self.rating}}

@@ -15,6 +15,7 @@ from streams.knowledge.automatic import AutomaticQueries
 from streams.knowledge.hub import KnowledgeHub
 from streams.knowledge.warming import KnowledgeWarmer
 from streams.webhooks.delivery import WebhookDispatcher
+from streams.webhooks.genesys import FeedbackSender
 from streams.worker.consumer import STREAMS_CHANNEL, StreamWorkerConsumer
 from streams.worker.supervisor import StreamSupervisor, default_worker_id
 
@@ -45,6 +46,7 @@ class StreamWorkerProcess:
         )
         self.channel_worker = Worker(application, [STREAMS_CHANNEL], self.layer)
         self.dispatcher = WebhookDispatcher(worker=self.supervisor.worker_id)
+        self.feedback = FeedbackSender(worker=self.supervisor.worker_id)
         self.warmer = KnowledgeWarmer(worker=self.supervisor.worker_id)
 
     async def run(self) -> None:
@@ -52,6 +54,7 @@ class StreamWorkerProcess:
         helpers = [
             asyncio.create_task(self._listen(), name="genesys-streams-listener"),
             asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
+            asyncio.create_task(self.feedback.run(), name="genesys-feedback"),
             asyncio.create_task(self.warmer.run(), name="knowledge-warmer"),
             asyncio.create_task(self.automatic_queries.run(), name="automatic-knowledge-queries"),
             *(

@@ -1,0 +1,180 @@
+"""Officers' verdicts back to Genesys, opt-in per stream: an approval or rejection of a
+suggestion becomes the suggestion's feedback (`POST /api/v2/conversations/{id}/suggestions/
+{sid}/engagement`, engagementType Feedback, rating Positive or Negative).
+
+`enqueue_verdict` writes the outbox row inside the decision's transaction; the stream worker's
+`FeedbackSender` claims due rows with conditional UPDATEs (several workers never send one
+twice at once), sends them with the connection's token, and retries on the webhooks' schedule,
+waiting as long as a 429's Retry-After asks. Nothing here waits on Genesys in a decision or in
+ingestion. Each verdict sent, or given up on, is an audit entry.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from assistgov.asyncdb import database_sync_to_async
+from streams import outbound, ports
+from streams.config.models import GenesysConnection, StreamConfig
+from streams.config.specs import ConnectionSpec, connection_spec
+from streams.genesys.auth import TokenPool
+from streams.genesys.errors import HostNotAllowed
+from streams.genesys.rest import parse_retry_after
+from streams.webhooks.delivery import Outcome, next_wait
+from streams.webhooks.models import GenesysFeedback
+
+logger = logging.getLogger(__name__)
+
+RATINGS = {"approved": "Positive", "rejected": "Negative"}
+CLAIM_BATCH = 50
+# Answers after which sending again cannot help: the request or the permission is wrong, or
+# the suggestion is gone. Said on the row and in the audit entry.
+FINAL = {
+    400: "Genesys refused the feedback as malformed (HTTP 400)",
+    403: "permission denied (HTTP 403): the OAuth client's role needs "
+    "conversation:suggestionEngagement:add",
+    404: "Genesys no longer has this suggestion (HTTP 404)",
+}
+
+
+def enqueue_verdict(insight, *, by_label: str) -> GenesysFeedback | None:
+    """(Inside the decision's transaction.) The verdict's outbox row, when the insight's
+    stream sends verdicts and the insight is a Genesys suggestion."""
+    rating = RATINGS.get(insight.review_status)
+    if rating is None:
+        return None
+    stream = StreamConfig.objects.select_related("connection").get(pk=insight.stream_id)
+    notifications = stream.connection.flavour == GenesysConnection.Flavour.NOTIFICATIONS
+    if not (stream.send_verdicts and notifications):
+        return None
+    return GenesysFeedback.objects.create(
+        stream=stream,
+        insight=insight,
+        conversation_id=insight.interaction_id,
+        suggestion_id=insight.external_id,
+        rating=rating,
+        decided_by=by_label,
+        next_attempt_at=timezone.now(),
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    connection: ConnectionSpec
+    url: str
+    body: dict
+
+
+def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
+    now = timezone.now()
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    due = (
+        GenesysFeedback.objects.filter(
+            free, status=GenesysFeedback.Status.PENDING, next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    claimed = []
+    for pk in list(due):
+        won = GenesysFeedback.objects.filter(
+            free, pk=pk, status=GenesysFeedback.Status.PENDING
+        ).update(claimed_by=worker, claimed_until=now + timedelta(seconds=hold_seconds))
+        if not won:
+            continue
+        row = GenesysFeedback.objects.select_related("stream__connection").get(pk=pk)
+        spec, problem = connection_spec(row.stream.connection)
+        if problem:
+            record_outcome(pk, Outcome(None, f"not sent: {problem}", 0.0), worker)
+            continue
+        claimed.append(Claimed(pk, spec, spec.api_url + row.path, row.body()))
+    return claimed
+
+
+def record_outcome(pk: int, outcome: Outcome, worker: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        row = GenesysFeedback.objects.select_for_update().get(pk=pk)
+        row.attempts += 1
+        row.last_status_code = outcome.status_code
+        row.last_error = outcome.error[:500]
+        row.claimed_by, row.claimed_until = "", None
+        if outcome.delivered:
+            row.status, row.sent_at = GenesysFeedback.Status.SENT, now
+        elif outcome.status_code in FINAL:
+            row.status = GenesysFeedback.Status.FAILED
+        else:
+            wait = next_wait(row.attempts, outcome, settings.WEBHOOK_RETRY_SCHEDULE)
+            if wait is None:
+                row.status = GenesysFeedback.Status.FAILED
+            else:
+                row.next_attempt_at = now + timedelta(seconds=wait)
+        row.save()
+        if row.status != GenesysFeedback.Status.PENDING:
+            ports.governance().genesys_feedback_done(feedback=row, worker=worker)
+
+
+class FeedbackSender:
+    """(A stream worker task.) Send what officers decided to Genesys."""
+
+    def __init__(self, *, worker: str, poll_seconds: float | None = None):
+        self.worker = worker
+        self.poll_seconds = poll_seconds or settings.WEBHOOK_POLL_SECONDS
+        self.timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+        self.tokens = TokenPool()
+
+    async def run(self) -> None:
+        async with outbound.http_client(
+            outbound.genesys_hosts(), timeout=self.timeout, follow_redirects=False
+        ) as http:
+            while True:
+                try:
+                    batch = await database_sync_to_async(claim_due)(
+                        self.worker, CLAIM_BATCH, self.timeout * 3
+                    )
+                except Exception:
+                    logger.exception("genesys feedback: cannot claim verdicts; trying again")
+                    batch = []
+                if batch:
+                    await asyncio.gather(*(self._send(http, claimed) for claimed in batch))
+                else:
+                    await asyncio.sleep(self.poll_seconds)
+
+    async def _send(self, http: httpx.AsyncClient, claimed: Claimed) -> None:
+        outcome = await send(http, claimed, self.tokens)
+        try:
+            await database_sync_to_async(record_outcome)(claimed.id, outcome, self.worker)
+        except Exception:
+            # The claim expires and the verdict is sent again: at least once (Genesys keeps
+            # one feedback per suggestion, so a second is the same verdict again).
+            logger.exception("genesys feedback: cannot record the attempt of %s", claimed.id)
+
+
+async def send(http: httpx.AsyncClient, claimed: Claimed, pool: TokenPool) -> Outcome:
+    tokens = claimed.connection.tokens(pool, http)
+    try:
+        token = await tokens.token()
+        response = await http.post(
+            claimed.url, json=claimed.body, headers={"Authorization": f"Bearer {token}"}
+        )
+    except HostNotAllowed as exc:
+        return Outcome(None, f"not sent: {exc}"[:500], 0.0)
+    except Exception as exc:  # network, token refused, a timeout: retried on the schedule
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], 0.0)
+    if response.status_code == 401:
+        tokens.invalidate(token)
+    error = "" if response.is_success else FINAL.get(response.status_code, "")
+    return Outcome(
+        response.status_code,
+        error or ("" if response.is_success else f"HTTP {response.status_code}"),
+        0.0,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
