@@ -38,6 +38,7 @@ def test_the_sample_share_holds_over_two_thousand_decisions():
         assert abs(drawn / 2000 - share / 100) < 0.02, (share, drawn)
 
 
+@pytest.mark.timeout(900)  # 2,000 audited decisions: a guard against a hang, not a speed limit
 def test_the_share_holds_over_two_thousand_real_decisions(officer):
     sampled_everything(share=5.0)
     stream = make_stream(name="busy")
