@@ -12,8 +12,10 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import httpx
 from django.conf import settings
@@ -44,38 +46,53 @@ class Claimed:
     attempts: int
 
 
-def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
+def claim_rows(queryset, *, worker: str, limit: int, hold_seconds: float) -> list:
+    """The primary keys of up to `limit` due outbox rows of `queryset` (pending ones) this
+    worker now holds: each taken by a conditional UPDATE, so two workers never hold one."""
     now = timezone.now()
-    due = (
-        WebhookDelivery.objects.filter(
-            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
-            status=WebhookDelivery.Status.PENDING,
-            next_attempt_at__lte=now,
-            endpoint__enabled=True,
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    due = queryset.filter(free, next_attempt_at__lte=now).order_by("next_attempt_at")
+    hold = {"claimed_by": worker, "claimed_until": now + timedelta(seconds=hold_seconds)}
+    return [
+        pk
+        for pk in list(due.values_list("pk", flat=True)[:limit])
+        if queryset.filter(free, pk=pk).update(**hold)
+    ]
+
+
+def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
+    pending = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, endpoint__enabled=True
     )
     claimed = []
-    for delivery_id in list(due):
-        won = (
-            WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .update(claimed_by=worker, claimed_until=now + timedelta(seconds=hold_seconds))
-        )
-        if won:
-            delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
-            claimed.append(
-                Claimed(
-                    id=delivery.pk,
-                    endpoint_id=delivery.endpoint_id,
-                    url=delivery.endpoint.url,
-                    secret=delivery.endpoint.secret(),
-                    body=json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False),
-                    attempts=delivery.attempts,
-                )
+    for delivery_id in claim_rows(pending, worker=worker, limit=limit, hold_seconds=hold_seconds):
+        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+        claimed.append(
+            Claimed(
+                id=delivery.pk,
+                endpoint_id=delivery.endpoint_id,
+                url=delivery.endpoint.url,
+                secret=delivery.endpoint.secret(),
+                body=json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False),
+                attempts=delivery.attempts,
             )
+        )
     return claimed
+
+
+async def outbox_loop(claim: Callable[[], list], deliver, *, poll_seconds: float, what: str):
+    """(A worker task.) Claim due rows (`claim`, synchronous database work) and deliver
+    them together (`deliver`, one coroutine per row); when none is due, wait a poll."""
+    while True:
+        try:
+            batch = await database_sync_to_async(claim)()
+        except Exception:
+            logger.exception("%s: cannot claim what is due; trying again", what)
+            batch = []
+        if batch:
+            await asyncio.gather(*(deliver(claimed) for claimed in batch))
+        else:
+            await asyncio.sleep(poll_seconds)
 
 
 @dataclass(frozen=True)
@@ -162,18 +179,12 @@ class WebhookDispatcher:
         async with outbound.http_client(
             outbound.webhook_hosts(), timeout=self.timeout, follow_redirects=False
         ) as http:
-            while True:
-                try:
-                    batch = await database_sync_to_async(claim_due)(
-                        self.worker, CLAIM_BATCH, self.timeout * 3
-                    )
-                except Exception:
-                    logger.exception("webhooks: cannot claim deliveries; trying again")
-                    batch = []
-                if batch:
-                    await asyncio.gather(*(self._deliver(http, claimed) for claimed in batch))
-                else:
-                    await asyncio.sleep(self.poll_seconds)
+            await outbox_loop(
+                partial(claim_due, self.worker, CLAIM_BATCH, self.timeout * 3),
+                partial(self._deliver, http),
+                poll_seconds=self.poll_seconds,
+                what="webhooks",
+            )
 
     async def _deliver(self, http: httpx.AsyncClient, claimed: Claimed) -> None:
         async with self.limit:

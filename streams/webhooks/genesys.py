@@ -9,15 +9,14 @@ waiting as long as a 429's Retry-After asks. Nothing here waits on Genesys in a 
 ingestion. Each verdict sent, or given up on, is an audit entry.
 """
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from assistgov.asyncdb import database_sync_to_async
@@ -27,7 +26,7 @@ from streams.config.specs import ConnectionSpec, connection_spec
 from streams.genesys.auth import TokenPool
 from streams.genesys.errors import HostNotAllowed
 from streams.genesys.rest import parse_retry_after
-from streams.webhooks.delivery import Outcome, next_wait
+from streams.webhooks.delivery import Outcome, claim_rows, next_wait, outbox_loop
 from streams.webhooks.models import GenesysFeedback
 
 logger = logging.getLogger(__name__)
@@ -74,22 +73,9 @@ class Claimed:
 
 
 def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
-    now = timezone.now()
-    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    due = (
-        GenesysFeedback.objects.filter(
-            free, status=GenesysFeedback.Status.PENDING, next_attempt_at__lte=now
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    pending = GenesysFeedback.objects.filter(status=GenesysFeedback.Status.PENDING)
     claimed = []
-    for pk in list(due):
-        won = GenesysFeedback.objects.filter(
-            free, pk=pk, status=GenesysFeedback.Status.PENDING
-        ).update(claimed_by=worker, claimed_until=now + timedelta(seconds=hold_seconds))
-        if not won:
-            continue
+    for pk in claim_rows(pending, worker=worker, limit=limit, hold_seconds=hold_seconds):
         row = GenesysFeedback.objects.select_related("stream__connection").get(pk=pk)
         spec, problem = connection_spec(row.stream.connection)
         if problem:
@@ -135,18 +121,12 @@ class FeedbackSender:
         async with outbound.http_client(
             outbound.genesys_hosts(), timeout=self.timeout, follow_redirects=False
         ) as http:
-            while True:
-                try:
-                    batch = await database_sync_to_async(claim_due)(
-                        self.worker, CLAIM_BATCH, self.timeout * 3
-                    )
-                except Exception:
-                    logger.exception("genesys feedback: cannot claim verdicts; trying again")
-                    batch = []
-                if batch:
-                    await asyncio.gather(*(self._send(http, claimed) for claimed in batch))
-                else:
-                    await asyncio.sleep(self.poll_seconds)
+            await outbox_loop(
+                partial(claim_due, self.worker, CLAIM_BATCH, self.timeout * 3),
+                partial(self._send, http),
+                poll_seconds=self.poll_seconds,
+                what="genesys feedback",
+            )
 
     async def _send(self, http: httpx.AsyncClient, claimed: Claimed) -> None:
         outcome = await send(http, claimed, self.tokens)
@@ -171,10 +151,11 @@ async def send(http: httpx.AsyncClient, claimed: Claimed, pool: TokenPool) -> Ou
         return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], 0.0)
     if response.status_code == 401:
         tokens.invalidate(token)
-    error = "" if response.is_success else FINAL.get(response.status_code, "")
+    code = response.status_code
+    error = "" if response.is_success else FINAL.get(code, f"HTTP {code}")
     return Outcome(
-        response.status_code,
-        error or ("" if response.is_success else f"HTTP {response.status_code}"),
+        code,
+        error,
         0.0,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )

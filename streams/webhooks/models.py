@@ -65,7 +65,22 @@ class WebhookEndpoint(models.Model):
         }
 
 
-class WebhookDelivery(models.Model):
+class OutboxRow(models.Model):
+    """What every outbox row carries to be claimed by one worker at a time and retried:
+    webhook deliveries, and verdicts sent to Genesys."""
+
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_by = models.CharField(max_length=100, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class WebhookDelivery(OutboxRow):
     """One event for one endpoint: the outbox row, written with the event it reports."""
 
     class Status(models.TextChoices):
@@ -81,12 +96,6 @@ class WebhookDelivery(models.Model):
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    claimed_by = models.CharField(max_length=100, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -114,7 +123,7 @@ class WebhookAttempt(models.Model):
         return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
 
 
-class GenesysFeedback(models.Model):
+class GenesysFeedback(OutboxRow):
     """An officer's verdict on a suggestion, to be sent to Genesys as the suggestion's
     feedback (the outbox of the write-back, delivered by the stream worker like webhooks:
     claimed, retried, never blocking ingestion)."""
@@ -136,12 +145,6 @@ class GenesysFeedback(models.Model):
     decided_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    claimed_by = models.CharField(max_length=100, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
