@@ -454,6 +454,17 @@ class SecondReviewQuerySet(models.QuerySet):
         """What `user` may review blind: never their own first decisions."""
         return self.waiting().exclude(first_by=user)
 
+    # Holding: the officer who opens one keeps it a while (as claims do for items).
+
+    def held_by(self, user, now):
+        return self.filter(holder=user, held_until__gte=now)
+
+    def open_to(self, user, now):
+        """Held by nobody, by `user`, or by someone whose hold ran out."""
+        return self.filter(
+            models.Q(holder=None) | models.Q(holder=user) | models.Q(held_until__lt=now)
+        )
+
     def to_adjudicate(self):
         return self.filter(outcome=SecondReview.Outcome.DISAGREED)
 

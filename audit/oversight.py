@@ -11,14 +11,13 @@ import hashlib
 import hmac
 import logging
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from audit.exports import keyset_pages
 from audit.models import ItemOpening, OversightSettings, SecondReview, StreamSampling
 from audit.periodic import every_period
 from audit.services import (
@@ -27,12 +26,11 @@ from audit.services import (
     Origin,
     _bounded,
     audit_record,
+    decision_recorded,
     reason_code_check,
 )
-from audit.vocabulary import type_labels
-from streams import live
+from audit.vocabulary import type_label
 from streams.models import ChangeRequest, Insight, Reviewable
-from streams.webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -109,23 +107,27 @@ def next_for(user, now=None) -> SecondReview | None:
     """The second review `user` holds, or the oldest one waiting that is not theirs to
     begin with (held for HOLD_MINUTES, so two officers do not answer one item)."""
     now = now or timezone.now()
-    mine = SecondReview.objects.waiting().filter(holder=user, held_until__gte=now).first()
+    mine = SecondReview.objects.waiting().held_by(user, now).first()
     if mine is not None:
         return mine
-    free = (
-        SecondReview.objects.for_second_officer(user)
-        .exclude(holder__isnull=False, held_until__gte=now)
-        .order_by("id")
-    )
-    for candidate in free.values_list("id", flat=True)[:20]:
-        taken = (
-            SecondReview.objects.filter(pk=candidate, outcome=SecondReview.Outcome.WAITING)
-            .exclude(holder__isnull=False, held_until__gte=now)
-            .update(holder=user, held_until=now + timedelta(minutes=HOLD_MINUTES))
-        )
-        if taken:
+    open_to_user = SecondReview.objects.for_second_officer(user).open_to(user, now)
+    hold = {"holder": user, "held_until": now + timedelta(minutes=HOLD_MINUTES)}
+    for candidate in open_to_user.order_by("id").values_list("id", flat=True)[:20]:
+        if open_to_user.filter(pk=candidate).update(**hold):
             return SecondReview.objects.get(pk=candidate)
     return None
+
+
+def items_of(reviews) -> dict[tuple[str, int], object]:
+    """The items these second reviews are about, read in one query per kind."""
+    wanted: dict[str, list[int]] = {}
+    for review in reviews:
+        wanted.setdefault(review.kind, []).append(review.item_id)
+    return {
+        (kind, item.pk): item
+        for kind, ids in wanted.items()
+        for item in REVIEW_KINDS[kind].model.objects.select_related("stream").filter(pk__in=ids)
+    }
 
 
 def waiting_count(user) -> int:
@@ -146,15 +148,17 @@ def waiting_for(user) -> dict:
     return waiting
 
 
-def blind_item(review: SecondReview) -> dict:
+def blind_item(review: SecondReview, item=None, labels: dict | None = None) -> dict:
     """What the second officer sees: the item as it arrived, never the first decision,
-    who made it, a correction or a note."""
+    who made it, a correction or a note. `item` and the type `labels`, when the caller
+    read them already (a page of several)."""
     kind = REVIEW_KINDS[review.kind]
-    item = kind.model.objects.select_related("stream").get(pk=review.item_id)
+    if item is None:
+        item = kind.model.objects.select_related("stream").get(pk=review.item_id)
     seen = {"kind": kind.label, "stream": item.stream.name, "text": item.original_text}
     if isinstance(item, Insight):
         seen |= {
-            "type": type_labels().get(item.insight_type, item.insight_type),
+            "type": type_label(item.insight_type, labels),
             "confidence": item.confidence,
             "conversation": item.interaction_id,
             "received_at": item.received_at,
@@ -190,8 +194,8 @@ def second_review_decide(
     with transaction.atomic():
         answered = (
             SecondReview.objects.for_second_officer(by)
+            .open_to(by, now)
             .filter(pk=review.pk)
-            .filter(Q(holder=None) | Q(holder=by) | Q(held_until__lt=now))
             .update(
                 second_status=status,
                 second_by=by,
@@ -285,8 +289,7 @@ def adjudicate(
 
 
 def _item_takes_ruling(review, *, by, reason_code, note, origin) -> None:
-    kind = REVIEW_KINDS[review.kind]
-    item = kind.model.objects.get(pk=review.item_id)
+    item = REVIEW_KINDS[review.kind].model.objects.get(pk=review.item_id)
     if item.review_status == review.ruling:
         return
     before = item.audit_snapshot()
@@ -304,16 +307,7 @@ def _item_takes_ruling(review, *, by, reason_code, note, origin) -> None:
             "review_note",
         ]
     )
-    outbox.enqueue(f"{kind.name}.{review.ruling}", [kind.webhook_data(item)])
-    audit_record(
-        action=f"{kind.name}.overrule",
-        actor=by,
-        obj=item,
-        before=before,
-        after=item.audit_snapshot(),
-        origin=origin,
-    )
-    transaction.on_commit(partial(live.announce_decisions, [item.pk], kind.name))
+    decision_recorded(item, verb="overrule", by=by, before=before, origin=origin)
 
 
 # Rules' decisions, sampled by the stream worker.
@@ -323,18 +317,17 @@ def sample_rule_decisions(stop=None, now=None) -> int:
     """Sample the rules' automatic approvals and filters since the last run; returns how
     many were sent to officers."""
     options = OversightSettings.current()
+    due = Insight.objects.filter(pk__gt=options.rules_sampled_through)
+    # Nothing from the first insight received in the last minute on: ids are handed out
+    # before commit, so a batch with lower ids may still be committing.
     settled = (now or timezone.now()) - RULE_SAMPLE_SETTLE
-    through, sent = options.rules_sampled_through, 0
-    while True:
-        rows = list(
-            Insight.objects.filter(pk__gt=through, received_at__lt=settled)
-            .order_by("pk")
-            .values_list("pk", "stream_id", "review_status", "review_rule", "reviewed_at")[
-                :RULE_SAMPLE_BATCH
-            ]
-        )
-        if not rows:
-            break
+    recent = Insight.objects.filter(received_at__gte=settled).order_by("pk").first()
+    if recent is not None:
+        due = due.filter(pk__lt=recent.pk)
+    fields = ("pk", "stream_id", "review_status", "review_rule", "reviewed_at")
+    read = lambda page: list(page.values_list(*fields)[:RULE_SAMPLE_BATCH])  # noqa: E731
+    sent = 0
+    for rows in keyset_pages(due, read):
         chosen = [
             SecondReview(
                 kind="insight",
@@ -352,8 +345,9 @@ def sample_rule_decisions(stop=None, now=None) -> int:
         ]
         with transaction.atomic():
             SecondReview.objects.bulk_create(chosen, ignore_conflicts=True)
-            through = rows[-1][0]
-            OversightSettings.objects.filter(pk=options.pk).update(rules_sampled_through=through)
+            OversightSettings.objects.filter(pk=options.pk).update(
+                rules_sampled_through=rows[-1][0]
+            )
         sent += len(chosen)
         if stop is not None:
             stop.check()

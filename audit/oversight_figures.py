@@ -124,9 +124,7 @@ def oversight(since: datetime, until: datetime | None = None) -> dict:
         return people[user_id]
 
     matrices = _matrices()
-    window = Q(reviewed_by__isnull=False, reviewed_at__gte=since)
-    if until is not None:
-        window &= Q(reviewed_at__lt=until)
+    window = _window("reviewed_at", since, until) & Q(reviewed_by__isnull=False)
     for kind in REVIEW_KINDS.values():
         fields = ["reviewed_by_id", "review_status", "review_opened_at", "reviewed_at"]
         if kind.model is Insight:
@@ -140,6 +138,12 @@ def oversight(since: datetime, until: datetime | None = None) -> dict:
         "team": team,
         "rules": rules_against_people(since, until),
     }
+
+
+def _window(field: str, since: datetime, until: datetime | None) -> Q:
+    """`field` in [since, until); no end when `until` is None."""
+    window = Q(**{f"{field}__gte": since})
+    return window & Q(**{f"{field}__lt": until}) if until is not None else window
 
 
 def _count_decision(reviewer: Reviewer, row, matrices) -> None:
@@ -165,10 +169,8 @@ def _matrices() -> dict:
 
 def _count_second_reviews(since, until, person, team) -> None:
     reviews = SecondReview.objects.answered().filter(
-        source=SecondReview.Source.OFFICER, first_at__gte=since
+        _window("first_at", since, until), source=SecondReview.Source.OFFICER
     )
-    if until is not None:
-        reviews = reviews.filter(first_at__lt=until)
     for review in reviews.only(
         "first_status", "first_by_id", "second_status", "second_by_id", "ruling", "outcome"
     ).iterator(2000):
@@ -187,10 +189,8 @@ def rules_against_people(since, until=None) -> list[dict]:
     """For each rule that approved or filtered on its own: of its sampled decisions that an
     officer has reviewed blind, how many the officer would have decided the same way."""
     reviews = SecondReview.objects.answered().filter(
-        source=SecondReview.Source.RULE, first_at__gte=since
+        _window("first_at", since, until), source=SecondReview.Source.RULE
     )
-    if until is not None:
-        reviews = reviews.filter(first_at__lt=until)
     rows = (
         reviews.values("first_rule", "first_status")
         .annotate(n=Count("pk"), agreed=Count("pk", filter=Q(outcome="agreed")))

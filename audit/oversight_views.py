@@ -4,6 +4,7 @@ oversight figures as CSV."""
 import csv
 import io
 from datetime import timedelta
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -19,7 +20,8 @@ from audit import oversight, oversight_figures
 from audit.exports import BOM, filename, neutralise
 from audit.models import ReasonCode, SecondReview
 from audit.security import record_download
-from audit.services import REVIEW_KINDS, Origin
+from audit.services import Origin
+from audit.vocabulary import type_labels
 
 SECOND_REVIEW = "audit.give_second_review"
 ADJUDICATE = "audit.adjudicate_secondreview"
@@ -46,22 +48,40 @@ def second_review(request):
 @permission_required(SECOND_REVIEW, raise_exception=True)
 def second_review_decide(request, review_id):
     review = get_object_or_404(SecondReview, pk=review_id)
-    try:
-        oversight.second_review_decide(
+    _recorded(
+        request,
+        partial(
+            oversight.second_review_decide,
             review=review,
-            by=request.user,
             decision=request.POST.get("decision", ""),
-            reason_code=request.POST.get("reason_code", ""),
-            note=request.POST.get("note", ""),
-            origin=Origin.from_request(request),
-        )
+            **_answer(request),
+        ),
+        done="Your second review is recorded. Here is the next one.",
+    )
+    return redirect("second-review")
+
+
+def _answer(request) -> dict:
+    """Who answers, from where, with which reason code and note (both POST pages)."""
+    return {
+        "by": request.user,
+        "reason_code": request.POST.get("reason_code", ""),
+        "note": request.POST.get("note", ""),
+        "origin": Origin.from_request(request),
+    }
+
+
+def _recorded(request, record, *, done: str, about: str = "") -> None:
+    """Run `record` and say what came of it: done, refused with the reason, or taken
+    by someone else first."""
+    try:
+        record()
     except ValidationError as exc:
-        messages.error(request, exc.messages[0])
+        messages.error(request, f"{about}{exc.messages[0]}")
     except oversight.SecondReviewConflict as exc:
         messages.warning(request, str(exc))
     else:
-        messages.success(request, "Your second review is recorded. Here is the next one.")
-    return redirect("second-review")
+        messages.success(request, done)
 
 
 @require_GET
@@ -75,23 +95,24 @@ def adjudication(request):
         .order_by("id"),
         20,
     ).get_page(request.GET.get("page"))
-    labels = dict(ReasonCode.objects.values_list("code", "label"))
-    rows = [
-        {
-            "review": review,
-            "item": oversight.blind_item(review),
-            "first_reason": _reason(labels, *_item_reason(review)),
-            "second_reason": _reason(labels, review.second_reason_code, review.second_note),
-        }
-        for review in page
-    ]
+    reasons = dict(ReasonCode.objects.values_list("code", "label"))
+    types = type_labels()
+    items = oversight.items_of(page)
+    rows = []
+    for review in page:
+        item = items.get((review.kind, review.item_id))
+        if item is None:  # purged between the two reads: its second review went with it
+            continue
+        rows.append(
+            {
+                "review": review,
+                "item": oversight.blind_item(review, item, types),
+                "first_reason": _reason(reasons, item.review_reason_code, item.review_note),
+                "second_reason": _reason(reasons, review.second_reason_code, review.second_note),
+            }
+        )
     context = {"page": page, "rows": rows, "reason_codes": ReasonCode.objects.active()}
     return render(request, "audit/adjudication.html", context)
-
-
-def _item_reason(review: SecondReview) -> tuple[str, str]:
-    item = REVIEW_KINDS[review.kind].model.objects.filter(pk=review.item_id).first()
-    return (item.review_reason_code, item.review_note) if item else ("", "")
 
 
 def _reason(labels: dict, code: str, note: str) -> str:
@@ -104,21 +125,17 @@ def _reason(labels: dict, code: str, note: str) -> str:
 @permission_required(ADJUDICATE, raise_exception=True)
 def adjudicate(request, review_id):
     review = get_object_or_404(SecondReview, pk=review_id)
-    try:
-        oversight.adjudicate(
+    _recorded(
+        request,
+        partial(
+            oversight.adjudicate,
             review=review,
-            by=request.user,
             ruling=request.POST.get("ruling", ""),
-            reason_code=request.POST.get("reason_code", ""),
-            note=request.POST.get("note", ""),
-            origin=Origin.from_request(request),
-        )
-    except ValidationError as exc:
-        messages.error(request, f"Item {review.item_id}: {exc.messages[0]}")
-    except oversight.SecondReviewConflict as exc:
-        messages.warning(request, str(exc))
-    else:
-        messages.success(request, f"Your ruling on item {review.item_id} is recorded.")
+            **_answer(request),
+        ),
+        done=f"Your ruling on item {review.item_id} is recorded.",
+        about=f"Item {review.item_id}: ",
+    )
     return redirect("adjudication")
 
 
@@ -131,12 +148,13 @@ def oversight_csv(request):
         hours = charts.window_hours(request.GET.get("hours"))
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
-    now = timezone.now()
-    figures = oversight_figures.oversight(now - timedelta(hours=hours), now)
+    end = timezone.now()
+    start = end - timedelta(hours=hours)
+    figures = oversight_figures.oversight(start, end)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["window_start", "window_end", *oversight_figures.CSV_HEADER])
-    start, end = neutralise(now - timedelta(hours=hours)), neutralise(now)
+    start, end = neutralise(start), neutralise(end)
     for row in oversight_figures.csv_rows(figures):
         writer.writerow([start, end, *(neutralise(value) for value in row)])
     record_download(

@@ -263,20 +263,28 @@ def _item_decide(
                 return item
             raise DecisionConflict(item)
         verb = "approve" if status == Reviewable.ReviewStatus.APPROVED else "reject"
-        outbox.enqueue(f"{kind.name}.{status}", [kind.webhook_data(item)])
-        audit_record(
-            action=f"{kind.name}.{verb}",
-            actor=by,
-            obj=item,
-            before=PENDING_SNAPSHOT,
-            after=item.audit_snapshot(),
-            origin=origin,
-        )
+        decision_recorded(item, verb=verb, by=by, before=PENDING_SNAPSHOT, origin=origin)
         oversight.sample_decision(item, kind.name)
-        if kind.name == "insight":
-            genesys.enqueue_verdict(item, by_label=by.get_username())
-        transaction.on_commit(partial(live.announce_decisions, [item.pk], kind.name))
     return item
+
+
+def decision_recorded(item, *, verb: str, by, before: dict, origin: Origin | None) -> None:
+    """(Inside the transaction that changed an item's decision.) What every decision does:
+    its webhook, the verdict to Genesys where the stream sends them, its audit entry, and
+    the review pages' update once it commits."""
+    kind = review_kind(item)
+    outbox.enqueue(f"{kind.name}.{item.review_status}", [kind.webhook_data(item)])
+    if kind.name == "insight":
+        genesys.enqueue_verdict(item, by_label=by.get_username())
+    audit_record(
+        action=f"{kind.name}.{verb}",
+        actor=by,
+        obj=item,
+        before=before,
+        after=item.audit_snapshot(),
+        origin=origin,
+    )
+    transaction.on_commit(partial(live.announce_decisions, [item.pk], kind.name))
 
 
 BULK_PAGE = 200

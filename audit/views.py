@@ -2,7 +2,6 @@
 
 import itertools
 import logging
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -365,12 +364,12 @@ def dashboard(request):
         hours = charts.window_hours(request.GET.get("hours"))
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
-    context = {
-        **charts.dashboard_context(hours),
-        "team": workspace.team_progress(request.user),
-        "oversight": oversight_figures.oversight(timezone.now() - timedelta(hours=hours)),
-        "waiting": oversight.waiting_for(request.user),
-    }
+    context = charts.dashboard_context(hours)
+    context.update(
+        team=workspace.team_progress(request.user),
+        oversight=oversight_figures.oversight(context["since"]),
+        waiting=oversight.waiting_for(request.user),
+    )
     return render(request, "audit/dashboard.html", context)
 
 

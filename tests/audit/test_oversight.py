@@ -275,6 +275,25 @@ def test_rule_decisions_are_sampled_once_each(settings):
     assert not SecondReview.objects.filter(item_id=fresh.pk).exists()
 
 
+def test_a_settled_rule_decision_behind_a_recent_one_waits_for_it():
+    OversightSettings.objects.update_or_create(pk=1, defaults={"rule_share": 100.0})
+    old = timezone.now() - timedelta(minutes=5)
+    # Ids are handed out before commit: a row received now may hold a lower id than one
+    # received earlier that another batch committed first.
+    recent = make_insight(
+        review_status="approved", review_rule="auto-approve at 0.9", reviewed_at=timezone.now()
+    )
+    settled = make_insight(
+        review_status="approved",
+        review_rule="auto-approve at 0.9",
+        reviewed_at=old,
+        received_at=old,
+    )
+    assert oversight.sample_rule_decisions() == 0
+    assert oversight.sample_rule_decisions(now=timezone.now() + timedelta(minutes=2)) == 2
+    assert set(SecondReview.objects.values_list("item_id", flat=True)) == {recent.pk, settled.pk}
+
+
 def test_an_officer_differing_from_a_rule_needs_no_ruling(officer):
     OversightSettings.objects.update_or_create(pk=1, defaults={"rule_share": 100.0})
     old = timezone.now() - timedelta(minutes=5)
@@ -313,3 +332,16 @@ def test_a_knowledge_answer_is_second_reviewed_blind_too(officer, officer2):
         0.82,
     )
     assert "old price" not in repr(seen) and "olivia" not in repr(seen)
+
+
+def test_the_second_review_page_says_why_an_answer_was_refused(client, officer, officer2):
+    sampled_everything()
+    item_approve(item=make_insight(), by=officer)
+    client.force_login(officer2)
+    review = oversight.next_for(officer2)
+    page = client.post(
+        f"/second-review/{review.pk}/decide", {"decision": "reject"}, follow=True
+    ).content.decode()
+    assert "A rejection needs a reason code" in page
+    review.refresh_from_db()
+    assert review.outcome == SecondReview.Outcome.WAITING

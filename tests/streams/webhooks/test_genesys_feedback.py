@@ -187,3 +187,26 @@ async def test_through_the_worker_the_echo_is_recognised_not_stored(sim, worker)
 
 async def _count(stream, n):
     return len(await insights(stream)) >= n
+
+
+def test_a_ruling_that_overturns_a_decision_sends_the_new_verdict(officer, gov_admin):
+    from django.contrib.auth.models import Group
+
+    from audit import oversight
+    from audit.models import OversightSettings
+
+    second = type(officer).objects.create_user(username="oona", password="pw")
+    second.groups.add(Group.objects.get(name="Compliance officers"))
+    OversightSettings.objects.update_or_create(pk=1, defaults={"approval_share": 100.0})
+    insight = make_insight(stream=verdict_stream(), review_status="pending", external_id="s-9")
+    item_approve(item=insight, by=officer)
+    review = oversight.next_for(second)
+    oversight.second_review_decide(
+        review=review, by=second, decision="reject", reason_code="inaccurate"
+    )
+    review.refresh_from_db()
+    oversight.adjudicate(
+        review=review, by=gov_admin, ruling="rejected", reason_code="inaccurate", note="wrong"
+    )
+    ratings = list(GenesysFeedback.objects.order_by("pk").values_list("rating", "decided_by"))
+    assert ratings == [("Positive", "olivia"), ("Negative", "adam")]
