@@ -562,7 +562,7 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
     """Four-eyes: configuration changes waiting for a second governance admin, and what
     became of the others. The page of a waiting one accepts or declines it."""
 
-    list_display = ["__str__", "kind", "author_label", "created_at", "status_words", "decided_by"]
+    list_display = ["__str__", "kind", "author_label", "created_at", "status", "decided_by"]
     list_filter = ["status", "kind"]
     list_select_related = ["decided_by"]
     fields = [
@@ -606,10 +606,6 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
         return change_request.status == ChangeRequest.Status.PENDING and (
             request.user.has_perm("streams.decide_changerequest")
         )
-
-    @admin.display(description="status", ordering="status")
-    def status_words(self, obj):
-        return obj.get_status_display()
 
     @admin.display(description="what it changes")
     def what_changes(self, obj):

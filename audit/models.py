@@ -3,6 +3,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
+from streams.reviewable import Reviewable
+
 
 class AuditEntry(models.Model):
     """Who did what to which object, when, from where, with the state before and after.
@@ -446,6 +448,10 @@ class ItemOpening(models.Model):
         return f"{self.user} opened {self.kind} {self.item_id} at {self.opened_at}"
 
 
+# What a second review is about, as people read it (the review kinds of audit.services).
+ITEM_KINDS = [("insight", "Insight"), ("knowledge", "Knowledge answer")]
+
+
 class SecondReviewQuerySet(models.QuerySet):
     def waiting(self):
         return self.filter(outcome=SecondReview.Outcome.WAITING)
@@ -488,14 +494,14 @@ class SecondReview(models.Model):
         DIFFERS_FROM_RULE = "differs", "The officer differs from the rule"
         RULED = "ruled", "Ruled on"
 
-    kind = models.CharField(max_length=12)
+    kind = models.CharField(max_length=12, choices=ITEM_KINDS)
     item_id = models.BigIntegerField()
     stream = models.ForeignKey(
         "streams.StreamConfig", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     source = models.CharField(max_length=8, choices=Source)
     sampled_at = models.DateTimeField(default=timezone.now)
-    first_status = models.CharField(max_length=12)
+    first_status = models.CharField(max_length=12, choices=Reviewable.ReviewStatus)
     first_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -506,7 +512,7 @@ class SecondReview(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     held_until = models.DateTimeField(null=True, blank=True)
-    second_status = models.CharField(max_length=12, blank=True)
+    second_status = models.CharField(max_length=12, blank=True, choices=Reviewable.ReviewStatus)
     second_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -514,7 +520,7 @@ class SecondReview(models.Model):
     second_reason_code = models.CharField(max_length=40, blank=True)
     second_note = models.TextField(blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.WAITING)
-    ruling = models.CharField(max_length=12, blank=True)
+    ruling = models.CharField(max_length=12, blank=True, choices=Reviewable.ReviewStatus)
     ruled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -534,7 +540,7 @@ class SecondReview(models.Model):
         ]
 
     def __str__(self):
-        return f"Second review of {self.kind} {self.item_id}"
+        return f"Second review of {self.get_kind_display().lower()} {self.item_id}"
 
     @property
     def first_verdict(self) -> str:

@@ -299,20 +299,25 @@ class FourEyesAdmin(AuditedAdmin):
         return HttpResponseRedirect(url)
 
     def report(self, request, obj, verb, before, after):
-        if getattr(request, "four_eyes", None) is None:
+        if not _proposing(request):
             super().report(request, obj, verb, before, after)
             return
         request.four_eyes.append(changes.change_entry(obj, before, after))
 
     def delete_model(self, request, obj):
-        if getattr(request, "four_eyes", None) is None:
+        if not _proposing(request):
             super().delete_model(request, obj)
             return
         request.four_eyes.append(changes.change_entry(obj, obj.audit_snapshot(), None))
 
     def message_user(self, request, message, *args, **kwargs):
-        if getattr(request, "four_eyes", None) is None:  # "changed successfully" would lie
+        if not _proposing(request):  # under a proposal, "changed successfully" would lie
             super().message_user(request, message, *args, **kwargs)
+
+
+def _proposing(request) -> bool:
+    """Is this request's save only a proposal (FourEyesAdmin collects what it changes)?"""
+    return getattr(request, "four_eyes", None) is not None
 
 
 class ShownOnceAdmin(admin.ModelAdmin):
@@ -337,7 +342,7 @@ class ShownOnceAdmin(admin.ModelAdmin):
         shown = getattr(obj, "shown_once", None)
         if shown is None:
             return None
-        if getattr(request, "four_eyes", None) is not None:
+        if _proposing(request):
             request.four_eyes_shown_once = shown  # the save is only proposed: shown after
             return None
         opts = self.model._meta

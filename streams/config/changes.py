@@ -20,6 +20,7 @@ from streams.config.models import (
     StreamConfig,
 )
 from streams.config.services import config_change_report
+from streams.genesys.frames import scrub_nul
 from streams.knowledge.models import KnowledgeSource, KnowledgeStream
 from streams.webhooks.models import WebhookEndpoint
 
@@ -47,10 +48,6 @@ class ChangeRefused(Exception):
 
 def four_eyes_on() -> bool:
     return settings.FOUR_EYES
-
-
-def governed(model) -> bool:
-    return model in SECTIONS
 
 
 def label(model, snapshot: dict) -> str:
@@ -142,13 +139,11 @@ def change_request_for_import(data: dict, *, author, source: str) -> ChangeReque
         with transaction.atomic():
             befores = {}
             for model, name in named:
-                _, key = SECTIONS[model]
-                obj = model.objects.filter(**{key: name}).first()
+                obj = model.objects.filter(**{KEYS[model]: name}).first()
                 befores[model, name] = (obj, obj.audit_snapshot() if obj else None)
             config_import(data, source=source, actor=author)
             for (model, name), (obj, before) in befores.items():
-                _, key = SECTIONS[model]
-                now = model.objects.get(**{key: name})
+                now = model.objects.get(**{KEYS[model]: name})
                 after = now.audit_snapshot()
                 if after != before:
                     changes.append(change_entry(obj or now, before, after))
@@ -223,9 +218,7 @@ def stale(change_request: ChangeRequest) -> str:
     for change in change_request.changes:
         model = MODELS[change["model"]]
         if change["before"] is None:
-            key = KEYS[model]
-            name = change["after"][key]
-            if model.objects.filter(**{key: name}).exists():
+            if model.objects.filter(**{KEYS[model]: change["after"][KEYS[model]]}).exists():
                 return f"{change['label']} has been created since."
             continue
         obj = model.objects.filter(pk=change["pk"]).first()
@@ -267,7 +260,7 @@ def _apply(change_request: ChangeRequest, by, request) -> None:
                 request=request,
             )
         elif change["before"] is not None:
-            _, key = SECTIONS[model]
+            key = KEYS[model]
             if change["before"][key] != change["after"][key]:  # a rename: import goes by name
                 model.objects.filter(pk=change["pk"]).update(**{key: change["after"][key]})
     if change_request.document:
@@ -317,7 +310,7 @@ def _report(change_request, verb, before, actor, source, request) -> None:
 
 
 def _comment(comment: str) -> str:
-    comment = (comment or "").strip()
+    comment = scrub_nul((comment or "").strip())  # PostgreSQL text cannot hold NUL
     if len(comment) > COMMENT_MAX_LENGTH:
         raise ValidationError(
             f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX_LENGTH}."
