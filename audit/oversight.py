@@ -103,19 +103,30 @@ def opened_at(*, user, kind: str, item_id: int):
 # The second officer's page.
 
 
-def next_for(user, now=None) -> SecondReview | None:
+def next_for(user, now=None, after: int | None = None) -> SecondReview | None:
     """The second review `user` holds, or the oldest one waiting that is not theirs to
-    begin with (held for HOLD_MINUTES, so two officers do not answer one item)."""
+    begin with (held for HOLD_MINUTES, so two officers do not answer one item); `after` an
+    id, the oldest after it first (the one they just left for someone else comes last)."""
     now = now or timezone.now()
     mine = SecondReview.objects.waiting().held_by(user, now).first()
     if mine is not None:
         return mine
     open_to_user = SecondReview.objects.for_second_officer(user).open_to(user, now)
     hold = {"holder": user, "held_until": now + timedelta(minutes=HOLD_MINUTES)}
-    for candidate in open_to_user.order_by("id").values_list("id", flat=True)[:20]:
+    ordered = open_to_user.order_by("id").values_list("id", flat=True)
+    candidates = [*ordered.filter(id__gt=after)[:20], *ordered[:20]] if after else ordered[:20]
+    for candidate in candidates:
         if open_to_user.filter(pk=candidate).update(**hold):
             return SecondReview.objects.get(pk=candidate)
     return None
+
+
+def release(*, review: SecondReview, by) -> bool:
+    """`by` leaves the second review they hold for someone else."""
+    released = SecondReview.objects.filter(pk=review.pk, holder=by).update(
+        holder=None, held_until=None
+    )
+    return bool(released)
 
 
 def items_of(reviews) -> dict[tuple[str, int], object]:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -33,7 +34,8 @@ VIEW_INSIGHTS = "streams.view_insight"
 @permission_required(SECOND_REVIEW, raise_exception=True)
 def second_review(request):
     """The next item to look at again, blind: no first decision, no author."""
-    review = oversight.next_for(request.user)
+    after = request.GET.get("after", "")
+    review = oversight.next_for(request.user, after=int(after) if after.isdigit() else None)
     context = {
         "review": review,
         "item": oversight.blind_item(review) if review else None,
@@ -59,6 +61,17 @@ def second_review_decide(request, review_id):
         done="Your second review is recorded. Here is the next one.",
     )
     return redirect("second-review")
+
+
+@require_POST
+@login_required
+@permission_required(SECOND_REVIEW, raise_exception=True)
+def second_review_release(request, review_id):
+    """Leave the item for another officer; the next one comes up."""
+    review = get_object_or_404(SecondReview, pk=review_id)
+    if oversight.release(review=review, by=request.user):
+        messages.info(request, "Left for another officer. Here is the next one.")
+    return redirect(f"{reverse('second-review')}?after={review.pk}")
 
 
 def _answer(request) -> dict:

@@ -30,6 +30,11 @@ urlpatterns = [
         oversight_views.second_review_decide,
         name="second-review-decide",
     ),
+    path(
+        "second-review/<int:review_id>/release",
+        oversight_views.second_review_release,
+        name="second-review-release",
+    ),
     path("adjudication/", oversight_views.adjudication, name="adjudication"),
     path("adjudication/<int:review_id>/rule", oversight_views.adjudicate, name="adjudicate"),
     path("export/oversight/", oversight_views.oversight_csv, name="oversight-csv"),

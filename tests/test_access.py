@@ -80,6 +80,7 @@ SITE = {
     # Oversight: officers and admins give second reviews, admins rule, everyone reads figures.
     ("second-review", None): signed_in(302, auditor=403),
     ("second-review-decide", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
+    ("second-review-release", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
     ("adjudication", None): signed_in(302, officer=403, auditor=403),
     ("adjudicate", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
     ("oversight-csv", None): PAGE,

@@ -345,3 +345,18 @@ def test_the_second_review_page_says_why_an_answer_was_refused(client, officer, 
     assert "A rejection needs a reason code" in page
     review.refresh_from_db()
     assert review.outcome == SecondReview.Outcome.WAITING
+
+
+def test_an_officer_can_leave_an_item_for_another_and_gets_the_next(client, officer, officer2):
+    sampled_everything()
+    first, second = make_insight(), make_insight()
+    item_approve(item=first, by=officer)
+    item_approve(item=second, by=officer)
+    held = oversight.next_for(officer2)
+    assert held.item_id == first.pk
+    client.force_login(officer2)
+    page = client.post(f"/second-review/{held.pk}/release", follow=True).content.decode()
+    assert "Left for another officer" in page
+    assert oversight.next_for(officer2).item_id == second.pk  # the next one, not it again
+    held.refresh_from_db()
+    assert held.holder is None and held.outcome == SecondReview.Outcome.WAITING
