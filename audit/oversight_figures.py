@@ -4,7 +4,7 @@ second officer agrees with them (percent and Cohen's kappa), and rulings won and
 
 import math
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -186,35 +186,32 @@ def _count_second_reviews(since, until, person, team) -> None:
 
 
 def rules_against_people(since, until=None) -> list[dict]:
-    """For each rule that approved or filtered on its own: of its sampled decisions that an
-    officer has reviewed blind, how many the officer would have decided the same way."""
-    reviews = SecondReview.objects.answered().filter(
+    """For each rule that approved or filtered on its own: of its decisions sampled in the
+    window, how many officers have reviewed blind, how many of those they would have decided
+    the same way, and how many wait for an officer."""
+    samples = SecondReview.objects.filter(
         _window("first_at", since, until), source=SecondReview.Source.RULE
     )
     rows = (
-        reviews.values("first_rule", "first_status")
-        .annotate(n=Count("pk"), agreed=Count("pk", filter=Q(outcome="agreed")))
+        samples.values("first_rule", "first_status")
+        .annotate(
+            reviewed=Count("pk", filter=~Q(second_status="")),
+            agreed=Count("pk", filter=Q(outcome=SecondReview.Outcome.AGREED)),
+            waiting=Count("pk", filter=Q(outcome=SecondReview.Outcome.WAITING)),
+        )
         .order_by("first_rule", "first_status")
     )
-    waiting = defaultdict(int)
-    for row in (
-        SecondReview.objects.waiting()
-        .filter(source=SecondReview.Source.RULE)
-        .values("first_rule", "first_status")
-        .annotate(n=Count("pk"))
-    ):
-        waiting[(row["first_rule"], row["first_status"])] = row["n"]
     return [
         {
             "rule": row["first_rule"],
             "decision": "Approved automatically"
             if row["first_status"] == "approved"
             else "Filtered automatically",
-            "reviewed": row["n"],
+            "reviewed": row["reviewed"],
             "agreed": row["agreed"],
-            "percent": 100 * row["agreed"] / row["n"],
-            "waiting": waiting[(row["first_rule"], row["first_status"])],
-            "enough": row["n"] >= TOO_FEW,
+            "percent": 100 * row["agreed"] / row["reviewed"] if row["reviewed"] else None,
+            "waiting": row["waiting"],
+            "enough": row["reviewed"] >= TOO_FEW,
         }
         for row in rows
     ]

@@ -177,6 +177,22 @@ def test_the_rules_against_people_table(officer):
     assert row["enough"]
 
 
+def test_a_rule_whose_samples_all_wait_is_listed_with_them():
+    now = timezone.now()
+    for number in range(3):
+        SecondReview.objects.create(
+            kind="insight",
+            item_id=number + 1,
+            source="rule",
+            first_status="filtered",
+            first_rule="below 0.4: auto-filter",
+            first_at=now,
+        )
+    [row] = oversight(since())["rules"]
+    assert (row["decision"], row["reviewed"], row["waiting"]) == ("Filtered automatically", 0, 3)
+    assert row["percent"] is None and not row["enough"]
+
+
 def test_the_csv_opens_in_a_spreadsheet_and_is_recorded(client, officer):
     decide(officer, seconds=12, count=2)
     client.force_login(officer)
