@@ -43,6 +43,7 @@ PAGES = {
         "/admin/audit/typelabel/",
         "/admin/streams/streamconfig/",
         "/admin/streams/knowledgequery/",
+        "/admin/streams/changerequest/{change}/change/",  # with the accept / decline form
     ],
     "auditor": [
         "/review/",
@@ -51,6 +52,8 @@ PAGES = {
         "/audit/?category=security",
         "/audit/verify/",
         "/admin/audit/auditentry/",
+        "/admin/streams/changerequest/{change}/change/",
+        "/admin/audit/secondreview/",
     ],
 }
 PASSWORDS = {role: f"{role}-demo-pass" for role in PAGES}
@@ -63,9 +66,22 @@ def axe_script() -> str:
     return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
 
 
+# A configuration change waiting for a second admin, so that its page is checked too.
+CHANGE_REQUEST = """
+from streams.config import changes
+from streams.models import ConfidenceMatrix
+matrix = ConfidenceMatrix.objects.first()
+before = matrix.audit_snapshot()
+entry = changes.change_entry(matrix, before, {**before, "default_weight": 0.7})
+changes.change_request_create(kind="change", changes=[entry], author=None, source="pages test")
+"""
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    with demo_deployment(tmp_path_factory.mktemp("demo"), rate=3) as deployment:
+    with demo_deployment(
+        tmp_path_factory.mktemp("demo"), rate=3, setup=CHANGE_REQUEST
+    ) as deployment:
         deployment.wait_for(lambda: deployment.insights() >= 3, "the first insights")
         yield deployment
 
@@ -112,6 +128,7 @@ def test_every_page_fits_the_window_and_passes_axe(browser, demo, role, scheme):
         "entry": demo.query("SELECT max(id) FROM audit_auditentry")[0][0],
         "matrix": demo.query("SELECT min(id) FROM streams_confidencematrix")[0][0],
         "insight": demo.query("SELECT min(id) FROM streams_insight")[0][0],
+        "change": demo.query("SELECT min(id) FROM streams_changerequest")[0][0],
     }
     context = browser.new_context(color_scheme=scheme)
     page = context.new_page()
