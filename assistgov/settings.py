@@ -317,6 +317,8 @@ STREAMS_HEARTBEAT_TIMEOUT_SECONDS = env.float(
 STREAMS_CHANNEL_ROLLOVER_SECONDS = env.float(
     "STREAMS_CHANNEL_ROLLOVER_SECONDS", 3600.0, minimum=1.0
 )
+# Notifications flavour: a followed conversation that ended is unsubscribed this long after.
+STREAMS_FOLLOW_LINGER_SECONDS = env.float("STREAMS_FOLLOW_LINGER_SECONDS", 300.0, minimum=0.0)
 # A worker holds each stream it runs by a lease in the database, renewed every reconcile;
 # a worker that dies loses its streams to the others once its leases expire.
 STREAMS_LEASE_SECONDS = env.float("STREAMS_LEASE_SECONDS", 15.0, minimum=1.0)

@@ -71,6 +71,8 @@ ACTION_WORDS = {
     "unpublish": "Unpublished",
     "run_start": "Stream worker started it",
     "run_stop": "Stream worker stopped it",
+    "run_channels_full": "Channels full: new conversations wait",
+    "run_channels_room": "Channels have room again",
     "sign_in": "Signed in",
     "sign_out": "Signed out",
     "sign_in_failed": "Sign-in failed",

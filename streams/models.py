@@ -24,13 +24,19 @@ from streams.webhooks.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from streams.worker.models import StreamState, StreamStatus, WorkerHeartbeat
+from streams.worker.models import (
+    FollowedConversation,
+    StreamState,
+    StreamStatus,
+    WorkerHeartbeat,
+)
 
 __all__ = [
     "ApiToken",
     "ChangeRequest",
     "ConfidenceMatrix",
     "ConfidenceRule",
+    "FollowedConversation",
     "GenesysConnection",
     "GenesysFeedback",
     "Insight",

@@ -267,6 +267,7 @@ def admin_expectation(name: str, objects):
             "add": rights["add"],
             "delete": rights["delete"],
             "decide": None,  # POST only
+            "check": None,  # POST only (a connection check opens a channel)
         }[view]
         # As the admin links them: quoted, so "msg_26..." is not read back as "msg&...".
         kwargs = {"object_id": quote(obj.pk)} if view in ("change", "history", "delete") else {}

@@ -5,8 +5,10 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 
@@ -20,6 +22,7 @@ from streams.admin_base import (
     write_only_secret,
 )
 from streams.config import changes
+from streams.config.check import check_connection
 from streams.config.models import (
     ConfidenceMatrix,
     ConfidenceRule,
@@ -82,6 +85,32 @@ class GenesysConnectionAdmin(AuditedAdmin):
         (None, {"fields": ["updated_at"]}),
     ]
 
+    def get_urls(self):
+        check = self.admin_site.admin_view(self.check_view)
+        return [
+            path("<int:pk>/check/", check, name="streams_genesysconnection_check"),
+            *super().get_urls(),
+        ]
+
+    def check_view(self, request, pk):
+        """Call each endpoint the connection's streams need; say per feature what Genesys
+        answered. A POST: it opens a notification channel and is recorded."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        connection = self.get_object(request, str(pk))
+        if connection is None or not self.has_change_permission(request, connection):
+            raise PermissionDenied
+        findings = check_connection(connection, actor=request.user, request=request)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "connection": connection,
+            "findings": findings,
+            "all_permitted": all(f.outcome == "permitted" for f in findings),
+            "title": f"Connection check: {connection.name}",
+        }
+        return TemplateResponse(request, "admin/streams/genesysconnection/check.html", context)
+
     @admin.display(description="API")
     def endpoint(self, obj):
         return obj.api_base_url or obj.region
@@ -122,7 +151,23 @@ class ConfidenceMatrixAdmin(FourEyesAdmin):
 
 class StreamConfigForm(forms.ModelForm):
     interaction_ids = LinesField(
-        required=False, help_text="One interaction id per line; empty means all interactions."
+        required=False,
+        label="Conversations",
+        help_text="One interaction (conversation) id per line. Seed flavour: empty means all. "
+        "Notifications flavour: these are subscribed beside the followed queues' and agents'.",
+    )
+    queue_ids = LinesField(
+        required=False,
+        label="Queues to follow",
+        help_text="Notifications flavour: one Genesys queue id per line (see the queues this "
+        "connection can read below). Each conversation that starts in one of them is "
+        "subscribed as it starts, back-filled, and let go a while after it ends.",
+    )
+    user_ids = LinesField(
+        required=False,
+        label="Agents to follow",
+        help_text="Notifications flavour: one Genesys user id per line; their conversations are "
+        "followed as for queues.",
     )
     insight_types = LinesField(
         required=False,
@@ -137,6 +182,8 @@ class StreamConfigForm(forms.ModelForm):
             "connection",
             "confidence_matrix",
             "interaction_ids",
+            "queue_ids",
+            "user_ids",
             "insight_types",
             "enabled",
             "send_verdicts",
@@ -199,7 +246,18 @@ class StreamConfigAdmin(FourEyesAdmin):
     fieldsets = [
         (None, {"fields": ["name", "connection", "confidence_matrix", "enabled"]}),
         ("Genesys feedback", {"fields": ["send_verdicts"]}),
-        ("Subscription", {"fields": ["interaction_ids", "insight_types", "subscription_preview"]}),
+        (
+            "Subscription",
+            {
+                "fields": [
+                    "queue_ids",
+                    "user_ids",
+                    "interaction_ids",
+                    "insight_types",
+                    "subscription_preview",
+                ]
+            },
+        ),
         ("Status (reported by the stream worker)", {"fields": STATUS_FIELDS}),
     ]
 

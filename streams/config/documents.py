@@ -79,6 +79,8 @@ class StreamDoc(_Strict):
     connection: str
     confidence_matrix: str
     interaction_ids: list[str] = []
+    queue_ids: list[str] = []
+    user_ids: list[str] = []
     insight_types: list[str] = []
     enabled: bool = False
     send_verdicts: bool = False
@@ -156,6 +158,8 @@ def config_export() -> dict:
             connection=s.connection.name,
             confidence_matrix=s.confidence_matrix.name,
             interaction_ids=s.interaction_ids,
+            queue_ids=s.queue_ids,
+            user_ids=s.user_ids,
             insight_types=s.insight_types,
             enabled=s.enabled,
             send_verdicts=s.send_verdicts,
@@ -299,6 +303,7 @@ class _Importer:
             doc.enabled,
         )
         obj.send_verdicts = doc.send_verdicts
+        obj.queue_ids, obj.user_ids = doc.queue_ids, doc.user_ids
         obj.full_clean()
         obj.save()
         obj.filters.all().delete()

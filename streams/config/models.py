@@ -34,6 +34,8 @@ UNIT_INTERVAL = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
 
 MAX_INTERACTION_IDS = 1000
+# Queue and agent topics share the first channel with conversations' topics.
+MAX_FOLLOWED = 200
 
 
 class GenesysConnection(models.Model):
@@ -353,8 +355,25 @@ class StreamConfig(models.Model):
     interaction_ids = models.JSONField(
         default=list,
         blank=True,
-        help_text="One interaction id per line; empty means all (seed flavour only: "
-        "the notifications flavour subscribes per conversation and needs them listed).",
+        help_text="One interaction id per line; empty means all (seed flavour). The "
+        "notifications flavour subscribes per conversation: list them, or follow queues or "
+        "agents below.",
+    )
+    queue_ids = models.JSONField(
+        "queues to follow",
+        default=list,
+        blank=True,
+        help_text="Notifications flavour: Genesys queue ids, one per line. Each conversation "
+        "that starts in one of these queues is followed as it starts (its suggestions "
+        "subscribed, and back-filled) and let go a while after it ends. The seed flavour has "
+        "no queues and ignores them.",
+    )
+    user_ids = models.JSONField(
+        "agents to follow",
+        default=list,
+        blank=True,
+        help_text="Notifications flavour: Genesys user ids of agents, one per line; each of "
+        "their conversations is followed as for queues.",
     )
     insight_types = models.JSONField(
         default=list,
@@ -390,6 +409,8 @@ class StreamConfig(models.Model):
         errors = {}
         for field, what, validator, limit in (
             ("interaction_ids", "Interaction ids", None, MAX_INTERACTION_IDS),
+            ("queue_ids", "Queues", None, MAX_FOLLOWED),
+            ("user_ids", "Agents", None, MAX_FOLLOWED),
             ("insight_types", "Insight types", INSIGHT_TYPE_VALIDATOR, None),
         ):
             try:
@@ -415,9 +436,11 @@ class StreamConfig(models.Model):
     def notifications_errors(self) -> dict:
         """Real Genesys Cloud subscribes per conversation, to suggestion kinds."""
         errors = {}
-        if not self.interaction_ids:
+        if not (self.interaction_ids or self.queue_ids or self.user_ids):
             errors["interaction_ids"] = (
-                "The notifications flavour subscribes per conversation: list the conversation ids."
+                "The notifications flavour subscribes per conversation: name queues or agents "
+                "to follow (their conversations are found as they start), or list conversation "
+                "ids."
             )
         unknown = sorted(set(self.insight_types) - set(SUGGESTION_KINDS))
         if unknown:
@@ -435,6 +458,8 @@ class StreamConfig(models.Model):
                 self.confidence_matrix.name if self.confidence_matrix_id else None
             ),
             "interaction_ids": self.interaction_ids,
+            "queue_ids": self.queue_ids,
+            "user_ids": self.user_ids,
             "insight_types": self.insight_types,
             "enabled": self.enabled,
             "send_verdicts": self.send_verdicts,

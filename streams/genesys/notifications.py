@@ -19,6 +19,7 @@ Keeping a channel alive:
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -42,6 +43,14 @@ from streams.genesys import rest
 from streams.genesys.auth import TokenManager
 from streams.genesys.backoff import Backoff
 from streams.genesys.errors import GenesysError, PermissionDenied, UnexpectedResponse
+from streams.genesys.following import (
+    AGGREGATES_PATH,
+    AggregateResponse,
+    Followed,
+    FollowLog,
+    MemoryFollowLog,
+    conversations_query,
+)
 from streams.genesys.frames import Decoded, Encoding, Frame
 from streams.genesys.payloads import Identifier
 from streams.genesys.sessions import (
@@ -58,9 +67,12 @@ from streams.genesys.sessions import (
 from streams.genesys.suggestions import (
     REST_TYPES,
     SUGGESTION_KINDS,
+    ConversationEvent,
     SuggestionListing,
     parse_cursor,
     suggestion_topic,
+    watch_of,
+    watch_topics,
 )
 from streams.genesys.times import iso
 
@@ -95,25 +107,55 @@ class Limits:
     max_topics: int = MAX_TOPICS_PER_CHANNEL
 
 
+def capacity(kinds: int, *, limits: Limits, channels: int, watches: int = 0) -> int:
+    """How many conversations `channels` channels carry, the first one also carrying the
+    `watches` queue and agent topics."""
+    if channels < 1:
+        return 0
+    per_channel = limits.max_topics // kinds
+    first = max(0, limits.max_topics - watches) // kinds
+    return first + (channels - 1) * per_channel
+
+
 def plan_channels(
-    conversations: list[str], kinds: list[str], *, limits: Limits, channels_free: int
+    conversations: list[str],
+    kinds: list[str],
+    *,
+    limits: Limits,
+    channels_free: int,
+    watches: int = 0,
 ) -> list[list[str]]:
     """Conversations per channel: each conversation's topics stay on one channel, so a
-    conversation is added or removed with one subscription call."""
+    conversation is added or removed with one subscription call. The first channel also
+    carries the `watches` queue and agent topics."""
     per_conversation = len(kinds)
     if per_conversation == 0:
         raise TooManyTopics("no suggestion kinds to subscribe to")
+    if watches > limits.max_topics:
+        raise TooManyTopics(
+            f"{watches} queue and agent topics do not fit a channel of {limits.max_topics}"
+        )
     per_channel = limits.max_topics // per_conversation
-    needed = -(-len(conversations) // per_channel) if conversations else 0
+    first = (limits.max_topics - watches) // per_conversation
+    needed = 0
+    if conversations or watches:
+        needed = 1 + max(0, -(-(len(conversations) - first) // per_channel))
     if needed > channels_free:
         raise TooManyTopics(
             f"{len(conversations)} conversations x {per_conversation} suggestion kinds = "
-            f"{len(conversations) * per_conversation} topics need {needed} channels of "
+            f"{len(conversations) * per_conversation} topics"
+            + (f" and {watches} queue and agent topics" if watches else "")
+            + f" need {needed} channels of "
             f"{limits.max_topics} topics; {channels_free} of the OAuth client's "
             f"{limits.max_channels} channels are free (one is kept for hand-overs): "
             f"split the conversations over streams on other OAuth clients, or list fewer"
         )
-    return [conversations[i : i + per_channel] for i in range(0, len(conversations), per_channel)]
+    if not needed:
+        return []
+    plan = [conversations[:first]]
+    rest = conversations[first:]
+    plan += [rest[i : i + per_channel] for i in range(0, len(rest), per_channel)]
+    return plan
 
 
 class ChannelBudget:
@@ -181,6 +223,8 @@ class NotificationSettings:
     backfill_overlap: float = 60.0
     # How long a replaced socket is still read after its successor is connected.
     handover_grace: float = 2.0
+    # A followed conversation that ended is unsubscribed this long after (late suggestions).
+    follow_linger: float = 300.0
     client: ClientSettings = field(default_factory=ClientSettings)
 
 
@@ -198,6 +242,7 @@ class _Slot:
 
     number: int
     conversations: list[str]
+    watches: list[str] = field(default_factory=list)  # queue and agent topics
     channel: Channel | None = None
     ws: ClientConnection | None = None
     token: str = field(default="", repr=False)
@@ -220,12 +265,26 @@ class NotificationsClient:
         handler: FrameHandler,
         settings: NotificationSettings | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        queues: list[str] = (),
+        users: list[str] = (),
+        follow_log: FollowLog | None = None,
     ):
         self.http = http
         self.tokens = tokens
         self.api = api_base_url.rstrip("/")
+        # Subscribed: the listed conversations, then the followed ones.
+        self.listed = list(conversations)
         self.conversations = list(conversations)
         self.kinds = list(kinds) or list(SUGGESTION_KINDS)
+        self.queues, self.users = list(queues), list(users)
+        self.watches = watch_topics(self.queues, self.users)
+        self.follow_log = follow_log or MemoryFollowLog()
+        self.followed: dict[str, Followed] = {}  # by conversation, oldest first
+        self.follow_events: asyncio.Queue = asyncio.Queue()
+        self.budget_full = False
+        # Wall clock since when conversation events may have been missed (no socket).
+        self.watch_gap_since: float | None = None
+        self.follow_note = ""
         self.handler = handler
         self.settings = settings or NotificationSettings()
         client = self.settings.client
@@ -241,10 +300,17 @@ class NotificationsClient:
         self.backfilled = 0
         # Conversations whose events may be missing, and since when (wall clock).
         self.to_backfill: dict[str, float | None] = {}
+        # Conversations not subscribed whose listing is fetched whole, once.
+        self.backfill_once: dict[str, None] = {}
+        # Ended conversations let go early (others waited for room): when each ended.
+        self.late: dict[str, float] = {}
         self._first_session = True
         self._lost: asyncio.Future | None = None
         self._changes = asyncio.Lock()
         self._slot_numbers = 0
+        self._session_tasks: list[asyncio.Task] = []
+        self._budget_filled = asyncio.Event()
+        self._backfilling = asyncio.Lock()
 
     @property
     def where(self) -> str:
@@ -259,18 +325,31 @@ class NotificationsClient:
             token = await self.tokens.token()
             self.limits = await self.fetch_limits(token)
             if self._first_session:
+                await self._restore_followed()
                 await self._backfill_from_store()
             self._lost = asyncio.get_running_loop().create_future()
             async with self._changes:
                 await self._open_all(token)
             await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
             await self.backfill_pending()
+            if self.watches:
+                self._session_tasks = [
+                    asyncio.create_task(self._follow_loop(), name=f"{self.where} follow"),
+                    asyncio.create_task(self._sweep_loop(), name=f"{self.where} sweep"),
+                ]
+                for task in self._session_tasks:
+                    task.add_done_callback(self._task_done)
+                await self._discover_gap()
             return await self._lost
         except Exception as exc:
             end = self._ended(exc)
             stable = time.monotonic() - started >= self.settings.client.stable_after
             return SessionEnd(end.kind, end.detail, end.code, end.retry_after, stable)
         finally:
+            for task in self._session_tasks:
+                task.cancel()
+            await asyncio.gather(*self._session_tasks, return_exceptions=True)
+            self._session_tasks = []
             await self._close_all()
 
     def _ended(self, exc: Exception) -> SessionEnd:
@@ -283,12 +362,21 @@ class NotificationsClient:
         return session_failed(exc, self.where)
 
     def _connected_note(self) -> str:
-        topics = len(self.conversations) * len(self.kinds)
+        topics = len(self.conversations) * len(self.kinds) + len(self.watches)
         note = (
             f"subscribed: {len(self.conversations)} conversations, {topics} topics on "
             f"{len(self.slots)} channel(s)"
         )
-        return f"{note}; {self.limits_note}" if self.limits_note else note
+        if self.watches:
+            waiting = sum(f.waiting for f in self.followed.values())
+            note += (
+                f"; following {_count(len(self.queues), 'queue')} and "
+                f"{_count(len(self.users), 'agent')}: "
+                f"{len(self.followed) - waiting} conversations followed"
+                + (f", {waiting} waiting for room" if waiting else "")
+            )
+        notes = [n for n in (self.follow_note, self.limits_note) if n]
+        return "; ".join([note, *notes])
 
     # REST
 
@@ -356,13 +444,40 @@ class NotificationsClient:
     def topics(self, conversations: list[str]) -> list[str]:
         return [suggestion_topic(c, kind) for c in conversations for kind in self.kinds]
 
+    def slot_topics(self, slot: _Slot) -> list[str]:
+        return slot.watches + self.topics(slot.conversations)
+
+    def _room(self, slot: _Slot) -> int:
+        return (self.limits.max_topics - len(slot.watches)) // len(self.kinds)
+
     # Channels
 
     async def _open_all(self, token: str) -> None:
         free = self.budget.free(self.limits)
-        plan = plan_channels(self.conversations, self.kinds, limits=self.limits, channels_free=free)
+        watches = len(self.watches)
+        # Followed conversations beyond what the free channels carry wait (newest first).
+        # The oldest followed conversations take the room the listed ones leave; the rest
+        # wait (and those that waited take room that has appeared since).
+        room = capacity(len(self.kinds), limits=self.limits, channels=free, watches=watches)
+        room -= len(self.listed)
+        ordered = [c for c in self.followed if c not in set(self.listed)]
+        for place, conversation in enumerate(ordered):
+            followed = self.followed[conversation]
+            if place >= room and not followed.waiting:
+                await self._wait_for_room(followed)
+            elif place < room and followed.waiting:
+                followed.waiting = False
+                await self.follow_log.save(followed)
+                self.to_backfill[conversation] = None
+        await self._room_again()
+        self.conversations = self.listed + self._subscribed_followed()
+        plan = plan_channels(
+            self.conversations, self.kinds, limits=self.limits, channels_free=free, watches=watches
+        )
         self.budget.in_use += len(plan)
         self.slots = [self._new_slot(conversations) for conversations in plan]
+        if self.slots:
+            self.slots[0].watches = list(self.watches)
         for slot in self.slots:
             await self._connect(slot)
 
@@ -374,7 +489,7 @@ class NotificationsClient:
         """Give the slot a new channel with its topics and a connected socket; the previous
         socket, if any, is read a little longer and then closed."""
         channel = await self._create_channel()
-        await self._subscribe(channel, self.topics(slot.conversations), replace=True)
+        await self._subscribe(channel, self.slot_topics(slot), replace=True)
         token = await self.tokens.token()  # the channel's: invalidated if Genesys revokes it
         try:
             # The channel, made with the token, is the credential: Genesys' own clients (a
@@ -478,6 +593,10 @@ class NotificationsClient:
                 self._start(slot, self._resubscribe(slot), "resubscribe")
             return
         slot.last_event_at = received_at
+        watch = watch_of(topic) if isinstance(topic, str) else None
+        if watch is not None:
+            self.follow_events.put_nowait((watch, body, received_at))
+            return
         await self.handler.on_frame(frame)
 
     async def _resubscribe(self, slot: _Slot) -> None:
@@ -506,6 +625,10 @@ class NotificationsClient:
         for slot in slots:
             if slot.ws is not None:
                 self._missed(slot, slot.last_frame_at)  # until the next session back-fills
+                if slot.watches:
+                    since = slot.last_frame_at
+                    gap = self.watch_gap_since
+                    self.watch_gap_since = since if gap is None else min(gap, since)
             for task in list(slot.tasks):
                 task.cancel()
             await asyncio.gather(*slot.tasks, return_exceptions=True)
@@ -517,8 +640,11 @@ class NotificationsClient:
     async def set_conversations(self, conversations: list[str]) -> None:
         """Follow a changed list of conversations with subscription calls, without a reconnect."""
         added = [c for c in conversations if c not in self.conversations]
-        removed = set(self.conversations) - set(conversations)
-        self.conversations = list(conversations)
+        removed = set(self.listed) - set(conversations) - set(self._subscribed_followed())
+        self.listed = list(conversations)
+        self.conversations = self.listed + [
+            c for c in self._subscribed_followed() if c not in self.listed
+        ]
         for conversation in removed:
             self.to_backfill.pop(conversation, None)
         if not self.slots:
@@ -539,12 +665,16 @@ class NotificationsClient:
         for slot in self.slots:
             if removed & set(slot.conversations):
                 slot.conversations = [c for c in slot.conversations if c not in removed]
-                await self._subscribe(slot.channel, self.topics(slot.conversations), replace=True)
+                await self._subscribe(slot.channel, self.slot_topics(slot), replace=True)
+
+    def _has_room(self) -> bool:
+        return self.budget.free(self.limits) > 0 or any(
+            len(s.conversations) < self._room(s) for s in self.slots
+        )
 
     async def _add(self, added: list[str]) -> None:
-        room = self.limits.max_topics // len(self.kinds)
         for conversation in added:
-            slot = next((s for s in self.slots if len(s.conversations) < room), None)
+            slot = next((s for s in self.slots if len(s.conversations) < self._room(s)), None)
             if slot is None:
                 if self.budget.free(self.limits) < 1:
                     raise TooManyTopics(
@@ -557,6 +687,187 @@ class NotificationsClient:
                 continue
             slot.conversations.append(conversation)
             await self._subscribe(slot.channel, self.topics([conversation]), replace=False)
+
+    # Following queues and agents (streams/genesys/following.py)
+
+    def _subscribed_followed(self) -> list[str]:
+        return [c for c, f in self.followed.items() if not f.waiting and c not in set(self.listed)]
+
+    async def _restore_followed(self) -> None:
+        """At start: the conversations followed before (a restart, another worker's)."""
+        if not self.watches:
+            return
+        for followed in sorted(await self.follow_log.load(), key=lambda f: f.started):
+            self.followed[followed.conversation] = followed
+        self.conversations = self.listed + self._subscribed_followed()
+        waiting = [c for c, f in self.followed.items() if f.waiting]
+        self.backfill_once.update(dict.fromkeys(waiting))  # they may have ended meanwhile
+
+    async def _follow_loop(self) -> None:
+        """Conversation events, one at a time, in the order they came."""
+        while True:
+            (what, ident), body, received_at = await self.follow_events.get()
+            await self._on_conversation(what, ident, body, received_at)
+
+    async def _on_conversation(self, what: str, ident: str, body, received_at: float) -> None:
+        try:
+            event = ConversationEvent.model_validate(body)
+        except ValidationError as exc:
+            logger.warning(
+                "%s: a %s's conversation event was not understood (%d errors); ignored",
+                self.where,
+                what,
+                exc.error_count(),
+            )
+            return
+        conversation = event.id
+        if conversation in self.listed:
+            return
+        known = self.followed.get(conversation)
+        if event.ended:
+            if known is None:
+                # Seen only as it ends: it started before the stream watched, or while no
+                # socket was open. Everything it said is in its listing.
+                self.backfill_once[conversation] = None
+            elif known.waiting:
+                await self.follow_log.forget([conversation])
+                del self.followed[conversation]
+                self.backfill_once[conversation] = None
+            elif known.ended is None:
+                known.ended = received_at
+                await self.follow_log.save(known)
+            await self.backfill_pending()
+            return
+        if known is not None:
+            return  # a change (a transfer, a new participant): already followed
+        via = f"{'agent' if what == 'user' else what} {ident}"
+        followed = Followed(conversation, via, received_at)
+        self.followed[conversation] = followed
+        async with self._changes:
+            if self._has_room():
+                await self._add([conversation])
+                self.conversations.append(conversation)
+                await self.follow_log.save(followed)
+                self.to_backfill[conversation] = None  # everything it said before
+            else:
+                await self._wait_for_room(followed)
+        await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
+        await self.backfill_pending()
+
+    async def _wait_for_room(self, followed: Followed) -> None:
+        followed.waiting = True
+        self.followed[followed.conversation] = followed
+        await self.follow_log.save(followed)
+        logger.info(
+            "%s: conversation %s waits for room on the channels", self.where, followed.conversation
+        )
+        if not self.budget_full:
+            self.budget_full = True
+            self._budget_filled.set()
+            kinds = len(self.kinds)
+            self.follow_note = (
+                f"channels full: {len(self.conversations)} conversations x {kinds} suggestion "
+                f"kinds + {len(self.watches)} queue and agent topics on {len(self.slots)} "
+                f"channel(s) of {self.limits.max_topics} topics, none of the OAuth client's "
+                f"{self.limits.max_channels} channels free (one is kept for hand-overs); new "
+                f"conversations wait, the oldest keep their place, and each waiting one is "
+                f"back-filled when room frees or when it ends"
+            )
+            await self.follow_log.note(self.follow_note)
+
+    async def _sweep_loop(self) -> None:
+        """Unsubscribe conversations that ended `follow_linger` ago; give their room to the
+        oldest waiting ones."""
+        linger = self.settings.follow_linger
+        while True:
+            # While conversations wait for room, ended ones give theirs within a second.
+            interval = 1.0 if self.budget_full else max(0.05, min(linger / 4, 30.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._budget_filled.wait(), interval)
+            self._budget_filled.clear()
+            await self.sweep(time.time() - linger)
+
+    async def sweep(self, ended_before: float) -> None:
+        """Let go of the conversations that ended before `ended_before`; while others wait
+        for room, of every one that ended, its late suggestions fetched from its listing
+        when its linger is over."""
+        someone_waits = any(f.waiting for f in self.followed.values())
+        done = [
+            c
+            for c, f in self.followed.items()
+            if not f.waiting and f.ended is not None and (someone_waits or f.ended <= ended_before)
+        ]
+        for conversation in done:
+            ended = self.followed[conversation].ended
+            if ended > ended_before:
+                self.late[conversation] = ended
+        for conversation, ended in list(self.late.items()):
+            if ended <= ended_before:
+                await self.backfill(conversation, ended - self.settings.backfill_overlap)
+                del self.late[conversation]
+        promoted: list[str] = []
+        async with self._changes:
+            if done:
+                await self._remove(set(done))
+                self.conversations = [c for c in self.conversations if c not in set(done)]
+                for conversation in done:
+                    del self.followed[conversation]
+                    self.to_backfill.pop(conversation, None)
+                await self.follow_log.forget(done)
+            for conversation, followed in list(self.followed.items()):
+                if not followed.waiting or not self._has_room():
+                    continue
+                await self._add([conversation])
+                followed.waiting = False
+                self.conversations.append(conversation)
+                await self.follow_log.save(followed)
+                self.to_backfill[conversation] = None
+                promoted.append(conversation)
+            await self._room_again()
+        if done or promoted:
+            await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
+            await self.backfill_pending()
+
+    async def _room_again(self) -> None:
+        if self.budget_full and not any(f.waiting for f in self.followed.values()):
+            self.budget_full = False
+            self.follow_note = ""
+            await self.follow_log.note(
+                "channels have room again: every conversation in the followed queues and "
+                "agents is subscribed"
+            )
+
+    async def _discover_gap(self) -> None:
+        """Conversations that may have started and ended while no socket was open: Genesys'
+        Copilot aggregates count suggestions by conversation; each unknown one is
+        back-filled. Refused (no permission `analytics:agentCopilotAggregate:view`): said."""
+        since = self.watch_gap_since
+        if since is None:
+            return
+        start = since - self.settings.backfill_overlap
+        query = conversations_query(self.queues, self.users, start, time.time())
+        try:
+            response = await self._request(
+                "POST", AGGREGATES_PATH, what="Copilot aggregates", json=query
+            )
+        except PermissionDenied as exc:
+            self.follow_note = (
+                f"conversations that started and ended while disconnected cannot be found: {exc}"
+            )
+            await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
+            return
+        _expect(response, 200, "Copilot aggregates")
+        found = _parse(AggregateResponse, response, "Copilot aggregates").conversations()
+        self.watch_gap_since = None
+        unknown = [c for c in found if c not in self.conversations and c not in self.followed]
+        if unknown:
+            logger.info(
+                "%s: %d conversations had suggestions while disconnected; back-filling them",
+                self.where,
+                len(unknown),
+            )
+        self.backfill_once.update(dict.fromkeys(unknown))
+        await self.backfill_pending()
 
     # Back-fill
 
@@ -573,18 +884,24 @@ class NotificationsClient:
         if cursor is not None:
             for conversation in self.conversations:
                 self.to_backfill.setdefault(conversation, cursor.timestamp())
+            if self.watches:
+                self.watch_gap_since = cursor.timestamp()
 
     async def backfill_pending(self) -> int:
         """Fetch what the conversations in `to_backfill` may have missed; returns how many
         suggestions were handed on (duplicates are removed downstream)."""
         handed = 0
-        for conversation, since in list(self.to_backfill.items()):
-            if conversation not in self.conversations:
-                continue
-            after = None if since is None else since - self.settings.backfill_overlap
-            handed += await self.backfill(conversation, after)
-            if self.to_backfill.get(conversation, 0) == since:
-                del self.to_backfill[conversation]
+        async with self._backfilling:  # the follower, the sweep and a session may all ask
+            for conversation in list(self.backfill_once):
+                handed += await self.backfill(conversation, None)
+                self.backfill_once.pop(conversation, None)
+            for conversation, since in list(self.to_backfill.items()):
+                if conversation not in self.conversations:
+                    continue
+                after = None if since is None else since - self.settings.backfill_overlap
+                handed += await self.backfill(conversation, after)
+                if self.to_backfill.get(conversation, 0) == since:
+                    del self.to_backfill[conversation]
         if handed:
             logger.info("%s: back-filled %d suggestions", self.where, handed)
         return handed
@@ -618,6 +935,10 @@ class NotificationsClient:
         frame = Frame(json.dumps(message), time.time(), Decoded(message, Encoding.TEXT))
         await self.handler.on_frame(frame)
         return 1
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
 def _id(slot: _Slot) -> str:

@@ -47,6 +47,55 @@ def topic_kind(topic: str) -> tuple[str, str] | None:
     return conversation, kind
 
 
+# Where conversations are found: a queue's or an agent's conversations, as they start,
+# change and end (PROTOCOL.md section 2).
+QUEUE_TOPIC = "v2.routing.queues.{}.conversations"
+USER_TOPIC = "v2.users.{}.conversations"
+_WATCHES = (("queue", "v2.routing.queues."), ("user", "v2.users."))
+_WATCH_SUFFIX = ".conversations"
+
+
+def watch_topics(queues: list[str], users: list[str]) -> list[str]:
+    return [QUEUE_TOPIC.format(q) for q in queues] + [USER_TOPIC.format(u) for u in users]
+
+
+def watch_of(topic: str) -> tuple[str, str] | None:
+    """("queue" or "user", id) of a conversations topic; None for any other topic."""
+    for what, prefix in _WATCHES:
+        if topic.startswith(prefix) and topic.endswith(_WATCH_SUFFIX):
+            ident = topic[len(prefix) : -len(_WATCH_SUFFIX)]
+            if ident and "." not in ident:
+                return what, ident
+    return None
+
+
+class Participant(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    purpose: str | None = None
+    user_id: str | None = Field(default=None, alias="userId")
+    queue_id: str | None = Field(default=None, alias="queueId")
+    end_time: datetime | None = Field(default=None, alias="endTime")
+    state: str | None = None
+
+
+class ConversationEvent(BaseModel):
+    """A conversation as a queue's or an agent's conversations topic carries it. It has ended
+    when every participant has an end time or is disconnected or terminated."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: Identifier
+    participants: list[Participant] = Field(default_factory=list, max_length=200)
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.participants) and all(
+            p.end_time is not None or (p.state or "").lower() in ("disconnected", "terminated")
+            for p in self.participants
+        )
+
+
 class SuggestionListing(BaseModel):
     entities: list[Any] = Field(default_factory=list)
     next_uri: str | None = Field(default=None, alias="nextUri")

@@ -51,6 +51,18 @@ def add_simulator_arguments(parser, *, prefix: str = "") -> None:
         help="Notifications flavour: seconds a channel lives unless resubscribed.",
     )
     parser.add_argument(
+        f"{p}queues",
+        type=int,
+        default=defaults.queues,
+        help="Queues whose conversations start and end (0: a fixed pool of conversations).",
+    )
+    parser.add_argument(
+        f"{p}conversation-turnover",
+        type=int,
+        default=defaults.conversation_turnover,
+        help="With queues: one conversation ends and another starts every this many insights.",
+    )
+    parser.add_argument(
         f"{p}run-id",
         default=None,
         help="Part of every event id (default: the start time); fixed, ids are predictable.",
@@ -71,5 +83,7 @@ def config_from_options(options: dict, *, prefix: str = "") -> SimulatorConfig:
         hostile_ratio=options[f"{key}hostile_ratio"],
         heartbeat_seconds=options[f"{key}heartbeat_seconds"],
         channel_ttl=options[f"{key}channel_ttl"],
+        queues=options[f"{key}queues"],
+        conversation_turnover=options[f"{key}conversation_turnover"],
         **({"run_id": options[f"{key}run_id"]} if options.get(f"{key}run_id") else {}),
     )

@@ -30,7 +30,7 @@ from streams.genesys.notifications import (
     SOCKET_CLOSING_TOPIC,
     TOKEN_REVOKED,
 )
-from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, topic_kind
+from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, topic_kind, watch_of
 from streams.genesys.times import iso
 from streams.simulator.generator import event_seq
 
@@ -166,6 +166,8 @@ class ChannelSocket:
     cursor: int
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     silent_until: float = 0.0
+    # Conversation events (queues, agents) for this socket, sent before the next suggestion.
+    outbox: collections.deque = field(default_factory=collections.deque)
 
 
 class NotificationsService:
@@ -180,6 +182,9 @@ class NotificationsService:
         self.heartbeats = True
         self.engagements: list[dict] = []  # feedback received: {"suggestionId", "body"}
         self.engagement_status = 200  # a fault may make it answer otherwise
+        self.aggregates_status = 200
+        # Permissions the OAuth client's role lacks (the "permissions" fault).
+        self.missing_permissions: set[str] = set()
 
     @property
     def config(self):
@@ -207,10 +212,31 @@ class NotificationsService:
         app.router.add_post(
             "/api/v2/knowledge/knowledgebases/{kb}/documents/search", self.knowledge_search
         )
+        app.router.add_get("/api/v2/routing/queues", self.queues_view)
+        app.router.add_get("/api/v2/routing/queues/{queue}", self.queue_view)
+        app.router.add_post(
+            "/api/v2/analytics/agentcopilots/aggregates/query", self.copilot_aggregates
+        )
 
     def _client(self, request: web.Request) -> str | None:
         token = self.simulator._token_valid(request)
         return None if token is None else self.config.client_id
+
+    def _refused(self, request: web.Request, permission: str) -> web.Response | None:
+        """401 without a valid token, 403 when the role lacks `permission`, else None."""
+        if self._client(request) is None:
+            return _unauthorised()
+        if permission in self.missing_permissions:
+            return web.json_response(
+                {
+                    "message": f"Unable to perform the requested action. You are missing the "
+                    f"following permission(s): [{permission}]",
+                    "code": "missing.permissions",
+                    "status": 403,
+                },
+                status=403,
+            )
+        return None
 
     # REST
 
@@ -291,7 +317,7 @@ class NotificationsService:
                 raise TypeError
         except (ValueError, TypeError, KeyError):
             return _bad_request('the body must be a list of {"id": topic}')
-        unknown = [t for t in topics if topic_kind(t) is None]
+        unknown = [t for t in topics if topic_kind(t) is None and watch_of(t) is None]
         if unknown:
             return _bad_request(f"invalid topic {unknown[0][:120]}")
         replace = request.method == "PUT"
@@ -300,16 +326,28 @@ class NotificationsService:
             return _bad_request(
                 f"a channel takes at most {self.max_topics} topics; this would make {len(wanted)}"
             )
-        channel.topics = wanted
+        # A topic the role may not read is not subscribed; Genesys names what it lacks.
+        lacking = "conversation:suggestion:view" in self.missing_permissions
+        refused = {t for t in wanted if lacking and topic_kind(t) is not None}
+        channel.topics = wanted - refused
         # Resubscribing extends a channel's life, as on the real service.
         channel.expires = time.time() + self.config.channel_ttl
         self.subscription_calls.append((request.method, channel.id, len(topics)))
         self.counters[f"notifications_subscribe_{request.method.lower()}"] += 1
-        return web.json_response({"entities": [{"id": t} for t in sorted(channel.topics)]})
+        entities = [
+            {
+                "id": t,
+                **(
+                    {"missingPermissions": ["conversation:suggestion:view"]} if t in refused else {}
+                ),
+            }
+            for t in sorted(wanted)
+        ]
+        return web.json_response({"entities": entities})
 
     async def listing_view(self, request: web.Request) -> web.Response:
-        if self._client(request) is None:
-            return _unauthorised()
+        if refused := self._refused(request, "conversation:suggestion:view"):
+            return refused
         conversation = request.match_info["conversation"]
         try:
             page_size = int(request.query.get("pageSize", 25))
@@ -337,8 +375,8 @@ class NotificationsService:
     async def engagement_view(self, request: web.Request) -> web.Response:
         """A suggestion's engagement (the SDK's `SuggestionEngagement`): recorded, and echoed
         on the suggestion's topic as Genesys does (state Rated for feedback)."""
-        if self._client(request) is None:
-            return _unauthorised()
+        if refused := self._refused(request, "conversation:suggestionEngagement:add"):
+            return refused
         if self.engagement_status != 200:
             status = self.engagement_status
             return web.json_response({"message": "refused", "status": status}, status=status)
@@ -380,8 +418,8 @@ class NotificationsService:
         return web.json_response({"engagementType": kind}, status=200)
 
     async def knowledge_search(self, request: web.Request) -> web.Response:
-        if self._client(request) is None:
-            return _unauthorised()
+        if refused := self._refused(request, "knowledge:knowledgebase:search"):
+            return refused
         kb = request.match_info["kb"]
         service = self.simulator.knowledge
         if kb not in service.corpus:
@@ -438,6 +476,96 @@ class NotificationsService:
                     }
                     for confidence, doc in results
                 ],
+            }
+        )
+
+    async def queues_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/routing/queues: the queues, paged as Genesys pages them."""
+        if refused := self._refused(request, "routing:queue:view"):
+            return refused
+        life = self.simulator.life
+        queues = life.queue_listing() if life is not None else []
+        try:
+            size = int(request.query.get("pageSize", 25))
+            number = int(request.query.get("pageNumber", 1))
+        except ValueError:
+            return _bad_request("pageSize and pageNumber are integers")
+        if not 1 <= size <= 500 or number < 1:
+            return _bad_request("pageSize is 1..500; pageNumber from 1")
+        page = queues[(number - 1) * size : number * size]
+        return web.json_response(
+            {
+                "entities": page,
+                "pageSize": size,
+                "pageNumber": number,
+                "total": len(queues),
+                "pageCount": max(1, -(-len(queues) // size)),
+            }
+        )
+
+    async def queue_view(self, request: web.Request) -> web.Response:
+        if refused := self._refused(request, "routing:queue:view"):
+            return refused
+        life = self.simulator.life
+        queue = request.match_info["queue"]
+        known = {q["id"]: q for q in (life.queue_listing() if life is not None else [])}
+        if queue not in known:
+            return _not_found("queue")
+        return web.json_response(known[queue])
+
+    async def copilot_aggregates(self, request: web.Request) -> web.Response:
+        """POST /api/v2/analytics/agentcopilots/aggregates/query: suggestion counts over an
+        interval, grouped by conversationId, queueId, userId and suggestionType, filtered
+        by predicates on those dimensions (`AgentCopilotAggregationQuery`)."""
+        if refused := self._refused(request, "analytics:agentCopilotAggregate:view"):
+            return refused
+        if self.aggregates_status != 200:
+            status = self.aggregates_status
+            return web.json_response({"message": "refused", "status": status}, status=status)
+        try:
+            query = json.loads(await request.text())
+            start, end = (_parse_iso(part) for part in query["interval"].split("/"))
+            group_by = list(query.get("groupBy") or [])
+            predicates = _predicates(query.get("filter"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _bad_request("interval is start/end in ISO-8601; filter and groupBy as the SDK")
+        dimensions = ("conversationId", "queueId", "userId", "suggestionType")
+        if any(d not in dimensions for d in group_by + [p[0] for p in predicates]):
+            return _bad_request(f"dimensions supported here: {', '.join(dimensions)}")
+        self.counters["copilot_aggregates_queries"] += 1
+        life = self.simulator.life
+        counts: collections.Counter = collections.Counter()
+        for event in self.simulator.events:
+            at = _parse_iso(event["timestamp"])
+            if not start <= at < end:
+                continue
+            conversation = event["interaction_id"]
+            values = {
+                "conversationId": conversation,
+                "queueId": life.queue_of(conversation) if life else None,
+                "userId": life.agent_of(conversation) if life else None,
+                "suggestionType": REST_TYPE[suggestion_kind(event, self.config.run_id)],
+            }
+            if predicates and not any(values[d] == v for d, v in predicates):
+                continue
+            counts[tuple(values[d] for d in group_by)] += 1
+        interval = query["interval"]
+        return web.json_response(
+            {
+                "results": [
+                    {
+                        "group": dict(zip(group_by, key, strict=True)),
+                        "data": [
+                            {
+                                "interval": interval,
+                                "metrics": [
+                                    {"metric": "nDistinctSuggestions", "stats": {"count": n}}
+                                ],
+                            }
+                        ],
+                    }
+                    for key, n in sorted(counts.items(), key=lambda kv: [str(k) for k in kv[0]])
+                ]
             }
         )
 
@@ -510,9 +638,15 @@ class NotificationsService:
                 sock.wakeup.clear()
                 sock.cursor = max(sock.cursor, simulator.first_seq)
                 while sock.cursor <= simulator.last_seq and not self._silent(sock):
+                    # What happened to conversations before this event comes first.
+                    while sock.outbox and sock.outbox[0][0] <= sock.cursor:
+                        _, message = sock.outbox.popleft()
+                        await sock.ws.send_json(message)
                     event = simulator.events[sock.cursor - simulator.first_seq]
                     sock.cursor += 1
                     await self._deliver(sock, event)
+                while sock.outbox and not self._silent(sock):
+                    await sock.ws.send_json(sock.outbox.popleft()[1])
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sock.wakeup.wait(), timeout=0.5)
 
@@ -530,6 +664,24 @@ class NotificationsService:
         )
         self.simulator.record_sent(event)
         self.counters["notifications_events"] += 1
+
+    def publish_conversations(self, changed: list) -> None:
+        """Queue and agent topics: each conversation that started or ended, to the sockets
+        subscribed, in order with the suggestions (nothing for a socket not there)."""
+        at = self.simulator.last_seq + 1  # the next event's sequence number
+        for conversation in changed:
+            body = conversation.event()
+            for topic in conversation.topics:
+                message = {
+                    "topicName": topic,
+                    "version": "2",
+                    "eventBody": body,
+                    "metadata": {"CorrelationId": str(uuid.uuid4())},
+                }
+                for sock in self.sockets:
+                    if topic in sock.channel.topics and not self._silent(sock):
+                        sock.outbox.append((at, message))
+                        self.counters["notifications_conversation_events"] += 1
 
     def wake(self) -> None:
         for sock in self.sockets:
@@ -551,6 +703,8 @@ class NotificationsService:
                 if note == NO_LONGER_SUBSCRIBED:
                     sock.channel.topics = set()
                 self.simulator._spawn(self._metadata(sock, note))
+        elif action == "permissions":
+            self.missing_permissions = set(fault.get("missing") or [])
         elif action == "engagement":
             self.engagement_status = int(fault.get("status", 200))
         elif action == "notifications_limits":
@@ -586,6 +740,22 @@ class NotificationsService:
             "notifications_sockets_open": len(self.sockets),
             "notifications_topics": sum(len(c.topics) for c in self.channels.values()),
         }
+
+
+def _parse_iso(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _predicates(node) -> list[tuple[str, str]]:
+    """(dimension, value) of a filter's predicates, clauses included; any one may match
+    (the callers here send one dimension per filter, `or` of values)."""
+    if not node:
+        return []
+    found = [(p["dimension"], p["value"]) for p in node.get("predicates") or []]
+    for clause in node.get("clauses") or []:
+        found.extend(_predicates(clause))
+    return found
 
 
 def _unauthorised() -> web.Response:

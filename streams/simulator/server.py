@@ -26,6 +26,7 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
 from streams.genesys.payloads import Subscription
+from streams.simulator.conversations import ConversationLife
 from streams.simulator.generator import EventGenerator, event_seq
 from streams.simulator.knowledge import KnowledgeService
 from streams.simulator.notifications import NotificationsService
@@ -52,8 +53,9 @@ FAULTS = (
     "token_revoked",  # every socket is told its token was revoked
     "notifications_limits",  # limits endpoint answers {"status"}; {"channels"}, {"topics"}
     "engagement",  # suggestion engagements (feedback) answer {"status"} (200 to undo)
+    "permissions",  # the OAuth client's role lacks the permissions {"missing"} ([] to undo)
 )
-NOTIFICATION_FAULTS = FAULTS[-6:]
+NOTIFICATION_FAULTS = FAULTS[-7:]
 INJECTIONS = ("malformed-json", "bad-base64", "not-an-object", "oversized", "duplicate", "no-type")
 
 
@@ -75,6 +77,12 @@ class SimulatorConfig:
     # The notifications flavour: heartbeat period and channel lifetime, in seconds.
     heartbeat_seconds: float = 30.0
     channel_ttl: float = 24 * 3600.0
+    # Queues (0: none; conversations are a fixed pool): `interactions` conversations are
+    # live at a time, each in a queue with an agent, and every `conversation_turnover`
+    # events the oldest ends and a new one starts (streams/simulator/conversations.py).
+    queues: int = 0
+    agents: int = 6
+    conversation_turnover: int = 10
     # Part of every event id, so a restarted simulator never reuses an id (as Genesys never
     # does). Tests set "" for short ids.
     run_id: str = field(default_factory=lambda: format(int(time.time()), "x"))
@@ -102,6 +110,19 @@ class Simulator:
             hostile_ratio=self.config.hostile_ratio,
             run=self.config.run_id,
         )
+        self.life = (
+            ConversationLife(
+                queues=self.config.queues,
+                agents=self.config.agents,
+                live=self.config.interactions,
+                turnover=self.config.conversation_turnover,
+                run=self.config.run_id,
+            )
+            if self.config.queues > 0
+            else None
+        )
+        if self.life is not None:
+            self.generator.interactions = self.life.ids()
         self.events: list[dict] = []
         self.first_seq = 1
         self.tokens: dict[str, float] = {}
@@ -190,6 +211,11 @@ class Simulator:
         for _ in range(count):
             if self.config.max_events is not None and self.generator.seq >= self.config.max_events:
                 break
+            if self.life is not None:
+                changed = self.life.tick()
+                if changed:
+                    self.generator.interactions = self.life.ids()
+                    self.notifications.publish_conversations(changed)
             self.events.append({**self.generator.next_event(), **overrides})
         overflow = len(self.events) - self.config.retention
         if overflow > 0:

@@ -65,3 +65,28 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return self.worker
+
+
+class FollowedConversation(models.Model):
+    """A conversation a notifications stream follows because it started in a followed queue
+    or with a followed agent: kept so that a restart or another worker follows it too."""
+
+    stream = models.ForeignKey(StreamConfig, on_delete=models.CASCADE, related_name="followed")
+    conversation_id = models.CharField(max_length=128)
+    via = models.CharField(max_length=160, help_text="The queue or agent it was found through.")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    waiting = models.BooleanField(
+        default=False, help_text="Seen but not subscribed: the channels had no room."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream", "conversation_id"], name="followed_conversation_once"
+            )
+        ]
+        ordering = ["started_at", "pk"]
+
+    def __str__(self):
+        return self.conversation_id

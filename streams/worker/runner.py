@@ -30,6 +30,7 @@ from streams.genesys.notifications import NotificationsClient, NotificationSetti
 from streams.genesys.sessions import ClientSettings, ClientState
 from streams.ingest.records import READERS, Record, process_frame, unstorable
 from streams.ingest.store import BatchResult, store_batch
+from streams.worker.following import DatabaseFollowLog
 from streams.worker.models import StreamState, StreamStatus
 from streams.worker.specs import StreamSpec, client_settings, notification_settings
 
@@ -124,6 +125,9 @@ class StreamRunner:
                 kinds=list(self.spec.insight_types),
                 handler=self,
                 settings=self.notification_settings or notification_settings(),
+                queues=list(self.spec.queue_ids),
+                users=list(self.spec.user_ids),
+                follow_log=DatabaseFollowLog(self.spec.stream_id, self.spec.name, self.worker),
             )
         return InsightsClient(
             http=self.http,

@@ -25,6 +25,8 @@ class StreamSpec:
     connection: ConnectionSpec
     subscription_id: str = ""
     interaction_ids: tuple[str, ...] = ()
+    queue_ids: tuple[str, ...] = ()
+    user_ids: tuple[str, ...] = ()
     insight_types: tuple[str, ...] = ()
     extra_filters_json: str = "[]"
     envelope: tuple[float, float] = (0.0, 1.0)
@@ -79,6 +81,8 @@ def stream_spec(stream: StreamConfig) -> StreamSpec:
         connection=connection,
         subscription_id=stream.subscription_id,
         interaction_ids=tuple(stream.interaction_ids),
+        queue_ids=tuple(stream.queue_ids) if connection.notifications else (),
+        user_ids=tuple(stream.user_ids) if connection.notifications else (),
         insight_types=tuple(stream.insight_types),
         extra_filters_json=json.dumps([f.as_wire() for f in stream.filters.all()]),
         envelope=matrix.envelope(list(stream.insight_types)),
@@ -117,5 +121,6 @@ def notification_settings() -> NotificationSettings:
         heartbeat_timeout=timeout,
         ping_interval=timeout / 3,
         rollover_before=settings.STREAMS_CHANNEL_ROLLOVER_SECONDS,
+        follow_linger=settings.STREAMS_FOLLOW_LINGER_SECONDS,
         client=client_settings(),
     )

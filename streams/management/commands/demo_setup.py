@@ -4,7 +4,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
 from streams.config.documents import config_import
-from streams.simulator.generator import interaction_ids
+from streams.simulator.conversations import queue_ids
+
+# `make demo` runs the simulator with this many queues.
+DEMO_QUEUES = 3
 
 DEMO_USERS = (
     # username, password, group
@@ -61,10 +64,12 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                 "name": "demo-insights",
                 "connection": "demo-simulator",
                 "confidence_matrix": "default",
-                # Every type, and the simulator's conversations by name: the notifications
-                # flavour subscribes per conversation, so the connection can switch flavour.
+                # Every type and every conversation. The seed flavour has no queues and takes
+                # all; switched to the notifications flavour, the stream follows the
+                # simulator's queues: their conversations are found as they start.
                 "insight_types": [],
-                "interaction_ids": interaction_ids(),
+                "interaction_ids": [],
+                "queue_ids": queue_ids(DEMO_QUEUES),
                 "enabled": True,
             }
         ],

@@ -206,12 +206,12 @@ def test_a_notifications_stream_needs_conversations_and_suggestion_kinds():
     )
     with pytest.raises(ValidationError) as refused:
         stream.full_clean()
-    assert "list the conversation ids" in str(refused.value)
+    assert "name queues or agents to follow" in str(refused.value)
     assert "x: not a suggestion kind" in str(refused.value)
     # Configured before the connection changed flavour: the stream shows why it cannot run.
     stream.insight_types = []
     stream.save()
-    assert "list the conversation ids" in stream_spec(stream).problem
+    assert "name queues or agents to follow" in stream_spec(stream).problem
 
 
 # Knowledge search over REST

@@ -1,0 +1,263 @@
+"""Check a connection: call each endpoint its streams need, and say per feature whether the
+OAuth client is permitted, lacks a permission (which one), or names something Genesys does
+not know (a queue id mistyped, a knowledge base gone).
+
+Every call is a read, or a write Genesys refuses before it changes anything (a suggestion
+engagement on a conversation that does not exist). Subscribing is checked on one new channel:
+the stream worker keeps one of the OAuth client's channels free for hand-overs, which this
+uses for as long as the check runs (a channel cannot be deleted; it lapses unused).
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from urllib.parse import quote
+
+import httpx
+
+from streams.genesys.auth import TokenManager
+from streams.genesys.errors import GenesysError
+from streams.genesys.following import AGGREGATES_PATH, conversations_query
+from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, watch_topics
+
+NOBODY = "00000000-0000-4000-8000-000000000000"  # a conversation no org has
+QUEUE_PATH = "/api/v2/routing/queues/{}"
+CHANNELS_PATH = "/api/v2/notifications/channels"
+
+
+class Outcome(StrEnum):
+    PERMITTED = "permitted"
+    MISSING = "missing permission"
+    NOT_FOUND = "not found"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Finding:
+    feature: str
+    permission: str
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a connection's streams use."""
+
+    notifications: bool
+    queues: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    sample_conversation: str = ""  # one it follows or lists, if any
+    send_verdicts: bool = False
+    knowledge_bases: tuple[tuple[str, str], ...] = ()  # (id, name)
+
+
+@dataclass
+class ConnectionCheck:
+    http: httpx.AsyncClient
+    tokens: TokenManager
+    api: str
+    needs: Needs
+    findings: list[Finding] = field(default_factory=list)
+
+    async def run(self) -> list[Finding]:
+        try:
+            await self.tokens.token()
+        except GenesysError as exc:
+            return [Finding("Sign-in (OAuth client credentials)", "-", Outcome.FAILED, str(exc))]
+        except httpx.HTTPError as exc:
+            detail = (
+                f"Genesys could not be reached at {self.tokens.token_url} "
+                f"({exc or type(exc).__name__}): check the connection's region or base URLs"
+            )
+            return [Finding("Sign-in (OAuth client credentials)", "-", Outcome.FAILED, detail)]
+        self.findings.append(
+            Finding("Sign-in (OAuth client credentials)", "-", Outcome.PERMITTED, "token issued")
+        )
+        if not self.needs.notifications:
+            await self._seed()
+            return self.findings
+        await self._subscriptions()
+        await self._backfill()
+        if self.needs.queues:
+            await self._queues()
+        if self.needs.queues or self.needs.users:
+            await self._aggregates()
+        if self.needs.send_verdicts:
+            await self._engagement()
+        for kb, name in self.needs.knowledge_bases:
+            await self._knowledge(kb, name)
+        return self.findings
+
+    # One call, read as an outcome
+
+    async def _call(self, method: str, path: str, **kwargs) -> httpx.Response | str:
+        token = await self.tokens.token()
+        try:
+            return await self.http.request(
+                method,
+                self.api + path,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=15.0,
+                **kwargs,
+            )
+        except (httpx.HTTPError, GenesysError) as exc:
+            return f"{type(exc).__name__}: {exc}"[:300]
+
+    def _read(
+        self,
+        feature: str,
+        permission: str,
+        response: httpx.Response | str,
+        *,
+        ok=(200,),
+        not_found: str = "",
+    ) -> None:
+        if isinstance(response, str):
+            outcome, detail = Outcome.FAILED, response
+        elif response.status_code in ok:
+            outcome, detail = Outcome.PERMITTED, f"HTTP {response.status_code}"
+        elif response.status_code == 403:
+            outcome, detail = Outcome.MISSING, _message(response)
+        elif response.status_code == 404 and not_found:
+            outcome, detail = Outcome.NOT_FOUND, not_found
+        elif response.status_code == 404:
+            # The permission was checked and passed; the thing asked about does not exist.
+            outcome, detail = Outcome.PERMITTED, "HTTP 404 for a conversation that does not exist"
+        else:
+            outcome = Outcome.FAILED
+            detail = f"HTTP {response.status_code}: {_message(response)}"
+        self.findings.append(Finding(feature, permission, outcome, detail))
+
+    # Features
+
+    async def _seed(self) -> None:
+        response = await self._call("GET", "/api/v2/analytics/events/streamlimits")
+        self._read("Insights stream limits", "-", response)
+
+    async def _subscriptions(self) -> None:
+        """Subscribe one channel to what the streams need; Genesys names each topic's
+        missing permissions (`missingPermissions`) or refuses the call."""
+        conversation = self.needs.sample_conversation or NOBODY
+        kinds = self.needs.kinds or tuple(SUGGESTION_KINDS)
+        suggestions = [suggestion_topic(conversation, kind) for kind in kinds]
+        watches = watch_topics(list(self.needs.queues), list(self.needs.users))
+        created = await self._call("POST", CHANNELS_PATH)
+        if isinstance(created, str) or created.status_code != 200:
+            self._read("Notification channel", "-", created)
+            return
+        channel = created.json().get("id", "")
+        self._read("Notification channel", "-", created)
+        response = await self._call(
+            "PUT",
+            f"{CHANNELS_PATH}/{quote(str(channel), safe='')}/subscriptions",
+            json=[{"id": topic} for topic in suggestions + watches],
+        )
+        if isinstance(response, str) or response.status_code != 200:
+            self._read("Live suggestions (topics)", "conversation:suggestion:view", response)
+            return
+        missing = _missing_by_topic(response)
+        self._topics(
+            "Live suggestions (topics)", "conversation:suggestion:view", suggestions, missing
+        )
+        if watches:
+            self._topics(
+                "Following queues and agents (topics)",
+                "as Genesys lists for the topics",
+                watches,
+                missing,
+            )
+
+    def _topics(self, feature: str, permission: str, topics: list[str], missing: dict) -> None:
+        lacking = sorted({p for t in topics for p in missing.get(t, [])})
+        if lacking:
+            self.findings.append(Finding(feature, ", ".join(lacking), Outcome.MISSING, ""))
+        else:
+            self.findings.append(
+                Finding(feature, permission, Outcome.PERMITTED, f"{len(topics)} topics")
+            )
+
+    async def _backfill(self) -> None:
+        conversation = quote(self.needs.sample_conversation or NOBODY, safe="")
+        response = await self._call(
+            "GET", f"/api/v2/conversations/{conversation}/suggestions", params={"pageSize": 1}
+        )
+        self._read("Back-fill (suggestions listing)", "conversation:suggestion:view", response)
+
+    async def _queues(self) -> None:
+        for queue in self.needs.queues:
+            response = await self._call("GET", QUEUE_PATH.format(quote(queue, safe="")))
+            name = ""
+            if not isinstance(response, str) and response.status_code == 200:
+                name = str(response.json().get("name") or "")
+            feature = f"Queue {name or queue}"
+            self._read(
+                feature,
+                "routing:queue:view",
+                response,
+                not_found=f"Genesys knows no queue {queue}: check the stream's queue ids",
+            )
+
+    async def _aggregates(self) -> None:
+        now = datetime.now(UTC)
+        query = conversations_query(
+            list(self.needs.queues),
+            list(self.needs.users),
+            (now - timedelta(minutes=5)).timestamp(),
+            now.timestamp(),
+        )
+        response = await self._call("POST", AGGREGATES_PATH, json=query)
+        self._read(
+            "Gaps and reconciliation (Copilot aggregates)",
+            "analytics:agentCopilotAggregate:view",
+            response,
+        )
+
+    async def _engagement(self) -> None:
+        suggestion = str(uuid.UUID(int=0))
+        response = await self._call(
+            "POST",
+            f"/api/v2/conversations/{NOBODY}/suggestions/{suggestion}/engagement",
+            json={"engagementType": "Feedback", "feedback": {"rating": "Positive"}},
+        )
+        self._read(
+            "Verdicts back to Genesys (suggestion feedback)",
+            "conversation:suggestionEngagement:add",
+            response,
+        )
+
+    async def _knowledge(self, kb: str, name: str) -> None:
+        response = await self._call(
+            "POST",
+            f"/api/v2/knowledge/knowledgebases/{quote(kb, safe='')}/documents/search",
+            json={"query": "assistgov connection check", "pageSize": 1},
+        )
+        self._read(
+            f"Knowledge search in {name} ({kb})",
+            "knowledge:knowledgebase:search",
+            response,
+            not_found=f"Genesys knows no knowledge base {kb}",
+        )
+
+
+def _missing_by_topic(response: httpx.Response) -> dict[str, list[str]]:
+    try:
+        entities = response.json().get("entities") or []
+    except (ValueError, AttributeError):
+        return {}
+    return {
+        str(e.get("id")): [str(p) for p in e.get("missingPermissions") or []]
+        for e in entities
+        if isinstance(e, dict)
+    }
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return "no message"
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message)[:300] if message else "no message"
