@@ -31,6 +31,7 @@ from streams.config.models import (
     StreamFilter,
 )
 from streams.config.services import stream_start, stream_stop
+from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, watch_topics
 from streams.worker.models import StreamState
 from streams.worker.specs import stream_spec
 
@@ -159,9 +160,10 @@ class StreamConfigForm(forms.ModelForm):
     queue_ids = LinesField(
         required=False,
         label="Queues to follow",
-        help_text="Notifications flavour: one Genesys queue id per line (see the queues this "
-        "connection can read below). Each conversation that starts in one of them is "
-        "subscribed as it starts, back-filled, and let go a while after it ends.",
+        help_text="Notifications flavour: one Genesys queue id per line (Check connection, on "
+        "the connection's page, shows each one's name or says it is unknown). Each "
+        "conversation that starts in one of them is subscribed as it starts, back-filled, and "
+        "let go a while after it ends.",
     )
     user_ids = LinesField(
         required=False,
@@ -332,6 +334,18 @@ class StreamConfigAdmin(FourEyesAdmin):
         spec = stream_spec(obj)
         if spec.problem:
             return spec.problem
+        if spec.notifications:
+            kinds = list(spec.insight_types) or list(SUGGESTION_KINDS)
+            topics = watch_topics(list(spec.queue_ids), list(spec.user_ids))
+            topics += [suggestion_topic(c, k) for c in spec.interaction_ids for k in kinds]
+            shown = topics[:50]
+            more = len(topics) - len(shown)
+            lines = shown + ([f"... and {more} more"] if more else [])
+            lines.append(
+                f"and, for each conversation found in the queues and agents: "
+                f"{', '.join(suggestion_topic('{conversation}', k) for k in kinds)}"
+            )
+            return preformatted("\n".join(lines))
         body = json.loads(spec.subscription(None).to_json())
         return preformatted(json.dumps(body, indent=2))
 

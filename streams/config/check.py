@@ -36,7 +36,7 @@ def connection_needs(connection: GenesysConnection) -> Needs:
 def check_connection(connection: GenesysConnection, *, actor, request=None) -> list[Finding]:
     spec, problem = connection_spec(connection)
     if problem:
-        findings = [Finding("Sign-in (OAuth client credentials)", "-", Outcome.FAILED, problem)]
+        findings = [Finding("Sign-in (OAuth client credentials)", "", Outcome.FAILED, problem)]
     else:
         findings = async_to_sync(_run)(spec, connection_needs(connection))
     ports.governance().config_changed(

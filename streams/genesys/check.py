@@ -66,15 +66,15 @@ class ConnectionCheck:
         try:
             await self.tokens.token()
         except GenesysError as exc:
-            return [Finding("Sign-in (OAuth client credentials)", "-", Outcome.FAILED, str(exc))]
+            return [Finding("Sign-in (OAuth client credentials)", "", Outcome.FAILED, str(exc))]
         except httpx.HTTPError as exc:
             detail = (
                 f"Genesys could not be reached at {self.tokens.token_url} "
                 f"({exc or type(exc).__name__}): check the connection's region or base URLs"
             )
-            return [Finding("Sign-in (OAuth client credentials)", "-", Outcome.FAILED, detail)]
+            return [Finding("Sign-in (OAuth client credentials)", "", Outcome.FAILED, detail)]
         self.findings.append(
-            Finding("Sign-in (OAuth client credentials)", "-", Outcome.PERMITTED, "token issued")
+            Finding("Sign-in (OAuth client credentials)", "", Outcome.PERMITTED, "token issued")
         )
         if not self.needs.notifications:
             await self._seed()
@@ -118,7 +118,7 @@ class ConnectionCheck:
         if isinstance(response, str):
             outcome, detail = Outcome.FAILED, response
         elif response.status_code in ok:
-            outcome, detail = Outcome.PERMITTED, f"HTTP {response.status_code}"
+            outcome, detail = Outcome.PERMITTED, f"answered (HTTP {response.status_code})"
         elif response.status_code == 403:
             outcome, detail = Outcome.MISSING, _message(response)
         elif response.status_code == 404 and not_found:
@@ -135,7 +135,7 @@ class ConnectionCheck:
 
     async def _seed(self) -> None:
         response = await self._call("GET", "/api/v2/analytics/events/streamlimits")
-        self._read("Insights stream limits", "-", response)
+        self._read("Insights stream limits", "", response)
 
     async def _subscriptions(self) -> None:
         """Subscribe one channel to what the streams need; Genesys names each topic's
@@ -146,10 +146,10 @@ class ConnectionCheck:
         watches = watch_topics(list(self.needs.queues), list(self.needs.users))
         created = await self._call("POST", CHANNELS_PATH)
         if isinstance(created, str) or created.status_code != 200:
-            self._read("Notification channel", "-", created)
+            self._read("Notification channel", "", created)
             return
         channel = created.json().get("id", "")
-        self._read("Notification channel", "-", created)
+        self._read("Notification channel", "", created)
         response = await self._call(
             "PUT",
             f"{CHANNELS_PATH}/{quote(str(channel), safe='')}/subscriptions",
@@ -165,7 +165,7 @@ class ConnectionCheck:
         if watches:
             self._topics(
                 "Following queues and agents (topics)",
-                "as Genesys lists for the topics",
+                "not published by Genesys",
                 watches,
                 missing,
             )
@@ -175,9 +175,8 @@ class ConnectionCheck:
         if lacking:
             self.findings.append(Finding(feature, ", ".join(lacking), Outcome.MISSING, ""))
         else:
-            self.findings.append(
-                Finding(feature, permission, Outcome.PERMITTED, f"{len(topics)} topics")
-            )
+            detail = f"{len(topics)} topics subscribed"
+            self.findings.append(Finding(feature, permission, Outcome.PERMITTED, detail))
 
     async def _backfill(self) -> None:
         conversation = quote(self.needs.sample_conversation or NOBODY, safe="")

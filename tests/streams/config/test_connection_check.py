@@ -130,3 +130,14 @@ async def test_the_admin_page_shows_the_findings_and_the_trail_keeps_them(
     assert recorded.actor_label == gov_admin.get_username()
     outcomes = {f["feature"]: f["outcome"] for f in recorded.after["findings"]}
     assert outcomes["Queue no-such-queue"] == "not found"
+
+
+def test_a_following_stream_s_page_shows_the_topics_it_subscribes(client, gov_admin):
+    connection = make_connection(flavour=GenesysConnection.Flavour.NOTIFICATIONS)
+    stream = make_stream(connection=connection, queue_ids=["q-1"], insight_types=["intent"])
+    client.force_login(gov_admin)
+    page = client.get(reverse("admin:streams_streamconfig_change", args=[stream.pk]))
+    text = page.content.decode()
+    assert "v2.routing.queues.q-1.conversations" in text
+    assert "v2.conversations.{conversation}.suggestions.intent" in text
+    assert '"confidence_threshold"' not in text  # not the seed flavour's subscription
