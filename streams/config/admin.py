@@ -31,6 +31,7 @@ from streams.config.models import (
     StreamFilter,
 )
 from streams.config.services import stream_start, stream_stop
+from streams.genesys import scoring
 from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, watch_topics
 from streams.worker.models import StreamState
 from streams.worker.specs import stream_spec
@@ -131,9 +132,41 @@ class GenesysConnectionAdmin(AuditedAdmin):
         return "stored (encrypted)" if obj.client_secret_encrypted else "not set"
 
 
+class ConfidenceRuleForm(forms.ModelForm):
+    class Meta:
+        model = ConfidenceRule
+        fields = [
+            "insight_type",
+            "min_confidence",
+            "max_confidence",
+            "weight",
+            "auto_approve_at",
+            "auto_filter",
+        ]
+
+    def has_changed(self):
+        # A new matrix's rule offered at Genesys' recommended threshold is kept unless the
+        # admin empties its type (a formset skips unchanged extra forms, and would refuse an
+        # emptied one as incomplete).
+        offered = self.instance.pk is None and bool(self.initial.get("insight_type"))
+        kept = bool(self.data.get(self.add_prefix("insight_type"), "").strip())
+        return kept if offered else super().has_changed()
+
+
 class ConfidenceRuleInline(LabelledTabularInline):
     model = ConfidenceRule
+    form = ConfidenceRuleForm
     extra = 1
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return len(GENESYS_DEFAULT_RULES) if obj is None else self.extra
+
+
+# A new matrix starts from Genesys' recommended threshold for English content search.
+GENESYS_DEFAULT_RULES = [
+    {"insight_type": kind, "min_confidence": scoring.GENESYS_THRESHOLD_ENGLISH, "weight": 1.0}
+    for kind in scoring.KNOWLEDGE_TYPES
+]
 
 
 @admin.register(ConfidenceMatrix)
@@ -144,6 +177,19 @@ class ConfidenceMatrixAdmin(FourEyesAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("rules")
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, ConfidenceRuleInline) and obj.pk is None:
+            kwargs["initial"] = GENESYS_DEFAULT_RULES
+        return kwargs
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        for rule in form.instance.rules.all():
+            warning = scoring.below_genesys(rule.insight_type, rule.min_confidence)
+            if warning:
+                messages.warning(request, warning)
 
     @admin.display(description="rules")
     def rule_summary(self, obj):

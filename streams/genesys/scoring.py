@@ -121,3 +121,36 @@ def extract_snippet(content, limit: int = SNIPPET_LENGTH) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1].rstrip() + "…"
+
+
+# Genesys' recommended knowledge confidence thresholds (GENESYS-NOTES.md 1.4, from Genesys'
+# help "Configure Genesys Agent Copilot settings"): new matrices start from them, and the
+# admin warns when a knowledge rule's minimum is set below them.
+KNOWLEDGE_TYPES = ("knowledge.search", "knowledge_recommendation")
+GENESYS_THRESHOLD_NO_CONTENT_SEARCH = 0.5
+GENESYS_THRESHOLD_ENGLISH = 0.65
+GENESYS_THRESHOLD_OTHER_LANGUAGES = 0.7
+GENESYS_THRESHOLDS = (
+    f"{GENESYS_THRESHOLD_NO_CONTENT_SEARCH} for knowledge bases without content search, "
+    f"{GENESYS_THRESHOLD_ENGLISH} for English content search, "
+    f"{GENESYS_THRESHOLD_OTHER_LANGUAGES} for other languages"
+)
+
+
+def below_genesys(insight_type: str, minimum: float) -> str:
+    """Why a knowledge rule's minimum is below Genesys' own recommendation, or ""."""
+    if insight_type not in KNOWLEDGE_TYPES:
+        return ""
+    if minimum < GENESYS_THRESHOLD_NO_CONTENT_SEARCH:
+        return (
+            f"The {insight_type} rule's minimum confidence {minimum:g} is below every threshold "
+            f"Genesys recommends ({GENESYS_THRESHOLDS}): officers will see answers Genesys "
+            f"itself would hold back."
+        )
+    if minimum < GENESYS_THRESHOLD_ENGLISH:
+        return (
+            f"The {insight_type} rule's minimum confidence {minimum:g} is below Genesys' "
+            f"recommendation for content-search knowledge bases ({GENESYS_THRESHOLDS}); it "
+            f"suits knowledge bases without content search only."
+        )
+    return ""

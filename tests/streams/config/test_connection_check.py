@@ -98,9 +98,7 @@ async def test_wrong_credentials_and_an_unreachable_host_say_so(sim, gov_admin):
     assert "could not be reached at http://127.0.0.1:9/oauth/token" in findings[0].detail
 
 
-async def test_the_admin_page_shows_the_findings_and_the_trail_keeps_them(
-    sim, gov_admin, auditor
-):
+async def test_the_admin_page_shows_the_findings_and_the_trail_keeps_them(sim, gov_admin, auditor):
     _, url = sim
     connection = await sync_to_async(configured)(url)
     path = reverse("admin:streams_genesysconnection_check", args=[connection.pk])
