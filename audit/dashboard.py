@@ -17,6 +17,7 @@ from audit.formats import people_time
 from audit.vocabulary import type_label, type_labels
 from streams.genesys.times import iso
 from streams.models import Insight, KnowledgeQuery, KnowledgeStream, StreamStatus
+from streams.worker.reconciliation import latest_each
 
 DEFAULT_HOURS = 24
 MAX_HOURS = 24 * 90
@@ -68,6 +69,7 @@ def dashboard_context(hours: int) -> dict:
         "latency": latency_percentiles(window),
         "streams": stream_health(),
         "knowledge_streams": knowledge_health(),
+        "reconciliations": latest_each(),
     }
 
 

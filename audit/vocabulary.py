@@ -73,6 +73,8 @@ ACTION_WORDS = {
     "run_stop": "Stream worker stopped it",
     "run_channels_full": "Channels full: new conversations wait",
     "run_channels_room": "Channels have room again",
+    "run_reconciled": "Reconciled with Genesys' counts",
+    "check": "Connection checked",
     "sign_in": "Signed in",
     "sign_out": "Signed out",
     "sign_in_failed": "Sign-in failed",

@@ -14,6 +14,7 @@ from streams.ingest.models import Insight
 from streams.knowledge.figures import knowledge_families
 from streams.webhooks.figures import webhook_families
 from streams.worker.models import StreamState, StreamStatus
+from streams.worker.reconciliation import latest_each
 
 STREAM_COUNTERS = (
     ("frames", "assistgov_stream_frames", "Frames received"),
@@ -55,10 +56,31 @@ class DatabaseCollector:
         pending = GaugeMetricFamily("assistgov_insights_pending", "Insights waiting for a decision")
         pending.add_metric([], Insight.objects.pending().count())
         yield pending
+        yield from reconciliation_families()
         yield from webhook_families()
         yield from knowledge_families()
         for families in ports.METRIC_FAMILIES:
             yield from families()
+
+
+def reconciliation_families():
+    """Each stream's latest finished reconciliation with Genesys' counts."""
+    missing = GaugeMetricFamily(
+        "assistgov_reconciliation_missing",
+        "Suggestions Genesys counted that the stream has not stored, at its latest reconciliation",
+        labels=["stream"],
+    )
+    finished = GaugeMetricFamily(
+        "assistgov_reconciliation_finished_timestamp_seconds",
+        "When the stream's latest reconciliation finished",
+        labels=["stream", "state"],
+    )
+    for row in latest_each():
+        if row.missing is not None:
+            missing.add_metric([row.stream.name], row.missing)
+        finished.add_metric([row.stream.name, row.state], row.finished_at.timestamp())
+    yield missing
+    yield finished
 
 
 def exposition() -> bytes:

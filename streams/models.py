@@ -26,6 +26,7 @@ from streams.webhooks.models import (
 )
 from streams.worker.models import (
     FollowedConversation,
+    Reconciliation,
     StreamState,
     StreamStatus,
     WorkerHeartbeat,
@@ -45,6 +46,7 @@ __all__ = [
     "KnowledgeStream",
     "KnowledgeStreamSource",
     "QuarantinedFrame",
+    "Reconciliation",
     "ReviewQuerySet",
     "Reviewable",
     "StreamConfig",

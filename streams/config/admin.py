@@ -6,6 +6,7 @@ from datetime import datetime
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -17,6 +18,7 @@ from streams.admin_base import (
     FourEyesAdmin,
     LabelledTabularInline,
     LinesField,
+    html_table,
     https_by_default,
     preformatted,
     write_only_secret,
@@ -33,8 +35,14 @@ from streams.config.models import (
 from streams.config.services import stream_start, stream_stop
 from streams.genesys import scoring
 from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, watch_topics
+from streams.worker.consumer import nudge_stream_worker
 from streams.worker.models import StreamState
+from streams.worker.reconciliation import request_today
 from streams.worker.specs import stream_spec
+
+
+def _when(value) -> str:
+    return formats.localize(timezone.localtime(value))
 
 
 class GenesysConnectionForm(forms.ModelForm):
@@ -289,8 +297,8 @@ class StreamConfigAdmin(FourEyesAdmin):
     list_filter = ["enabled", "connection", "status__state"]
     list_select_related = ["connection", "status"]
     search_fields = ["name"]
-    actions = ["start_streams", "stop_streams"]
-    readonly_fields = [*STATUS_FIELDS, "subscription_preview"]
+    actions = ["start_streams", "stop_streams", "reconcile_now"]
+    readonly_fields = [*STATUS_FIELDS, "subscription_preview", "reconciliations"]
     fieldsets = [
         (None, {"fields": ["name", "connection", "confidence_matrix", "enabled"]}),
         ("Genesys feedback", {"fields": ["send_verdicts"]}),
@@ -307,14 +315,22 @@ class StreamConfigAdmin(FourEyesAdmin):
             },
         ),
         ("Status (reported by the stream worker)", {"fields": STATUS_FIELDS}),
+        (
+            "Reconciliation with Genesys",
+            {
+                "fields": ["reconciliations"],
+                "description": "Genesys' own count of the stream's suggestions (Copilot "
+                "aggregates) against what was stored, each UTC day once it is over, or today "
+                "so far when asked (action on the streams list). Conversations short are "
+                "back-filled. Notifications flavour only.",
+            },
+        ),
     ]
 
     def _status(self, obj, name, default="-"):
         status = getattr(obj, "status", None) if obj.pk else None
         value = getattr(status, name, default) if status is not None else default
-        if isinstance(value, datetime):
-            return formats.localize(timezone.localtime(value))
-        return value
+        return _when(value) if isinstance(value, datetime) else value
 
     @admin.display(description="state", ordering="status__state")
     def state(self, obj):
@@ -394,6 +410,54 @@ class StreamConfigAdmin(FourEyesAdmin):
             return preformatted("\n".join(lines))
         body = json.loads(spec.subscription(None).to_json())
         return preformatted(json.dumps(body, indent=2))
+
+    @admin.display(description="latest")
+    def reconciliations(self, obj):
+        rows = list(obj.reconciliations.all()[:5]) if obj.pk else []
+        if not rows:
+            return "None yet."
+        return html_table(
+            "Latest reconciliations",
+            "results",
+            ["Interval", "Asked by", "Result", "Genesys counted", "Stored", "Detail"],
+            [
+                (
+                    f"{_when(row.interval_start)} to {_when(row.interval_end)}",
+                    row.requested_by,
+                    row.get_state_display(),
+                    "-" if row.genesys_count is None else row.genesys_count,
+                    "-" if row.stored_after is None else row.stored_after,
+                    row.detail or "-",
+                )
+                for row in rows
+            ],
+            numbers=(3, 4),
+        )
+
+    @admin.action(
+        description="Reconcile selected streams with Genesys now (today so far)",
+        permissions=["change"],
+    )
+    def reconcile_now(self, request, queryset):
+        notifications = queryset.filter(connection__flavour=GenesysConnection.Flavour.NOTIFICATIONS)
+        skipped = queryset.count() - notifications.count()
+        for stream in notifications:
+            request_today(stream, by=request.user.get_username())
+        if notifications:
+            transaction.on_commit(nudge_stream_worker)
+            self.message_user(
+                request,
+                f"{len(notifications)} stream(s) will be reconciled by the stream worker; the "
+                "result shows on each stream's page.",
+                messages.SUCCESS,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} stream(s) skipped: reconciliation reads Genesys Cloud's Copilot "
+                "aggregates, which only connections of the notifications flavour have.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Start selected streams", permissions=["change"])
     def start_streams(self, request, queryset):

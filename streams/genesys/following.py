@@ -78,7 +78,8 @@ class MemoryFollowLog:
 
 class _Group(BaseModel):
     model_config = ConfigDict(extra="allow")
-    conversation_id: str | None = Field(default=None, alias="conversationId")
+    conversation_id: str | None = Field(default=None, alias="conversationId", max_length=128)
+    suggestion_type: str | None = Field(default=None, alias="suggestionType", max_length=64)
 
 
 class _Stats(BaseModel):
@@ -108,23 +109,41 @@ class AggregateResponse(BaseModel):
     def conversations(self) -> dict[str, int]:
         """Suggestions per conversation."""
         found: dict[str, int] = {}
+        for (conversation, _), count in self.by_conversation_and_type().items():
+            found[conversation] = found.get(conversation, 0) + count
+        return found
+
+    def by_conversation_and_type(self) -> dict[tuple[str, str], int]:
+        """Suggestions per (conversation, Genesys' suggestion type)."""
+        found: dict[tuple[str, str], int] = {}
         for result in self.results:
             conversation = result.group.conversation_id
             if conversation:
-                found[conversation] = found.get(conversation, 0) + result.count()
+                key = (conversation, result.group.suggestion_type or "")
+                found[key] = found.get(key, 0) + result.count()
         return found
 
 
-def conversations_query(queues: list[str], users: list[str], start: float, end: float) -> dict:
-    """Suggestion counts by conversation in the queues and of the agents, between two wall
-    clock times (`AgentCopilotAggregationQuery`)."""
-    predicates = [{"dimension": "queueId", "value": q} for q in queues] + [
-        {"dimension": "userId", "value": u} for u in users
-    ]
+def conversations_query(
+    queues: list[str],
+    users: list[str],
+    start: float,
+    end: float,
+    *,
+    conversations: list[str] = (),
+    by_type: bool = False,
+) -> dict:
+    """Suggestion counts by conversation (and type) in the queues, of the agents and in the
+    conversations, between two wall clock times (`AgentCopilotAggregationQuery`)."""
+    predicates = (
+        [{"dimension": "queueId", "value": q} for q in queues]
+        + [{"dimension": "userId", "value": u} for u in users]
+        + [{"dimension": "conversationId", "value": c} for c in conversations]
+    )
     interval = f"{iso(datetime.fromtimestamp(start, UTC))}/{iso(datetime.fromtimestamp(end, UTC))}"
     return {
         "interval": interval,
-        "groupBy": ["conversationId"],
+        "groupBy": ["conversationId", "suggestionType"] if by_type else ["conversationId"],
         "filter": {"type": "or", "predicates": predicates},
         "metrics": ["nDistinctSuggestions"],
     }

@@ -828,6 +828,25 @@ class NotificationsClient:
             await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
             await self.backfill_pending()
 
+    async def copilot_counts(self, start: float, end: float) -> dict[tuple[str, str], int]:
+        """Genesys' count of this stream's suggestions between two wall clock times, per
+        (conversation, kind) (the kinds this stream subscribes to). Raises PermissionDenied
+        without `analytics:agentCopilotAggregate:view`."""
+        query = conversations_query(
+            self.queues, self.users, start, end, conversations=self.listed, by_type=True
+        )
+        response = await self._request(
+            "POST", AGGREGATES_PATH, what="Copilot aggregates", json=query
+        )
+        _expect(response, 200, "Copilot aggregates")
+        counts = _parse(AggregateResponse, response, "Copilot aggregates")
+        found: dict[tuple[str, str], int] = {}
+        for (conversation, kind_name), count in counts.by_conversation_and_type().items():
+            kind = REST_TYPES.get(kind_name)
+            if kind in self.kinds:
+                found[(conversation, kind)] = found.get((conversation, kind), 0) + count
+        return found
+
     async def _room_again(self) -> None:
         if self.budget_full and not any(f.waiting for f in self.followed.values()):
             self.budget_full = False

@@ -185,6 +185,9 @@ class NotificationsService:
         self.aggregates_status = 200
         # Permissions the OAuth client's role lacks (the "permissions" fault).
         self.missing_permissions: set[str] = set()
+        # The "lose" fault: this many next suggestions reach no socket (ids kept).
+        self.lose = 0
+        self.lost: set[str] = set()
 
     @property
     def config(self):
@@ -652,7 +655,12 @@ class NotificationsService:
 
     async def _deliver(self, sock: ChannelSocket, event: dict) -> None:
         topic, body = suggestion_event(event, self.config.run_id)
-        if topic not in sock.channel.topics:
+        if topic not in sock.channel.topics or event["id"] in self.lost:
+            return
+        if self.lose > 0:  # lost on the way: in the listing and the counts, on no socket
+            self.lose -= 1
+            self.lost.add(event["id"])
+            self.counters["notifications_lost"] += 1
             return
         await sock.ws.send_json(
             {
@@ -703,6 +711,8 @@ class NotificationsService:
                 if note == NO_LONGER_SUBSCRIBED:
                     sock.channel.topics = set()
                 self.simulator._spawn(self._metadata(sock, note))
+        elif action == "lose":
+            self.lose = int(fault.get("count", 1))
         elif action == "permissions":
             self.missing_permissions = set(fault.get("missing") or [])
         elif action == "engagement":

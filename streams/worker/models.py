@@ -90,3 +90,48 @@ class FollowedConversation(models.Model):
 
     def __str__(self):
         return self.conversation_id
+
+
+class Reconciliation(models.Model):
+    """Genesys' count of a stream's suggestions over an interval against what was stored;
+    the conversations short are back-filled."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Waiting for the stream worker"
+        MATCHED = "matched", "Every suggestion Genesys counted was stored"
+        FILLED = "filled", "Missing suggestions found and back-filled"
+        SHORT = "short", "Fewer stored than Genesys counted"
+        FAILED = "failed", "Could not be checked"
+
+    stream = models.ForeignKey(
+        StreamConfig, on_delete=models.CASCADE, related_name="reconciliations"
+    )
+    interval_start = models.DateTimeField()
+    interval_end = models.DateTimeField()
+    requested_by = models.CharField(max_length=150, help_text="A person, or the daily check.")
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=State, default=State.REQUESTED)
+    genesys_count = models.PositiveIntegerField(null=True, blank=True)
+    stored_before = models.PositiveIntegerField(null=True, blank=True)
+    stored_after = models.PositiveIntegerField(null=True, blank=True)
+    by_type = models.JSONField(
+        default=dict, blank=True, help_text="Per suggestion kind: Genesys, stored before, after."
+    )
+    conversations_short = models.JSONField(
+        default=list, blank=True, help_text="The conversations short, back-filled (at most 200)."
+    )
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        indexes = [models.Index(fields=["stream", "state"], name="reconciliation_state")]
+
+    def __str__(self):
+        return f"{self.stream_id} {self.interval_start:%Y-%m-%d %H:%M}: {self.state}"
+
+    @property
+    def missing(self) -> int | None:
+        if self.genesys_count is None or self.stored_after is None:
+            return None
+        return max(0, self.genesys_count - self.stored_after)

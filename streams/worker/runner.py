@@ -32,6 +32,7 @@ from streams.ingest.records import READERS, Record, process_frame, unstorable
 from streams.ingest.store import BatchResult, store_batch
 from streams.worker.following import DatabaseFollowLog
 from streams.worker.models import StreamState, StreamStatus
+from streams.worker.reconciliation import Reconciler
 from streams.worker.specs import StreamSpec, client_settings, notification_settings
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class StreamRunner:
         self.max_frame_bytes = settings.STREAMS_MAX_FRAME_BYTES
         self.last_stored_id: str | None = None
         self.layer = get_channel_layer()
+        self.reconciler = Reconciler(self)
 
     async def run(self) -> None:
         """Run until cancelled. Raises only if the reader or the writer failed for good."""
@@ -106,13 +108,21 @@ class StreamRunner:
         self.client = self._client()
         writer = asyncio.create_task(self._write_loop(), name=f"stream-{self.spec.name}-writer")
         reader = asyncio.create_task(self.client.run(), name=f"stream-{self.spec.name}-reader")
+        helpers = []
+        if self.spec.notifications:
+            helpers.append(
+                asyncio.create_task(
+                    self.reconciler.run(), name=f"stream-{self.spec.name}-reconciler"
+                )
+            )
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            for task in (reader, *helpers):
+                task.cancel()
+            await asyncio.gather(reader, *helpers, return_exceptions=True)
             await self._shutdown(writer)
 
     def _client(self) -> InsightsClient | NotificationsClient:

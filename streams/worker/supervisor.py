@@ -89,13 +89,18 @@ class StreamSupervisor:
         ) as http:
             self.http = http
             try:
+                nudged = False
                 while not self._stopping:
                     await self.reconcile()
+                    if nudged:  # an admin may have asked for a reconciliation with Genesys
+                        for running in self.running.values():
+                            running.runner.reconciler.wake()
                     try:
                         async with asyncio.timeout(interval):
                             await self._nudged.wait()
+                        nudged = True
                     except TimeoutError:
-                        pass
+                        nudged = False
                     self._nudged.clear()
             finally:
                 await self.stop_all()

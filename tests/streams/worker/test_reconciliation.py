@@ -1,0 +1,139 @@
+"""Reconciliation with Genesys, through the stream worker against the simulator: Genesys'
+Copilot aggregates count the suggestions; a gap (suggestions the simulator lost on the way)
+is found, named by conversation and back-filled; the result is on the stream's page, on
+/metrics and in the trail."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditEntry
+from streams.models import GenesysConnection, Insight, Reconciliation
+from streams.simulator.notifications import suggestion_id
+from streams.worker.process import StreamWorkerProcess
+from streams.worker.reconciliation import request_today
+from tests.factories import make_connection, make_matrix, make_stream
+from tests.simulator import eventually, start_simulator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def sim():
+    await get_channel_layer().flush()
+    simulator, url = await start_simulator(interactions=4, heartbeat_seconds=0.2)
+    yield simulator, url
+    await simulator.stop()
+
+
+@pytest.fixture
+async def worker(settings):
+    settings.STREAMS_HEARTBEAT_TIMEOUT_SECONDS = 2.0
+    process = StreamWorkerProcess(worker_id="test-worker", reconcile_seconds=60, lease_seconds=600)
+    task = asyncio.create_task(process.run())
+    yield process
+    process.stop()
+    await asyncio.wait_for(task, 30)
+
+
+@database_sync_to_async
+def listing_stream(url, conversations):
+    connection = make_connection(url=url, flavour=GenesysConnection.Flavour.NOTIFICATIONS)
+    return make_stream(
+        connection=connection, matrix=make_matrix(), interaction_ids=conversations, enabled=True
+    )
+
+
+@database_sync_to_async
+def stored(stream) -> set[str]:
+    return set(Insight.objects.filter(stream=stream).values_list("external_id", flat=True))
+
+
+@database_sync_to_async
+def asked(stream, by="rita") -> Reconciliation:
+    return request_today(stream, by=by)
+
+
+@database_sync_to_async
+def finished(row) -> Reconciliation | None:
+    row.refresh_from_db()
+    return row if row.finished_at else None
+
+
+async def test_a_gap_is_found_named_and_filled(sim, worker, gov_admin, settings):
+    settings.METRICS_TOKEN, settings.METRICS_PUBLIC = "", True
+    simulator, url = sim
+    stream = await listing_stream(url, simulator.generator.interactions)
+    worker.supervisor.nudge()
+    await eventually(lambda: simulator.notifications.sockets, what="a channel socket")
+    simulator.emit(20)
+    simulator.inject({"action": "lose", "count": 7})
+    simulator.emit(20)
+    await eventually(lambda: simulator.counters["notifications_lost"] == 7, what="7 lost")
+
+    async def all_but_lost():
+        return len(await stored(stream)) == 33
+
+    await eventually(all_but_lost, what="33 stored, 7 lost on the way")
+
+    row = await asked(stream)
+    worker.supervisor.nudge()
+    row = await eventually(lambda: finished(row), what="the reconciliation")
+    assert row.state == Reconciliation.State.FILLED
+    assert (row.genesys_count, row.stored_before, row.stored_after, row.missing) == (40, 33, 40, 0)
+    lost_in = {
+        e["interaction_id"] for e in simulator.events if e["id"] in simulator.notifications.lost
+    }
+    assert set(row.conversations_short) == lost_in
+    assert await stored(stream) == {suggestion_id(e["id"]) for e in simulator.events}
+    assert sum(v["genesys"] for v in row.by_type.values()) == 40
+
+    @database_sync_to_async
+    def trail_page_and_metrics():
+        entry = AuditEntry.objects.get(action="stream.run_reconciled")
+        client = Client()
+        client.force_login(gov_admin)
+        page = client.get(reverse("admin:streams_streamconfig_change", args=[stream.pk]))
+        metrics = Client().get("/metrics")
+        dashboard = client.get(reverse("dashboard")).content.decode()
+        return entry, page.content.decode(), metrics, dashboard
+
+    entry, page, metrics, dashboard = await trail_page_and_metrics()
+    assert "Reconciled with Genesys" in dashboard
+    assert "Genesys counted 40 suggestions; 33 were stored" in dashboard
+    assert "Genesys counted 40 suggestions; 33 were stored" in entry.after["reason"]
+    assert "Missing suggestions found and back-filled" in page
+    assert "rita" in page
+    assert metrics.status_code == 200
+    assert f'assistgov_reconciliation_missing{{stream="{stream.name}"}} 0.0' in (
+        metrics.content.decode()
+    )
+
+
+async def test_nothing_missing_matches_and_a_refused_permission_fails_plainly(sim, worker):
+    simulator, url = sim
+    stream = await listing_stream(url, simulator.generator.interactions)
+    worker.supervisor.nudge()
+    await eventually(lambda: simulator.notifications.sockets, what="a channel socket")
+    simulator.emit(15)
+
+    async def all_stored():
+        return len(await stored(stream)) == 15
+
+    await eventually(all_stored, what="15 stored")
+    row = await asked(stream)
+    worker.supervisor.nudge()
+    row = await eventually(lambda: finished(row), what="the first reconciliation")
+    assert row.state == Reconciliation.State.MATCHED and row.conversations_short == []
+    assert row.detail == "Genesys counted 15 suggestions; all 15 stored."
+
+    simulator.inject({"action": "permissions", "missing": ["analytics:agentCopilotAggregate:view"]})
+    row = await asked(stream)
+    worker.supervisor.nudge()
+    row = await eventually(lambda: finished(row), what="the second reconciliation")
+    assert row.state == Reconciliation.State.FAILED
+    assert "permission denied (HTTP 403)" in row.detail
