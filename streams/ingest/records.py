@@ -48,10 +48,15 @@ class Accepted:
 
 @dataclass(slots=True)
 class Filtered:
-    """A valid insight outside its type's confidence range: counted, not stored."""
+    """A valid insight outside its type's confidence range (or its stream's filters):
+    counted, not stored."""
 
     resume_id: str | None
     received_at: float
+    # Which insight it was, for a reconciliation to account for it.
+    external_id: str = ""
+    interaction_id: str = ""
+    insight_type: str = ""
 
 
 @dataclass(slots=True)
@@ -189,7 +194,7 @@ def process_frame(
     if fields is None:
         return Ignored(frame.received_at)
     if filters and not _passes(filters, fields):
-        return Filtered(resume_id=fields.resume_id, received_at=frame.received_at)
+        return _filtered(fields, frame.received_at)
     return _scored(matrix, fields, frame.received_at)
 
 
@@ -198,7 +203,7 @@ def _scored(matrix: scoring.Matrix, fields: InsightFields, received_at: float) -
     relevance score and any automatic decision."""
     verdict, rule = matrix.verdict(fields.insight_type, fields.confidence)
     if verdict is Verdict.DROP:
-        return Filtered(resume_id=fields.resume_id, received_at=received_at)
+        return _filtered(fields, received_at)
     return Accepted(
         external_id=fields.external_id,
         interaction_id=fields.interaction_id,
@@ -214,6 +219,16 @@ def _scored(matrix: scoring.Matrix, fields: InsightFields, received_at: float) -
         resume_id=fields.resume_id,
         auto_status=AUTO_STATUS.get(verdict, ""),
         auto_rule=rule,
+    )
+
+
+def _filtered(fields: InsightFields, received_at: float) -> Filtered:
+    return Filtered(
+        resume_id=fields.resume_id,
+        received_at=received_at,
+        external_id=fields.external_id,
+        interaction_id=fields.interaction_id,
+        insight_type=fields.insight_type,
     )
 
 

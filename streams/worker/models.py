@@ -98,9 +98,9 @@ class Reconciliation(models.Model):
 
     class State(models.TextChoices):
         REQUESTED = "requested", "Waiting for the stream worker"
-        MATCHED = "matched", "Every suggestion Genesys counted was stored"
+        MATCHED = "matched", "Every suggestion Genesys counted is accounted for"
         FILLED = "filled", "Missing suggestions found and back-filled"
-        SHORT = "short", "Fewer stored than Genesys counted"
+        SHORT = "short", "Some of Genesys' count not accounted for"
         FAILED = "failed", "Could not be checked"
 
     stream = models.ForeignKey(
@@ -115,6 +115,9 @@ class Reconciliation(models.Model):
     genesys_count = models.PositiveIntegerField(null=True, blank=True)
     stored_before = models.PositiveIntegerField(null=True, blank=True)
     stored_after = models.PositiveIntegerField(null=True, blank=True)
+    dropped_by_design = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Dropped by the stream's filters or confidence rules."
+    )
     by_type = models.JSONField(
         default=dict, blank=True, help_text="Per suggestion kind: Genesys, stored before, after."
     )
@@ -132,6 +135,7 @@ class Reconciliation(models.Model):
 
     @property
     def missing(self) -> int | None:
+        """Counted by Genesys, neither stored nor dropped as configured."""
         if self.genesys_count is None or self.stored_after is None:
             return None
-        return max(0, self.genesys_count - self.stored_after)
+        return max(0, self.genesys_count - self.stored_after - (self.dropped_by_design or 0))

@@ -22,6 +22,7 @@ from assistgov.asyncdb import database_sync_to_async
 from streams import ports
 from streams.genesys.errors import GenesysError
 from streams.ingest.models import Insight
+from streams.ingest.records import Filtered
 from streams.worker.models import Reconciliation
 
 logger = logging.getLogger(__name__)
@@ -148,60 +149,75 @@ class Reconciler:
             genesys = await client.copilot_counts(start.timestamp(), end.timestamp())
         except GenesysError as exc:
             row.state = Reconciliation.State.FAILED
-            row.detail = f"Genesys' counts could not be read: {exc}"[:500]
+            row.detail = f"{row.requested_by}: Genesys' counts could not be read: {exc}"[:500]
             await _finish(row, spec.name, self.runner.worker)
             return
         before = await stored_counts(spec.stream_id, start, end)
-        short = sorted(
-            {
-                conversation
-                for (conversation, kind), n in genesys.items()
-                if n > before.get((conversation, kind), 0)
-            }
-        )
-        overlap = client.settings.backfill_overlap
-        for conversation in short:
-            await client.backfill(conversation, start.timestamp() - overlap)
-        await self.runner.queue.join()  # what the back-fill handed on, stored
+        short = sorted({c for (c, kind), n in genesys.items() if n > before.get((c, kind), 0)})
+        # What the back-fill hands on that the stream drops by design (its filters and
+        # confidence rules), by suggestion: it accounts for a difference.
+        dropped: dict[tuple[str, str], set[str]] = {}
+
+        def tap(record) -> None:
+            if isinstance(record, Filtered) and record.interaction_id in short_set:
+                key = (record.interaction_id, record.insight_type)
+                dropped.setdefault(key, set()).add(record.external_id)
+
+        short_set = set(short)
+        self.runner.taps.append(tap)
+        try:
+            overlap = client.settings.backfill_overlap
+            for conversation in short:
+                await client.backfill(conversation, start.timestamp() - overlap)
+            await self.runner.queue.join()  # what the back-fill handed on, stored
+        finally:
+            self.runner.taps.remove(tap)
         after = await stored_counts(spec.stream_id, start, end) if short else before
-        self._record(row, genesys, before, after, short)
+        _record(row, genesys, before, after, short, dropped)
         logger.info("stream %s: %s", spec.name, row.detail)
         await _finish(row, spec.name, self.runner.worker)
 
-    @staticmethod
-    def _record(row, genesys, before, after, short) -> None:
-        counted, stored_before = sum(genesys.values()), sum(before.values())
-        # Only what Genesys counted is compared: a stored suggestion Genesys does not count
-        # (outside its interval by a clock's difference) does not hide a missing one.
-        stored_after = sum(min(n, after.get(key, 0)) for key, n in genesys.items())
-        kinds = sorted(set(_by_kind(genesys)) | set(_by_kind(after)))
-        g, b, a = _by_kind(genesys), _by_kind(before), _by_kind(after)
-        row.by_type = {
-            k: {"genesys": g.get(k, 0), "before": b.get(k, 0), "after": a.get(k, 0)} for k in kinds
-        }
-        row.genesys_count, row.stored_before, row.stored_after = (
-            counted,
-            stored_before,
-            stored_after,
+
+def _record(row, genesys, before, after, short, dropped) -> None:
+    """Only what Genesys counted is compared, per conversation and kind: a stored suggestion
+    Genesys does not count (outside its interval by a clock's difference, or of a kind the
+    stream does not follow) does not hide a missing one."""
+
+    def accounted(stored):
+        return {key: min(n, stored.get(key, 0)) for key, n in genesys.items()}
+
+    counted = sum(genesys.values())
+    stored_before = sum(accounted(before).values())
+    stored_after = sum(accounted(after).values())
+    by_design = sum(
+        min(len(dropped.get(key, ())), n - accounted(after)[key]) for key, n in genesys.items()
+    )
+    g, b, a = (_by_kind(genesys), _by_kind(accounted(before)), _by_kind(accounted(after)))
+    row.by_type = {k: {"genesys": g[k], "before": b.get(k, 0), "after": a.get(k, 0)} for k in g}
+    row.genesys_count, row.stored_before, row.stored_after = counted, stored_before, stored_after
+    row.dropped_by_design = by_design
+    row.conversations_short = short[:SHOWN_CONVERSATIONS]
+    unexplained = counted - stored_after - by_design
+    filled = stored_after - stored_before
+    said = f"{row.requested_by}: Genesys counted {counted} suggestions; "
+    kept = f"{stored_after} stored" + (
+        f", {by_design} dropped by the stream's filters or confidence rules (as configured)"
+        if by_design
+        else ""
+    )
+    if unexplained > 0:
+        row.state = Reconciliation.State.SHORT
+        row.detail = (
+            f"{said}{kept} after back-filling {len(short)} conversations: {unexplained} not "
+            f"accounted for (quarantined, see the stream's counters, or not in Genesys' "
+            f"listing)."
         )
-        row.conversations_short = short[:SHOWN_CONVERSATIONS]
-        missing = counted - stored_after
-        if not short:
-            row.state = Reconciliation.State.MATCHED
-            row.detail = f"Genesys counted {counted} suggestions; all {counted} stored."
-        elif missing == 0:
-            row.state = Reconciliation.State.FILLED
-            row.detail = (
-                f"Genesys counted {counted} suggestions; {stored_before} were stored. "
-                f"{len(short)} conversations were short and back-filled: now all {counted} "
-                f"stored."
-            )
-        else:
-            row.state = Reconciliation.State.SHORT
-            row.detail = (
-                f"Genesys counted {counted} suggestions; {stored_after} stored after "
-                f"back-filling {len(short)} conversations. {missing} are still not stored: "
-                f"the stream's filters or confidence rules dropped them or they were "
-                f"quarantined (see the stream's counters), or Genesys' listing did not "
-                f"return them."
-            )
+    elif filled > 0:
+        row.state = Reconciliation.State.FILLED
+        row.detail = (
+            f"{said}{stored_before} were stored; {len(short)} conversations were short and "
+            f"back-filled: now {kept}, all accounted for."
+        )
+    else:
+        row.state = Reconciliation.State.MATCHED
+        row.detail = f"{said}{kept}: all accounted for."

@@ -96,6 +96,8 @@ class StreamRunner:
         self.last_stored_id: str | None = None
         self.layer = get_channel_layer()
         self.reconciler = Reconciler(self)
+        # Called with every record before it is queued (a reconciliation's back-fill).
+        self.taps: list[Callable[[Record], None]] = []
 
     async def run(self) -> None:
         """Run until cancelled. Raises only if the reader or the writer failed for good."""
@@ -180,6 +182,8 @@ class StreamRunner:
             max_frame_bytes=self.max_frame_bytes,
             filters=self._filters,
         )
+        for tap in self.taps:
+            tap(record)
         await self.queue.put(record)
 
     async def on_state(

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from streams.models import GenesysConnection, Insight, Reconciliation
-from streams.simulator.notifications import suggestion_id
+from streams.simulator.notifications import suggestion_id, suggestion_kind
 from streams.worker.process import StreamWorkerProcess
 from streams.worker.reconciliation import request_today
 from tests.factories import make_connection, make_matrix, make_stream
@@ -41,10 +41,13 @@ async def worker(settings):
 
 
 @database_sync_to_async
-def listing_stream(url, conversations):
+def listing_stream(url, conversations, rules=()):
     connection = make_connection(url=url, flavour=GenesysConnection.Flavour.NOTIFICATIONS)
     return make_stream(
-        connection=connection, matrix=make_matrix(), interaction_ids=conversations, enabled=True
+        connection=connection,
+        matrix=make_matrix(rules=rules),
+        interaction_ids=conversations,
+        enabled=True,
     )
 
 
@@ -105,7 +108,7 @@ async def test_a_gap_is_found_named_and_filled(sim, worker, gov_admin, settings)
     entry, page, metrics, dashboard = await trail_page_and_metrics()
     assert "Reconciled with Genesys" in dashboard
     assert "Genesys counted 40 suggestions; 33 were stored" in dashboard
-    assert "Genesys counted 40 suggestions; 33 were stored" in entry.after["reason"]
+    assert "rita: Genesys counted 40 suggestions; 33 were stored; " in entry.after["reason"]
     assert "Missing suggestions found and back-filled" in page
     assert "rita" in page
     assert metrics.status_code == 200
@@ -114,22 +117,40 @@ async def test_a_gap_is_found_named_and_filled(sim, worker, gov_admin, settings)
     )
 
 
-async def test_nothing_missing_matches_and_a_refused_permission_fails_plainly(sim, worker):
+async def test_what_the_rules_drop_is_accounted_for_and_a_refusal_is_plain(sim, worker):
     simulator, url = sim
-    stream = await listing_stream(url, simulator.generator.interactions)
+    # Knowledge-search suggestions under 0.9 are dropped as configured: not stored, and not
+    # missing either.
+    rules = [("knowledge.search", 0.9, 1.0, 1.0)]
+    stream = await listing_stream(url, simulator.generator.interactions, rules)
     worker.supervisor.nudge()
     await eventually(lambda: simulator.notifications.sockets, what="a channel socket")
-    simulator.emit(15)
+    simulator.emit(40)
+    dropped = [
+        e
+        for e in simulator.events
+        if suggestion_kind(e) == "knowledge.search" and e["confidence"] < 0.9
+    ]
+    assert dropped
 
-    async def all_stored():
-        return len(await stored(stream)) == 15
+    async def kept_stored():
+        return len(await stored(stream)) == 40 - len(dropped)
 
-    await eventually(all_stored, what="15 stored")
+    await eventually(kept_stored, what="the rest stored")
     row = await asked(stream)
     worker.supervisor.nudge()
     row = await eventually(lambda: finished(row), what="the first reconciliation")
-    assert row.state == Reconciliation.State.MATCHED and row.conversations_short == []
-    assert row.detail == "Genesys counted 15 suggestions; all 15 stored."
+    assert row.state == Reconciliation.State.MATCHED
+    assert (row.genesys_count, row.stored_after, row.dropped_by_design) == (
+        40,
+        40 - len(dropped),
+        len(dropped),
+    )
+    assert row.missing == 0
+    assert row.detail == (
+        f"rita: Genesys counted 40 suggestions; {40 - len(dropped)} stored, {len(dropped)} "
+        "dropped by the stream's filters or confidence rules (as configured): all accounted for."
+    )
 
     simulator.inject({"action": "permissions", "missing": ["analytics:agentCopilotAggregate:view"]})
     row = await asked(stream)
