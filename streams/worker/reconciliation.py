@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DAILY = "daily check"
 SHOWN_CONVERSATIONS = 200
+SETTLE = timedelta(minutes=1)
 
 
 def day_interval(day) -> tuple[datetime, datetime]:
@@ -36,14 +37,15 @@ def day_interval(day) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def request_today(stream, *, by: str) -> Reconciliation:
-    """An admin's request: today (UTC) so far, for the stream worker to run."""
+def request_today(stream, *, by: str, settle: timedelta = SETTLE) -> Reconciliation:
+    """An admin's request: today (UTC) up to a minute ago (what is in flight has landed by
+    then), for the stream worker to run."""
     now = datetime.now(UTC)
     start = max(day_interval(now.date())[0], stream.created_at)
     return Reconciliation.objects.create(
         stream=stream,
         interval_start=start,
-        interval_end=now,
+        interval_end=max(start, now - settle),
         requested_by=by,
         requested_at=now,
     )

@@ -4,6 +4,7 @@ is found, named by conversation and back-filled; the result is on the stream's p
 /metrics and in the trail."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
@@ -58,7 +59,7 @@ def stored(stream) -> set[str]:
 
 @database_sync_to_async
 def asked(stream, by="rita") -> Reconciliation:
-    return request_today(stream, by=by)
+    return request_today(stream, by=by, settle=timedelta(0))  # what the test emitted, landed
 
 
 @database_sync_to_async
