@@ -22,15 +22,26 @@ class AuditReports:
 
     def genesys_feedback_done(self, *, feedback, worker: str) -> None:
         sent = feedback.status == feedback.Status.SENT
+        document = feedback.kind == feedback.Kind.DOCUMENT
+        where = (
+            {
+                "knowledge_query": feedback.knowledge_query_id,
+                "knowledge_base_id": feedback.knowledge_base_id,
+                "document_id": feedback.document_id,
+                "comment": feedback.comment,
+            }
+            if document
+            else {"insight": feedback.insight_id, "suggestion_id": feedback.suggestion_id}
+        )
         audit_record(
             action="genesys_feedback.send" if sent else "genesys_feedback.fail",
             actor_label=f"Stream worker {worker}"[:150],
             obj=feedback,
-            object_repr=f"{feedback.rating} feedback on suggestion {feedback.suggestion_id}",
+            object_repr=str(feedback),
             after={
-                "insight": feedback.insight_id,
+                "kind": feedback.kind,
+                **where,
                 "conversation_id": feedback.conversation_id,
-                "suggestion_id": feedback.suggestion_id,
                 "rating": feedback.rating,
                 "decided_by": feedback.decided_by,
                 "attempts": feedback.attempts,

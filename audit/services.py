@@ -276,6 +276,8 @@ def decision_recorded(item, *, verb: str, by, before: dict, origin: Origin | Non
     outbox.enqueue(f"{kind.name}.{item.review_status}", [kind.webhook_data(item)])
     if kind.name == "insight":
         genesys.enqueue_verdict(item, by_label=by.get_username())
+    elif kind.name == "knowledge":
+        genesys.enqueue_document_feedback(item, by_label=by.get_username())
     audit_record(
         action=f"{kind.name}.{verb}",
         actor=by,

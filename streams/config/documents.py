@@ -110,6 +110,7 @@ class KnowledgeStreamDoc(_Strict):
     query_timeout_seconds: float = 15.0
     cache_ttl_seconds: int = 300
     auto_query_types: list[str] = []
+    send_verdicts: bool = False
     sources: list[SourcePriorityDoc] = []
 
 

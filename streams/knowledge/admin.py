@@ -45,6 +45,7 @@ class KnowledgeStreamForm(forms.ModelForm):
             "query_timeout_seconds",
             "cache_ttl_seconds",
             "auto_query_types",
+            "send_verdicts",
         ]
 
 
@@ -64,6 +65,7 @@ class KnowledgeStreamAdmin(FourEyesAdmin):
         ),
         ("Load", {"fields": ["max_in_flight", "query_timeout_seconds", "cache_ttl_seconds"]}),
         ("Automatic queries", {"fields": ["auto_query_types"]}),
+        ("Genesys feedback", {"fields": ["send_verdicts"]}),
         ("Status", {"fields": ["state", "state_detail", "state_changed_at", "figures"]}),
     ]
 

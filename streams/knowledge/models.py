@@ -96,6 +96,14 @@ class KnowledgeStream(models.Model):
         help_text="One insight type per line: each new insight of these types is searched "
         "with its text, and the answer joins the review queue. Empty: no automatic queries.",
     )
+    send_verdicts = models.BooleanField(
+        "send officers' rejections to Genesys",
+        default=False,
+        help_text="Notifications flavour only. An officer's rejection of a knowledge answer is "
+        "sent to Genesys as Negative feedback on the answer's first document (reason: its "
+        "content; the officer's note as the comment; final). It then counts in Genesys' "
+        "knowledge feedback beside agents' own. Needs the permission knowledge:feedback:create.",
+    )
     # What the stream worker last saw of the connection (it keeps one open for warming).
     state = models.CharField(max_length=20, choices=StreamState, default=StreamState.STOPPED)
     state_detail = models.CharField(max_length=500, blank=True)
@@ -131,6 +139,17 @@ class KnowledgeStream(models.Model):
             )
         except ValidationError as exc:
             raise ValidationError({"auto_query_types": exc.messages}) from None
+        notifications = (
+            self.connection_id is not None
+            and self.connection.flavour == GenesysConnection.Flavour.NOTIFICATIONS
+        )
+        if self.send_verdicts and self.connection_id and not notifications:
+            raise ValidationError(
+                {
+                    "send_verdicts": "Rejections go back as Genesys knowledge document feedback: "
+                    "this needs a connection of the notifications flavour (real Genesys Cloud)."
+                }
+            )
 
     def priorities(self) -> dict[str, int]:
         """Knowledge base id -> priority, for the enabled sources (1 ranks first)."""
@@ -150,6 +169,7 @@ class KnowledgeStream(models.Model):
             "query_timeout_seconds": self.query_timeout_seconds,
             "cache_ttl_seconds": self.cache_ttl_seconds,
             "auto_query_types": self.auto_query_types,
+            "send_verdicts": self.send_verdicts,
             "sources": (
                 [
                     {"knowledge_base_id": link.source.knowledge_base_id, "priority": link.priority}

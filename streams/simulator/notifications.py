@@ -181,6 +181,7 @@ class NotificationsService:
         self.subscription_calls: list[tuple[str, str, int]] = []  # (method, channel, topics)
         self.heartbeats = True
         self.engagements: list[dict] = []  # feedback received: {"suggestionId", "body"}
+        self.document_feedback: list[dict] = []  # knowledge document feedback received
         self.engagement_status = 200  # a fault may make it answer otherwise
         self.aggregates_status = 200
         # Permissions the OAuth client's role lacks (the "permissions" fault).
@@ -214,6 +215,10 @@ class NotificationsService:
         )
         app.router.add_post(
             "/api/v2/knowledge/knowledgebases/{kb}/documents/search", self.knowledge_search
+        )
+        app.router.add_post(
+            "/api/v2/knowledge/knowledgebases/{kb}/documents/{document}/feedback",
+            self.document_feedback_view,
         )
         app.router.add_get("/api/v2/routing/queues", self.queues_view)
         app.router.add_get("/api/v2/routing/queues/{queue}", self.queue_view)
@@ -481,6 +486,44 @@ class NotificationsService:
                 ],
             }
         )
+
+    async def document_feedback_view(self, request: web.Request) -> web.Response:
+        """A knowledge document's feedback (the SDK's `KnowledgeDocumentFeedback`), kept."""
+        if refused := self._refused(request, "knowledge:feedback:create"):
+            return refused
+        if self.engagement_status != 200:
+            status = self.engagement_status
+            return web.json_response({"message": "refused", "status": status}, status=status)
+        kb, document = request.match_info["kb"], request.match_info["document"]
+        corpus = self.simulator.knowledge.corpus
+        if kb not in corpus or not any(d["documentId"] == document for d in corpus[kb]):
+            return _not_found("document")
+        try:
+            body = json.loads(await request.text())
+            rating, reason, state = body["rating"], body.get("reason"), body.get("state")
+            comment = body.get("comment", "")
+        except (ValueError, KeyError, TypeError):
+            return _bad_request("rating is required")
+        if rating not in ("Positive", "Negative") or reason not in (
+            None,
+            "DocumentContent",
+            "SearchResults",
+        ):
+            return _bad_request(
+                "rating is Positive or Negative; reason DocumentContent or SearchResults"
+            )
+        if (
+            state not in (None, "Draft", "Final")
+            or not isinstance(comment, str)
+            or len(comment) > 2000
+        ):
+            return _bad_request(
+                "state is Draft or Final; comment is text of at most 2000 characters"
+            )
+        feedback = {"id": str(uuid.uuid4()), "knowledgeBaseId": kb, "documentId": document, **body}
+        self.document_feedback.append(feedback)
+        self.counters["knowledge_document_feedback"] += 1
+        return web.json_response(feedback)
 
     async def queues_view(self, request: web.Request) -> web.Response:
         """GET /api/v2/routing/queues: the queues, paged as Genesys pages them."""

@@ -152,8 +152,8 @@ class GenesysFeedbackAdmin(ReadOnlyAdmin):
 
     list_display = [
         "created_at",
-        "stream",
-        "suggestion_id",
+        "kind",
+        "sent_for",
         "rating",
         "decided_by",
         "status",
@@ -162,8 +162,15 @@ class GenesysFeedbackAdmin(ReadOnlyAdmin):
         "last_error",
         "sent_at",
     ]
-    list_filter = ["status", "rating", "stream"]
-    search_fields = ["=suggestion_id", "=conversation_id"]
+    list_filter = ["status", "kind", "rating", "stream", "knowledge_stream"]
+    search_fields = ["=suggestion_id", "=conversation_id", "=document_id"]
     ordering = ["-created_at"]
-    list_select_related = ["stream"]
+    list_select_related = ["stream", "knowledge_stream"]
+
+    @admin.display(description="what")
+    def sent_for(self, obj):
+        if obj.kind == GenesysFeedback.Kind.DOCUMENT:
+            return f"{obj.knowledge_stream}: document {obj.document_id}"
+        return f"{obj.stream}: suggestion {obj.suggestion_id}"
+
     show_full_result_count = False

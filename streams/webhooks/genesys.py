@@ -37,10 +37,14 @@ CLAIM_BATCH = 50
 # the suggestion is gone. Said on the row and in the audit entry.
 FINAL = {
     400: "Genesys refused the feedback as malformed (HTTP 400)",
-    403: "permission denied (HTTP 403): the OAuth client's role needs "
-    "conversation:suggestionEngagement:add",
-    404: "Genesys no longer has this suggestion (HTTP 404)",
+    403: "permission denied (HTTP 403): the OAuth client's role needs {permission}",
+    404: "Genesys no longer has this {what} (HTTP 404)",
 }
+PERMISSIONS = {
+    GenesysFeedback.Kind.SUGGESTION: "conversation:suggestionEngagement:add",
+    GenesysFeedback.Kind.DOCUMENT: "knowledge:feedback:create",
+}
+COMMENT_LIMIT = 2000
 
 
 def enqueue_verdict(insight, *, by_label: str) -> GenesysFeedback | None:
@@ -64,6 +68,31 @@ def enqueue_verdict(insight, *, by_label: str) -> GenesysFeedback | None:
     )
 
 
+def enqueue_document_feedback(query, *, by_label: str) -> GenesysFeedback | None:
+    """(Inside the decision's transaction.) A rejected knowledge answer's outbox row: Negative
+    feedback on the first document it gave, when its knowledge stream sends rejections."""
+    if query.review_status != "rejected":
+        return None
+    stream = query.stream
+    notifications = stream.connection.flavour == GenesysConnection.Flavour.NOTIFICATIONS
+    answers = query.passed_results()
+    if not (stream.send_verdicts and notifications and answers):
+        return None
+    first = answers[0]
+    return GenesysFeedback.objects.create(
+        kind=GenesysFeedback.Kind.DOCUMENT,
+        knowledge_stream=stream,
+        knowledge_query=query,
+        conversation_id=query.conversation_id,
+        knowledge_base_id=first["knowledge_base_id"],
+        document_id=first["document_id"],
+        comment=query.review_note[:COMMENT_LIMIT],
+        rating="Negative",
+        decided_by=by_label,
+        next_attempt_at=timezone.now(),
+    )
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int
@@ -76,8 +105,10 @@ def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
     pending = GenesysFeedback.objects.filter(status=GenesysFeedback.Status.PENDING)
     claimed = []
     for pk in claim_rows(pending, worker=worker, limit=limit, hold_seconds=hold_seconds):
-        row = GenesysFeedback.objects.select_related("stream__connection").get(pk=pk)
-        spec, problem = connection_spec(row.stream.connection)
+        row = GenesysFeedback.objects.select_related(
+            "stream__connection", "knowledge_stream__connection"
+        ).get(pk=pk)
+        spec, problem = connection_spec(row.connection)
         if problem:
             record_outcome(pk, Outcome(None, f"not sent: {problem}", 0.0), worker)
             continue
@@ -92,6 +123,10 @@ def record_outcome(pk: int, outcome: Outcome, worker: str) -> None:
         row.attempts += 1
         row.last_status_code = outcome.status_code
         row.last_error = outcome.error[:500]
+        if outcome.status_code in FINAL:
+            what = "document" if row.kind == GenesysFeedback.Kind.DOCUMENT else "suggestion"
+            said = FINAL[outcome.status_code].format(permission=PERMISSIONS[row.kind], what=what)
+            row.last_error = said[:500]
         row.claimed_by, row.claimed_until = "", None
         if outcome.delivered:
             row.status, row.sent_at = GenesysFeedback.Status.SENT, now
@@ -152,7 +187,7 @@ async def send(http: httpx.AsyncClient, claimed: Claimed, pool: TokenPool) -> Ou
     if response.status_code == 401:
         tokens.invalidate(token)
     code = response.status_code
-    error = "" if response.is_success else FINAL.get(code, f"HTTP {code}")
+    error = "" if response.is_success else f"HTTP {code}"  # said in words when recorded
     return Outcome(
         code,
         error,

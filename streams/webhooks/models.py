@@ -1,5 +1,7 @@
 """Webhook endpoints, and the outbox of deliveries with their attempts."""
 
+from urllib.parse import quote
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -124,23 +126,52 @@ class WebhookAttempt(models.Model):
 
 
 class GenesysFeedback(OutboxRow):
-    """An officer's verdict on a suggestion, to be sent to Genesys as the suggestion's
-    feedback (the outbox of the write-back, delivered by the stream worker like webhooks:
-    claimed, retried, never blocking ingestion)."""
+    """An officer's verdict sent to Genesys: on a suggestion, as the suggestion's feedback;
+    on a knowledge answer, as the answer's document's feedback (the outbox of the write-back,
+    delivered by the stream worker like webhooks: claimed, retried, never blocking
+    ingestion)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (gave up)"
 
+    class Kind(models.TextChoices):
+        SUGGESTION = "suggestion", "Suggestion feedback"
+        DOCUMENT = "document", "Knowledge document feedback"
+
+    kind = models.CharField(max_length=12, choices=Kind, default=Kind.SUGGESTION)
     stream = models.ForeignKey(
-        "streams.StreamConfig", on_delete=models.PROTECT, related_name="feedback"
+        "streams.StreamConfig",
+        on_delete=models.PROTECT,
+        related_name="feedback",
+        null=True,
+        blank=True,
+    )
+    knowledge_stream = models.ForeignKey(
+        "streams.KnowledgeStream",
+        on_delete=models.PROTECT,
+        related_name="feedback",
+        null=True,
+        blank=True,
     )
     insight = models.ForeignKey(
         "streams.Insight", on_delete=models.SET_NULL, null=True, related_name="feedback"
     )
+    knowledge_query = models.ForeignKey(
+        "streams.KnowledgeQuery",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="feedback",
+    )
     conversation_id = models.CharField(max_length=128)
-    suggestion_id = models.CharField(max_length=128)
+    suggestion_id = models.CharField(max_length=128, blank=True)
+    knowledge_base_id = models.CharField(max_length=128, blank=True)
+    document_id = models.CharField(max_length=128, blank=True)
+    comment = models.CharField(
+        max_length=2000, blank=True, help_text="The officer's note (document feedback)."
+    )
     rating = models.CharField(max_length=10)  # Positive or Negative
     decided_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -153,14 +184,31 @@ class GenesysFeedback(OutboxRow):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="feedback_due")]
 
     def __str__(self):
+        if self.kind == self.Kind.DOCUMENT:
+            return f"{self.rating} feedback on document {self.document_id}"
         return f"{self.rating} feedback on suggestion {self.suggestion_id}"
 
     @property
+    def connection(self):
+        return (self.knowledge_stream or self.stream).connection
+
+    @property
     def path(self) -> str:
+        if self.kind == self.Kind.DOCUMENT:
+            kb, doc = quote(self.knowledge_base_id, safe=""), quote(self.document_id, safe="")
+            return f"/api/v2/knowledge/knowledgebases/{kb}/documents/{doc}/feedback"
         return (
             f"/api/v2/conversations/{self.conversation_id}/suggestions/{self.suggestion_id}"
             "/engagement"
         )
 
     def body(self) -> dict:
+        if self.kind == self.Kind.DOCUMENT:
+            # `KnowledgeDocumentFeedback`: the document's content was judged, finally.
+            return {
+                "rating": self.rating,
+                "reason": "DocumentContent",
+                "comment": self.comment,
+                "state": "Final",
+            }
         return {"engagementType": "Feedback", "feedback": {"rating": self.rating}}

@@ -108,7 +108,7 @@ async def test_a_gap_is_found_named_and_filled(sim, worker, gov_admin, settings)
 
     entry, page, metrics, dashboard = await trail_page_and_metrics()
     assert "Reconciled with Genesys" in dashboard
-    assert "Genesys counted 40 suggestions; 33 were stored" in dashboard
+    assert "Missing suggestions found and back-filled" in dashboard
     assert "rita: Genesys counted 40 suggestions; 33 were stored; " in entry.after["reason"]
     assert "Missing suggestions found and back-filled" in page
     assert "rita" in page
