@@ -29,6 +29,7 @@ def connection_needs(connection: GenesysConnection) -> Needs:
         kinds=tuple(kinds),
         sample_conversation=followed.conversation_id if followed else listed,
         send_verdicts=any(s.send_verdicts for s in streams),
+        send_rejections=connection.knowledge_streams.filter(send_verdicts=True).exists(),
         knowledge_bases=tuple(sorted(set(bases))),
     )
 

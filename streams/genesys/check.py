@@ -51,6 +51,7 @@ class Needs:
     kinds: tuple[str, ...] = ()
     sample_conversation: str = ""  # one it follows or lists, if any
     send_verdicts: bool = False
+    send_rejections: bool = False  # knowledge document feedback
     knowledge_bases: tuple[tuple[str, str], ...] = ()  # (id, name)
 
 
@@ -87,6 +88,8 @@ class ConnectionCheck:
             await self._aggregates()
         if self.needs.send_verdicts:
             await self._engagement()
+        if self.needs.send_rejections and self.needs.knowledge_bases:
+            await self._document_feedback(self.needs.knowledge_bases[0][0])
         for kb, name in self.needs.knowledge_bases:
             await self._knowledge(kb, name)
         return self.findings
@@ -224,6 +227,20 @@ class ConnectionCheck:
         self._read(
             "Verdicts back to Genesys (suggestion feedback)",
             "conversation:suggestionEngagement:add",
+            response,
+        )
+
+    async def _document_feedback(self, kb: str) -> None:
+        """Feedback on a document that does not exist: refused for want of the permission
+        (403) or for the document (404), never recorded."""
+        response = await self._call(
+            "POST",
+            f"/api/v2/knowledge/knowledgebases/{quote(kb, safe='')}/documents/{NOBODY}/feedback",
+            json={"rating": "Negative", "reason": "DocumentContent", "state": "Draft"},
+        )
+        self._read(
+            "Rejections back to Genesys (knowledge document feedback)",
+            "knowledge:feedback:create",
             response,
         )
 

@@ -32,7 +32,9 @@ def configured(url, *, flavour=GenesysConnection.Flavour.NOTIFICATIONS):
             queue_ids=[*queue_ids(2), "no-such-queue"],
             send_verdicts=True,
         )
-        make_knowledge_stream(connection=connection, sources=(("kb-1", 1), ("kb-gone", 2)))
+        make_knowledge_stream(
+            connection=connection, sources=(("kb-1", 1), ("kb-gone", 2)), send_verdicts=True
+        )
     return connection
 
 
@@ -57,6 +59,8 @@ async def test_every_feature_is_permitted_and_a_mistyped_id_is_named(sim, gov_ad
     assert findings["Verdicts back to Genesys (suggestion feedback)"].outcome == Outcome.PERMITTED
     assert findings["Knowledge search in Source kb-1 (kb-1)"].outcome == Outcome.PERMITTED
     assert findings["Knowledge search in Source kb-gone (kb-gone)"].outcome == Outcome.NOT_FOUND
+    rejections = findings["Rejections back to Genesys (knowledge document feedback)"]
+    assert rejections.outcome == Outcome.PERMITTED
 
 
 async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
@@ -68,6 +72,7 @@ async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
                 "conversation:suggestion:view",
                 "analytics:agentCopilotAggregate:view",
                 "conversation:suggestionEngagement:add",
+                "knowledge:feedback:create",
             ],
         }
     )
@@ -84,6 +89,8 @@ async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
     assert verdicts.outcome == Outcome.MISSING
     assert findings["Queue Billing"].outcome == Outcome.PERMITTED
     assert findings["Knowledge search in Source kb-1 (kb-1)"].outcome == Outcome.PERMITTED
+    rejections = findings["Rejections back to Genesys (knowledge document feedback)"]
+    assert rejections.outcome == Outcome.MISSING
 
 
 async def test_wrong_credentials_and_an_unreachable_host_say_so(sim, gov_admin):
