@@ -3,7 +3,7 @@
 from streams.simulator.server import SimulatorConfig
 
 
-def add_simulator_arguments(parser, *, prefix: str = "") -> None:
+def add_simulator_arguments(parser, *, prefix: str = "", queues: int | None = None) -> None:
     defaults = SimulatorConfig()
     p = f"--{prefix}" if prefix else "--"
     parser.add_argument(
@@ -53,7 +53,7 @@ def add_simulator_arguments(parser, *, prefix: str = "") -> None:
     parser.add_argument(
         f"{p}queues",
         type=int,
-        default=defaults.queues,
+        default=defaults.queues if queues is None else queues,
         help="Queues whose conversations start and end (0: a fixed pool of conversations).",
     )
     parser.add_argument(

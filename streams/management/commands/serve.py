@@ -6,6 +6,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from streams.management.commands.demo_setup import DEMO_QUEUES
 from streams.simulator.cli import add_simulator_arguments, config_from_options
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-simulator", action="store_true", help="Do not run the simulator.")
         parser.add_argument("--simulator-host", default="127.0.0.1")
         parser.add_argument("--simulator-port", type=int, default=8001)
-        add_simulator_arguments(parser, prefix="simulator-")
+        # The demo's stream follows the simulator's queues (demo_setup).
+        add_simulator_arguments(parser, prefix="simulator-", queues=DEMO_QUEUES)
 
     def handle(self, *args, **options):
         # daphne.server installs Twisted's asyncio reactor on import: import it first.
