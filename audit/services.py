@@ -273,7 +273,12 @@ def decision_recorded(item, *, verb: str, by, before: dict, origin: Origin | Non
     its webhook, the verdict to Genesys where the stream sends them, its audit entry, and
     the review pages' update once it commits."""
     kind = review_kind(item)
-    outbox.enqueue(f"{kind.name}.{item.review_status}", [kind.webhook_data(item)])
+    event = (
+        outbox.insight_event(item.insight_type, item.review_status)
+        if kind.name == "insight"
+        else f"{kind.name}.{item.review_status}"
+    )
+    outbox.enqueue(event, [kind.webhook_data(item)])
     if kind.name == "insight":
         genesys.enqueue_verdict(item, by_label=by.get_username())
     elif kind.name == "knowledge":

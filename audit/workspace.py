@@ -13,6 +13,8 @@ from audit.queue import capped_count, parse_sort
 from audit.selectors import ReviewFilters
 from audit.services import REVIEW_KINDS
 from audit.vocabulary import action_words, type_label, type_labels
+from streams.genesys.summaries import SUMMARY_TYPE
+from streams.genesys.summaries import details as summary_details
 from streams.genesys.times import iso
 from streams.live import INSIGHT, KNOWLEDGE
 from streams.models import Insight, KnowledgeQuery, WebhookDelivery
@@ -41,6 +43,11 @@ def item_context(kind: str, item_id: int) -> dict:
         "timeline": timeline(conversation),
         "rule": rule_words(item) if kind == INSIGHT else knowledge_rule_words(item),
         "history": history(kind, item),
+        "details": (
+            [vars(d) for d in summary_details(item.payload or {})]
+            if kind == INSIGHT and item.insight_type == SUMMARY_TYPE
+            else []
+        ),
     }
 
 

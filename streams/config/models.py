@@ -12,6 +12,7 @@ from streams import crypto, outbound
 from streams.genesys import regions, scoring
 from streams.genesys.payloads import FILTER_ATTRIBUTES, FILTER_OPERATORS, Filter, type_words
 from streams.genesys.suggestions import SUGGESTION_KINDS
+from streams.genesys.summaries import SUMMARY_TYPE
 
 NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
@@ -442,11 +443,17 @@ class StreamConfig(models.Model):
                 "to follow (their conversations are found as they start), or list conversation "
                 "ids."
             )
-        unknown = sorted(set(self.insight_types) - set(SUGGESTION_KINDS))
+        known = [*SUGGESTION_KINDS, SUMMARY_TYPE]
+        unknown = sorted(set(self.insight_types) - set(known))
         if unknown:
             errors["insight_types"] = (
                 f"{', '.join(unknown)}: not a suggestion kind. The notifications flavour's "
-                f"insight types are {', '.join(SUGGESTION_KINDS)} (empty: all of them)."
+                f"insight types are {', '.join(known)} (empty: all of them)."
+            )
+        elif self.insight_types == [SUMMARY_TYPE] and not (self.queue_ids or self.user_ids):
+            errors["insight_types"] = (
+                "Summaries alone come from followed queues and agents: name queues or agents "
+                "to follow, or add suggestion kinds."
             )
         return errors
 

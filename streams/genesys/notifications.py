@@ -74,6 +74,7 @@ from streams.genesys.suggestions import (
     watch_of,
     watch_topics,
 )
+from streams.genesys.summaries import SUMMARIES_PATH, SUMMARY_SUFFIX, SUMMARY_TYPE, summary_topic
 from streams.genesys.times import iso
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ def capacity(kinds: int, *, limits: Limits, channels: int, watches: int = 0) -> 
     `watches` queue and agent topics."""
     if channels < 1:
         return 0
+    if kinds == 0:
+        return 10**9  # conversations without topics (summaries only): no limit
     per_channel = limits.max_topics // kinds
     first = max(0, limits.max_topics - watches) // kinds
     return first + (channels - 1) * per_channel
@@ -129,12 +132,16 @@ def plan_channels(
     conversation is added or removed with one subscription call. The first channel also
     carries the `watches` queue and agent topics."""
     per_conversation = len(kinds)
-    if per_conversation == 0:
-        raise TooManyTopics("no suggestion kinds to subscribe to")
     if watches > limits.max_topics:
         raise TooManyTopics(
             f"{watches} queue and agent topics do not fit a channel of {limits.max_topics}"
         )
+    if per_conversation == 0:  # summaries only: the queue and agent topics, no more
+        if not watches:
+            raise TooManyTopics("no suggestion kinds, queues or agents to subscribe to")
+        if channels_free < 1:
+            raise TooManyTopics("no channel is free for the queue and agent topics")
+        return [list(conversations)]
     per_channel = limits.max_topics // per_conversation
     first = (limits.max_topics - watches) // per_conversation
     needed = 0
@@ -275,9 +282,14 @@ class NotificationsClient:
         # Subscribed: the listed conversations, then the followed ones.
         self.listed = list(conversations)
         self.conversations = list(conversations)
-        self.kinds = list(kinds) or list(SUGGESTION_KINDS)
+        # Summaries come with the suggestion kinds unless the kinds are listed without them.
+        self.summaries = not kinds or SUMMARY_TYPE in kinds
+        listed_kinds = [k for k in kinds if k != SUMMARY_TYPE]
+        self.kinds = listed_kinds if kinds else list(SUGGESTION_KINDS)
         self.queues, self.users = list(queues), list(users)
         self.watches = watch_topics(self.queues, self.users)
+        if self.summaries:
+            self.watches += [summary_topic(user) for user in self.users]
         self.follow_log = follow_log or MemoryFollowLog()
         self.followed: dict[str, Followed] = {}  # by conversation, oldest first
         self.follow_events: asyncio.Queue = asyncio.Queue()
@@ -302,6 +314,7 @@ class NotificationsClient:
         self.to_backfill: dict[str, float | None] = {}
         # Conversations not subscribed whose listing is fetched whole, once.
         self.backfill_once: dict[str, None] = {}
+        self.summaries_refused = False
         # Ended conversations let go early (others waited for room): when each ended.
         self.late: dict[str, float] = {}
         self._first_session = True
@@ -448,6 +461,8 @@ class NotificationsClient:
         return slot.watches + self.topics(slot.conversations)
 
     def _room(self, slot: _Slot) -> int:
+        if not self.kinds:
+            return 10**9
         return (self.limits.max_topics - len(slot.watches)) // len(self.kinds)
 
     # Channels
@@ -725,14 +740,15 @@ class NotificationsClient:
             return
         known = self.followed.get(conversation)
         if event.ended:
-            if known is None:
-                # Seen only as it ends: it started before the stream watched, or while no
-                # socket was open. Everything it said is in its listing.
+            if known is None or known.waiting:
+                # Seen only as it ends (it started before the stream watched, or while no
+                # socket was open), or never subscribed (no room): everything it said is in
+                # its listing; late suggestions and its summary are fetched after the linger.
+                if known is not None:
+                    await self.follow_log.forget([conversation])
+                    del self.followed[conversation]
                 self.backfill_once[conversation] = None
-            elif known.waiting:
-                await self.follow_log.forget([conversation])
-                del self.followed[conversation]
-                self.backfill_once[conversation] = None
+                self.late[conversation] = received_at
             elif known.ended is None:
                 known.ended = received_at
                 await self.follow_log.save(known)
@@ -801,9 +817,12 @@ class NotificationsClient:
             ended = self.followed[conversation].ended
             if ended > ended_before:
                 self.late[conversation] = ended
+            else:
+                await self.fetch_summaries(conversation)
         for conversation, ended in list(self.late.items()):
             if ended <= ended_before:
                 await self.backfill(conversation, ended - self.settings.backfill_overlap)
+                await self.fetch_summaries(conversation)
                 del self.late[conversation]
         promoted: list[str] = []
         async with self._changes:
@@ -827,6 +846,43 @@ class NotificationsClient:
         if done or promoted:
             await self.handler.on_state(ClientState.CONNECTED, self._connected_note())
             await self.backfill_pending()
+
+    async def fetch_summaries(self, conversation: str) -> int:
+        """The conversation's summaries from REST (`GET .../summaries`), handed on as frames:
+        what a conversation followed through a queue said, once it was wrapped up (a summary
+        also seen on an agent's topic is dropped downstream by its id)."""
+        if not self.summaries:
+            return 0
+        path = SUMMARIES_PATH.format(quote(conversation, safe=""))
+        try:
+            response = await self._request("GET", path, what="conversation summaries")
+        except PermissionDenied as exc:
+            if not self.summaries_refused:
+                self.summaries_refused = True
+                logger.warning("%s: summaries not captured: %s", self.where, exc)
+            return 0
+        if response.status_code == 404:
+            return 0
+        _expect(response, 200, "conversation summaries")
+        try:
+            body = response.json()
+        except ValueError:
+            raise UnexpectedResponse("conversation summaries: malformed answer") from None
+        if not isinstance(body, dict):
+            raise UnexpectedResponse("conversation summaries: not an object")
+        found = [body.get("summary"), *(body.get("sessionSummaries") or [])]
+        handed = 0
+        for summary in found:
+            if not isinstance(summary, dict) or summary.get("status") not in (None, "Completed"):
+                continue
+            message = {
+                "topicName": f"v2.conversations.{conversation}{SUMMARY_SUFFIX}",
+                "eventBody": {**summary, "conversation": {"id": conversation}},
+            }
+            frame = Frame(json.dumps(message), time.time(), Decoded(message, Encoding.TEXT))
+            await self.handler.on_frame(frame)
+            handed += 1
+        return handed
 
     async def copilot_counts(self, start: float, end: float) -> dict[tuple[str, str], int]:
         """Genesys' count of this stream's suggestions between two wall clock times, per

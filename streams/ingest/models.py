@@ -3,6 +3,7 @@
 from django.db import models
 
 from streams.config.models import StreamConfig
+from streams.genesys.summaries import SUMMARY_TYPE
 from streams.reviewable import Reviewable, ReviewQuerySet
 
 
@@ -53,6 +54,9 @@ class Insight(Reviewable):
 
     @property
     def original_text(self) -> str:
+        """What officers review: the snippet, or a summary's whole text."""
+        if self.insight_type == SUMMARY_TYPE:
+            return (self.payload or {}).get("text") or self.snippet
         return self.snippet
 
 

@@ -19,6 +19,7 @@ from streams.genesys.frames import Decoded, Frame, preview
 from streams.genesys.payloads import EVENT_TYPE_INSIGHT, Filter, InsightEvent
 from streams.genesys.scoring import Verdict
 from streams.genesys.suggestions import read_suggestion, topic_kind
+from streams.genesys.summaries import SUMMARY_TYPE, Summary, is_summary_topic
 from streams.genesys.times import iso
 from streams.ingest.models import Insight, QuarantinedFrame
 
@@ -137,11 +138,14 @@ def read_notification(message: dict) -> InsightFields | None:
     if not isinstance(topic, str):
         raise Unreadable("frame has no topicName")
     parsed = topic_kind(topic)
-    if parsed is None:
+    summary = parsed is None and is_summary_topic(topic)
+    if parsed is None and not summary:
         return None
     body = message.get("eventBody")
     if not isinstance(body, dict):
         raise Unreadable("eventBody is not an object")
+    if summary:
+        return _summary(body)
     if "engagementType" in body:
         # An engagement with a suggestion already stored (an agent's click, or the feedback
         # assistgov sent for an officer's verdict, echoed back): not a new insight.
@@ -163,6 +167,33 @@ def read_notification(message: dict) -> InsightFields | None:
         payload=body,
         event_time=suggestion.event_time,
         resume_id=iso(suggestion.event_time) if suggestion.event_time else None,
+    )
+
+
+def _summary(body: dict) -> InsightFields | None:
+    """A conversation summary with its predicted wrap-up codes: an insight of type `summary`;
+    None for a summary Genesys could not make (`errorType`, no text)."""
+    if body.get("errorType") and not (body.get("summary") or {}).get("text"):
+        return None
+    try:
+        summary = Summary.read(body)
+    except ValidationError as exc:
+        external_id = body.get("summaryId") or body.get("id")
+        raise Unreadable(
+            _validation_reason(exc, what="invalid summary"),
+            external_id if isinstance(external_id, str) else "",
+        ) from None
+    if not summary.text.strip():
+        return None
+    return InsightFields(
+        external_id=summary.summary_id,
+        interaction_id=summary.conversation_id,
+        insight_type=SUMMARY_TYPE,
+        confidence=summary.confidence,
+        snippet=scoring.extract_snippet(summary.text, limit=scoring.SNIPPET_LENGTH),
+        payload=summary.normalised(),
+        event_time=summary.event_time,
+        resume_id=iso(summary.event_time) if summary.event_time else None,
     )
 
 

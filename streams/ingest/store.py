@@ -15,6 +15,7 @@ from django.db.models import F
 
 from streams import ports
 from streams.config.models import StreamConfig
+from streams.genesys.summaries import SUMMARY_TYPE
 from streams.genesys.times import from_timestamp
 from streams.ingest.models import Insight, QuarantinedFrame
 from streams.ingest.records import Accepted, Filtered, Quarantine, Record
@@ -106,18 +107,25 @@ def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
     # Model instances only for the payloads of endpoints that want them (`enqueue` reads
     # its items only then).
     created = list(zip(ids, rows, strict=True))
-    outbox.enqueue(
-        "insight.created",
-        (outbox.insight_data(Insight(pk=pk, **row), name) for pk, row in created),
-    )
-    outbox.enqueue(
-        "insight.approved",
-        (
-            outbox.insight_data(Insight(pk=pk, **row), name)
-            for pk, row in created
-            if row["review_status"] == Insight.ReviewStatus.APPROVED
-        ),
-    )
+    for summaries in (False, True):  # insight.* for suggestions and insights, summary.*
+        mine = [
+            (pk, row) for pk, row in created if (row["insight_type"] == SUMMARY_TYPE) == summaries
+        ]
+        if not mine:
+            continue
+        kind = SUMMARY_TYPE if summaries else "insight"
+        outbox.enqueue(
+            f"{kind}.created",
+            (outbox.insight_data(Insight(pk=pk, **row), name) for pk, row in mine),
+        )
+        outbox.enqueue(
+            f"{kind}.approved",
+            (
+                outbox.insight_data(Insight(pk=pk, **row), name)
+                for pk, row in mine
+                if row["review_status"] == Insight.ReviewStatus.APPROVED
+            ),
+        )
     decisions: dict[str, dict] = {}
     for pk, row in created:
         if row["review_rule"]:

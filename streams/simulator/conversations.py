@@ -8,12 +8,15 @@ agent's conversations topics (`v2.routing.queues.{id}.conversations`,
 `QueueConversationEventTopicConversation`. Suggestions are only made in live conversations.
 """
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from streams.genesys.suggestions import QUEUE_TOPIC, USER_TOPIC
+from streams.genesys.summaries import summary_topic
 from streams.genesys.times import iso
+from streams.simulator import texts
 
 NAMESPACE = uuid.UUID("1d3a8e55-2f7c-4f0e-9c61-8a4b2e7d90c3")
 QUEUE_NAMES = ("Billing", "Card services", "Claims", "Retentions", "Technical support")
@@ -65,6 +68,60 @@ class Conversation:
                 party("customer", address="tel:+15550100"),
                 party("agent", userId=self.agent),
             ],
+        }
+
+    @property
+    def summary_topic(self) -> str:
+        return summary_topic(self.agent)
+
+    def summary_event(self) -> dict:
+        """Agent Copilot's summary once it ended, as the agent's summaries topic carries it
+        (`ConversationSummaryTopicConversationSummaryEvent`); the same for a seed."""
+        rng = random.Random(self.id)
+        text, codes, reason, resolution, follow_up = rng.choice(texts.SUMMARIES)
+        scores = sorted((round(rng.uniform(0.35, 0.97), 2) for _ in codes), reverse=True)
+        return {
+            "conversationId": self.id,
+            "summaryId": str(uuid.uuid5(NAMESPACE, f"summary:{self.id}")),
+            "queueId": self.queue,
+            "participants": [{"userId": self.agent, "purpose": "agent"}],
+            "createdDate": self.ended,
+            "mediaType": "call",
+            "language": "en-us",
+            "summary": {"text": text, "score": round(rng.uniform(0.55, 0.98), 2)},
+            "reason": {"text": reason},
+            "resolution": {"text": resolution},
+            "followupActions": [{"text": follow_up, "score": 0.8}] if follow_up else [],
+            "wrapUpCodes": [
+                {
+                    "wrapUpCodeId": str(uuid.uuid5(NAMESPACE, f"wrapup:{name}")),
+                    "name": name,
+                    "score": score,
+                }
+                for name, score in zip(codes, scores, strict=True)
+            ],
+            "triggerSource": {"sourceType": "COPILOT"},
+        }
+
+    def summary_rest(self) -> dict:
+        """The same summary as `GET /api/v2/conversations/{id}/summaries` gives it
+        (`ConversationSummary`)."""
+        event = self.summary_event()
+        return {
+            "id": event["summaryId"],
+            "text": event["summary"]["text"],
+            "confidence": event["summary"]["score"],
+            "status": "Completed",
+            "mediaType": "Call",
+            "language": "en-us",
+            "predictedWrapupCodes": [
+                {"id": c["wrapUpCodeId"], "name": c["name"], "confidence": c["score"]}
+                for c in event["wrapUpCodes"]
+            ],
+            "reason": event["reason"],
+            "resolution": event["resolution"],
+            "followup": event["followupActions"][0] if event["followupActions"] else None,
+            "dateCreated": event["createdDate"],
         }
 
 

@@ -31,6 +31,7 @@ from streams.genesys.notifications import (
     TOKEN_REVOKED,
 )
 from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, topic_kind, watch_of
+from streams.genesys.summaries import is_summary_topic
 from streams.genesys.times import iso
 from streams.simulator.generator import event_seq
 
@@ -182,6 +183,8 @@ class NotificationsService:
         self.heartbeats = True
         self.engagements: list[dict] = []  # feedback received: {"suggestionId", "body"}
         self.document_feedback: list[dict] = []  # knowledge document feedback received
+        self.summaries: dict = {}  # conversation id -> the ended Conversation, summarised
+        self.summary_feedback: list[dict] = []  # summary feedback received
         self.engagement_status = 200  # a fault may make it answer otherwise
         self.aggregates_status = 200
         # Permissions the OAuth client's role lacks (the "permissions" fault).
@@ -219,6 +222,11 @@ class NotificationsService:
         app.router.add_post(
             "/api/v2/knowledge/knowledgebases/{kb}/documents/{document}/feedback",
             self.document_feedback_view,
+        )
+        app.router.add_get("/api/v2/conversations/{conversation}/summaries", self.summaries_view)
+        app.router.add_post(
+            "/api/v2/conversations/{conversation}/summaries/{summary}/feedback",
+            self.summary_feedback_view,
         )
         app.router.add_get("/api/v2/routing/queues", self.queues_view)
         app.router.add_get("/api/v2/routing/queues/{queue}", self.queue_view)
@@ -325,7 +333,11 @@ class NotificationsService:
                 raise TypeError
         except (ValueError, TypeError, KeyError):
             return _bad_request('the body must be a list of {"id": topic}')
-        unknown = [t for t in topics if topic_kind(t) is None and watch_of(t) is None]
+        unknown = [
+            t
+            for t in topics
+            if topic_kind(t) is None and watch_of(t) is None and not is_summary_topic(t)
+        ]
         if unknown:
             return _bad_request(f"invalid topic {unknown[0][:120]}")
         replace = request.method == "PUT"
@@ -525,6 +537,45 @@ class NotificationsService:
         self.counters["knowledge_document_feedback"] += 1
         return web.json_response(feedback)
 
+    async def summaries_view(self, request: web.Request) -> web.Response:
+        """`ConversationSummariesGetResponse`: the summary of an ended conversation."""
+        if refused := self._refused(request, "conversation:summary:view"):
+            return refused
+        conversation = request.match_info["conversation"]
+        ended = self.summaries.get(conversation)
+        if ended is None:
+            return _not_found("conversation summary")
+        self.counters["summaries_listed"] += 1
+        return web.json_response(
+            {
+                "conversation": {"id": conversation},
+                "summary": ended.summary_rest(),
+                "sessionSummaries": [],
+            }
+        )
+
+    async def summary_feedback_view(self, request: web.Request) -> web.Response:
+        """`FeedbackAddRequest {rating, summary}` on a summary, kept."""
+        if refused := self._refused(request, "conversation:summaryFeedback:add"):
+            return refused
+        if self.engagement_status != 200:
+            status = self.engagement_status
+            return web.json_response({"message": "refused", "status": status}, status=status)
+        conversation, summary = request.match_info["conversation"], request.match_info["summary"]
+        ended = self.summaries.get(conversation)
+        if ended is None or ended.summary_event()["summaryId"] != summary:
+            return _not_found("summary")
+        try:
+            body = json.loads(await request.text())
+            rating, text = body["rating"], body["summary"]
+        except (ValueError, KeyError, TypeError):
+            return _bad_request("rating and summary are required")
+        if rating not in ("Positive", "Negative", "Unknown") or not isinstance(text, str):
+            return _bad_request("rating is Positive, Negative or Unknown; summary is text")
+        self.summary_feedback.append({"conversationId": conversation, "summaryId": summary, **body})
+        self.counters["summary_feedback"] += 1
+        return web.json_response({"rating": rating, "summary": text})
+
     async def queues_view(self, request: web.Request) -> web.Response:
         """GET /api/v2/routing/queues: the queues, paged as Genesys pages them."""
         if refused := self._refused(request, "routing:queue:view"):
@@ -721,8 +772,12 @@ class NotificationsService:
         subscribed, in order with the suggestions (nothing for a socket not there)."""
         at = self.simulator.last_seq + 1  # the next event's sequence number
         for conversation in changed:
-            body = conversation.event()
-            for topic in conversation.topics:
+            messages = [(topic, conversation.event()) for topic in conversation.topics]
+            if conversation.ended:
+                # Agent Copilot summarises it once wrapped up (here: as it ends).
+                self.summaries[conversation.id] = conversation
+                messages.append((conversation.summary_topic, conversation.summary_event()))
+            for topic, body in messages:
                 message = {
                     "topicName": topic,
                     "version": "2",

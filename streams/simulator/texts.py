@@ -53,3 +53,39 @@ BY_TYPE = {
     "sentiment_alert": SENTIMENT,
     "compliance_flag": COMPLIANCE,
 }
+
+# Conversation summaries (Agent Copilot's), with their likely wrap-up codes and follow-up.
+SUMMARIES = (
+    (
+        "Customer called about a double charge on the November bill. The agent confirmed the "
+        "duplicate payment and issued a refund of the second charge; the customer accepted.",
+        ("Billing dispute", "Refund issued", "Payment query"),
+        "Duplicate charge on the November bill",
+        "Refund of the second charge issued",
+        "Check the refund reached the account within 5 days",
+    ),
+    (
+        "Customer travelling to Spain next week asked about roaming charges. The agent "
+        "explained the Travel Pass add-on and activated it on the customer's line.",
+        ("Roaming enquiry", "Add-on sold", "Plan question"),
+        "Roaming charges before a trip",
+        "Travel Pass activated",
+        None,
+    ),
+    (
+        "Customer could not log in after several password resets. The agent verified identity, "
+        "cleared the lock on the account and sent a new reset link, which worked.",
+        ("Account access", "Password reset", "Security check"),
+        "Locked out of the online account",
+        "Account unlocked and password reset",
+        None,
+    ),
+    (
+        "Customer complained that a parcel was three days late. The agent apologised, applied "
+        "a goodwill credit and gave the new delivery date from the carrier.",
+        ("Delivery complaint", "Goodwill credit", "Order status"),
+        "Late parcel",
+        "Goodwill credit applied; new delivery date given",
+        "Call back if the parcel has not arrived by the new date",
+    ),
+)

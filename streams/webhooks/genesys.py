@@ -26,6 +26,7 @@ from streams.config.specs import ConnectionSpec, connection_spec
 from streams.genesys.auth import TokenPool
 from streams.genesys.errors import HostNotAllowed
 from streams.genesys.rest import parse_retry_after
+from streams.genesys.summaries import SUMMARY_TYPE
 from streams.webhooks.delivery import Outcome, claim_rows, next_wait, outbox_loop
 from streams.webhooks.models import GenesysFeedback
 
@@ -43,6 +44,7 @@ FINAL = {
 PERMISSIONS = {
     GenesysFeedback.Kind.SUGGESTION: "conversation:suggestionEngagement:add",
     GenesysFeedback.Kind.DOCUMENT: "knowledge:feedback:create",
+    GenesysFeedback.Kind.SUMMARY: "conversation:summaryFeedback:add",
 }
 COMMENT_LIMIT = 2000
 
@@ -57,6 +59,20 @@ def enqueue_verdict(insight, *, by_label: str) -> GenesysFeedback | None:
     notifications = stream.connection.flavour == GenesysConnection.Flavour.NOTIFICATIONS
     if not (stream.send_verdicts and notifications):
         return None
+    if insight.insight_type == SUMMARY_TYPE:
+        # The summary as the officer left it: corrected, or as Genesys wrote it.
+        text = insight.corrected_text or (insight.payload or {}).get("text") or insight.snippet
+        return GenesysFeedback.objects.create(
+            kind=GenesysFeedback.Kind.SUMMARY,
+            stream=stream,
+            insight=insight,
+            conversation_id=insight.interaction_id,
+            suggestion_id=insight.external_id,
+            comment=text,
+            rating=rating,
+            decided_by=by_label,
+            next_attempt_at=timezone.now(),
+        )
     return GenesysFeedback.objects.create(
         stream=stream,
         insight=insight,
@@ -124,7 +140,7 @@ def record_outcome(pk: int, outcome: Outcome, worker: str) -> None:
         row.last_status_code = outcome.status_code
         row.last_error = outcome.error[:500]
         if outcome.status_code in FINAL:
-            what = "document" if row.kind == GenesysFeedback.Kind.DOCUMENT else "suggestion"
+            what = {"document": "document", "summary": "summary"}.get(row.kind, "suggestion")
             said = FINAL[outcome.status_code].format(permission=PERMISSIONS[row.kind], what=what)
             row.last_error = said[:500]
         row.claimed_by, row.claimed_until = "", None

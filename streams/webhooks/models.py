@@ -16,6 +16,9 @@ class WebhookEndpoint(models.Model):
         INSIGHT_CREATED = "insight.created", "Insight created"
         INSIGHT_APPROVED = "insight.approved", "Insight approved"
         INSIGHT_REJECTED = "insight.rejected", "Insight rejected"
+        SUMMARY_CREATED = "summary.created", "Conversation summary created"
+        SUMMARY_APPROVED = "summary.approved", "Conversation summary approved"
+        SUMMARY_REJECTED = "summary.rejected", "Conversation summary rejected"
         KNOWLEDGE_VALIDATED = "knowledge.validated", "Knowledge validated"
         KNOWLEDGE_APPROVED = "knowledge.approved", "Knowledge answer approved"
         KNOWLEDGE_REJECTED = "knowledge.rejected", "Knowledge answer rejected"
@@ -139,6 +142,7 @@ class GenesysFeedback(OutboxRow):
     class Kind(models.TextChoices):
         SUGGESTION = "suggestion", "Suggestion feedback"
         DOCUMENT = "document", "Knowledge document feedback"
+        SUMMARY = "summary", "Summary feedback"
 
     kind = models.CharField(max_length=12, choices=Kind, default=Kind.SUGGESTION)
     stream = models.ForeignKey(
@@ -169,8 +173,10 @@ class GenesysFeedback(OutboxRow):
     suggestion_id = models.CharField(max_length=128, blank=True)
     knowledge_base_id = models.CharField(max_length=128, blank=True)
     document_id = models.CharField(max_length=128, blank=True)
-    comment = models.CharField(
-        max_length=2000, blank=True, help_text="The officer's note (document feedback)."
+    comment = models.TextField(
+        blank=True,
+        help_text="The officer's note (document feedback), or the summary as the officer left "
+        "it (summary feedback).",
     )
     rating = models.CharField(max_length=10)  # Positive or Negative
     decided_by = models.CharField(max_length=150)
@@ -186,6 +192,8 @@ class GenesysFeedback(OutboxRow):
     def __str__(self):
         if self.kind == self.Kind.DOCUMENT:
             return f"{self.rating} feedback on document {self.document_id}"
+        if self.kind == self.Kind.SUMMARY:
+            return f"{self.rating} feedback on summary {self.suggestion_id}"
         return f"{self.rating} feedback on suggestion {self.suggestion_id}"
 
     @property
@@ -197,6 +205,9 @@ class GenesysFeedback(OutboxRow):
         if self.kind == self.Kind.DOCUMENT:
             kb, doc = quote(self.knowledge_base_id, safe=""), quote(self.document_id, safe="")
             return f"/api/v2/knowledge/knowledgebases/{kb}/documents/{doc}/feedback"
+        if self.kind == self.Kind.SUMMARY:
+            conversation = quote(self.conversation_id, safe="")
+            return f"/api/v2/conversations/{conversation}/summaries/{self.suggestion_id}/feedback"
         return (
             f"/api/v2/conversations/{self.conversation_id}/suggestions/{self.suggestion_id}"
             "/engagement"
@@ -211,4 +222,6 @@ class GenesysFeedback(OutboxRow):
                 "comment": self.comment,
                 "state": "Final",
             }
+        if self.kind == self.Kind.SUMMARY:  # `FeedbackAddRequest`
+            return {"rating": self.rating, "summary": self.comment}
         return {"engagementType": "Feedback", "feedback": {"rating": self.rating}}

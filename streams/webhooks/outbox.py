@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
+from streams.genesys.summaries import SUMMARY_TYPE
 from streams.genesys.times import iso
 from streams.ingest.models import Insight
 from streams.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -21,7 +22,13 @@ def new_delivery_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
+def insight_event(insight_type: str, verb: str) -> str:
+    """A summary's events are `summary.*`; every other insight's `insight.*`."""
+    return f"{SUMMARY_TYPE if insight_type == SUMMARY_TYPE else 'insight'}.{verb}"
+
+
 def insight_data(insight: Insight, stream_name: str = "") -> dict:
+    summary = insight.insight_type == SUMMARY_TYPE
     return {
         "id": insight.pk,
         "external_id": insight.external_id,
@@ -41,6 +48,8 @@ def insight_data(insight: Insight, stream_name: str = "") -> dict:
         "decided_by_rule": insight.review_rule,
         "event_time": iso(insight.event_time),
         "received_at": iso(insight.received_at),
+        # A summary's whole text, predicted wrap-up codes, reason, resolution, follow-up.
+        **({"summary": insight.payload} if summary else {}),
     }
 
 

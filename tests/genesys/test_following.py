@@ -128,7 +128,7 @@ async def test_a_queue_s_conversations_are_followed_as_they_start_and_end(sim, f
 async def test_an_agent_s_conversations_are_followed(sim, following):
     simulator, _ = sim
     agent = simulator.life.agents[0]
-    handler = Handler()
+    handler = SummaryHandler()  # an agent's summaries come too: kept apart
     log = MemoryFollowLog()
     await following(queues=[], users=[agent], handler=handler, log=log)
     await watching(simulator)
@@ -205,3 +205,61 @@ async def test_a_full_budget_keeps_the_oldest_and_loses_nothing(sim, following):
     assert not any(f.waiting for f in log.followed.values())
     simulator.emit(10)
     await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 70")
+
+
+class SummaryHandler(Handler):
+    """Keeps suggestions as Handler does, and summaries by their id."""
+
+    def __init__(self):
+        super().__init__()
+        self.summaries: dict[str, dict] = {}
+
+    async def on_frame(self, frame):
+        message = frame.decoded.payload
+        if message["topicName"].endswith(".summaries"):
+            body = message["eventBody"]
+            self.summaries[body.get("summaryId") or body["id"]] = body
+            return
+        await super().on_frame(frame)
+
+
+def summarised(simulator, conversations=None) -> set[str]:
+    return {
+        c.summary_event()["summaryId"]
+        for c in simulator.notifications.summaries.values()
+        if conversations is None or c.id in conversations
+    }
+
+
+async def test_summaries_come_from_agents_topics_and_from_rest_for_queues(sim, following):
+    simulator, _ = sim
+    agent = simulator.life.agents[1]
+    by_agent, by_queue = SummaryHandler(), SummaryHandler()
+    await following(queues=[], users=[agent], handler=by_agent)
+    await following(handler=by_queue)
+    await eventually(
+        lambda: (
+            sum(
+                any(t.endswith(".summaries") for t in sock.channel.topics)
+                for sock in simulator.notifications.sockets
+            )
+            == 1
+        ),
+        what="the agent's summaries topic subscribed",
+    )
+    await watching(simulator)
+    simulator.emit(60)
+    theirs = {c.id for c in simulator.life.known.values() if c.agent == agent and c.ended}
+    await eventually(
+        lambda: set(by_agent.summaries) == summarised(simulator, theirs),
+        what="the agent's summaries, live",
+    )
+    assert theirs
+    # Conversations found through the queues: each summary fetched once it is let go.
+    await eventually(
+        lambda: set(by_queue.summaries) == summarised(simulator),
+        what="every ended conversation's summary, from REST",
+    )
+    body = next(iter(by_queue.summaries.values()))
+    assert body["status"] == "Completed" and body["predictedWrapupCodes"]
+    assert simulator.counters["summaries_listed"] >= len(by_queue.summaries)

@@ -431,7 +431,22 @@
       li.textContent = `${when(event.at)} · ${event.what}${event.who ? ` · ${event.who}` : ""}`;
       history.append(li);
     }
+    // What a summary says beyond its first lines: its whole text, the wrap-up codes Genesys
+    // predicted with their confidence, the reason, resolution and follow-up (as text).
+    const details = [];
+    if (context.details && context.details.length) {
+      const list = document.createElement("dl");
+      list.className = "details";
+      for (const detail of context.details) {
+        list.append(
+          Object.assign(document.createElement("dt"), { textContent: detail.label }),
+          Object.assign(document.createElement("dd"), { textContent: detail.value }),
+        );
+      }
+      details.push(Object.assign(document.createElement("h3"), { textContent: "What Genesys summarised" }), list);
+    }
     section.replaceChildren(
+      ...details,
       Object.assign(document.createElement("h3"), { textContent: "The rule that applied" }), rule,
       Object.assign(document.createElement("h3"), { textContent: `Its conversation (${context.timeline.length})` }), timeline,
       Object.assign(document.createElement("h3"), { textContent: "Its history" }), history,
@@ -526,7 +541,7 @@
     }
     const message = { type: "decide", kind: row.kind, id: row.id, decision, note: note.value, decision_id: newId() };
     if (decision === "reject") message.reason_code = reasonCode;
-    if (decision === "approve" && state.editing && correction.value.trim() !== row.snippet) {
+    if (decision === "approve" && state.editing && correction.value.trim() !== originalText(row)) {
       message.corrected_text = correction.value;
     }
     state.outbox.set(message.decision_id, { key: row.key, message });
@@ -583,8 +598,16 @@
     state.editing = true;
     correction.hidden = false;
     $("#correction-label").hidden = false;
-    correction.value = row.corrected_text || row.snippet;
+    correction.value = row.corrected_text || originalText(row);
     correction.focus();
+  }
+
+  // The text a correction starts from: a summary's whole text (from its context, once
+  // loaded), else the text as listed.
+  function originalText(row) {
+    const context = state.context.get(row.key);
+    const whole = context && (context.details || []).find((detail) => detail.label === "Summary");
+    return whole ? whole.value : row.snippet;
   }
 
   function closeCorrection() {
