@@ -227,8 +227,11 @@ class StreamConfigForm(forms.ModelForm):
     )
     insight_types = LinesField(
         required=False,
-        help_text="One insight type per line (knowledge_recommendation, sentiment_alert, "
-        "compliance_flag, or another); empty means every type.",
+        help_text="One insight type per line; empty means every type. Seed flavour: "
+        "knowledge_recommendation, sentiment_alert, compliance_flag, or another. Notifications "
+        "flavour: the suggestion kinds knowledge.search, knowledge.article, response, script, "
+        "intent, thirdpartyaction, and summary (conversation summaries with their predicted "
+        "wrap-up codes, from followed queues and agents).",
     )
 
     class Meta:

@@ -30,6 +30,10 @@ def connection_needs(connection: GenesysConnection) -> Needs:
         sample_conversation=followed.conversation_id if followed else listed,
         send_verdicts=any(s.send_verdicts for s in streams),
         send_rejections=connection.knowledge_streams.filter(send_verdicts=True).exists(),
+        summaries=any(
+            (s.queue_ids or s.user_ids) and (not s.insight_types or "summary" in s.insight_types)
+            for s in streams
+        ),
         knowledge_bases=tuple(sorted(set(bases))),
     )
 

@@ -52,6 +52,7 @@ class Needs:
     sample_conversation: str = ""  # one it follows or lists, if any
     send_verdicts: bool = False
     send_rejections: bool = False  # knowledge document feedback
+    summaries: bool = False  # conversation summaries, from followed queues and agents
     knowledge_bases: tuple[tuple[str, str], ...] = ()  # (id, name)
 
 
@@ -86,8 +87,12 @@ class ConnectionCheck:
             await self._queues()
         if self.needs.queues or self.needs.users:
             await self._aggregates()
+        if self.needs.summaries:
+            await self._summaries()
         if self.needs.send_verdicts:
             await self._engagement()
+            if self.needs.summaries:
+                await self._summary_feedback()
         if self.needs.send_rejections and self.needs.knowledge_bases:
             await self._document_feedback(self.needs.knowledge_bases[0][0])
         for kb, name in self.needs.knowledge_bases:
@@ -227,6 +232,22 @@ class ConnectionCheck:
         self._read(
             "Verdicts back to Genesys (suggestion feedback)",
             "conversation:suggestionEngagement:add",
+            response,
+        )
+
+    async def _summaries(self) -> None:
+        response = await self._call("GET", f"/api/v2/conversations/{NOBODY}/summaries")
+        self._read("Conversation summaries", "conversation:summary:view", response)
+
+    async def _summary_feedback(self) -> None:
+        response = await self._call(
+            "POST",
+            f"/api/v2/conversations/{NOBODY}/summaries/{NOBODY}/feedback",
+            json={"rating": "Unknown", "summary": "assistgov connection check"},
+        )
+        self._read(
+            "Corrected summaries back to Genesys (summary feedback)",
+            "conversation:summaryFeedback:add",
             response,
         )
 

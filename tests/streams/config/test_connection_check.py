@@ -61,6 +61,9 @@ async def test_every_feature_is_permitted_and_a_mistyped_id_is_named(sim, gov_ad
     assert findings["Knowledge search in Source kb-gone (kb-gone)"].outcome == Outcome.NOT_FOUND
     rejections = findings["Rejections back to Genesys (knowledge document feedback)"]
     assert rejections.outcome == Outcome.PERMITTED
+    assert findings["Conversation summaries"].outcome == Outcome.PERMITTED
+    corrected = findings["Corrected summaries back to Genesys (summary feedback)"]
+    assert corrected.outcome == Outcome.PERMITTED
 
 
 async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
@@ -73,6 +76,7 @@ async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
                 "analytics:agentCopilotAggregate:view",
                 "conversation:suggestionEngagement:add",
                 "knowledge:feedback:create",
+                "conversation:summary:view",
             ],
         }
     )
@@ -91,6 +95,7 @@ async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
     assert findings["Knowledge search in Source kb-1 (kb-1)"].outcome == Outcome.PERMITTED
     rejections = findings["Rejections back to Genesys (knowledge document feedback)"]
     assert rejections.outcome == Outcome.MISSING
+    assert findings["Conversation summaries"].outcome == Outcome.MISSING
 
 
 async def test_wrong_credentials_and_an_unreachable_host_say_so(sim, gov_admin):
