@@ -19,12 +19,26 @@ that lands at the wrong moment; seen as a stream writer that would not stop).
 
 import asyncio
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
+from channels.db import DatabaseSyncToAsync
 from channels.db import database_sync_to_async as channels_database_sync_to_async
 
 
 def database_sync_to_async(function):
     return cancellable(channels_database_sync_to_async(function))
+
+
+def own_thread(name: str) -> ThreadPoolExecutor:
+    """A thread, with a database connection of its own, for a task whose database work must
+    not queue behind everyone else's in the one thread `database_sync_to_async` uses (the
+    webhook dispatcher beside the ingest writer)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+
+def database_sync_to_async_in(executor: ThreadPoolExecutor, function):
+    """`database_sync_to_async`, run in `executor` (see `own_thread`)."""
+    return cancellable(DatabaseSyncToAsync(function, thread_sensitive=False, executor=executor))
 
 
 def cancellable(call):

@@ -341,6 +341,9 @@ WEBHOOK_RETRY_SCHEDULE = env.numbers(
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", 8, minimum=1)
 WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", 1.0, minimum=0.05)
+# The stream worker delivers webhooks and verdicts to Genesys itself; false when
+# `manage.py runwebhooks` runs beside it (their own process, off the ingest path).
+WEBHOOKS_IN_STREAM_WORKER = env.bool("WEBHOOKS_IN_STREAM_WORKER", True)
 # /metrics answers only with "Authorization: Bearer <token>" when this is set; without a
 # token it is closed unless METRICS_PUBLIC (default: DEBUG).
 METRICS_TOKEN = env.str("METRICS_TOKEN", "")

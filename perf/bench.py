@@ -127,6 +127,7 @@ class Plan:
 
 SECTION_KEYS = {
     "ingest": ("ingest_per_s",),
+    "webhooks": ("ingest_webhook_per_s", "webhook_drain_s", "webhook_delivered"),
     "live": (
         "live_rate_per_s",
         "commit_p50_ms",
@@ -216,6 +217,9 @@ def run(plan: Plan, *, log) -> dict:
             log("ingest: one stream worker on SQLite")
             sqlite_url = f"sqlite:///{Path(scratch) / 'ingest.sqlite3'}"
             figures.update(_child("ingest", sqlite_url, sim_url, plan, log=log))
+            log("ingest with a webhook endpoint for insight.created (SQLite, local receiver)")
+            sqlite_url = f"sqlite:///{Path(scratch) / 'webhooks.sqlite3'}"
+            figures.update(_child("webhooks", sqlite_url, sim_url, plan, log=log))
             if postgres:
                 log("ingest: one stream worker on PostgreSQL")
                 with scratch_database(postgres) as url:
@@ -226,6 +230,13 @@ def run(plan: Plan, *, log) -> dict:
                 "ingest_ratio",
                 _ratio(figures["ingest_per_s"], figures["ceiling_receive_per_s"]),
                 "ingest was not measured",
+            )
+        )
+        figures.update(
+            measured(
+                "ingest_webhook_ratio",
+                _ratio(figures["ingest_webhook_per_s"], figures["ingest_per_s"]),
+                "ingest with or without the webhook endpoint was not measured",
             )
         )
         rate, chosen = live_rate(figures["ingest_per_s"])
@@ -296,6 +307,7 @@ def _child(section: str, database_url: str, sim_url: str, plan: Plan, *, log) ->
             "AUDIT_HMAC_KEY": f"bench:{uuid.uuid4().hex * 2}",
             "ALLOWED_HOSTS": "testserver",
             "CONNECTION_ALLOWED_HOSTS": "127.0.0.1",  # the simulator
+            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # the webhooks section's receiver
             "SECURE_SSL_REDIRECT": "false",  # plain HTTP on the loopback
         }
         env.pop("REDIS_URL", None)  # one process: the in-memory layer, as in the embedded mode
@@ -424,6 +436,8 @@ def run_section(section: str, *, plan: Plan, sim_url: str) -> dict:
     call_command("migrate", verbosity=0)
     if section == "ingest":
         return asyncio.run(_ingest(sim_url, plan.events))
+    if section == "webhooks":
+        return asyncio.run(_ingest_with_webhook(sim_url, plan.events))
     if section == "csv":
         return _csv_and_pages(plan.csv_rows)
     if section == "live":
@@ -462,6 +476,90 @@ async def _ingest(sim_url: str, events: int) -> dict:
         worker.stop()
         await asyncio.wait_for(task, 30)
     return {"ingest_per_s": round(events / elapsed, 1)}
+
+
+async def _ingest_with_webhook(sim_url: str, events: int) -> dict:
+    """Ingest as `_ingest`, with one endpoint for insight.created on a local receiver that
+    verifies every signature and answers at once: insights/s stored, and the seconds until
+    the receiver has every event (the delivery backlog drained)."""
+    from aiohttp import web
+    from channels.db import database_sync_to_async
+    from django.conf import settings
+    from standardwebhooks import Webhook
+
+    from streams.models import StreamStatus, WebhookEndpoint
+    from streams.worker.process import StreamWorkerProcess
+
+    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    verifier = Webhook(secret)
+    received: set[str] = set()
+    refused = 0
+
+    async def hook(request: web.Request) -> web.Response:
+        nonlocal refused
+        body = await request.read()
+        try:
+            payload = verifier.verify(body, dict(request.headers))
+        except Exception:
+            refused += 1
+            return web.Response(status=400)
+        for event in payload["data"] if payload["type"] == "batch" else [payload]:
+            received.add(str(event["data"]["external_id"]))
+        return web.Response(status=204)
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    def endpoint():
+        hook = WebhookEndpoint(
+            name="bench", url=f"http://127.0.0.1:{port}/hook", events=["insight.created"]
+        )
+        hook.set_secret(secret)
+        hook.save()
+
+    await database_sync_to_async(endpoint)()
+    stream = await database_sync_to_async(_bench_stream)(sim_url)
+    stored = database_sync_to_async(
+        lambda: StreamStatus.objects.values_list("insights_stored", flat=True).get(pk=stream.pk)
+    )
+    # As the scaled deployment runs them: webhooks in a process of their own.
+    settings.WEBHOOKS_IN_STREAM_WORKER = False
+    sender = subprocess.Popen(
+        [sys.executable, str(MANAGE), "runwebhooks", "--worker-id", "bench-webhooks"],
+        env={**os.environ, "WEBHOOK_POLL_SECONDS": "0.1"},
+    )
+    worker = StreamWorkerProcess(worker_id="bench", reconcile_seconds=60, lease_seconds=600)
+    started = time.perf_counter()
+    task = asyncio.create_task(worker.run())
+    ingested = None
+    try:
+        while len(received) < events:
+            if task.done():
+                task.result()
+                raise RuntimeError("the stream worker stopped")
+            if ingested is None and await stored() >= events:
+                ingested = time.perf_counter() - started
+            await asyncio.sleep(0.05)
+        drained = time.perf_counter() - started
+        if ingested is None:
+            ingested = drained
+    finally:
+        worker.stop()
+        sender.terminate()
+        await asyncio.wait_for(task, 60)
+        await asyncio.to_thread(sender.wait, 30)
+        await runner.cleanup()
+    if refused:
+        raise Unmeasured(f"the receiver refused {refused} deliveries whose signature failed")
+    return {
+        "ingest_webhook_per_s": round(events / ingested, 1),
+        "webhook_drain_s": round(drained, 2),
+        "webhook_delivered": len(received),
+    }
 
 
 def _live(sim_url: str, plan: Plan) -> dict:
@@ -855,6 +953,9 @@ TABLE = (
     ("ceiling_receive_per_s", "insights/s a bare websockets client receives", "ceiling"),
     ("ingest_ratio", "ingest / ceiling", ">= 0.25"),
     ("ingest_pg_per_s", "the same on PostgreSQL", ">= 10000"),
+    ("ingest_webhook_per_s", "insights/s with an insight.created endpoint (SQLite)", ""),
+    ("ingest_webhook_ratio", "ingest with the endpoint / without", ">= 0.8"),
+    ("webhook_drain_s", "seconds until the receiver verified every event", ""),
     ("host_loop_s", "the host: seconds for 10 million Python steps (lower: faster)", ""),
     ("host_load_1m", "the host: load average at the start", ""),
     ("live_offered_per_s", "insights/s offered live: 2,000, or 25% of ingest if lower", ""),

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,12 +20,12 @@ from functools import partial
 
 import httpx
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connections, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from assistgov.asyncdb import database_sync_to_async
+from assistgov.asyncdb import database_sync_to_async, database_sync_to_async_in, own_thread
 from streams import outbound, ports
 from streams.genesys.errors import HostNotAllowed
 from streams.genesys.rest import parse_retry_after
@@ -33,7 +34,7 @@ from streams.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndp
 
 logger = logging.getLogger(__name__)
 
-CLAIM_BATCH = 50
+CLAIM_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -48,31 +49,36 @@ class Claimed:
 
 def claim_rows(queryset, *, worker: str, limit: int, hold_seconds: float) -> list:
     """The primary keys of up to `limit` due outbox rows of `queryset` (pending ones) this
-    worker now holds: each taken by a conditional UPDATE, so two workers never hold one."""
+    worker now holds: taken by one conditional UPDATE, which marks them with a token of this
+    claim (so two workers never hold one: a row another claim took meanwhile is no longer
+    free when the UPDATE looks again), and read back by that token."""
     now = timezone.now()
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     due = queryset.filter(free, next_attempt_at__lte=now).order_by("next_attempt_at")
-    hold = {"claimed_by": worker, "claimed_until": now + timedelta(seconds=hold_seconds)}
-    return [
-        pk
-        for pk in list(due.values_list("pk", flat=True)[:limit])
-        if queryset.filter(free, pk=pk).update(**hold)
-    ]
+    token = f"{worker[:80]}:{uuid.uuid4().hex[:16]}"
+    hold = {"claimed_by": token, "claimed_until": now + timedelta(seconds=hold_seconds)}
+    model = queryset.model.objects
+    model.filter(free, pk__in=list(due.values_list("pk", flat=True)[:limit])).update(**hold)
+    return list(model.filter(claimed_by=token).values_list("pk", flat=True))
 
 
 def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
     pending = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING, endpoint__enabled=True
     )
+    ids = claim_rows(pending, worker=worker, limit=limit, hold_seconds=hold_seconds)
+    secrets: dict[int, str] = {}
     claimed = []
-    for delivery_id in claim_rows(pending, worker=worker, limit=limit, hold_seconds=hold_seconds):
-        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    for delivery in WebhookDelivery.objects.filter(pk__in=ids).select_related("endpoint"):
+        endpoint = delivery.endpoint
+        if endpoint.pk not in secrets:
+            secrets[endpoint.pk] = endpoint.secret()
         claimed.append(
             Claimed(
                 id=delivery.pk,
                 endpoint_id=delivery.endpoint_id,
-                url=delivery.endpoint.url,
-                secret=delivery.endpoint.secret(),
+                url=endpoint.url,
+                secret=secrets[endpoint.pk],
                 body=json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False),
                 attempts=delivery.attempts,
             )
@@ -80,17 +86,21 @@ def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
     return claimed
 
 
-async def outbox_loop(claim: Callable[[], list], deliver, *, poll_seconds: float, what: str):
-    """(A worker task.) Claim due rows (`claim`, synchronous database work) and deliver
-    them together (`deliver`, one coroutine per row); when none is due, wait a poll."""
+async def outbox_loop(
+    claim: Callable[[], list], deliver, *, poll_seconds: float, what: str, database=None
+):
+    """(A worker task.) Claim due rows (`claim`, synchronous database work, run by
+    `database`: `database_sync_to_async` unless given) and deliver them together (`deliver`,
+    one coroutine for the batch); when none is due, wait a poll."""
+    database = database or database_sync_to_async
     while True:
         try:
-            batch = await database_sync_to_async(claim)()
+            batch = await database(claim)()
         except Exception:
             logger.exception("%s: cannot claim what is due; trying again", what)
             batch = []
         if batch:
-            await asyncio.gather(*(deliver(claimed) for claimed in batch))
+            await deliver(batch)
         else:
             await asyncio.sleep(poll_seconds)
 
@@ -118,39 +128,65 @@ def next_wait(attempts: int, outcome: Outcome, schedule: list[float]) -> float |
     return wait
 
 
-def attempt_record(delivery_id: str, outcome: Outcome, worker: str) -> None:
+def attempts_record(outcomes: list[tuple[str, Outcome]], worker: str) -> None:
+    """A batch's attempts, in one transaction: every attempt in one INSERT, the deliveries
+    that succeeded in one UPDATE per status code; the rest (retries, give-ups, a 410) one by
+    one, as `attempt_record`."""
     now = timezone.now()
     with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update()
-            .select_related("endpoint")
-            .get(pk=delivery_id)
+        WebhookAttempt.objects.bulk_create(
+            WebhookAttempt(
+                delivery_id=delivery_id,
+                attempted_at=now,
+                status_code=outcome.status_code,
+                error=outcome.error[:500],
+                duration_ms=outcome.duration_ms,
+                worker=worker,
+            )
+            for delivery_id, outcome in outcomes
         )
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            attempted_at=now,
-            status_code=outcome.status_code,
-            error=outcome.error[:500],
-            duration_ms=outcome.duration_ms,
-            worker=worker,
-        )
-        delivery.attempts += 1
-        delivery.last_status_code = outcome.status_code
-        delivery.last_error = outcome.error[:500]
-        delivery.claimed_by, delivery.claimed_until = "", None
-        if outcome.delivered:
-            delivery.status = WebhookDelivery.Status.DELIVERED
-            delivery.delivered_at = now
-        elif outcome.status_code == 410:
-            # The receiver says this endpoint is gone: stop sending until an admin re-enables it.
-            endpoint_disable(delivery.endpoint, f"the receiver answered 410 Gone at {iso(now)}")
-        else:
-            wait = next_wait(delivery.attempts, outcome, settings.WEBHOOK_RETRY_SCHEDULE)
-            if wait is None:
-                delivery.status = WebhookDelivery.Status.FAILED
+        delivered: dict[int, list[str]] = {}
+        for delivery_id, outcome in outcomes:
+            if outcome.delivered:
+                delivered.setdefault(outcome.status_code, []).append(delivery_id)
             else:
-                delivery.next_attempt_at = now + timedelta(seconds=wait)
-        delivery.save()
+                _settle(delivery_id, outcome, now)
+        for status_code, ids in delivered.items():
+            WebhookDelivery.objects.filter(pk__in=ids).update(
+                status=WebhookDelivery.Status.DELIVERED,
+                delivered_at=now,
+                attempts=F("attempts") + 1,
+                last_status_code=status_code,
+                last_error="",
+                claimed_by="",
+                claimed_until=None,
+            )
+
+
+def attempt_record(delivery_id: str, outcome: Outcome, worker: str) -> None:
+    attempts_record([(delivery_id, outcome)], worker)
+
+
+def _settle(delivery_id: str, outcome: Outcome, now) -> None:
+    """(Inside `attempts_record`.) A delivery that did not succeed: retried later, given
+    up on, or its endpoint disabled (410)."""
+    delivery = (
+        WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
+    )
+    delivery.attempts += 1
+    delivery.last_status_code = outcome.status_code
+    delivery.last_error = outcome.error[:500]
+    delivery.claimed_by, delivery.claimed_until = "", None
+    if outcome.status_code == 410:
+        # The receiver says this endpoint is gone: stop sending until an admin re-enables it.
+        endpoint_disable(delivery.endpoint, f"the receiver answered 410 Gone at {iso(now)}")
+    else:
+        wait = next_wait(delivery.attempts, outcome, settings.WEBHOOK_RETRY_SCHEDULE)
+        if wait is None:
+            delivery.status = WebhookDelivery.Status.FAILED
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=wait)
+    delivery.save()
 
 
 def endpoint_disable(endpoint: WebhookEndpoint, reason: str) -> None:
@@ -169,6 +205,11 @@ def endpoint_disable(endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 class WebhookDispatcher:
+    """(A worker task, or `manage.py runwebhooks`.) Deliver what is due, a batch at a time:
+    one claim, the POSTs side by side (at most WEBHOOK_CONCURRENCY at once), one record. Its
+    database work runs in a thread and on a connection of its own, so it never queues behind
+    the stream writers' (or they behind it)."""
+
     def __init__(self, *, worker: str, poll_seconds: float | None = None):
         self.worker = worker
         self.poll_seconds = poll_seconds or settings.WEBHOOK_POLL_SECONDS
@@ -176,24 +217,34 @@ class WebhookDispatcher:
         self.limit = asyncio.Semaphore(settings.WEBHOOK_CONCURRENCY)
 
     async def run(self) -> None:
-        async with outbound.http_client(
-            outbound.webhook_hosts(), timeout=self.timeout, follow_redirects=False
-        ) as http:
-            await outbox_loop(
-                partial(claim_due, self.worker, CLAIM_BATCH, self.timeout * 3),
-                partial(self._deliver, http),
-                poll_seconds=self.poll_seconds,
-                what="webhooks",
-            )
-
-    async def _deliver(self, http: httpx.AsyncClient, claimed: Claimed) -> None:
-        async with self.limit:
-            outcome = await send(http, claimed)
+        executor = own_thread("webhooks")
+        self.database = partial(database_sync_to_async_in, executor)
         try:
-            await database_sync_to_async(attempt_record)(claimed.id, outcome, self.worker)
+            async with outbound.http_client(
+                outbound.webhook_hosts(), timeout=self.timeout, follow_redirects=False
+            ) as http:
+                await outbox_loop(
+                    partial(claim_due, self.worker, CLAIM_BATCH, self.timeout * 3),
+                    partial(self._deliver, http),
+                    poll_seconds=self.poll_seconds,
+                    what="webhooks",
+                    database=self.database,
+                )
+        finally:
+            executor.submit(connections.close_all)
+            executor.shutdown(wait=False)
+
+    async def _deliver(self, http: httpx.AsyncClient, batch: list[Claimed]) -> None:
+        async def one(claimed: Claimed) -> tuple[str, Outcome]:
+            async with self.limit:
+                return claimed.id, await send(http, claimed)
+
+        outcomes = await asyncio.gather(*(one(claimed) for claimed in batch))
+        try:
+            await self.database(attempts_record)(list(outcomes), self.worker)
         except Exception:
-            # The claim expires and the delivery is sent again: at least once.
-            logger.exception("webhooks: cannot record the attempt of %s", claimed.id)
+            # The claims expire and the deliveries are sent again: at least once.
+            logger.exception("webhooks: cannot record the attempts of %d deliveries", len(batch))
 
 
 async def send(http: httpx.AsyncClient, claimed: Claimed) -> Outcome:

@@ -9,6 +9,7 @@ waiting as long as a 429's Retry-After asks. Nothing here waits on Genesys in a 
 ingestion. Each verdict sent, or given up on, is an audit entry.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -174,10 +175,13 @@ class FeedbackSender:
         ) as http:
             await outbox_loop(
                 partial(claim_due, self.worker, CLAIM_BATCH, self.timeout * 3),
-                partial(self._send, http),
+                partial(self._send_all, http),
                 poll_seconds=self.poll_seconds,
                 what="genesys feedback",
             )
+
+    async def _send_all(self, http: httpx.AsyncClient, batch: list[Claimed]) -> None:
+        await asyncio.gather(*(self._send(http, claimed) for claimed in batch))
 
     async def _send(self, http: httpx.AsyncClient, claimed: Claimed) -> None:
         outcome = await send(http, claimed, self.tokens)

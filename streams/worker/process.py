@@ -9,6 +9,7 @@ import logging
 from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter
 from channels.worker import Worker
+from django.conf import settings
 
 from streams import ports
 from streams.knowledge.automatic import AutomaticQueries
@@ -51,10 +52,17 @@ class StreamWorkerProcess:
 
     async def run(self) -> None:
         """Run until `stop()`; then every stream stores its buffer and closes its socket."""
+        outbound_tasks = (
+            [
+                asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
+                asyncio.create_task(self.feedback.run(), name="genesys-feedback"),
+            ]
+            if settings.WEBHOOKS_IN_STREAM_WORKER
+            else []  # `manage.py runwebhooks` delivers them
+        )
         helpers = [
             asyncio.create_task(self._listen(), name="genesys-streams-listener"),
-            asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher"),
-            asyncio.create_task(self.feedback.run(), name="genesys-feedback"),
+            *outbound_tasks,
             asyncio.create_task(self.warmer.run(), name="knowledge-warmer"),
             asyncio.create_task(self.automatic_queries.run(), name="automatic-knowledge-queries"),
             *(

@@ -20,6 +20,10 @@ SQLITE_KEYS = {
     "ingest_per_s",
     "ceiling_receive_per_s",
     "ingest_ratio",
+    "ingest_webhook_per_s",
+    "ingest_webhook_ratio",
+    "webhook_drain_s",
+    "webhook_delivered",
     "live_rate_per_s",
     "commit_p50_ms",
     "commit_p99_ms",
@@ -57,6 +61,8 @@ POSTGRES_KEYS = {
 # Figures that do not depend on a timed window: a run that finishes always has them.
 ALWAYS_MEASURED = {
     "ingest_per_s",
+    "ingest_webhook_per_s",
+    "webhook_drain_s",
     "ceiling_receive_per_s",
     "ingest_ratio",
     "csv_rows_per_s",
@@ -104,6 +110,9 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     assert figures["ingest_ratio"] == round(
         figures["ingest_per_s"] / figures["ceiling_receive_per_s"], 3
     )
+    # Every event reached the receiver, each signature verified (a failed one is unmeasured).
+    assert figures["webhook_delivered"] == 300
+    assert figures["webhook_drain_s"] * figures["ingest_webhook_per_s"] >= 300 * 0.99
     # What the pages got, when the window caught enough of the live stream to tell.
     if figures["commit_p50_ms"] is not None:
         assert 0 < figures["commit_p50_ms"] <= figures["commit_p99_ms"]

@@ -47,7 +47,7 @@ class Command(BaseCommand):
         # Internal: one section, run by the parent in a process of its own.
         parser.add_argument(
             "--section",
-            choices=["ingest", "live", "commits", "csv", "browser"],
+            choices=["ingest", "webhooks", "live", "commits", "csv", "browser"],
             help="(internal)",
         )
         parser.add_argument("--sim", default="", help="(internal) the simulator's URL")

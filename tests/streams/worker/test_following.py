@@ -64,7 +64,9 @@ def following_stream(url):
 
 @database_sync_to_async
 def stored(stream) -> list[str]:
-    return list(Insight.objects.filter(stream=stream).values_list("external_id", flat=True))
+    """The suggestions stored (the conversations' summaries come too, counted elsewhere)."""
+    rows = Insight.objects.filter(stream=stream).exclude(insight_type="summary")
+    return list(rows.values_list("external_id", flat=True))
 
 
 @database_sync_to_async
