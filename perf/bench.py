@@ -58,6 +58,7 @@ LIVE_GRACE = 2.0  # seconds after it for what was sent in time to arrive
 READY_BASE_SECONDS = 60.0
 READY_SECONDS_PER_PAGE = 1.0
 START_SECONDS = 120.0  # a process of ours starting and answering its health check
+WEBHOOK_BENCH_BATCH = 100  # events per POST to the webhooks section's receiver
 MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 
 
@@ -479,44 +480,32 @@ async def _ingest(sim_url: str, events: int) -> dict:
 
 
 async def _ingest_with_webhook(sim_url: str, events: int) -> dict:
-    """Ingest as `_ingest`, with one endpoint for insight.created on a local receiver that
-    verifies every signature and answers at once: insights/s stored, and the seconds until
-    the receiver has every event (the delivery backlog drained)."""
-    from aiohttp import web
+    """Ingest as `_ingest`, with one endpoint for insight.created (batches of
+    WEBHOOK_BENCH_BATCH events) on a receiver in a process of its own that verifies every
+    signature and answers at once, and the webhooks sent by `manage.py runwebhooks` (as the
+    scaled deployment runs them): insights/s stored, and the seconds until the receiver has
+    verified every event (the delivery backlog drained)."""
     from channels.db import database_sync_to_async
     from django.conf import settings
-    from standardwebhooks import Webhook
 
     from streams.models import StreamStatus, WebhookEndpoint
     from streams.worker.process import StreamWorkerProcess
 
     secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
-    verifier = Webhook(secret)
-    received: set[str] = set()
-    refused = 0
-
-    async def hook(request: web.Request) -> web.Response:
-        nonlocal refused
-        body = await request.read()
-        try:
-            payload = verifier.verify(body, dict(request.headers))
-        except Exception:
-            refused += 1
-            return web.Response(status=400)
-        for event in payload["data"] if payload["type"] == "batch" else [payload]:
-            received.add(str(event["data"]["external_id"]))
-        return web.Response(status=204)
-
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
     port = _free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    receiver = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-m", "perf.receiver", "--port", str(port), "--secret", secret],
+        cwd=MANAGE.parent,
+    )
+    count_url = f"http://127.0.0.1:{port}/count"
 
     def endpoint():
         hook = WebhookEndpoint(
-            name="bench", url=f"http://127.0.0.1:{port}/hook", events=["insight.created"]
+            name="bench",
+            url=f"http://127.0.0.1:{port}/hook",
+            events=["insight.created"],
+            batch_size=WEBHOOK_BENCH_BATCH,
         )
         hook.set_secret(secret)
         hook.save()
@@ -526,40 +515,60 @@ async def _ingest_with_webhook(sim_url: str, events: int) -> dict:
     stored = database_sync_to_async(
         lambda: StreamStatus.objects.values_list("insights_stored", flat=True).get(pk=stream.pk)
     )
-    # As the scaled deployment runs them: webhooks in a process of their own.
     settings.WEBHOOKS_IN_STREAM_WORKER = False
-    sender = subprocess.Popen(
+    sender = await asyncio.to_thread(
+        subprocess.Popen,
         [sys.executable, str(MANAGE), "runwebhooks", "--worker-id", "bench-webhooks"],
         env={**os.environ, "WEBHOOK_POLL_SECONDS": "0.1"},
     )
-    worker = StreamWorkerProcess(worker_id="bench", reconcile_seconds=60, lease_seconds=600)
-    started = time.perf_counter()
-    task = asyncio.create_task(worker.run())
-    ingested = None
+    counts = {"received": 0, "refused": 0}
     try:
-        while len(received) < events:
-            if task.done():
-                task.result()
-                raise RuntimeError("the stream worker stopped")
-            if ingested is None and await stored() >= events:
-                ingested = time.perf_counter() - started
-            await asyncio.sleep(0.05)
-        drained = time.perf_counter() - started
-        if ingested is None:
-            ingested = drained
+        async with httpx.AsyncClient() as http:
+            await _wait_until_answers(http, count_url, receiver)
+            worker = StreamWorkerProcess(worker_id="bench", reconcile_seconds=60, lease_seconds=600)
+            started = time.perf_counter()
+            task = asyncio.create_task(worker.run())
+            ingested = None
+            try:
+                while counts["received"] < events:
+                    if task.done():
+                        task.result()
+                        raise RuntimeError("the stream worker stopped")
+                    if ingested is None and await stored() >= events:
+                        ingested = time.perf_counter() - started
+                    counts = (await http.get(count_url)).json()
+                    await asyncio.sleep(0.05)
+                drained = time.perf_counter() - started
+            finally:
+                worker.stop()
+                await asyncio.wait_for(task, 60)
     finally:
-        worker.stop()
-        sender.terminate()
-        await asyncio.wait_for(task, 60)
-        await asyncio.to_thread(sender.wait, 30)
-        await runner.cleanup()
-    if refused:
-        raise Unmeasured(f"the receiver refused {refused} deliveries whose signature failed")
+        for process in (sender, receiver):
+            process.terminate()
+            await asyncio.to_thread(process.wait, 30)
+    if counts["refused"]:
+        raise Unmeasured(f"the receiver refused {counts['refused']} requests: a bad signature")
     return {
-        "ingest_webhook_per_s": round(events / ingested, 1),
+        "ingest_webhook_per_s": round(events / (ingested or drained), 1),
         "webhook_drain_s": round(drained, 2),
-        "webhook_delivered": len(received),
+        "webhook_delivered": counts["received"],
     }
+
+
+async def _wait_until_answers(http, url: str, process) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise Unmeasured(f"the webhook receiver exited with code {process.returncode}")
+        try:
+            await http.get(url)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise Unmeasured(
+                    f"the webhook receiver did not answer within {START_SECONDS:.0f} s"
+                ) from None
+            await asyncio.sleep(0.1)
 
 
 def _live(sim_url: str, plan: Plan) -> dict:

@@ -37,7 +37,7 @@ SECTIONS = {
 }
 # Webhook endpoints are not in the configuration document: a change is applied field by
 # field, and a new signing secret travels with it encrypted (never in the audit entries).
-DIRECT = {WebhookEndpoint: ("name", "url", "events", "enabled")}
+DIRECT = {WebhookEndpoint: ("name", "url", "events", "batch_size", "enabled")}
 KEYS = {**{model: key for model, (_, key) in SECTIONS.items()}, WebhookEndpoint: "name"}
 MODELS = {model._meta.label_lower: model for model in KEYS}
 

@@ -114,11 +114,11 @@ def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
         if not mine:
             continue
         kind = SUMMARY_TYPE if summaries else "insight"
-        outbox.enqueue(
+        outbox.enqueue_batch(
             f"{kind}.created",
             (outbox.insight_data(Insight(pk=pk, **row), name) for pk, row in mine),
         )
-        outbox.enqueue(
+        outbox.enqueue_batch(
             f"{kind}.approved",
             (
                 outbox.insight_data(Insight(pk=pk, **row), name)

@@ -38,7 +38,14 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         formfield_callback = https_by_default
-        fields = ["name", "url", "events", "enabled"]
+        fields = ["name", "url", "events", "batch_size", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["batch_size"].required = False  # blank: one event per request
+
+    def clean_batch_size(self):
+        return self.cleaned_data.get("batch_size") or 1
 
     def clean(self):
         cleaned = super().clean()

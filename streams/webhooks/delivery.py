@@ -31,6 +31,7 @@ from streams.genesys.errors import HostNotAllowed
 from streams.genesys.rest import parse_retry_after
 from streams.genesys.times import iso
 from streams.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from streams.webhooks.outbox import expand_batches
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ CLAIM_BATCH = 200
 
 @dataclass(frozen=True)
 class Claimed:
+    """One POST: a delivery (one event, or a batch of events for an endpoint that takes
+    them), its id the webhook-id."""
+
     id: str
     endpoint_id: int
     url: str
@@ -63,6 +67,9 @@ def claim_rows(queryset, *, worker: str, limit: int, hold_seconds: float) -> lis
 
 
 def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
+    """Expand what ingestion left in the outbox (`expand_batches`), then claim what is
+    due."""
+    expand_batches()
     pending = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING, endpoint__enabled=True
     )
@@ -79,11 +86,15 @@ def claim_due(worker: str, limit: int, hold_seconds: float) -> list[Claimed]:
                 endpoint_id=delivery.endpoint_id,
                 url=endpoint.url,
                 secret=secrets[endpoint.pk],
-                body=json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False),
+                body=_json(delivery.payload),
                 attempts=delivery.attempts,
             )
         )
     return claimed
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 async def outbox_loop(
@@ -239,9 +250,9 @@ class WebhookDispatcher:
             async with self.limit:
                 return claimed.id, await send(http, claimed)
 
-        outcomes = await asyncio.gather(*(one(claimed) for claimed in batch))
+        outcomes = list(await asyncio.gather(*(one(claimed) for claimed in batch)))
         try:
-            await self.database(attempts_record)(list(outcomes), self.worker)
+            await self.database(attempts_record)(outcomes, self.worker)
         except Exception:
             # The claims expire and the deliveries are sent again: at least once.
             logger.exception("webhooks: cannot record the attempts of %d deliveries", len(batch))

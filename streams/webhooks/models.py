@@ -3,6 +3,7 @@
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from streams import crypto, outbound
@@ -30,6 +31,14 @@ class WebhookEndpoint(models.Model):
     secret_encrypted = models.TextField(editable=False)
     events = models.JSONField(default=list, help_text="Which events this endpoint receives.")
     enabled = models.BooleanField(default=True)
+    batch_size = models.PositiveSmallIntegerField(
+        "events per request",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
+        help_text="1: one event per POST. More: up to this many events in one POST, as "
+        '{"type": "batch", "timestamp", "data": [each event with its "id"]}, signed once with '
+        "one webhook-id, for receivers that take batches (see the README).",
+    )
     disabled_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -65,6 +74,7 @@ class WebhookEndpoint(models.Model):
             "url": self.url,
             "events": self.events,
             "enabled": self.enabled,
+            "batch_size": self.batch_size,
             "disabled_reason": self.disabled_reason,
             "secret": crypto.fingerprint(self.secret_encrypted),
         }
@@ -83,6 +93,23 @@ class OutboxRow(models.Model):
 
     class Meta:
         abstract = True
+
+
+class OutboxBatch(models.Model):
+    """The events of one ingest batch, waiting to become deliveries: one row per event type
+    and batch, written in the batch's transaction (so an event is never lost nor sent twice),
+    with the events' data as they were then. The dispatcher turns it into one delivery per
+    event and endpoint, off the ingest path."""
+
+    event_type = models.CharField(max_length=40)
+    items = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "outbox batch"
+
+    def __str__(self):
+        return f"{len(self.items)} {self.event_type} events"
 
 
 class WebhookDelivery(OutboxRow):

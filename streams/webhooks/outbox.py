@@ -6,12 +6,13 @@ import secrets
 import uuid
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.utils import timezone
 
 from streams.genesys.summaries import SUMMARY_TYPE
 from streams.genesys.times import iso
 from streams.ingest.models import Insight
-from streams.webhooks.models import WebhookDelivery, WebhookEndpoint
+from streams.webhooks.models import OutboxBatch, WebhookDelivery, WebhookEndpoint
 
 
 def new_secret() -> str:
@@ -56,26 +57,84 @@ def insight_data(insight: Insight, stream_name: str = "") -> dict:
 def enqueue(event_type: str, items: Iterable[dict]) -> int:
     """Outbox rows for every enabled endpoint that wants `event_type` (call inside the
     transaction of the event). Returns how many were written. `items` is read only when
-    some endpoint wants the event: ingestion passes a generator, and builds no payload
-    for events nobody receives."""
+    some endpoint wants the event."""
     endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True) if event_type in e.events]
     if not endpoints:
         return 0
     items = list(items)
     now = timezone.now()
-    rows = [
-        WebhookDelivery(
-            id=new_delivery_id(),
-            endpoint=endpoint,
-            event_type=event_type,
-            payload={"type": event_type, "timestamp": iso(now), "data": data},
-            next_attempt_at=now,
-        )
-        for endpoint in endpoints
-        for data in items
-    ]
-    WebhookDelivery.objects.bulk_create(rows)
+    rows = [row for e in endpoints for row in delivery_rows(e, event_type, now, items)]
+    WebhookDelivery.objects.bulk_create(rows, batch_size=500)
     return len(rows)
+
+
+def delivery_rows(endpoint, event_type: str, at, items: list[dict]) -> list[WebhookDelivery]:
+    """The deliveries of `items` to one endpoint: one per event, or, for an endpoint that
+    takes batches, one per `batch_size` events, each event in it with an id of its own
+    (the delivery's id and its place), kept across retries."""
+    stamp = iso(at)
+    if endpoint.batch_size <= 1:
+        return [
+            WebhookDelivery(
+                id=new_delivery_id(),
+                endpoint=endpoint,
+                event_type=event_type,
+                payload={"type": event_type, "timestamp": stamp, "data": data},
+                next_attempt_at=at,
+            )
+            for data in items
+        ]
+    rows = []
+    for start in range(0, len(items), endpoint.batch_size):
+        delivery_id = new_delivery_id()
+        chunk = items[start : start + endpoint.batch_size]
+        events = [
+            {"id": f"{delivery_id}.{n}", "type": event_type, "timestamp": stamp, "data": data}
+            for n, data in enumerate(chunk)
+        ]
+        rows.append(
+            WebhookDelivery(
+                id=delivery_id,
+                endpoint=endpoint,
+                event_type=event_type,
+                payload={"type": "batch", "timestamp": stamp, "data": events},
+                next_attempt_at=at,
+            )
+        )
+    return rows
+
+
+def enqueue_batch(event_type: str, items: Iterable[dict]) -> int:
+    """`enqueue` for ingestion: the events go in one `OutboxBatch` row (inside the batch's
+    transaction), which the dispatcher expands into deliveries off the ingest path. Returns
+    how many events were kept (0 when no endpoint wants them: `items` is then not read)."""
+    if not any(event_type in e.events for e in WebhookEndpoint.objects.filter(enabled=True)):
+        return 0
+    items = list(items)
+    if items:
+        OutboxBatch.objects.create(event_type=event_type, items=items, created_at=timezone.now())
+    return len(items)
+
+
+def expand_batches(limit: int = 20) -> int:
+    """Turn waiting `OutboxBatch` rows into deliveries, one transaction for them all; a row
+    another dispatcher took meanwhile is skipped (its DELETE finds nothing). Returns how many
+    deliveries were written."""
+    written = 0
+    with transaction.atomic():
+        endpoints = list(WebhookEndpoint.objects.filter(enabled=True))
+        for batch in OutboxBatch.objects.order_by("pk")[:limit]:
+            if not OutboxBatch.objects.filter(pk=batch.pk).delete()[0]:
+                continue
+            wanting = [e for e in endpoints if batch.event_type in e.events]
+            rows = [
+                row
+                for endpoint in wanting
+                for row in delivery_rows(endpoint, batch.event_type, batch.created_at, batch.items)
+            ]
+            WebhookDelivery.objects.bulk_create(rows, batch_size=500)
+            written += len(rows)
+    return written
 
 
 def redeliver(delivery_ids) -> int:

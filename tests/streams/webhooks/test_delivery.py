@@ -4,6 +4,7 @@ import asyncio
 import json
 from datetime import timedelta
 
+import httpx
 import pytest
 from aiohttp import web
 from channels.db import database_sync_to_async
@@ -17,8 +18,16 @@ from streams.genesys.frames import Frame
 from streams.ingest.records import process_frame, read_seed_event
 from streams.ingest.store import store_batch
 from streams.models import WebhookDelivery, WebhookEndpoint
-from streams.webhooks.delivery import Outcome, attempt_record, claim_due, next_wait
-from streams.webhooks.outbox import enqueue
+from streams.webhooks.delivery import (
+    Outcome,
+    attempt_record,
+    attempts_record,
+    claim_due,
+    next_wait,
+    send,
+)
+from streams.webhooks.models import OutboxBatch
+from streams.webhooks.outbox import enqueue, expand_batches
 from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
 from tests.simulator import eventually, start_simulator, subscribed
@@ -104,6 +113,11 @@ def test_stored_insights_and_decisions_reach_the_outbox_with_them(officer):
             )
         ],
     )
+    # Ingestion leaves one outbox row per batch; the dispatcher expands it off its path.
+    assert not WebhookDelivery.objects.exists()
+    [batch] = OutboxBatch.objects.all()
+    assert batch.event_type == "insight.created" and len(batch.items) == 1
+    assert expand_batches() == 1 and not OutboxBatch.objects.exists()
     created = WebhookDelivery.objects.get(event_type="insight.created")
     assert created.payload["data"]["snippet"] == "rising frustration"
     assert created.payload["data"]["stream"] == stream.name
@@ -277,3 +291,71 @@ async def _at_least(query, count):
 
 async def _equals(query, value):
     return await query() == value
+
+
+@pytest.mark.django_db
+def test_an_endpoint_that_takes_batches_gets_its_events_together():
+    endpoint(name="batches", batch_size=3)
+    endpoint(name="singles")
+    OutboxBatch.objects.create(
+        event_type="insight.created",
+        items=[{"external_id": f"e-{n}"} for n in range(7)],
+        created_at=timezone.now(),
+    )
+    assert expand_batches() == 3 + 7  # three batches (3, 3, 1) and seven single events
+    batches = WebhookDelivery.objects.filter(endpoint__name="batches").order_by("pk")
+    shapes = [d.payload["type"] for d in batches]
+    assert shapes == ["batch"] * 3
+    events = [event for d in batches for event in d.payload["data"]]
+    assert [e["data"]["external_id"] for e in events] == [f"e-{n}" for n in range(7)]
+    assert all(e["type"] == "insight.created" for e in events)
+    first = batches[0]
+    assert [e["id"] for e in first.payload["data"]] == [f"{first.pk}.{n}" for n in range(3)]
+    # A decision's single event goes to the batch endpoint as a batch of one.
+    enqueue("insight.created", [{"external_id": "e-7"}])
+    newest = WebhookDelivery.objects.filter(endpoint__name="batches").order_by("-created_at")
+    assert [e["data"]["external_id"] for e in newest.first().payload["data"]] == ["e-7"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_batch_is_one_signed_request_the_receiver_verifies():
+    received = []
+
+    async def hook(request):
+        body = await request.read()
+        received.append(Webhook(SECRET).verify(body, dict(request.headers)))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    @database_sync_to_async
+    def prepared():
+        endpoint(url=f"http://127.0.0.1:{port}/hook", batch_size=100)
+        OutboxBatch.objects.create(
+            event_type="insight.created",
+            items=[{"external_id": f"e-{n}"} for n in range(250)],
+            created_at=timezone.now(),
+        )
+        return claim_due("w", 200, 30.0)
+
+    try:
+        claimed = await prepared()
+        assert len(claimed) == 3
+        async with httpx.AsyncClient() as http:
+            outcomes = [(c.id, await send(http, c)) for c in claimed]
+        await database_sync_to_async(attempts_record)(outcomes, "w")
+    finally:
+        await runner.cleanup()
+    assert sorted(len(r["data"]) for r in received) == [50, 100, 100]
+    assert {e["data"]["external_id"] for r in received for e in r["data"]} == {
+        f"e-{n}" for n in range(250)
+    }
+    delivered = await database_sync_to_async(
+        lambda: WebhookDelivery.objects.filter(status="delivered").count()
+    )()
+    assert delivered == 3
