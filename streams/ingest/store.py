@@ -116,12 +116,12 @@ def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
         kind = SUMMARY_TYPE if summaries else "insight"
         outbox.enqueue_batch(
             f"{kind}.created",
-            (outbox.insight_data(Insight(pk=pk, **row), name) for pk, row in mine),
+            (outbox.row_data(pk, row, name) for pk, row in mine),
         )
         outbox.enqueue_batch(
             f"{kind}.approved",
             (
-                outbox.insight_data(Insight(pk=pk, **row), name)
+                outbox.row_data(pk, row, name)
                 for pk, row in mine
                 if row["review_status"] == Insight.ReviewStatus.APPROVED
             ),

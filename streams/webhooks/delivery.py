@@ -62,7 +62,10 @@ def claim_rows(queryset, *, worker: str, limit: int, hold_seconds: float) -> lis
     token = f"{worker[:80]}:{uuid.uuid4().hex[:16]}"
     hold = {"claimed_by": token, "claimed_until": now + timedelta(seconds=hold_seconds)}
     model = queryset.model.objects
-    model.filter(free, pk__in=list(due.values_list("pk", flat=True)[:limit])).update(**hold)
+    candidates = list(due.values_list("pk", flat=True)[:limit])
+    if not candidates:
+        return []  # no write (on SQLite, the writers' lock) when nothing is due
+    model.filter(free, pk__in=candidates).update(**hold)
     return list(model.filter(claimed_by=token).values_list("pk", flat=True))
 
 

@@ -63,7 +63,7 @@ def test_enqueue_writes_one_delivery_per_interested_enabled_endpoint():
 def test_ingestion_builds_no_payload_for_events_no_endpoint_wants(monkeypatch):
     endpoint(events=["knowledge.validated"])
     monkeypatch.setattr(
-        "streams.webhooks.outbox.insight_data",
+        "streams.webhooks.outbox.row_data",
         lambda *args: pytest.fail("built a payload nobody receives"),
     )
     stream = make_stream()
