@@ -133,7 +133,8 @@ class ConnectionCheck:
             outcome, detail = Outcome.NOT_FOUND, not_found
         elif response.status_code == 404:
             # The permission was checked and passed; the thing asked about does not exist.
-            outcome, detail = Outcome.PERMITTED, "HTTP 404 for a conversation that does not exist"
+            outcome = Outcome.PERMITTED
+            detail = "answered: no such conversation (HTTP 404), after checking the permission"
         else:
             outcome = Outcome.FAILED
             detail = f"HTTP {response.status_code}: {_message(response)}"

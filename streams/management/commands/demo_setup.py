@@ -4,7 +4,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
 from streams.config.documents import config_import
-from streams.simulator.conversations import queue_ids
+from streams.simulator.conversations import agent_ids, queue_ids
+from streams.simulator.server import SimulatorConfig
 
 # `make demo` runs the simulator with this many queues.
 DEMO_QUEUES = 3
@@ -66,10 +67,12 @@ def demo_document(simulator_url: str, client_id: str, client_secret: str) -> dic
                 "confidence_matrix": "default",
                 # Every type and every conversation. The seed flavour has no queues and takes
                 # all; switched to the notifications flavour, the stream follows the
-                # simulator's queues: their conversations are found as they start.
+                # simulator's queues and agents: their conversations are found as they start.
                 "insight_types": [],
                 "interaction_ids": [],
                 "queue_ids": queue_ids(DEMO_QUEUES),
+                # Its agents too: their conversation summaries arrive as they are made.
+                "user_ids": agent_ids(SimulatorConfig().agents),
                 "enabled": True,
             }
         ],
