@@ -20,14 +20,16 @@ from datetime import UTC, datetime
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import connections, models
-from django.db.models import F, Func, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Case, F, Func, OuterRef, Subquery, Value, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 
 from audit.models import AuditEntry, ReasonCode
 from audit.selectors import ReviewFilters
 from audit.trail import ALL, TrailFilters
 from audit.vocabulary import type_label_subquery
 from streams.genesys.knowledge import Outcome
+from streams.genesys.summaries import SUMMARY_TYPE
 from streams.genesys.times import iso
 from streams.models import Insight, KnowledgeQuery
 
@@ -97,6 +99,9 @@ INSIGHT_COLUMNS = (
     ("Received at", "received_at"),
     ("Processing latency (ms)", "latency_ms"),
     ("External id", "external_id"),
+    # A conversation summary's predicted wrap-up codes with their confidence, as Genesys
+    # gave them (JSON); empty for other types.
+    ("Predicted wrap-up codes", "summary_wrap_up_codes"),
 )
 DECISION_COLUMNS = (
     ("Insight id", "id"),
@@ -288,6 +293,16 @@ def with_labels(queryset, fields):
         labels["review_reason_label"] = Subquery(reason[:1])
     if "insight_type_label" in fields:
         labels["insight_type_label"] = Coalesce(type_label_subquery(), F("insight_type"))
+    if "summary_wrap_up_codes" in fields:
+        # Read from the payload of summaries only: other rows never parse their JSON.
+        labels["summary_wrap_up_codes"] = Case(
+            When(
+                insight_type=SUMMARY_TYPE,
+                then=Cast(KeyTextTransform("wrapUpCodes", "payload"), models.TextField()),
+            ),
+            default=Value(""),
+            output_field=models.TextField(),
+        )
     return queryset.annotate(**labels) if labels else queryset
 
 

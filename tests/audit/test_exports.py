@@ -417,3 +417,22 @@ def test_the_knowledge_results_export_has_one_row_per_result_in_words(client, of
     ]
     assert rows[1]["Confidence"] == "0.3" and rows[1]["Outcome code"] == "below_confidence"
     assert rows[0]["Time"].endswith("Z")
+
+
+def test_a_summary_s_predicted_wrap_up_codes_are_exported():
+    stream = make_stream()
+    codes = [{"id": "w-1", "name": "Billing dispute", "score": 0.94}]
+    make_insight(
+        stream=stream,
+        external_id="sum-1",
+        insight_type="summary",
+        payload={"text": "Customer called about a double charge.", "wrapUpCodes": codes},
+    )
+    make_insight(stream=stream, external_id="e-1", payload={"wrapUpCodes": codes})
+    rows = {
+        row["External id"]: row
+        for row in read("".join(csv_chunks("insights", queryset_for("insights"))))
+    }
+    exported = rows["sum-1"]["Predicted wrap-up codes"]
+    assert '"name": "Billing dispute"' in exported or '"name":"Billing dispute"' in exported
+    assert rows["e-1"]["Predicted wrap-up codes"] == ""  # only summaries carry codes
