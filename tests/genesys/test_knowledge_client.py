@@ -213,3 +213,10 @@ async def test_an_unreachable_token_endpoint_is_reported_and_retried(sim, client
         await knowledge.query(ask("refund"), within=0.5)
     assert knowledge.state is ClientState.RECONNECTING
     assert "ConnectError" in knowledge.detail
+
+
+async def test_seed_2s_example_knowledge_bases_are_known(sim, client):
+    knowledge = client()
+    for kb in ("kb-uuid-1", "kb-uuid-2"):  # the knowledge base ids of seed 2's example
+        answer = await knowledge.query(ask("refund policy", kb=kb), within=5)
+        assert answer.results and {r["knowledgeBaseId"] for r in answer.results} == {kb}
