@@ -42,7 +42,8 @@ class WebhookEndpointForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["batch_size"].required = False  # blank: one event per request
+        if "batch_size" in self.fields:  # not on a read-only view of the page
+            self.fields["batch_size"].required = False  # blank: one event per request
 
     def clean_batch_size(self):
         return self.cleaned_data.get("batch_size") or 1
