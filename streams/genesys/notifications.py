@@ -475,7 +475,8 @@ class NotificationsClient:
         # wait (and those that waited take room that has appeared since).
         room = capacity(len(self.kinds), limits=self.limits, channels=free, watches=watches)
         room -= len(self.listed)
-        ordered = [c for c in self.followed if c not in set(self.listed)]
+        listed = set(self.listed)
+        ordered = [c for c in self.followed if c not in listed]
         for place, conversation in enumerate(ordered):
             followed = self.followed[conversation]
             if place >= room and not followed.waiting:
@@ -706,7 +707,8 @@ class NotificationsClient:
     # Following queues and agents (streams/genesys/following.py)
 
     def _subscribed_followed(self) -> list[str]:
-        return [c for c, f in self.followed.items() if not f.waiting and c not in set(self.listed)]
+        listed = set(self.listed)
+        return [c for c, f in self.followed.items() if not f.waiting and c not in listed]
 
     async def _restore_followed(self) -> None:
         """At start: the conversations followed before (a restart, another worker's)."""
@@ -828,7 +830,8 @@ class NotificationsClient:
         async with self._changes:
             if done:
                 await self._remove(set(done))
-                self.conversations = [c for c in self.conversations if c not in set(done)]
+                gone = set(done)
+                self.conversations = [c for c in self.conversations if c not in gone]
                 for conversation in done:
                     del self.followed[conversation]
                     self.to_backfill.pop(conversation, None)
