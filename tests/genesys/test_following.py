@@ -29,6 +29,23 @@ SETTINGS = NotificationSettings(
 )
 
 
+class SummaryHandler(Handler):
+    """Keeps suggestions as Handler does, and summaries apart, by their id: a followed
+    conversation's summary arrives once it is let go, beside its suggestions."""
+
+    def __init__(self):
+        super().__init__()
+        self.summaries: dict[str, dict] = {}
+
+    async def on_frame(self, frame):
+        message = frame.decoded.payload
+        if message["topicName"].endswith(".summaries"):
+            body = message["eventBody"]
+            self.summaries[body.get("summaryId") or body["id"]] = body
+            return
+        await super().on_frame(frame)
+
+
 @pytest.fixture
 async def sim():
     simulator, url = await start_simulator(
@@ -56,7 +73,7 @@ async def following(sim):
             api_base_url=url,
             conversations=[],
             kinds=[],
-            handler=handler or Handler(),
+            handler=handler or SummaryHandler(),
             settings=settings,
             queues=list(queue_ids(2) if queues is None else queues),
             users=list(users),
@@ -105,7 +122,7 @@ def test_topics_and_conversation_events_are_read():
 async def test_a_queue_s_conversations_are_followed_as_they_start_and_end(sim, following):
     simulator, _ = sim
     log = MemoryFollowLog()
-    handler = Handler()
+    handler = SummaryHandler()
     client, _ = await following(handler=handler, log=log)
     await watching(simulator)
     simulator.emit(120)  # 24 conversations end, 24 start
@@ -128,7 +145,7 @@ async def test_a_queue_s_conversations_are_followed_as_they_start_and_end(sim, f
 async def test_an_agent_s_conversations_are_followed(sim, following):
     simulator, _ = sim
     agent = simulator.life.agents[0]
-    handler = SummaryHandler()  # an agent's summaries come too: kept apart
+    handler = SummaryHandler()
     log = MemoryFollowLog()
     await following(queues=[], users=[agent], handler=handler, log=log)
     await watching(simulator)
@@ -150,7 +167,7 @@ def emitted_ids(simulator):
 async def test_nothing_is_missed_across_a_hand_over_and_a_restart(sim, following):
     simulator, _ = sim
     log = MemoryFollowLog()
-    handler = Handler()
+    handler = SummaryHandler()
     _, task = await following(handler=handler, log=log)
     await watching(simulator)
     simulator.emit(40)
@@ -163,7 +180,8 @@ async def test_nothing_is_missed_across_a_hand_over_and_a_restart(sim, following
     await asyncio.gather(task, return_exceptions=True)
     await eventually(lambda: not simulator.notifications.sockets, what="the socket closed")
     simulator.emit(60)
-    restarted = Handler(resume_from=iso(stopped_at))
+    restarted = SummaryHandler()
+    restarted.resume_from = iso(stopped_at)
     restarted.bodies = dict(handler.bodies)
     await following(handler=restarted, log=log)
     await watching(simulator)
@@ -179,7 +197,7 @@ async def test_a_full_budget_keeps_the_oldest_and_loses_nothing(sim, following):
     # queues and one conversation (6 kinds), the second two conversations: room for three.
     simulator.inject({"action": "notifications_limits", "channels": 3, "topics": 13})
     log = MemoryFollowLog()
-    handler = Handler()
+    handler = SummaryHandler()
     settings = NotificationSettings(**{**SETTINGS.__dict__, "follow_linger": 30.0})
     await following(handler=handler, log=log, settings=settings)
     await watching(simulator)
@@ -205,22 +223,6 @@ async def test_a_full_budget_keeps_the_oldest_and_loses_nothing(sim, following):
     assert not any(f.waiting for f in log.followed.values())
     simulator.emit(10)
     await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 70")
-
-
-class SummaryHandler(Handler):
-    """Keeps suggestions as Handler does, and summaries by their id."""
-
-    def __init__(self):
-        super().__init__()
-        self.summaries: dict[str, dict] = {}
-
-    async def on_frame(self, frame):
-        message = frame.decoded.payload
-        if message["topicName"].endswith(".summaries"):
-            body = message["eventBody"]
-            self.summaries[body.get("summaryId") or body["id"]] = body
-            return
-        await super().on_frame(frame)
 
 
 def summarised(simulator, conversations=None) -> set[str]:
