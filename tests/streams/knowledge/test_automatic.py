@@ -160,7 +160,7 @@ async def test_the_worker_searches_new_insights_and_the_answer_reaches_review(kn
         await eventually(answered, within=15, what="3 automatic knowledge queries")
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 15)
+        await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
     rows = await queries(origin="insight")
     insights = await sync_to_async(lambda: {i.pk: i for i in stream.insights.all()})()
     assert {q.insight_id for q in rows} == set(insights)

@@ -280,7 +280,7 @@ async def test_a_receiver_that_was_down_gets_every_event_signed(settings):
 
     await eventually(lambda: _equals(statuses, {"delivered"}), what="all marked delivered")
     worker.stop()
-    await asyncio.wait_for(task, 15)
+    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
     await receiver.cleanup()
     await simulator.stop()
 

@@ -122,7 +122,7 @@ async def test_the_worker_survives(name, settings):
         assert not task.done(), "the worker keeps running"
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 15)
+        await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
         await simulator.stop()
 
 

@@ -32,7 +32,7 @@ async def worker():
     task = asyncio.create_task(process.run())
     yield process
     process.stop()
-    await asyncio.wait_for(task, 15)
+    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
 
 
 @database_sync_to_async

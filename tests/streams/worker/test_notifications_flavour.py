@@ -38,7 +38,7 @@ async def worker(settings):
     task = asyncio.create_task(process.run())
     yield process
     process.stop()
-    await asyncio.wait_for(task, 15)
+    await asyncio.wait_for(task, 60)  # a bound against a hang: a loaded host stops slowly
 
 
 @database_sync_to_async

@@ -28,7 +28,7 @@ async def worker():
     task = asyncio.create_task(process.run())
     yield process
     process.stop()
-    await asyncio.wait_for(task, 15)
+    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
 
 
 async def state_is(stream, state):
@@ -191,7 +191,7 @@ async def test_the_worker_records_each_start_and_stop_in_the_audit_trail(sim):
     task = asyncio.create_task(process.run())
     await state_is(stream, "connected")
     process.stop()
-    await asyncio.wait_for(task, 15)
+    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
 
     @database_sync_to_async
     def entries():
