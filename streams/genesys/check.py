@@ -19,6 +19,7 @@ import httpx
 from streams.genesys.auth import TokenManager
 from streams.genesys.errors import GenesysError
 from streams.genesys.following import AGGREGATES_PATH, conversations_query
+from streams.genesys.rest import error_message
 from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, watch_topics
 
 NOBODY = "00000000-0000-4000-8000-000000000000"  # a conversation no org has
@@ -128,7 +129,7 @@ class ConnectionCheck:
         elif response.status_code in ok:
             outcome, detail = Outcome.PERMITTED, f"answered (HTTP {response.status_code})"
         elif response.status_code == 403:
-            outcome, detail = Outcome.MISSING, _message(response)
+            outcome, detail = Outcome.MISSING, error_message(response)
         elif response.status_code == 404 and not_found:
             outcome, detail = Outcome.NOT_FOUND, not_found
         elif response.status_code == 404:
@@ -137,7 +138,7 @@ class ConnectionCheck:
             detail = "answered: no such conversation (HTTP 404), after checking the permission"
         else:
             outcome = Outcome.FAILED
-            detail = f"HTTP {response.status_code}: {_message(response)}"
+            detail = f"HTTP {response.status_code}: {error_message(response)}"
         self.findings.append(Finding(feature, permission, outcome, detail))
 
     # Features
@@ -290,12 +291,3 @@ def _missing_by_topic(response: httpx.Response) -> dict[str, list[str]]:
         for e in entities
         if isinstance(e, dict)
     }
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return "no message"
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message)[:300] if message else "no message"

@@ -53,6 +53,7 @@ from streams.genesys.following import (
 )
 from streams.genesys.frames import Decoded, Encoding, Frame
 from streams.genesys.payloads import Identifier
+from streams.genesys.rest import error_message
 from streams.genesys.sessions import (
     ClientSettings,
     ClientState,
@@ -449,7 +450,7 @@ class NotificationsClient:
         if response.status_code == 400:
             raise PermissionDenied(
                 f"Genesys rejected the topics of channel {channel.id} (HTTP 400: "
-                f"{_message(response)}): check that the conversation ids exist and that "
+                f"{error_message(response)}): check that the conversation ids exist and that "
                 f"the OAuth client may read their suggestions"
             )
         _expect(response, 200, "subscribe")
@@ -1026,17 +1027,8 @@ def _id(slot: _Slot) -> str:
 def _expect(response: httpx.Response, status: int, what: str) -> None:
     if response.status_code != status:
         raise UnexpectedResponse(
-            f"{what}: unexpected HTTP {response.status_code} ({_message(response)})"
+            f"{what}: unexpected HTTP {response.status_code} ({error_message(response)})"
         )
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return "no message"
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message)[:300] if message else "no message"
 
 
 def _parse(model: type[BaseModel], response: httpx.Response, what: str):

@@ -61,3 +61,13 @@ async def send(
         logger.info("%s: HTTP %s, retrying in %.1f s", what, response.status_code, wait)
         await sleep(wait)
     raise AssertionError("unreachable")
+
+
+def error_message(response: httpx.Response) -> str:
+    """The `message` Genesys puts in an error answer, cut short, or "no message"."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "no message"
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message)[:300] if message else "no message"
