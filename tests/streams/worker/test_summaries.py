@@ -3,44 +3,26 @@ followed agents' summaries topic and from REST for conversations followed throug
 each stored once as an insight of type summary; sent to webhooks as summary.*; shown to the
 officer with its wrap-up codes; an officer's corrected summary sent back to Genesys."""
 
-import asyncio
-
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
 from audit.services import item_approve
 from audit.workspace import item_context
 from streams.models import GenesysConnection, GenesysFeedback, Insight, WebhookEndpoint
 from streams.simulator.conversations import queue_ids
-from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
-from tests.simulator import eventually, start_simulator
+from tests.simulator import eventually
 from tests.streams.webhooks.test_genesys_feedback import send_due
+from tests.streams.worker.test_following import sim, workers  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-async def sim():
-    await get_channel_layer().flush()
-    simulator, url = await start_simulator(
-        interactions=4, queues=2, conversation_turnover=5, heartbeat_seconds=0.2
-    )
-    yield simulator, url
-    await simulator.stop()
-
-
-@pytest.fixture
-async def worker(settings):
-    settings.STREAMS_HEARTBEAT_TIMEOUT_SECONDS = 2.0
-    settings.STREAMS_FOLLOW_LINGER_SECONDS = 0.3
-    process = StreamWorkerProcess(worker_id="test-worker", reconcile_seconds=60, lease_seconds=600)
-    task = asyncio.create_task(process.run())
-    yield process
-    process.stop()
-    await asyncio.wait_for(task, 30)
+async def worker(workers):  # noqa: F811
+    start, _ = workers
+    return start("test-worker")
 
 
 @database_sync_to_async
@@ -66,7 +48,7 @@ def summaries(stream) -> list[Insight]:
     return list(Insight.objects.filter(stream=stream, insight_type="summary").order_by("pk"))
 
 
-async def test_each_summary_is_stored_once_with_its_wrap_up_codes(sim, worker):
+async def test_each_summary_is_stored_once_with_its_wrap_up_codes(sim, worker):  # noqa: F811
     simulator, url = sim
     stream = await summarising_stream(url, simulator)
     worker.supervisor.nudge()
@@ -108,7 +90,7 @@ async def test_each_summary_is_stored_once_with_its_wrap_up_codes(sim, worker):
     assert details["Summary"] == event["summary"]["text"]
 
 
-async def test_an_officer_s_corrected_summary_goes_back_to_genesys(sim, worker):
+async def test_an_officer_s_corrected_summary_goes_back_to_genesys(sim, worker):  # noqa: F811
     simulator, url = sim
     stream = await summarising_stream(url, simulator)
     worker.supervisor.nudge()
