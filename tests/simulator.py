@@ -1,7 +1,10 @@
 """Helpers for tests that run the simulator in the test's event loop."""
 
 import asyncio
+import io
+import sys
 import time
+import traceback
 
 import httpx
 from channels.db import database_sync_to_async
@@ -33,6 +36,24 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def stopped(task: asyncio.Task, *, within: float = 60.0) -> None:
+    """Await a stopping worker's task; fail after `within` seconds (a bound against a hang)
+    with where every task and thread was waiting, which is what explains one."""
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if done:
+        task.result()
+        return
+    where = io.StringIO()
+    for other in asyncio.all_tasks():
+        if not other.done():
+            print(f"--- task {other.get_name()}", file=where)
+            other.print_stack(limit=12, file=where)
+    for ident, frame in sys._current_frames().items():
+        print(f"--- thread {ident}", file=where)
+        traceback.print_stack(frame, limit=12, file=where)
+    raise AssertionError(f"the worker did not stop within {within:.0f} s:\n{where.getvalue()}")
 
 
 async def subscribed(simulator: Simulator, count: int = 1) -> None:

@@ -802,7 +802,8 @@ class NotificationsClient:
             # While conversations wait for room, ended ones give theirs within a second.
             interval = 1.0 if self.budget_full else max(0.05, min(linger / 4, 30.0))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._budget_filled.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._budget_filled.wait()
             self._budget_filled.clear()
             await self.sweep(time.time() - linger)
 

@@ -745,7 +745,8 @@ class NotificationsService:
                 while sock.outbox and not self._silent(sock):
                     await sock.ws.send_json(sock.outbox.popleft()[1])
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(sock.wakeup.wait(), timeout=0.5)
+                    async with asyncio.timeout(0.5):
+                        await sock.wakeup.wait()
 
     async def _deliver(self, sock: ChannelSocket, event: dict) -> None:
         topic, body = suggestion_event(event, self.config.run_id)

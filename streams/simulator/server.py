@@ -384,7 +384,8 @@ class Simulator:
                     await _close(conn.ws, 4401, "token expired")
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(conn.wakeup.wait(), timeout=min(remaining, 1.0))
+                    async with asyncio.timeout(min(remaining, 1.0)):
+                        await conn.wakeup.wait()
         except ConnectionResetError:
             return
 

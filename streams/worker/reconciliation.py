@@ -141,7 +141,8 @@ class Reconciler:
             # The day's check a little after midnight (late events), or when asked.
             wait = (tomorrow - now).total_seconds() + 300
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), min(wait, 3600.0))
+                async with asyncio.timeout(min(wait, 3600.0)):
+                    await self.wakeup.wait()
             self.wakeup.clear()
 
     async def reconcile(self, row: Reconciliation) -> None:

@@ -160,7 +160,8 @@ class StreamRunner:
         """Store what is buffered, then report the stream stopped."""
         try:
             if not writer.done():
-                await asyncio.wait_for(self.queue.join(), settings.STREAMS_DRAIN_SECONDS)
+                async with asyncio.timeout(settings.STREAMS_DRAIN_SECONDS):
+                    await self.queue.join()
         except TimeoutError:
             logger.warning(
                 "stream %s: %d buffered records not stored at shutdown; they will be "
@@ -197,7 +198,8 @@ class StreamRunner:
     async def resume_after(self) -> str | None:
         """The last id stored, once what is buffered has been stored."""
         try:
-            await asyncio.wait_for(self.queue.join(), settings.STREAMS_DRAIN_SECONDS)
+            async with asyncio.timeout(settings.STREAMS_DRAIN_SECONDS):
+                await self.queue.join()
         except TimeoutError:
             logger.warning("stream %s: resuming before the buffer drained", self.spec.name)
         return self.last_stored_id

@@ -13,7 +13,7 @@ from streams.knowledge.specs import knowledge_spec
 from streams.models import KnowledgeQuery
 from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_insight, make_knowledge_stream
-from tests.simulator import eventually, stream_on, subscribed
+from tests.simulator import eventually, stopped, stream_on, subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -160,7 +160,7 @@ async def test_the_worker_searches_new_insights_and_the_answer_reaches_review(kn
         await eventually(answered, within=15, what="3 automatic knowledge queries")
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
+        await stopped(task)
     rows = await queries(origin="insight")
     insights = await sync_to_async(lambda: {i.pk: i for i in stream.insights.all()})()
     assert {q.insight_id for q in rows} == set(insights)

@@ -30,7 +30,7 @@ from streams.webhooks.models import OutboxBatch
 from streams.webhooks.outbox import enqueue, expand_batches
 from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
-from tests.simulator import eventually, start_simulator, subscribed
+from tests.simulator import eventually, start_simulator, stopped, subscribed
 from tests.test_processes import free_port
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -280,7 +280,7 @@ async def test_a_receiver_that_was_down_gets_every_event_signed(settings):
 
     await eventually(lambda: _equals(statuses, {"delivered"}), what="all marked delivered")
     worker.stop()
-    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
+    await stopped(task)
     await receiver.cleanup()
     await simulator.stop()
 

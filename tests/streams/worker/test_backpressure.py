@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 import streams.worker.runner
 from streams.models import Insight
 from streams.worker.process import StreamWorkerProcess
-from tests.simulator import eventually, start_simulator, stream_on, subscribed
+from tests.simulator import eventually, start_simulator, stopped, stream_on, subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ async def test_a_stalled_database_stops_the_reader_not_the_memory(settings, monk
         lambda: _equals(count, 2000), within=60, what="everything stored after the stall"
     )
     worker.stop()
-    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
+    await stopped(task)
     await simulator.stop()
 
 

@@ -10,7 +10,14 @@ from channels.db import database_sync_to_async
 
 from streams.models import QuarantinedFrame
 from streams.worker.process import StreamWorkerProcess
-from tests.simulator import eventually, start_simulator, stored_ids, stream_on, stream_status
+from tests.simulator import (
+    eventually,
+    start_simulator,
+    stopped,
+    stored_ids,
+    stream_on,
+    stream_status,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -122,7 +129,7 @@ async def test_the_worker_survives(name, settings):
         assert not task.done(), "the worker keeps running"
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
+        await stopped(task)
         await simulator.stop()
 
 

@@ -12,7 +12,7 @@ from streams.config import changes
 from streams.models import Insight
 from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
-from tests.simulator import eventually, start_simulator, stream_status
+from tests.simulator import eventually, start_simulator, stopped, stream_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FLAG = {"insight_type": "compliance_flag", "confidence": 0.9}
@@ -32,7 +32,7 @@ async def worker():
     task = asyncio.create_task(process.run())
     yield process
     process.stop()
-    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
+    await stopped(task)
 
 
 @database_sync_to_async

@@ -18,7 +18,7 @@ from streams.simulator.notifications import suggestion_id, suggestion_kind
 from streams.worker.process import StreamWorkerProcess
 from streams.worker.specs import stream_spec
 from tests.factories import make_connection, make_knowledge_stream, make_matrix, make_stream
-from tests.simulator import eventually, start_simulator, stream_status
+from tests.simulator import eventually, start_simulator, stopped, stream_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +38,7 @@ async def worker(settings):
     task = asyncio.create_task(process.run())
     yield process
     process.stop()
-    await asyncio.wait_for(task, 60)  # a bound against a hang: a loaded host stops slowly
+    await stopped(task)
 
 
 @database_sync_to_async

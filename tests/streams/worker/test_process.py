@@ -9,7 +9,14 @@ from channels.layers import get_channel_layer
 from streams.models import QuarantinedFrame, StreamConfig
 from streams.worker.process import StreamWorkerProcess
 from tests.factories import make_connection, make_matrix, make_stream
-from tests.simulator import eventually, start_simulator, stored_ids, stream_on, stream_status
+from tests.simulator import (
+    eventually,
+    start_simulator,
+    stopped,
+    stored_ids,
+    stream_on,
+    stream_status,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +35,7 @@ async def worker():
     task = asyncio.create_task(process.run())
     yield process
     process.stop()
-    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
+    await stopped(task)
 
 
 async def state_is(stream, state):
@@ -191,7 +198,7 @@ async def test_the_worker_records_each_start_and_stop_in_the_audit_trail(sim):
     task = asyncio.create_task(process.run())
     await state_is(stream, "connected")
     process.stop()
-    await asyncio.wait_for(task, 60)  # a bound against a hang, not a speed limit
+    await stopped(task)
 
     @database_sync_to_async
     def entries():

@@ -159,3 +159,26 @@ async def test_what_the_rules_drop_is_accounted_for_and_a_refusal_is_plain(sim, 
     row = await eventually(lambda: finished(row), what="the second reconciliation")
     assert row.state == Reconciliation.State.FAILED
     assert "permission denied (HTTP 403)" in row.detail
+
+
+@pytest.mark.django_db(transaction=False)
+async def test_a_stop_that_comes_as_the_reconciler_is_woken_still_stops_it(monkeypatch):
+    """The runner cancels its reconciler when it stops; a wake-up at the same moment (a
+    request, the day's check) must not swallow that cancellation (asyncio.wait_for does on
+    Python 3.11), or the runner never stops."""
+    from types import SimpleNamespace
+
+    from streams.worker import reconciliation
+
+    async def nothing_due(stream_id):
+        return []
+
+    monkeypatch.setattr(reconciliation, "_due", nothing_due)
+    runner = SimpleNamespace(spec=SimpleNamespace(stream_id=1, name="s"))
+    reconciler = reconciliation.Reconciler(runner)
+    task = asyncio.create_task(reconciler.run())
+    await eventually(lambda: reconciler.wakeup._waiters, what="the reconciler waiting")
+    reconciler.wake()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=60)
+    assert done and task.cancelled(), "the reconciler went on after it was cancelled"
