@@ -18,7 +18,7 @@ from streams.simulator.notifications import suggestion_id, suggestion_kind
 from streams.worker.process import StreamWorkerProcess
 from streams.worker.specs import stream_spec
 from tests.factories import make_connection, make_knowledge_stream, make_matrix, make_stream
-from tests.simulator import eventually, start_simulator, stopped, stream_status
+from tests.simulator import eventually, start_simulator, stopped, stream_status, subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,7 +175,7 @@ async def test_switching_a_connection_to_notifications_keeps_insights_flowing(si
 
     stream = await seed_stream()
     worker.supervisor.nudge()
-    await eventually(lambda: simulator.connections, what="a seed socket")
+    await subscribed(simulator)  # a stream with no resume point receives from its subscription on
     simulator.emit(10)
     await eventually(lambda: _count(stream, 10), what="10 seed insights")
     await switch(stream)
