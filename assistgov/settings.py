@@ -111,6 +111,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Without REDIS_URL everything runs in one process: the in-memory channel layer and the
 # local-memory cache. With it, daphne and the stream workers share Redis.
 REDIS_URL = env.redis_url("REDIS_URL")
+# Deployments that share one Redis server keep apart by a prefix of their own (the bench's
+# scaled section uses one, so that it never reaches a deployment's pages).
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -121,11 +124,16 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "capacity": 1000,
                 "expiry": 60,
+                "prefix": REDIS_KEY_PREFIX or "asgi",  # channels_redis' own default
             },
         }
     }
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
+        }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -13,15 +13,16 @@ from assistgov.envvars import EnvReader
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_settings(**env):
-    """Import the settings in a fresh interpreter with exactly this environment."""
+def load_settings(show="s.DATABASES['default']['ENGINE']", **env):
+    """Import the settings (as `s`) in a fresh interpreter with exactly this environment and
+    print `show`."""
     clean = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME")}
     clean.update(env)
     return subprocess.run(
         [
             sys.executable,
             "-c",
-            "import assistgov.settings as s; print(s.DATABASES['default']['ENGINE'])",
+            f"import assistgov.settings as s; print({show})",
         ],
         cwd=ROOT,
         env=clean,
@@ -84,6 +85,14 @@ def test_production_settings_load_when_complete():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql"
+
+
+def test_deployments_sharing_a_redis_keep_apart_by_a_key_prefix():
+    show = "s.CHANNEL_LAYERS['default']['CONFIG']['prefix'], s.CACHES['default']['KEY_PREFIX']"
+    shared = load_settings(show, REDIS_URL="redis://redis:6379/0")
+    assert shared.stdout == "asgi \n", shared.stderr  # channels_redis' default; none
+    apart = load_settings(show, REDIS_URL="redis://redis:6379/0", REDIS_KEY_PREFIX="bench-1")
+    assert apart.stdout.strip() == "bench-1 bench-1", apart.stderr
 
 
 def test_reader_accepts_the_usual_boolean_words():
