@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from cryptography.fernet import Fernet
 
-from perf import browser
+from perf import browser, scaled
 
 SIM_CLIENT = ("assistgov-demo", "assistgov-demo-secret")
 RUN_ID = "bench"
@@ -59,6 +59,10 @@ READY_BASE_SECONDS = 60.0
 READY_SECONDS_PER_PAGE = 1.0
 START_SECONDS = 120.0  # a process of ours starting and answering its health check
 WEBHOOK_BENCH_BATCH = 100  # events per POST to the webhooks section's receiver
+RUNS = 3  # each section runs this many times; the median is printed, the spread beside it
+RATE_STEPS = 4  # live runs that look for the highest rate the pages keep up with
+PAGE_P99_LIMIT_MS = 500.0  # ... keeping up: page p99 at or under this, every update delivered
+IDLE_SECONDS = 60.0  # the window of demo_idle_cpu
 MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 
 
@@ -71,6 +75,11 @@ class Plan:
     live_pages_override: int | None = None
     backlog_override: int | None = None
     decisions_override: int | None = None
+    # Only the parent reads these: a child runs one section once.
+    runs: int = RUNS
+    rate_steps: int = RATE_STEPS
+    idle_seconds: float = IDLE_SECONDS
+    scaled: bool = False
 
     @property
     def events(self) -> int:
@@ -140,6 +149,7 @@ SECTION_KEYS = {
         "fanout_offered_per_s",
     ),
     "browser": browser.KEYS,
+    "scaled": scaled.KEYS,
     "csv": (
         "csv_rows_per_s",
         "csv_peak_rss_mb",
@@ -202,44 +212,38 @@ def live_rate(ingest_per_s: float | None) -> tuple[int, str]:
 
 
 def run(plan: Plan, *, log) -> dict:
-    figures: dict = {"quick": plan.quick, "events": plan.events, "csv_rows": plan.csv_rows}
+    """The embedded deployment's figures (the scaled one's with `plan.scaled`)."""
+    figures: dict = {
+        "quick": plan.quick,
+        "events": plan.events,
+        "csv_rows": plan.csv_rows,
+        "runs": plan.runs,
+        "deployment": "scaled" if plan.scaled else "embedded",
+    }
     figures.update(host_speed())
     log(
         f"host: {HOST_LOOP_STEPS:,} Python steps in {figures['host_loop_s']} s, "
-        f"load average {figures['host_load_1m']}"
+        f"load average {figures['host_load_1m']}; each section runs {plan.runs} time(s)"
     )
     postgres = _postgres_url()
     with tempfile.TemporaryDirectory(prefix="assistgov-bench-") as scratch:
+        if plan.scaled:
+            return _run_scaled(figures, plan, postgres, log=log)
+        sqlite = _sqlite_files(Path(scratch))
         with simulator(plan.events) as sim_url:
             log(f"simulator: generating {plan.events} insights")
             _emit(sim_url, plan.events)
-            log("ceiling: a bare websockets client receiving them")
-            figures["ceiling_receive_per_s"] = asyncio.run(receive_ceiling(sim_url, plan.events))
+            figures.update(_ceiling(sim_url, plan, log=log))
             log("ingest: one stream worker on SQLite")
-            sqlite_url = f"sqlite:///{Path(scratch) / 'ingest.sqlite3'}"
-            figures.update(_child("ingest", sqlite_url, sim_url, plan, log=log))
+            figures.update(_section("ingest", sqlite, sim_url, plan, log=log))
             log("ingest with a webhook endpoint for insight.created (SQLite, local receiver)")
-            sqlite_url = f"sqlite:///{Path(scratch) / 'webhooks.sqlite3'}"
-            figures.update(_child("webhooks", sqlite_url, sim_url, plan, log=log))
+            figures.update(_section("webhooks", sqlite, sim_url, plan, log=log))
             if postgres:
                 log("ingest: one stream worker on PostgreSQL")
-                with scratch_database(postgres) as url:
-                    ingest = _child("ingest", url, sim_url, plan, log=log)
-                    figures.update(_renamed(ingest, {"ingest_per_s": "ingest_pg_per_s"}))
-        figures.update(
-            measured(
-                "ingest_ratio",
-                _ratio(figures["ingest_per_s"], figures["ceiling_receive_per_s"]),
-                "ingest was not measured",
-            )
-        )
-        figures.update(
-            measured(
-                "ingest_webhook_ratio",
-                _ratio(figures["ingest_webhook_per_s"], figures["ingest_per_s"]),
-                "ingest with or without the webhook endpoint was not measured",
-            )
-        )
+                ingest = _section("ingest", _postgres(postgres), sim_url, plan, log=log)
+                figures.update(_renamed(ingest, {"ingest_per_s": "ingest_pg_per_s"}))
+        _ratios(figures, ("ingest_ratio", "ingest_per_s", "ceiling_receive_per_s"))
+        _ratios(figures, ("ingest_webhook_ratio", "ingest_webhook_per_s", "ingest_per_s"))
         rate, chosen = live_rate(figures["ingest_per_s"])
         figures.update(live_offered_per_s=rate, live_offered_how=chosen)
         log(
@@ -247,38 +251,242 @@ def run(plan: Plan, *, log) -> dict:
             "pages (SQLite)"
         )
         with simulator(0, rate=rate) as sim_url:
-            sqlite_url = f"sqlite:///{Path(scratch) / 'live.sqlite3'}"
-            figures.update(_child("live", sqlite_url, sim_url, plan, log=log))
+            figures.update(_section("live", sqlite, sim_url, plan, log=log))
+        figures.update(_max_live_rate(figures, sqlite, plan, log=log))
         log(
             f"browser: the review page in Chromium, {plan.backlog} pending, {rate} "
             f"insights/s live, {plan.decisions} decisions (SQLite)"
         )
         with simulator(0, rate=rate) as sim_url:
-            sqlite_url = f"sqlite:///{Path(scratch) / 'browser.sqlite3'}"
-            figures.update(_child("browser", sqlite_url, sim_url, plan, log=log))
+            figures.update(_section("browser", sqlite, sim_url, plan, log=log))
             if postgres:
                 log("browser: the same on PostgreSQL")
-                with scratch_database(postgres) as url:
-                    pg = _child("browser", url, sim_url, plan, log=log)
-                    figures.update(_renamed(pg, {key: f"{key}_pg" for key in browser.KEYS}))
+                pg = _section("browser", _postgres(postgres), sim_url, plan, log=log)
+                figures.update(_renamed(pg, {key: f"{key}_pg" for key in browser.KEYS}))
         log(f"CSV and pages: {plan.csv_rows} insights on SQLite")
-        sqlite_url = f"sqlite:///{Path(scratch) / 'csv.sqlite3'}"
-        figures.update(_child("csv", sqlite_url, "", plan, log=log))
+        figures.update(_section("csv", sqlite, "", plan, log=log))
         if postgres:
             log(f"CSV and pages: {plan.csv_rows} insights on PostgreSQL")
-            with scratch_database(postgres) as url:
-                csv_pg = _child("csv", url, "", plan, log=log)
-                figures.update(_renamed(csv_pg, {key: f"{key}_pg" for key in SECTION_KEYS["csv"]}))
+            csv_pg = _section("csv", _postgres(postgres), "", plan, log=log)
+            figures.update(_renamed(csv_pg, {key: f"{key}_pg" for key in SECTION_KEYS["csv"]}))
+        log(f"demo_idle_cpu: `make demo`'s processes, no page open, over {plan.idle_seconds:g} s")
+        figures.update(_idle(Path(scratch), plan, log=log))
     return figures
+
+
+def _run_scaled(figures: dict, plan: Plan, postgres: str | None, *, log) -> dict:
+    """`bench --scaled`: the ceiling and ingest on PostgreSQL (which set the live rate as
+    in the embedded run), then the live section and a killed worker through the scaled
+    deployment."""
+    if not postgres or not os.environ.get("REDIS_URL"):
+        why = "the scaled deployment needs DATABASE_URL on PostgreSQL and REDIS_URL"
+        log(f"scaled: not measured: {why}")
+        return {**figures, **unmeasured(SECTION_KEYS["scaled"], why)}
+    with simulator(plan.events) as sim_url:
+        log(f"simulator: generating {plan.events} insights")
+        _emit(sim_url, plan.events)
+        figures.update(_ceiling(sim_url, plan, log=log))
+        log("ingest: one stream worker on PostgreSQL")
+        ingest = _section("ingest", _postgres(postgres), sim_url, plan, log=log)
+        figures.update(_renamed(ingest, {"ingest_per_s": "ingest_pg_per_s"}))
+    _ratios(figures, ("ingest_pg_ratio", "ingest_pg_per_s", "ceiling_receive_per_s"))
+    rate, chosen = live_rate(figures["ingest_pg_per_s"])
+    figures.update(live_offered_per_s=rate, live_offered_how=chosen)
+    log(
+        f"scaled: {rate} insights/s ({chosen}) over {scaled.SCALED_STREAMS} streams through "
+        f"{scaled.SCALED_WEB} daphne and {scaled.SCALED_WORKERS} runstreams processes to "
+        f"{plan.live_pages} review pages, then a worker killed"
+    )
+    # The simulator sends each event to every stream; it keeps what a takeover replays.
+    per_stream = rate / scaled.SCALED_STREAMS
+    with simulator(0, rate=per_stream, keep_seconds=scaled.KEEP_SECONDS) as sim_url:
+        figures.update(_section("scaled", _postgres(postgres), sim_url, plan, log=log, redis=True))
+    return figures
+
+
+def _ceiling(sim_url: str, plan: Plan, *, log) -> dict:
+    log("ceiling: a bare websockets client receiving them")
+    runs = [
+        {"ceiling_receive_per_s": asyncio.run(receive_ceiling(sim_url, plan.events))}
+        for _ in range(plan.runs)
+    ]
+    return merged(runs, ("ceiling_receive_per_s",))
+
+
+def _ratios(figures: dict, *triples) -> None:
+    for key, part, whole in triples:
+        figures.update(
+            measured(
+                key,
+                _ratio(figures.get(part), figures.get(whole)),
+                f"{part} or {whole} was not measured",
+            )
+        )
+
+
+def _sqlite_files(folder: Path):
+    """Scratch SQLite databases in `folder`, a new file each time."""
+    count = iter(range(1, 1_000_000))
+
+    @contextlib.contextmanager
+    def new():
+        yield f"sqlite:///{folder / f'bench-{next(count)}.sqlite3'}"
+
+    return new
+
+
+def _postgres(url: str):
+    return lambda: scratch_database(url)
+
+
+def _section(section: str, database, sim_url: str, plan: Plan, *, log, runs=None, redis=False):
+    """`section` run `runs` (the plan's) times, each in a fresh process on a fresh database
+    from `database()`: the median of each figure, with the spread beside it."""
+    runs = runs or plan.runs
+    results = []
+    for n in range(1, runs + 1):
+        if runs > 1:
+            log(f"{section}: run {n} of {runs}")
+        with database() as url:
+            results.append(_child(section, url, sim_url, plan, log=log, redis=redis))
+    return merged(results, SECTION_KEYS[section])
+
+
+def merged(runs: list[dict], keys) -> dict:
+    """The median of each figure over the runs that measured it, its spread ([lowest,
+    highest]) beside it under `<key>_spread`; unmeasured, with a run's reason, if none did."""
+    out = {}
+    for key in keys:
+        values = [run[key] for run in runs if isinstance(run.get(key), int | float)]
+        if not values:
+            why = next((run[why_key(key)] for run in runs if run.get(why_key(key))), None)
+            out.update(unmeasured([key], why or "no run measured it"))
+            continue
+        median = statistics.median(values)
+        out[key] = median if isinstance(median, int) else round(median, 3)
+        if len(runs) > 1:
+            out[spread_key(key)] = [min(values), max(values)]
+            if len(values) < len(runs):
+                out[why_key(key)] = f"measured in {len(values)} of {len(runs)} runs"
+    return out
+
+
+def spread_key(key: str) -> str:
+    return f"{key}_spread"
+
+
+def _max_live_rate(figures: dict, sqlite, plan: Plan, *, log) -> dict:
+    """The highest rate at which the review pages keep up (page p99 <= PAGE_P99_LIMIT_MS
+    and every update delivered), found by doubling from the offered rate (or halving, if it
+    did not keep up) and then halving the interval, one live run per step; and that rate
+    as a share of the receive ceiling."""
+    keys = ("live_max_rate_per_s", "live_max_rate_ratio")
+    if plan.rate_steps <= 0:
+        return unmeasured(keys, "skipped (--rate-steps 0)")
+    ceiling = figures.get("ceiling_receive_per_s")
+    good, bad = None, None
+    if _keeps_up(figures):
+        good = figures["live_offered_per_s"]
+    else:
+        bad = figures["live_offered_per_s"]
+    for _ in range(plan.rate_steps):
+        if bad is None:
+            rate = good * 2
+        elif good is None:
+            rate = bad // 2
+        else:
+            rate = (good + bad) // 2
+        if ceiling:
+            rate = min(rate, int(ceiling))
+        if rate < 1 or rate in (good, bad):
+            break
+        log(f"live: stepping, {rate} insights/s")
+        with simulator(0, rate=rate) as sim_url:
+            step = _section("live", sqlite, sim_url, plan, log=log, runs=1)
+        if _keeps_up(step):
+            good = rate
+        else:
+            bad = rate
+    if good is None:
+        why = f"the pages did not keep up even at {bad} insights/s"
+        return unmeasured(keys, why)
+    return {
+        "live_max_rate_per_s": good,
+        **measured("live_max_rate_ratio", _ratio(good, ceiling), "no receive ceiling"),
+    }
+
+
+def _keeps_up(live: dict) -> bool:
+    p99, delivered = live.get("live_p99_ms"), live.get("live_delivered_ratio")
+    return p99 is not None and p99 <= PAGE_P99_LIMIT_MS and (delivered or 0) >= 0.99
+
+
+IDLE_KEYS = ("demo_idle_cpu", "demo_idle_wakeups_per_s")
+
+
+def _idle(scratch: Path, plan: Plan, *, log) -> dict:
+    """What `make demo` costs left alone: its steps on a scratch database, then, once its
+    stream stores insights, the share of a core the process used over `plan.idle_seconds`
+    (its CPU time) and how often it was woken (voluntary context switches)."""
+    import sqlite3
+
+    import psutil
+
+    db = scratch / "demo.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "ALLOWED_HOSTS": "127.0.0.1"}
+    env.pop("REDIS_URL", None)
+    port, sim_port = _free_port(), _free_port()
+    manage = [sys.executable, str(MANAGE)]
+    # --force: demo_setup refuses a database with DEBUG off; this one is a scratch file.
+    for step in (
+        ["migrate", "--noinput"],
+        ["demo_setup", "--force", "--simulator-url", f"http://127.0.0.1:{sim_port}"],
+    ):
+        done = subprocess.run([*manage, *step], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            why = f"`manage.py {step[0]}` failed with exit code {done.returncode}: {last}"
+            return unmeasured(IDLE_KEYS, why)
+    server = subprocess.Popen(
+        [*manage, "serve", "--port", str(port), "--simulator-port", str(sim_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", server, "the demo")
+        deadline = time.monotonic() + START_SECONDS
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as reader:
+            while not reader.execute("SELECT count(*) FROM streams_insight").fetchone()[0]:
+                if time.monotonic() > deadline:
+                    why = f"the demo stored no insight within {START_SECONDS:.0f} s"
+                    return unmeasured(IDLE_KEYS, why)
+                time.sleep(0.5)
+        process = psutil.Process(server.pid)
+        cpu, switches = sum(process.cpu_times()[:2]), process.num_ctx_switches().voluntary
+        time.sleep(plan.idle_seconds)
+        cpu = sum(process.cpu_times()[:2]) - cpu
+        switches = process.num_ctx_switches().voluntary - switches
+    except Unmeasured as exc:
+        return unmeasured(IDLE_KEYS, str(exc))
+    finally:
+        server.terminate()
+        server.wait(30)
+    return {
+        "demo_idle_cpu": round(cpu / plan.idle_seconds, 4),
+        "demo_idle_wakeups_per_s": round(switches / plan.idle_seconds, 1),
+    }
 
 
 def _renamed(figures: dict, names: dict[str, str]) -> dict:
     """Figures (and their reasons) under other names: a section's keys for PostgreSQL."""
     out = {}
     for key, value in figures.items():
-        base = key.removesuffix("_why")
-        name = names.get(base, base)
-        out[why_key(name) if key.endswith("_why") else name] = value
+        for suffix in ("_why", "_spread", ""):
+            if key.endswith(suffix) and key.removesuffix(suffix) in names:
+                out[names[key.removesuffix(suffix)] + suffix] = value
+                break
+        else:
+            out[key] = value
     return out
 
 
@@ -291,9 +499,13 @@ def _postgres_url() -> str | None:
     return url if url.startswith(("postgres://", "postgresql://")) else None
 
 
-def _child(section: str, database_url: str, sim_url: str, plan: Plan, *, log) -> dict:
+def _child(
+    section: str, database_url: str, sim_url: str, plan: Plan, *, log, redis: bool = False
+) -> dict:
     """Run one section in a fresh process on `database_url`; returns its figures. A section
-    that fails returns its keys unmeasured, with the reason it gave."""
+    that fails returns its keys unmeasured, with the reason it gave. With `redis` the child
+    keeps REDIS_URL, its keys under a prefix of their own; without, it runs on the
+    in-memory layer, as in the embedded mode."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, str(MANAGE), "bench", "--section", section, "--out", out.name]
         command += ["--sim", sim_url] if sim_url else []
@@ -311,7 +523,10 @@ def _child(section: str, database_url: str, sim_url: str, plan: Plan, *, log) ->
             "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # the webhooks section's receiver
             "SECURE_SSL_REDIRECT": "false",  # plain HTTP on the loopback
         }
-        env.pop("REDIS_URL", None)  # one process: the in-memory layer, as in the embedded mode
+        if redis:
+            env["REDIS_KEY_PREFIX"] = f"assistgov-bench-{uuid.uuid4().hex[:8]}"
+        else:
+            env.pop("REDIS_URL", None)
         process = subprocess.run(command, env=env, check=False)
         text = Path(out.name).read_text()
     figures = json.loads(text) if text else {}
@@ -323,9 +538,9 @@ def _child(section: str, database_url: str, sim_url: str, plan: Plan, *, log) ->
 
 
 @contextlib.contextmanager
-def simulator(events: int, *, rate: float = 0):
+def simulator(events: int, *, rate: float = 0, keep_seconds: float = 10):
     """The simulator in a process of its own: `events` kept for replay, or generating
-    `rate` insights/s."""
+    `rate` insights/s (and keeping the last `keep_seconds` of them)."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -341,7 +556,7 @@ def simulator(events: int, *, rate: float = 0):
             "--hostile-ratio",
             "0",
             "--retention",
-            str(events + 1000 + int(rate * 10)),
+            str(events + 1000 + int(rate * keep_seconds)),
             "--run-id",
             RUN_ID,
         ],
@@ -445,6 +660,8 @@ def run_section(section: str, *, plan: Plan, sim_url: str) -> dict:
         return _live(sim_url, plan)
     if section == "browser":
         return browser.measure(sim_url, plan, sys.modules[__name__])
+    if section == "scaled":
+        return scaled.measure(sim_url, plan, sys.modules[__name__])
     raise ValueError(f"unknown section {section}")
 
 
@@ -574,10 +791,6 @@ async def _wait_until_answers(http, url: str, process) -> None:
 def _live(sim_url: str, plan: Plan) -> dict:
     """`serve` on this scratch database with the simulator at the live rate, and the plan's
     logged-in review pages: commit and page latencies, and the updates the pages get."""
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
     from streams.models import StreamConfig, StreamStatus
 
     connection, matrix = _scratch_config(sim_url)
@@ -585,10 +798,7 @@ def _live(sim_url: str, plan: Plan) -> dict:
         name="live", connection=connection, confidence_matrix=matrix, enabled=True
     )
     StreamStatus.objects.get_or_create(stream=stream)  # no resume point: live events only
-    user = get_user_model().objects.create_superuser("bench", password=uuid.uuid4().hex)
-    client = Client()
-    client.force_login(user)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    cookie = login_cookie()
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, str(MANAGE), "serve", "--no-simulator", "--port", str(port)],
@@ -597,22 +807,47 @@ def _live(sim_url: str, plan: Plan) -> dict:
     )
     try:
         _wait_for(f"http://127.0.0.1:{port}/healthz", server, "manage.py serve")
-        with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            # An independent reader sees the rows commit: this process is busy with the pages.
-            poller = subprocess.Popen(
-                [sys.executable, str(MANAGE), "bench", "--section", "commits", "--out", out.name],
-                stdin=subprocess.PIPE,
-            )
-            try:
-                figures = asyncio.run(_measure_live(port, cookie, plan))
-            finally:
-                poller.communicate(b"stop\n", timeout=60)  # a line on its input stops it
-            if poller.returncode != 0:
-                raise RuntimeError("the commit poller failed")
-            seen = {int(pk): at for pk, at in json.loads(Path(out.name).read_text()).items()}
+        figures, seen = with_commit_poller(lambda: asyncio.run(_measure_live([port], cookie, plan)))
     finally:
         server.terminate()
         server.wait(30)
+    return commit_figures(figures, seen, plan)
+
+
+def login_cookie() -> str:
+    """A new superuser's session cookie, for the review pages' sockets."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser(
+        f"bench-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex
+    )
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def with_commit_poller(measure) -> tuple[dict, dict[int, float]]:
+    """`measure()`'s figures, and when each new row was seen committed by an independent
+    reader meanwhile (this process is busy with the pages)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        poller = subprocess.Popen(
+            [sys.executable, str(MANAGE), "bench", "--section", "commits", "--out", out.name],
+            stdin=subprocess.PIPE,
+        )
+        try:
+            figures = measure()
+        finally:
+            poller.communicate(b"stop\n", timeout=60)  # a line on its input stops it
+        if poller.returncode != 0:
+            raise RuntimeError("the commit poller failed")
+        seen = {int(pk): at for pk, at in json.loads(Path(out.name).read_text()).items()}
+    return figures, seen
+
+
+def commit_figures(figures: dict, seen: dict[int, float], plan: Plan) -> dict:
+    """The live figures with the commit percentiles of the rows sent in the window."""
     window, sent = figures.pop("window"), figures.pop("sent")
     committed = [(seen[pk] - sent[pk]) * 1000 for pk in window if pk in seen]
     why = (
@@ -672,17 +907,18 @@ class _Page:
                     self.texts.append((now, text))
 
 
-async def _measure_live(port: int, cookie: str, plan: Plan) -> dict:
+async def _measure_live(ports: list[int], cookie: str, plan: Plan) -> dict:
+    """The plan's review pages, spread over the web processes on `ports`."""
     from channels.db import database_sync_to_async
 
     seconds, sampled = plan.live_seconds, plan.live_sampled
     pages = [_Page(sampled=n < sampled) for n in range(plan.live_pages)]
     ready = [asyncio.Event() for _ in pages]
-    url, origin = f"ws://127.0.0.1:{port}/ws/review/", f"http://127.0.0.1:{port}"
-    tasks = [
-        asyncio.create_task(page.run(url, cookie, origin, event))
-        for page, event in zip(pages, ready, strict=True)
-    ]
+    tasks = []
+    for n, (page, event) in enumerate(zip(pages, ready, strict=True)):
+        port = ports[n % len(ports)]
+        url, origin = f"ws://127.0.0.1:{port}/ws/review/", f"http://127.0.0.1:{port}"
+        tasks.append(asyncio.create_task(page.run(url, cookie, origin, event)))
     ready_within = READY_BASE_SECONDS + READY_SECONDS_PER_PAGE * len(pages)
     try:
         try:
@@ -995,6 +1231,8 @@ TABLE = (
     ("live_p50_ms", "simulator send -> review page, median (ms)", ""),
     ("live_p99_ms", "simulator send -> review page, p99 (ms)", "<= 500"),
     ("live_delivered_ratio", "share of insights each timed page got", "1.0"),
+    ("live_max_rate_per_s", "highest insights/s the pages keep up with (p99 <= 500 ms)", ""),
+    ("live_max_rate_ratio", "... as a share of the receive ceiling", ""),
     ("fanout_msgs_per_s", "item updates/s delivered to the pages together", ""),
     ("fanout_offered_per_s", "... of the updates/s that were due", ""),
     ("csv_rows_per_s", "export_csv insights, rows/s (SQLite)", ""),
@@ -1017,23 +1255,42 @@ TABLE = (
     ("review_page_next_ms_pg", "review page: next page (ms, PostgreSQL)", "<= 300"),
     ("review_key_p95_ms_pg", "review page: key to confirmed, p95 (ms, PostgreSQL)", "<= 150"),
     ("review_main_thread_busy_pg", "review page: main thread busy (PostgreSQL)", "<= 0.2"),
+    ("demo_idle_cpu", "make demo, no page open: share of a core", "<= 0.05"),
+    ("demo_idle_wakeups_per_s", "make demo, no page open: times woken per second", ""),
+    ("ingest_pg_ratio", "ingest on PostgreSQL / ceiling", ""),
+    ("scaled_rate_per_s", "scaled: insights/s measured arriving (4 streams)", ""),
+    ("scaled_commit_p50_ms", "scaled: send -> row committed, median (ms)", ""),
+    ("scaled_commit_p99_ms", "scaled: send -> row committed, p99 (ms)", "<= 250"),
+    ("scaled_live_p50_ms", "scaled: send -> review page, median (ms)", ""),
+    ("scaled_live_p99_ms", "scaled: send -> review page, p99 (ms)", "<= 500"),
+    ("scaled_delivered_ratio", "scaled: share of insights each timed page got", "1.0"),
+    ("failover_s", "scaled: SIGKILL -> first event stored by the other worker (s)", ""),
+    ("failover_lease_s", "scaled: ... with this lease (STREAMS_LEASE_SECONDS)", ""),
+    ("failover_lost", "scaled: events lost across the kill", "0"),
+    ("failover_stored_twice", "scaled: events stored twice across the kill", "0"),
 )
 
 
 def table(figures: dict) -> str:
-    lines = [f"{'key':<27} {'value':>12}  {'target':<9} what", "-" * 100]
+    lines = [f"{'key':<27} {'median':>12} {'spread':>21}  {'target':<9} what", "-" * 120]
     for key, what, target in TABLE:
         if key not in figures:
             continue
         if figures[key] is None:
-            lines.append(f"{key:<27} {'not measured':>12}  {target:<9} {what}")
-            lines.append(f"{'':<27} {'':>12}  {'':<9} why: {figures.get(why_key(key), '?')}")
+            lines.append(f"{key:<27} {'not measured':>12} {'':>21}  {target:<9} {what}")
+            why = figures.get(why_key(key), "?")
+            lines.append(f"{'':<27} {'':>12} {'':>21}  {'':<9} why: {why}")
         else:
-            lines.append(f"{key:<27} {figures[key]:>12}  {target:<9} {what}")
+            low, high = figures.get(spread_key(key)) or ("", "")
+            spread = f"{low} - {high}" if low != "" else ""
+            lines.append(f"{key:<27} {figures[key]:>12} {spread:>21}  {target:<9} {what}")
     if "live_offered_how" in figures:
         lines.append(f"(live rate: {figures['live_offered_how']})")
+    exported = f", {figures['csv_rows']} rows exported" if "csv_rows_per_s" in figures else ""
     lines.append(
-        f"({figures['events']} insights ingested, {figures['csv_rows']} rows exported"
-        f"{', quick' if figures['quick'] else ''})"
+        f"({figures.get('deployment', 'embedded')} deployment; {figures['events']} insights "
+        f"ingested{exported}; {figures.get('runs', 1)} run(s) per section"
+        f"{', quick' if figures['quick'] else ''}; host: {figures.get('host_loop_s')} s for "
+        f"the Python loop, load average {figures.get('host_load_1m')})"
     )
     return "\n".join(lines)

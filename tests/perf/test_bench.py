@@ -3,13 +3,14 @@
 Speed itself is not asserted here (shared machines are noisy): the benchmark prints it.
 """
 
+import contextlib
 import json
 import os
 
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import chromium_path
+from tests.conftest import chromium_path, need
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,10 @@ SQLITE_KEYS = {
     "review_page_next_ms",
     "review_key_p95_ms",
     "review_main_thread_busy",
+    "live_max_rate_per_s",
+    "live_max_rate_ratio",
+    "demo_idle_cpu",
+    "demo_idle_wakeups_per_s",
 }
 POSTGRES_KEYS = {
     "ingest_pg_per_s",
@@ -91,6 +96,7 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
         "bench",
         *("--quick", "--events", "300", "--csv-rows", "500"),
         *("--live-seconds", "2", "--live-pages", "4", "--backlog", "400", "--decisions", "6"),
+        *("--runs", "1", "--rate-steps", "1", "--idle-seconds", "2"),
         *("--json", str(out)),
     )
     figures = json.loads(out.read_text())
@@ -124,6 +130,16 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     # The live rate follows the host: never above a quarter of what this run ingested.
     assert figures["live_offered_per_s"] <= max(1, figures["ingest_per_s"] * 0.25)
     assert figures["live_offered_how"]
+    # One step from the offered rate: double it if the pages kept up, else halve it.
+    if figures["live_max_rate_per_s"] is not None:
+        assert figures["live_max_rate_per_s"] in (
+            figures["live_offered_per_s"],
+            figures["live_offered_per_s"] * 2,
+            figures["live_offered_per_s"] // 2,
+        )
+    # The idle demo stored insights (else it is unmeasured) and woke to do it.
+    assert figures["demo_idle_cpu"] > 0 and figures["demo_idle_wakeups_per_s"] > 0
+    assert (figures["runs"], figures["deployment"]) == (1, "embedded")
     table = capsys.readouterr().out
     assert "ingest_per_s" in table and "csv_peak_rss_mb" in table
     assert Insight.objects.count() == 0  # the database in use was not touched
@@ -176,3 +192,96 @@ def test_figures_of_a_postgresql_section_keep_their_reasons_under_their_names():
         {"csv_ratio": "csv_ratio_pg", "changelist_ms": "changelist_ms_pg"},
     )
     assert renamed == {"csv_ratio_pg": None, "csv_ratio_pg_why": "x", "changelist_ms_pg": 3.0}
+
+
+def test_each_figure_is_the_median_of_the_runs_with_the_spread_beside_it():
+    from perf import bench
+
+    runs = [
+        {"ingest_per_s": 900.0, "live_p99_ms": None, "live_p99_ms_why": "window too short"},
+        {"ingest_per_s": 1200.0, "live_p99_ms": 300.0},
+        {"ingest_per_s": 1000.0, "live_p99_ms": 420.0},
+    ]
+    figures = bench.merged(runs, ("ingest_per_s", "live_p99_ms", "csv_ratio"))
+    assert figures["ingest_per_s"] == 1000.0
+    assert figures["ingest_per_s_spread"] == [900.0, 1200.0]
+    assert figures["live_p99_ms"] == 360.0  # of the two runs that measured it
+    assert figures["live_p99_ms_why"] == "measured in 2 of 3 runs"
+    assert figures["csv_ratio"] is None and figures["csv_ratio_why"] == "no run measured it"
+    table = bench.table({"quick": True, "events": 1, "csv_rows": 1, **figures})
+    (line,) = [line for line in table.splitlines() if line.startswith("ingest_per_s")]
+    assert "1000.0" in line and "900.0 - 1200.0" in line
+    renamed = bench._renamed(figures, {"ingest_per_s": "ingest_pg_per_s"})
+    assert renamed["ingest_pg_per_s_spread"] == [900.0, 1200.0]
+
+
+@pytest.mark.parametrize(
+    ("offered", "limit", "steps", "found"),
+    [
+        (200, 1000, 4, 800),  # doubled while the pages kept up, then halved the gap
+        (200, 700, 4, 700),  # 400 kept up, 800 not, then 600 and 700 did
+        (1000, 300, 3, 250),  # halved until they kept up
+        (1000, 50, 2, None),  # never kept up: unmeasured, with the lowest rate tried
+    ],
+)
+def test_the_highest_rate_the_pages_keep_up_with_is_found_by_stepping(
+    monkeypatch, offered, limit, steps, found
+):
+    """A fake live section whose pages keep up to `limit` insights/s."""
+    from perf import bench
+
+    tried = []
+
+    @contextlib.contextmanager
+    def simulator(events, *, rate):
+        tried.append(rate)
+        yield f"sim-at-{rate}"
+
+    def section(name, database, sim_url, plan, *, log, runs=None):
+        rate = int(sim_url.removeprefix("sim-at-"))
+        return {"live_p99_ms": 100.0 if rate <= limit else 900.0, "live_delivered_ratio": 1.0}
+
+    monkeypatch.setattr(bench, "simulator", simulator)
+    monkeypatch.setattr(bench, "_section", section)
+    first = section("live", None, f"sim-at-{offered}", None, log=None)
+    figures = {"live_offered_per_s": offered, "ceiling_receive_per_s": 10_000.0, **first}
+    plan = bench.Plan(quick=True, rate_steps=steps)
+    result = bench._max_live_rate(figures, None, plan, log=lambda text: None)
+    assert len(tried) <= steps
+    assert result["live_max_rate_per_s"] == found
+    if found is None:
+        assert str(min(tried)) in result["live_max_rate_per_s_why"]
+    else:
+        assert found <= limit and result["live_max_rate_ratio"] == round(found / 10_000, 3)
+
+
+@pytest.mark.scaled
+@pytest.mark.timeout(900)  # a guard against a hang, not a speed limit
+def test_the_scaled_deployment_is_measured_and_a_killed_worker_loses_nothing(tmp_path, monkeypatch):
+    """`bench --scaled` on the scaled pass's PostgreSQL and Redis: 2 daphne and 2
+    runstreams processes, 4 streams, a worker killed (short leases, for a short test)."""
+    from django.conf import settings
+
+    from perf import scaled
+
+    need(
+        os.environ.get("DATABASE_URL", "").startswith("postgres") and bool(settings.REDIS_URL),
+        "needs PostgreSQL and Redis: run `python -m tests.run_scaled` (make test does)",
+    )
+    monkeypatch.setenv("STREAMS_LEASE_SECONDS", "2")
+    monkeypatch.setenv("STREAMS_RECONCILE_SECONDS", "0.3")
+    out = tmp_path / "figures.json"
+    call_command(
+        "bench",
+        *("--scaled", "--quick", "--events", "300", "--runs", "1"),
+        *("--live-seconds", "2", "--live-pages", "4", "--json", str(out)),
+    )
+    figures = json.loads(out.read_text())
+    assert set(scaled.KEYS) <= set(figures)
+    assert all(is_figure(figures, key) for key in scaled.KEYS), figures
+    assert figures["deployment"] == "scaled"
+    assert (figures["failover_lost"], figures["failover_stored_twice"]) == (0, 0), figures
+    assert figures["failover_lease_s"] == 2.0
+    assert figures["failover_s"] > 0, figures
+    if figures["scaled_live_p99_ms"] is not None:
+        assert 0 < figures["scaled_delivered_ratio"] <= 1

@@ -9,10 +9,11 @@ from perf import bench
 
 class Command(BaseCommand):
     help = (
-        "Measure ingest, live updates at 2,000 insights/s to 100 review pages, CSV export and "
-        "the main pages, against the machine's ceiling in the same run, on scratch databases "
-        "(never the one in use). Prints a table; --json "
-        "writes the same figures. PostgreSQL figures appear when DATABASE_URL points at it."
+        "Measure ingest, live updates to 100 review pages, CSV export, the main pages and the "
+        "idle demo, against the machine's ceiling in the same run, on scratch databases "
+        "(never the one in use); each section runs three times, the median printed with the "
+        "spread. Prints a table; --json writes the same figures. PostgreSQL figures appear "
+        "when DATABASE_URL points at it; --scaled measures the scaled deployment instead."
     )
 
     def add_arguments(self, parser):
@@ -44,10 +45,35 @@ class Command(BaseCommand):
             type=int,
             help="Review pages open during the live section (default 100).",
         )
+        parser.add_argument(
+            "--scaled",
+            action="store_true",
+            help="The scaled deployment: 2 daphne and 2 runstreams processes, 4 streams, on "
+            "PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), then a worker killed.",
+        )
+        parser.add_argument(
+            "--runs",
+            type=int,
+            default=bench.RUNS,
+            help=f"Runs of each section; the median is printed (default {bench.RUNS}).",
+        )
+        parser.add_argument(
+            "--rate-steps",
+            type=int,
+            default=bench.RATE_STEPS,
+            help="Live runs looking for the highest rate the pages keep up with "
+            f"(default {bench.RATE_STEPS}; 0 skips).",
+        )
+        parser.add_argument(
+            "--idle-seconds",
+            type=float,
+            default=bench.IDLE_SECONDS,
+            help=f"The idle demo's measured window (default {bench.IDLE_SECONDS:g}).",
+        )
         # Internal: one section, run by the parent in a process of its own.
         parser.add_argument(
             "--section",
-            choices=["ingest", "webhooks", "live", "commits", "csv", "browser"],
+            choices=["ingest", "webhooks", "live", "commits", "csv", "browser", "scaled"],
             help="(internal)",
         )
         parser.add_argument("--sim", default="", help="(internal) the simulator's URL")
@@ -62,6 +88,10 @@ class Command(BaseCommand):
             options["live_pages"],
             options["backlog"],
             options["decisions"],
+            runs=max(1, options["runs"]),
+            rate_steps=options["rate_steps"],
+            idle_seconds=options["idle_seconds"],
+            scaled=options["scaled"],
         )
         if options["section"]:
             self.section(options["section"], plan, options["sim"], Path(options["out"]))
