@@ -921,15 +921,7 @@ async def _measure_live(ports: list[int], cookie: str, plan: Plan) -> dict:
         tasks.append(asyncio.create_task(page.run(url, cookie, origin, event)))
     ready_within = READY_BASE_SECONDS + READY_SECONDS_PER_PAGE * len(pages)
     try:
-        try:
-            async with asyncio.timeout(ready_within):
-                await asyncio.gather(*(event.wait() for event in ready))
-        except TimeoutError:
-            waiting = sum(not event.is_set() for event in ready)
-            raise Unmeasured(
-                f"{waiting} of {len(pages)} review pages had no first page after "
-                f"{ready_within:.0f} s"
-            ) from None
+        await _pages_ready(tasks, ready, ready_within)
         await asyncio.sleep(LIVE_WARM_UP)  # the stream connects, batches settle
         start = time.time()
         end = start + seconds
@@ -976,6 +968,31 @@ async def _measure_live(ports: list[int], cookie: str, plan: Plan) -> dict:
         "fanout_msgs_per_s": round(delivered / seconds, 1),
         "fanout_offered_per_s": round(len(window) * len(pages) / seconds, 1),
     }
+
+
+async def _pages_ready(tasks: list[asyncio.Task], ready: list[asyncio.Event], within: float):
+    """Until every page has its first page; a page whose socket fails first says why."""
+    everyone = asyncio.ensure_future(asyncio.gather(*(event.wait() for event in ready)))
+    deadline = time.monotonic() + within
+    try:
+        while not everyone.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                waiting = sum(not event.is_set() for event in ready)
+                raise Unmeasured(
+                    f"{waiting} of {len(ready)} review pages had no first page after {within:.0f} s"
+                )
+            pending = [task for task in tasks if not task.done()]
+            await asyncio.wait(
+                [everyone, *pending], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise Unmeasured(
+                        f"a review page's socket failed before its first page: {task.exception()!r}"
+                    )
+    finally:
+        everyone.cancel()
 
 
 def _sent_times() -> dict[int, float]:

@@ -285,3 +285,24 @@ def test_the_scaled_deployment_is_measured_and_a_killed_worker_loses_nothing(tmp
     assert figures["failover_s"] > 0, figures
     if figures["scaled_live_p99_ms"] is not None:
         assert 0 < figures["scaled_delivered_ratio"] <= 1
+
+
+async def test_a_review_socket_that_fails_before_its_first_page_says_why():
+    """Not a wait to the end of the bound and a count: the socket's own error."""
+    import asyncio
+
+    from perf import bench
+
+    ready = [asyncio.Event(), asyncio.Event()]
+
+    async def refused():
+        raise ConnectionRefusedError("the server refused the handshake")
+
+    async def fine():
+        ready[1].set()
+        await asyncio.Event().wait()
+
+    tasks = [asyncio.create_task(refused()), asyncio.create_task(fine())]
+    with pytest.raises(bench.Unmeasured, match="refused the handshake"):
+        await bench._pages_ready(tasks, ready, within=600)
+    tasks[1].cancel()
