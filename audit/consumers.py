@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
 from typing import Annotated, Literal
 
 from autobahn.exception import Disconnected
@@ -39,7 +40,7 @@ from audit.services import (
     item_approve,
     item_reject,
 )
-from streams.live import INSIGHT, REVIEW_GROUP
+from streams.live import INSIGHT, RECEIVED_KEY, REVIEW_PAGES
 
 logger = logging.getLogger(__name__)
 
@@ -52,22 +53,34 @@ ASSIGN_PERMISSION = "audit.assign_items"
 
 
 class SharedUpdates:
-    """The messages of one flush tick, read and encoded once per (ids, filters) for every
-    page of this process that asks within the tick."""
+    """The reads of live updates, made once per (arrival tick, ids, filters) for every page
+    of this process that asks, within the last KEEP_TICKS ticks.
+
+    Pages note new ids by the tick their process received them (the same for all of its
+    pages: `streams.live.ProcessGroup` hands each message to them at once), so pages with the
+    same filters ask the same questions even when one of them flushes late, and a busy
+    moment does not turn into a read per page."""
+
+    KEEP_TICKS = 100  # ten seconds of ticks: a page that fell behind still finds its reads
 
     def __init__(self):
-        self.tick: int | None = None
+        self.newest: int | None = None
         self.tasks: dict[tuple, asyncio.Future] = {}
 
-    async def rows(self, tick: int, ids_by_kind: dict, filters) -> list[dict]:
-        """The rows of these ids that `filters` match (all of them without filters)."""
-        if tick != self.tick:
-            self.tick, self.tasks = tick, {}
-        key = (frozenset((k, frozenset(v)) for k, v in ids_by_kind.items() if v), filters)
+    async def rows(self, tick: int, ids_by_kind: dict, filters, read=None) -> list:
+        """The rows of these ids that `filters` match (all of them without filters), or
+        what `read` makes of them (`_keys`: only their keys)."""
+        read = read or _rows
+        if self.newest is None or tick > self.newest:
+            self.newest = tick
+            oldest = tick - self.KEEP_TICKS
+            self.tasks = {key: task for key, task in self.tasks.items() if key[0] > oldest}
+        key = (tick, read, frozenset((k, frozenset(v)) for k, v in ids_by_kind.items() if v))
+        key += (filters,)
         task = self.tasks.get(key)
         if task is None:
             task = self.tasks[key] = asyncio.ensure_future(
-                database_sync_to_async(_rows)(ids_by_kind, filters)
+                database_sync_to_async(read)(ids_by_kind, filters)
             )
         # Shielded: a page that disconnects while waiting must not cancel the others' read.
         return await asyncio.shield(task)
@@ -207,11 +220,12 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self.sort = None
         self.subscribed = False
         self.page_keys: set[str] = set()
-        self.new_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
+        self.new_ids: dict[int, dict[str, set[int]]] = {}  # by the tick they arrived in
         self.changed_ids: dict[str, set[int]] = {kind: set() for kind in REVIEW_KINDS}
         self.flush_task: asyncio.Task | None = None
         self.bulk_task: asyncio.Task | None = None
-        await self.channel_layer.group_add(REVIEW_GROUP, self.channel_name)
+        self.health_task: asyncio.Task | None = None
+        await REVIEW_PAGES.join(self.channel_layer, self)
         await self.accept()
 
     async def _refuse(self, user, why: str) -> None:
@@ -221,8 +235,9 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         if self.channel_layer is not None and hasattr(self, "filters"):
-            await self.channel_layer.group_discard(REVIEW_GROUP, self.channel_name)
-        for task in (getattr(self, "flush_task", None), getattr(self, "bulk_task", None)):
+            await REVIEW_PAGES.leave(self.channel_layer, self)
+        tasks = ("flush_task", "bulk_task", "health_task")
+        for task in (getattr(self, name, None) for name in tasks):
             if task is not None:
                 task.cancel()  # a bulk stops between pages: whole pages stay decided
 
@@ -414,7 +429,8 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
     # Group messages (kind and ids only): batched, then read from the database.
 
     async def review_items(self, message):
-        self.new_ids[message["kind"]].update(message["ids"])
+        arrived = self.new_ids.setdefault(_tick(message), {kind: set() for kind in REVIEW_KINDS})
+        arrived[message["kind"]].update(message["ids"])
         self._schedule_flush()
 
     async def review_decisions(self, message):
@@ -424,7 +440,12 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
     review_claims = review_decisions
 
     async def review_health(self, message):
-        """A stream's state changed: the page reads the streams' health now."""
+        """A stream's state changed: the page reads the streams' health now (sent by a task
+        of its own: a slow page must not hold up the process's other pages)."""
+        if self.health_task is None or self.health_task.done():
+            self.health_task = asyncio.create_task(self._send_health())
+
+    async def _send_health(self):
         try:
             await self.send_json({"type": "health"})
         except PAGE_GONE:
@@ -438,7 +459,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         loop = asyncio.get_running_loop()
         await asyncio.sleep(FLUSH_SECONDS - loop.time() % FLUSH_SECONDS)
         tick = round(loop.time() / FLUSH_SECONDS)
-        new_ids, self.new_ids = self.new_ids, {kind: set() for kind in REVIEW_KINDS}
+        new_ids, self.new_ids = self.new_ids, {}
         changed, self.changed_ids = self.changed_ids, {kind: set() for kind in REVIEW_KINDS}
         if not self.subscribed:
             return
@@ -454,13 +475,15 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def _send_new(self, tick: int, new_ids: dict) -> None:
         """How many new items match this page's filters, and which: not their rows (the
-        page does not move; the officer asks for them)."""
-        if self.filters.scope != "queue" or not any(new_ids.values()):
+        page does not move; the officer asks for them). One shared read per tick the ids
+        arrived in."""
+        if self.filters.scope != "queue" or not new_ids:
             return
         shared = dataclasses.replace(self.filters, viewer_id=None, day_start=None)
-        rows = await SHARED.rows(tick, new_ids, shared)
-        if rows:
-            keys = [row["key"] for row in rows]
+        keys = []
+        for arrived in sorted(new_ids):
+            keys += await SHARED.rows(arrived, new_ids[arrived], shared, read=_keys)
+        if keys:
             await self.send(text_data=json.dumps({"type": "new", "keys": keys}))
 
     async def _send_changes(self, tick: int, changed: dict) -> None:
@@ -475,6 +498,15 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         rows = await SHARED.rows(tick, shown, None)
         if rows:
             await self.send(text_data=json.dumps({"type": "updates", "items": rows}))
+
+
+def _tick(message: dict) -> int:
+    """The flush tick this process received a group message in (stamped once for all of its
+    pages by `ProcessGroup`; now, for a message that came another way)."""
+    received = message.get(RECEIVED_KEY)
+    if received is None:
+        received = asyncio.get_running_loop().time()
+    return math.floor(received / FLUSH_SECONDS)
 
 
 def _tally(result) -> dict:
@@ -527,6 +559,14 @@ def _rows(ids_by_kind: dict[str, set[int]], filters) -> list[dict]:
         if ids:
             rows += selectors.review_rows(kind, ids, filters)
     return rows
+
+
+def _keys(ids_by_kind: dict[str, set[int]], filters) -> list[str]:
+    keys = []
+    for kind, ids in ids_by_kind.items():
+        if ids:
+            keys += selectors.review_keys(kind, ids, filters)
+    return keys
 
 
 def _permissions(user) -> tuple[frozenset[str], set[str], bool]:

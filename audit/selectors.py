@@ -334,6 +334,16 @@ def review_rows(kind: str, ids, filters: ReviewFilters | None = None) -> list[di
     return insight_rows(filters.apply(queryset) if filters else queryset)
 
 
+def review_keys(kind: str, ids, filters: ReviewFilters) -> list[str]:
+    """The keys ("insight:12") of these ids that `filters` match, in the rows' order:
+    what a page is told of new items, without reading their rows."""
+    if kind == KNOWLEDGE:
+        queryset = filters.apply_knowledge(KnowledgeQuery.objects.filter(pk__in=list(ids)))
+    else:
+        queryset = filters.apply(Insight.objects.filter(pk__in=list(ids)))
+    return [f"{kind}:{pk}" for pk in queryset.values_list("pk", flat=True)]
+
+
 def stream_choices() -> list[dict]:
     return list(StreamConfig.objects.order_by("name").values("id", "name"))
 

@@ -460,13 +460,13 @@ async def test_open_pages_share_one_read_per_update_and_filters_stay_their_own(
     from audit import consumers
 
     reads = []
-    real_rows = consumers._rows
+    real_keys = consumers._keys
 
     def counted(ids_by_kind, filters):
         reads.append(filters)
-        return real_rows(ids_by_kind, filters)
+        return real_keys(ids_by_kind, filters)
 
-    monkeypatch.setattr(consumers, "_rows", counted)
+    monkeypatch.setattr(consumers, "_keys", counted)
     pages = [(await subscribed(client, officer))[0] for _ in range(5)]
     narrow, _ = await subscribed(client, officer, insight_type="sentiment_alert")
     wanted = await insight(insight_type="compliance_flag")
@@ -478,6 +478,72 @@ async def test_open_pages_share_one_read_per_update_and_filters_stay_their_own(
     # One read for the five pages with the same filters, one for the narrow page.
     assert sorted(f.insight_type for f in reads if f is not None) == ["", "sentiment_alert"]
     for page in [*pages, narrow]:
+        await page.disconnect()
+
+
+async def test_a_process_joins_the_review_group_once_for_all_its_pages(client, officer):
+    """One copy of each announcement per web process, not per page: the layer (Redis, in the
+    scaled deployment) carries a hundred times less at a hundred pages. The member leaves
+    with the last page."""
+    layer = get_channel_layer()
+    pages = [(await subscribed(client, officer))[0] for _ in range(4)]
+    assert await group_size(layer, live.REVIEW_GROUP) == 1
+    assert live.REVIEW_PAGES.subscribers() == 4
+    wanted = await insight()
+    await live.announce_insights(layer, [wanted.pk])
+    for page in pages:
+        message = await page.receive_json_from(timeout=WAIT)
+        assert message["keys"] == [f"insight:{wanted.pk}"]
+    await pages[0].disconnect()
+    other = await insight()
+    await live.announce_insights(layer, [other.pk])
+    for page in pages[1:]:
+        message = await page.receive_json_from(timeout=WAIT)
+        assert message["keys"] == [f"insight:{other.pk}"]
+    for page in pages[1:]:
+        await page.disconnect()
+    assert live.REVIEW_PAGES.subscribers() == 0
+    assert await group_size(layer, live.REVIEW_GROUP) == 0
+
+
+async def group_size(layer, group: str) -> int:
+    """Members of a group, in the in-memory layer or (the scaled pass) in Redis."""
+    if hasattr(layer, "groups"):
+        return len(layer.groups.get(group, {}))
+    connection = layer.connection(layer.consistent_hash(group))
+    return await connection.zcard(layer._group_key(group))
+
+
+async def test_a_page_that_fails_on_an_update_does_not_keep_it_from_the_others(
+    client, officer, monkeypatch, caplog
+):
+    from audit import consumers
+
+    first, _ = await subscribed(client, officer)
+    second, _ = await subscribed(client, officer)
+    real = consumers.ReviewConsumer.review_items
+    calls = []
+
+    async def fails_once(self, message):
+        calls.append(self)
+        if len(calls) == 1:
+            raise RuntimeError("this page broke")
+        await real(self, message)
+
+    monkeypatch.setattr(consumers.ReviewConsumer, "review_items", fails_once)
+    layer = get_channel_layer()
+    broken, later = await insight(), await insight()
+    await live.announce_insights(layer, [broken.pk])  # one page fails to take it
+    await live.announce_insights(layer, [later.pk])
+    seen = []
+    for page in (first, second):
+        keys: list[str] = []
+        while f"insight:{later.pk}" not in keys:
+            keys += (await page.receive_json_from(timeout=WAIT))["keys"]
+        seen.append(keys)
+    assert sorted(f"insight:{broken.pk}" in keys for keys in seen) == [False, True]
+    assert "failed to take a live update" in caplog.text
+    for page in (first, second):
         await page.disconnect()
 
 
@@ -680,3 +746,25 @@ async def test_identical_items_are_grouped_and_decided_together(client, officer)
     assert await approved() == 4
     assert (await reload(single.pk)).review_status == "pending"
     await communicator.disconnect()
+
+
+async def test_a_page_that_flushes_late_still_shares_the_read_of_the_tick_its_ids_arrived_in():
+    """Reads are shared by the tick the process received the ids in, not by when a page
+    gets round to asking: a late page asks the same question as the others."""
+    from audit.consumers import SharedUpdates
+
+    reads = []
+
+    def read(ids_by_kind, filters):
+        reads.append(ids_by_kind)
+        return [f"insight:{pk}" for pk in sorted(ids_by_kind["insight"])]
+
+    shared = SharedUpdates()
+    ids = {"insight": {1, 2}}
+    assert await shared.rows(10, ids, None, read=read) == ["insight:1", "insight:2"]
+    await shared.rows(11, {"insight": {3}}, None, read=read)  # the clock moves on
+    assert await shared.rows(10, ids, None, read=read) == ["insight:1", "insight:2"]
+    assert len(reads) == 2
+    await shared.rows(10 + SharedUpdates.KEEP_TICKS + 1, {"insight": {4}}, None, read=read)
+    await shared.rows(10, ids, None, read=read)  # long gone: read again
+    assert len(reads) == 4
