@@ -95,6 +95,20 @@ class GenesysConnectionAdmin(AuditedAdmin):
         (None, {"fields": ["updated_at"]}),
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        """A reader (an auditor) sees whether a secret is stored, not a field to replace it
+        (which the read-only page would show as "None")."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (
+                name,
+                {**options, "fields": [f for f in options["fields"] if f != "new_client_secret"]},
+            )
+            for name, options in fieldsets
+        ]
+
     def get_urls(self):
         check = self.admin_site.admin_view(self.check_view)
         return [

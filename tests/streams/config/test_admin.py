@@ -46,6 +46,18 @@ def test_a_new_secret_is_stored_encrypted_and_never_shown_again(admin_client):
     assert entry.after["client_secret"].startswith("stored:")
 
 
+def test_an_auditor_reads_a_connection_without_a_secret_field(admin_client, client, auditor):
+    admin_client.post(reverse("admin:streams_genesysconnection_add"), connection_form())
+    connection = GenesysConnection.objects.get()
+    path = reverse("admin:streams_genesysconnection_change", args=[connection.pk])
+    assert b"field-new_client_secret" in admin_client.get(path).content
+    client.force_login(auditor)
+    page = client.get(path)
+    assert page.status_code == 200
+    assert b"field-new_client_secret" not in page.content  # was "Client secret: None"
+    assert b"stored (encrypted)" in page.content
+
+
 def test_a_blank_secret_keeps_the_stored_one(admin_client):
     admin_client.post(reverse("admin:streams_genesysconnection_add"), connection_form())
     connection = GenesysConnection.objects.get()
