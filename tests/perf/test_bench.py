@@ -306,3 +306,22 @@ async def test_a_review_socket_that_fails_before_its_first_page_says_why():
     with pytest.raises(bench.Unmeasured, match="refused the handshake"):
         await bench._pages_ready(tasks, ready, within=600)
     tasks[1].cancel()
+
+
+def test_the_scaled_section_reports_each_live_figure_and_its_reason_under_its_own_name():
+    from perf import bench, scaled
+
+    live = {
+        "live_rate_per_s": 2000.0,
+        "commit_p50_ms": 70.0,
+        "fanout_msgs_per_s": 1.0,  # not a figure of the scaled section
+        **bench.unmeasured(["live_delivered_ratio"], "nothing was sent in the window"),
+    }
+    named = scaled.scaled_names(live)
+    assert named == {
+        "scaled_rate_per_s": 2000.0,
+        "scaled_commit_p50_ms": 70.0,
+        "scaled_delivered_ratio": None,
+        "scaled_delivered_ratio_why": "nothing was sent in the window",
+    }
+    assert set(named) - {key + "_why" for key in scaled.KEYS} <= set(scaled.KEYS)
