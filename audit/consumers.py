@@ -75,8 +75,8 @@ class SharedUpdates:
             self.newest = tick
             oldest = tick - self.KEEP_TICKS
             self.tasks = {key: task for key, task in self.tasks.items() if key[0] > oldest}
-        key = (tick, read, frozenset((k, frozenset(v)) for k, v in ids_by_kind.items() if v))
-        key += (filters,)
+        ids = frozenset((kind, frozenset(v)) for kind, v in ids_by_kind.items() if v)
+        key = (tick, read, ids, filters)
         task = self.tasks.get(key)
         if task is None:
             task = self.tasks[key] = asyncio.ensure_future(
@@ -554,19 +554,19 @@ def _deferred(rows: list[dict]) -> set[str]:
 
 
 def _rows(ids_by_kind: dict[str, set[int]], filters) -> list[dict]:
-    rows = []
-    for kind, ids in ids_by_kind.items():
-        if ids:
-            rows += selectors.review_rows(kind, ids, filters)
-    return rows
+    return _each_kind(selectors.review_rows, ids_by_kind, filters)
 
 
 def _keys(ids_by_kind: dict[str, set[int]], filters) -> list[str]:
-    keys = []
+    return _each_kind(selectors.review_keys, ids_by_kind, filters)
+
+
+def _each_kind(read, ids_by_kind: dict[str, set[int]], filters) -> list:
+    out = []
     for kind, ids in ids_by_kind.items():
         if ids:
-            keys += selectors.review_keys(kind, ids, filters)
-    return keys
+            out += read(kind, ids, filters)
+    return out
 
 
 def _permissions(user) -> tuple[frozenset[str], set[str], bool]:

@@ -325,23 +325,26 @@ def knowledge_rows(queryset, *, sort_field: str | None = None) -> list[dict]:
     return rows
 
 
-def review_rows(kind: str, ids, filters: ReviewFilters | None = None) -> list[dict]:
-    """The rows of one kind for these ids (restricted to `filters` when given)."""
+def _review_items(kind: str, ids, filters: ReviewFilters | None):
+    """The items of one kind with these ids, restricted to `filters` when given."""
     if kind == KNOWLEDGE:
         queryset = KnowledgeQuery.objects.filter(pk__in=list(ids))
-        return knowledge_rows(filters.apply_knowledge(queryset) if filters else queryset)
+        return filters.apply_knowledge(queryset) if filters else queryset
     queryset = Insight.objects.filter(pk__in=list(ids))
-    return insight_rows(filters.apply(queryset) if filters else queryset)
+    return filters.apply(queryset) if filters else queryset
 
 
-def review_keys(kind: str, ids, filters: ReviewFilters) -> list[str]:
-    """The keys ("insight:12") of these ids that `filters` match, in the rows' order:
-    what a page is told of new items, without reading their rows."""
-    if kind == KNOWLEDGE:
-        queryset = filters.apply_knowledge(KnowledgeQuery.objects.filter(pk__in=list(ids)))
-    else:
-        queryset = filters.apply(Insight.objects.filter(pk__in=list(ids)))
-    return [f"{kind}:{pk}" for pk in queryset.values_list("pk", flat=True)]
+def review_rows(kind: str, ids, filters: ReviewFilters | None = None) -> list[dict]:
+    """The rows of one kind for these ids (restricted to `filters` when given)."""
+    rows = knowledge_rows if kind == KNOWLEDGE else insight_rows
+    return rows(_review_items(kind, ids, filters))
+
+
+def review_keys(kind: str, ids, filters: ReviewFilters | None = None) -> list[str]:
+    """The keys ("insight:12") of the same items, in the same order: what a page is told of
+    new items, without reading their rows."""
+    pks = _review_items(kind, ids, filters).values_list("pk", flat=True)
+    return [f"{kind}:{pk}" for pk in pks]
 
 
 def stream_choices() -> list[dict]:
