@@ -40,12 +40,13 @@ from audit.services import (
     item_approve,
     item_reject,
 )
-from streams.live import INSIGHT, RECEIVED_KEY, REVIEW_PAGES
+from streams.live import INSIGHT, RECEIVED_KEY, REVIEW_PAGES, LiveUpdatesUnavailable
 
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.1
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013
 # A send on a socket the page has just closed: daphne's (autobahn's) error, and the OSError
 # the ASGI spec asks servers to raise.
 PAGE_GONE = (Disconnected, OSError)
@@ -225,7 +226,12 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self.flush_task: asyncio.Task | None = None
         self.bulk_task: asyncio.Task | None = None
         self.health_task: asyncio.Task | None = None
-        await REVIEW_PAGES.join(self.channel_layer, self)
+        try:
+            await REVIEW_PAGES.join(self.channel_layer, self)
+        except LiveUpdatesUnavailable as exc:
+            logger.warning("review page closed: %s", exc)
+            await self.close(code=CLOSE_TRY_AGAIN)  # the page reconnects
+            return
         await self.accept()
 
     async def _refuse(self, user, why: str) -> None:

@@ -77,6 +77,10 @@ async def _send(layer, message: dict) -> None:
         )
 
 
+class LiveUpdatesUnavailable(Exception):
+    """A page cannot have live updates: the channel layer does not answer."""
+
+
 class ProcessGroup:
     """This process's one member of a channel-layer group, handing each message to the
     process's own subscribers (its review pages) in memory.
@@ -100,8 +104,15 @@ class ProcessGroup:
         if member is None:
             member = members[layer] = _Member(self.group, layer)
         member.subscribers.add(subscriber)
-        async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
-            await member.joined.wait()
+        try:
+            async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
+                await member.joined.wait()
+        except TimeoutError:
+            await self.leave(layer, subscriber)
+            raise LiveUpdatesUnavailable(
+                f"the channel layer did not let this process join the {self.group!r} group "
+                f"within {JOIN_TIMEOUT_SECONDS:g} s (is Redis answering? see /readyz)"
+            ) from None
 
     async def leave(self, layer, subscriber) -> None:
         members = self._members.get(asyncio.get_running_loop(), {})

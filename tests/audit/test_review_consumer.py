@@ -768,3 +768,37 @@ async def test_a_page_that_flushes_late_still_shares_the_read_of_the_tick_its_id
     await shared.rows(10 + SharedUpdates.KEEP_TICKS + 1, {"insight": {4}}, None, read=read)
     await shared.rows(10, ids, None, read=read)  # long gone: read again
     assert len(reads) == 4
+
+
+async def test_a_page_that_cannot_join_live_updates_gets_a_reason_and_leaves_no_trace(
+    monkeypatch,
+):
+    """The layer refuses (Redis down): the join fails with what to look at, within its bound,
+    and the process holds no half-joined member."""
+
+    class Refusing:
+        async def new_channel(self):
+            return "refused!1"
+
+        async def group_add(self, group, channel):
+            raise ConnectionError("Redis is not answering")
+
+        async def group_discard(self, group, channel):
+            raise ConnectionError("Redis is not answering")
+
+    monkeypatch.setattr(live, "JOIN_TIMEOUT_SECONDS", 0.3)
+    pages = live.ProcessGroup("review-test")
+    with pytest.raises(live.LiveUpdatesUnavailable, match="is Redis answering"):
+        await pages.join(Refusing(), object())
+    assert pages.subscribers() == 0
+
+
+async def test_without_live_updates_the_socket_closes_for_the_page_to_try_again(
+    client, officer, monkeypatch
+):
+    async def unavailable(layer, subscriber):
+        raise live.LiveUpdatesUnavailable("the channel layer did not answer")
+
+    monkeypatch.setattr(live.REVIEW_PAGES, "join", unavailable)
+    _, connected, code = await open_socket(client, officer)
+    assert (connected, code) == (False, 1013)  # not 4403: the page reconnects
