@@ -270,7 +270,7 @@ def run(plan: Plan, *, log) -> dict:
             csv_pg = _section("csv", _postgres(postgres), "", plan, log=log)
             figures.update(_renamed(csv_pg, {key: f"{key}_pg" for key in SECTION_KEYS["csv"]}))
         log(f"demo_idle_cpu: `make demo`'s processes, no page open, over {plan.idle_seconds:g} s")
-        figures.update(_idle(Path(scratch), plan, log=log))
+        figures.update(_idle(Path(scratch), plan))
     return figures
 
 
@@ -424,7 +424,7 @@ def _keeps_up(live: dict) -> bool:
 IDLE_KEYS = ("demo_idle_cpu", "demo_idle_wakeups_per_s")
 
 
-def _idle(scratch: Path, plan: Plan, *, log) -> dict:
+def _idle(scratch: Path, plan: Plan) -> dict:
     """What `make demo` costs left alone: its steps on a scratch database, then, once its
     stream stores insights, the share of a core the process used over `plan.idle_seconds`
     (its CPU time) and how often it was woken (voluntary context switches)."""
