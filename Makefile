@@ -29,7 +29,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
-	FOUR_EYES=$(FOUR_EYES) $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
+	FOUR_EYES=$(FOUR_EYES) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
 
 test: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/ruff check .

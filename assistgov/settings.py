@@ -387,6 +387,13 @@ if AUDIT_SIGNING_KEY:
             'for example from: python -c "import base64, os; '
             'print(base64.b64encode(os.urandom(32)).decode())"'
         ) from None
+# The key verifiers trust (verify_export, verify_audit --checkpoints): the public half of
+# AUDIT_SIGNING_KEY by default; set it where only the public key is kept (an auditor's machine).
+AUDIT_PUBLIC_KEY = env.str("AUDIT_PUBLIC_KEY", "")
+# Signed checkpoints of the chain's head are written here when it moves (a folder on storage
+# the database's users cannot change: a WORM mount, object storage with a retention lock).
+# Empty: checkpoints go to the log, /metrics and audit.head webhooks only.
+AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", "")
 # A stream worker verifies the whole chain this often (a day) and records the result.
 AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", 86400.0, minimum=1.0)
 # A stream worker deletes what is past its retention (RetentionPolicy) this often (a day).

@@ -13,6 +13,7 @@ database; checking the chain against a published head shows that it was not shor
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -77,12 +78,6 @@ class Head:
             raise ValueError(f"{text!r} is not ID:HASH (an entry id, a colon, a 64-digit hash)")
         return cls(int(entry_id), entry_hash.lower())
 
-    def signature(self) -> str:
-        """`key id:HMAC` of the head with the current key: a published head carries it, so
-        a forged one cannot be passed off as published."""
-        key_id = current_key_id()
-        return f"{key_id}:{seal(f'head:{self}', key_id)}"
-
 
 def head() -> Head | None:
     last = AuditEntry.objects.order_by("-id").values_list("id", "entry_hash").first()
@@ -111,6 +106,8 @@ class Verification:
     problem: str = ""
     head: Head | None = None
     purged: tuple[str, ...] = ()  # the ranges the retention purge removed, in words
+    heads_purged: int = 0  # published heads checked that a recorded purge removed
+    checkpoints_checked: int = 0  # published checkpoints the chain was checked against
 
     @property
     def intact(self) -> bool:
@@ -130,8 +127,13 @@ def purge_checkpoints() -> dict[str, dict]:
     return {
         entry.after["last_purged_hash"]: {**entry.after, "checkpoint": entry.pk}
         for entry in rows
-        if isinstance(entry.after, dict) and entry.after.get("last_purged_hash")
+        if isinstance(entry.after, dict) and entry.after.keys() >= CHECKPOINT_KEYS
     }
+
+
+# What a checkpoint holds; one without them all (written by hand) is not taken as one, and
+# its HMAC fails where it stands in the chain.
+CHECKPOINT_KEYS = {"last_purged_hash", "first_id", "last_id", "count", "oldest", "newest"}
 
 
 def _purged_words(checkpoints: dict[str, dict]) -> tuple[str, ...]:
@@ -142,16 +144,25 @@ def _purged_words(checkpoints: dict[str, dict]) -> tuple[str, ...]:
     )
 
 
-def verify(chunk_size: int = 2000, *, expect_head: Head | None = None, stop=None) -> Verification:
-    """Recompute every link, hash and HMAC; with `expect_head` (a head published earlier),
-    also check that the chain still holds that entry, unchanged.
+def verify(
+    chunk_size: int = 2000,
+    *,
+    expect_head: Head | None = None,
+    expected: Iterable[Head] = (),
+    stop=None,
+) -> Verification:
+    """Recompute every link, hash and HMAC; with `expect_head` or `expected` (heads
+    published earlier), also check that the chain still holds each of those entries,
+    unchanged, or that a recorded retention purge removed it.
 
     After a retention purge the chain starts at the first entry left, whose link must be
     the last removed entry's hash as a checkpoint in the chain records it; the checkpoint is
     verified like any entry, so neither can be changed unseen."""
+    heads = {head.entry_id: head for head in (*expected, *([expect_head] if expect_head else []))}
     previous = GENESIS
     checked = 0
     last: Head | None = None
+    purged_below = 0  # every entry below this id went in a recorded retention purge
     checkpoints = purge_checkpoints()
     purged = _purged_words(checkpoints)
     for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=chunk_size):
@@ -159,33 +170,36 @@ def verify(chunk_size: int = 2000, *, expect_head: Head | None = None, stop=None
             stop.check()  # a scheduled check ends early when its worker stops
         if checked == 0 and entry.prev_hash in checkpoints:
             previous = entry.prev_hash  # the chain starts after a recorded purge
-            if expect_head and expect_head.entry_id < entry.pk:
-                return Verification(
-                    0,
-                    entry.pk,
-                    f"entry {expect_head.entry_id}, published as the head, was removed by the "
-                    "retention purge (checkpoint entry "
-                    f"{checkpoints[entry.prev_hash]['checkpoint']}): check against a head "
-                    "published after it",
-                    None,
-                    purged,
-                )
-        problem = _entry_problem(entry, previous) or _head_problem(entry, expect_head)
+            purged_below = entry.pk
+        problem = _entry_problem(entry, previous) or _head_problem(entry, heads.get(entry.pk))
         if problem:
             return Verification(checked, entry.pk, problem, last, purged)
         previous = entry.entry_hash
         last = Head(entry.pk, entry.entry_hash)
+        heads.pop(entry.pk, None)
         checked += 1
-    if expect_head and (last is None or last.entry_id < expect_head.entry_id):
-        return Verification(
-            checked,
-            expect_head.entry_id,
+    missing = {entry_id: head for entry_id, head in heads.items() if entry_id >= purged_below}
+    problem = _missing_head_problem(missing, last)
+    if problem:
+        return Verification(checked, min(missing), problem, last, purged)
+    return Verification(checked, head=last, purged=purged, heads_purged=len(heads) - len(missing))
+
+
+def _missing_head_problem(missing: dict[int, Head], last: Head | None) -> str:
+    """Why published heads that the chain no longer holds, and that no recorded retention
+    purge removed, make it fail ("" when there are none)."""
+    if not missing:
+        return ""
+    entry_id = min(missing)
+    if last is None or last.entry_id < entry_id:
+        return (
             f"the chain ends at entry {last.entry_id if last else 'none'}, before entry "
-            f"{expect_head.entry_id}, which was published as its head: entries were removed",
-            last,
-            purged,
+            f"{entry_id}, which was published as its head: entries were removed"
         )
-    return Verification(checked, head=last, purged=purged)
+    return (
+        f"entry {entry_id}, published as the head, is missing from the chain and no recorded "
+        "retention purge removed it: entries were removed and the chain was continued after them"
+    )
 
 
 def _entry_problem(entry: AuditEntry, previous: str) -> str:
@@ -209,12 +223,10 @@ def _entry_problem(entry: AuditEntry, previous: str) -> str:
     return ""
 
 
-def _head_problem(entry: AuditEntry, expect_head: Head | None) -> str:
-    if expect_head is None or entry.pk != expect_head.entry_id:
-        return ""
-    if entry.entry_hash == expect_head.entry_hash:
+def _head_problem(entry: AuditEntry, expected: Head | None) -> str:
+    if expected is None or entry.entry_hash == expected.entry_hash:
         return ""
     return (
         f"entry {entry.pk} is not the entry published as the head: its hash "
-        f"{entry.entry_hash[:12]}... differs from {expect_head.entry_hash[:12]}..."
+        f"{entry.entry_hash[:12]}... differs from {expected.entry_hash[:12]}..."
     )

@@ -1,7 +1,9 @@
-"""The audit chain's head, published outside the database every few minutes: in the log,
-on /metrics and to webhook endpoints that want `audit.head`. An auditor keeps what was
-published (a SIEM, a mailbox, a ticket) and later runs `verify_audit --expect-head ID:HASH`:
-a chain that was shortened or rewritten since no longer holds that head."""
+"""The audit chain's head, published outside the database when it moves (checked every few
+minutes) as a signed checkpoint (audit.checkpoints): a file in AUDIT_CHECKPOINT_DIR, the
+log, /metrics and webhook endpoints that want `audit.head`. An auditor keeps what was
+published (a WORM folder, a SIEM, a ticket) and later runs `verify_audit --checkpoints
+DIR_OR_URL` (or `--expect-head ID:HASH` for one): a chain that was shortened or rewritten
+since no longer holds those heads."""
 
 import asyncio
 import logging
@@ -13,6 +15,7 @@ from django.db import transaction
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
 from assistgov.asyncdb import database_sync_to_async
+from audit import checkpoints, signing
 from audit.chain import head
 from streams.genesys.times import iso
 from streams.models import WebhookEndpoint
@@ -21,29 +24,30 @@ from streams.webhooks import outbox
 logger = logging.getLogger(__name__)
 
 
-def publish_head() -> dict | None:
-    """Log the head and send it to the endpoints that want `audit.head`; returns what was
-    published (None for an empty chain)."""
+def publish_head(*, unless_published: bool = False) -> dict | None:
+    """Write the head's signed checkpoint to the folder, log it and send it to the
+    endpoints that want `audit.head`; returns what was published (None for an empty chain,
+    or, with `unless_published`, for a head this process published last time)."""
     current = head()
-    if current is None:
+    if current is None or (unless_published and cache.get(LAST_PUBLISHED) == str(current)):
         return None
-    published = {
-        "entry_id": current.entry_id,
-        "entry_hash": current.entry_hash,
-        "head": str(current),
-        "signature": current.signature(),
-        "published_at": iso(_now()),
-    }
+    published = checkpoints.signed(current, iso(_now()))
+    if checkpoints.folder():
+        checkpoints.write(published, checkpoints.folder())
     logger.info(
-        "audit chain head: %s (signature %s); keep it, then check with "
+        "audit chain head: %s (signed checkpoint, key %s); keep it, then check with "
         "`manage.py verify_audit --expect-head %s`",
         current,
-        published["signature"],
+        published["public_key"],
         current,
     )
     with transaction.atomic():
         outbox.enqueue(WebhookEndpoint.Event.AUDIT_HEAD, [published])
+    cache.set(LAST_PUBLISHED, str(current), None)
     return published
+
+
+LAST_PUBLISHED = "audit-head:last-published"
 
 
 def _now():
@@ -60,7 +64,7 @@ async def head_publisher(worker: str) -> None:
         period = int(time.time() // interval)
         try:
             if await cache.aadd(f"audit-head:{period}", worker, timeout=interval * 2):
-                await database_sync_to_async(publish_head)()
+                await database_sync_to_async(publish_head)(unless_published=True)
         except Exception:
             logger.exception("could not publish the audit chain's head; trying next period")
         await asyncio.sleep(interval - time.time() % interval)
@@ -73,6 +77,6 @@ def head_metrics():
     entry = GaugeMetricFamily("assistgov_audit_head_entry_id", "The audit chain's last entry")
     entry.add_metric([], current.entry_id)
     yield entry
-    info = InfoMetricFamily("assistgov_audit_head", "The audit chain's head, signed")
-    info.add_metric([], {"head": str(current), "signature": current.signature()})
+    info = InfoMetricFamily("assistgov_audit_head", "The audit chain's head")
+    info.add_metric([], {"head": str(current), "public_key": signing.public_key_or_none() or ""})
     yield info

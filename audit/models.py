@@ -337,15 +337,21 @@ class LegalHold(models.Model):
 
 
 class PurgePermit(models.Model):
-    """The one way past the audit table's refusal to delete: the purge writes a permit for
-    the entries up to `up_to_id`, deletes them and the permit in one transaction, and
-    writes a checkpoint into the chain in the same transaction (audit.retention)."""
+    """The one way past the audit table's refusal to delete. The retention purge writes its
+    checkpoint entry first, then a permit naming it for the entries `first_id` to
+    `up_to_id` (the chain's oldest), then deletes them, in one transaction. Permits are kept
+    (append-only, like entries): the database accepts one only in that shape (audit.triggers)."""
 
+    checkpoint_id = models.BigIntegerField(unique=True)
+    first_id = models.BigIntegerField()
     up_to_id = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
-        return f"Purge permit up to entry {self.up_to_id}"
+        return (
+            f"Purge permit for entries {self.first_id} to {self.up_to_id} "
+            f"(checkpoint {self.checkpoint_id})"
+        )
 
 
 def _percent(label: str, default: float, help_text: str):

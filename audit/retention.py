@@ -9,9 +9,9 @@ entry (an entry about a held item could be anywhere in the trail). Items still w
 a decision are never purged.
 
 Audit entries go oldest first, always a prefix of the chain, through the one exception the
-database triggers make (a purge permit, audit.triggers). The batch's checkpoint names the
-hash of the last entry it removed, which is the `prev_hash` of the first entry left: that
-is where `verify` starts (audit.chain).
+database triggers make (a purge permit naming the checkpoint written for it just before,
+audit.triggers). The batch's checkpoint names the hash of the last entry it removes, which
+is the `prev_hash` of the first entry left: that is where `verify` starts (audit.chain).
 """
 
 import calendar
@@ -52,6 +52,7 @@ KINDS = (
     Kind("webhooks", "webhook deliveries", "webhook_months", WebhookDelivery, "created_at"),
     Kind("audit", "audit entries", "audit_months", AuditEntry, "created_at"),
 )
+AUDIT_KIND = KINDS[-1]
 
 
 # Retention kinds whose items may have a second review (audit.oversight), by review kind.
@@ -193,26 +194,37 @@ def _batch(kind: Kind, cutoff: datetime, months: int, batch_size: int) -> int:
             "holds": holds.described,
         }
         if kind.name == "audit":
-            last = AuditEntry.objects.get(id=ids[-1])
-            record.update(first_id=ids[0], last_id=last.id, last_purged_hash=last.entry_hash)
-            permit = PurgePermit.objects.create(up_to_id=last.id)
-            AuditEntry.objects.filter(id__lte=last.id).delete()
-            permit.delete()
-        else:
-            record.update(first_id=str(min(ids)), last_id=str(max(ids)))
-            kind.model.objects.filter(pk__in=ids).delete()
-            if kind.name in SECOND_REVIEWED:  # their second looks go with them
-                reviewed = SecondReview.objects.filter(kind=SECOND_REVIEWED[kind.name])
-                record["second_reviews"] = reviewed.filter(item_id__in=ids).delete()[0]
-        audit_record(
-            action=PURGE_ACTION,
-            actor_label=ACTOR,
-            object_type="retention",
-            object_id=kind.name,
-            object_repr=f"{len(ids)} {kind.label} older than {months} months",
-            after=record,
-        )
+            _purge_entries(ids, record, months)
+            return len(ids)
+        record.update(first_id=str(min(ids)), last_id=str(max(ids)))
+        kind.model.objects.filter(pk__in=ids).delete()
+        if kind.name in SECOND_REVIEWED:  # their second looks go with them
+            reviewed = SecondReview.objects.filter(kind=SECOND_REVIEWED[kind.name])
+            record["second_reviews"] = reviewed.filter(item_id__in=ids).delete()[0]
+        _checkpoint(kind, record, months)
     return len(ids)
+
+
+def _checkpoint(kind: Kind, record: dict, months: int) -> AuditEntry:
+    return audit_record(
+        action=PURGE_ACTION,
+        actor_label=ACTOR,
+        object_type="retention",
+        object_id=kind.name,
+        object_repr=f"{record['count']} {kind.label} older than {months} months",
+        after=record,
+    )
+
+
+def _purge_entries(ids: list[int], record: dict, months: int) -> None:
+    """(Inside the batch's transaction.) The oldest entries of the chain: the checkpoint
+    first, then the permit that names it, then the deletion, which the database allows
+    only inside that permit's range (audit.triggers)."""
+    last = AuditEntry.objects.get(id=ids[-1])
+    record.update(first_id=ids[0], last_id=last.id, last_purged_hash=last.entry_hash)
+    checkpoint = _checkpoint(AUDIT_KIND, record, months)
+    PurgePermit.objects.create(checkpoint_id=checkpoint.pk, first_id=ids[0], up_to_id=last.id)
+    AuditEntry.objects.filter(id__gte=ids[0], id__lte=last.id).delete()
 
 
 async def retention_purger(worker: str) -> None:

@@ -65,17 +65,37 @@ def canonical(manifest: dict) -> bytes:
     return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign(manifest: dict) -> dict:
+class NoPinnedKey(ImproperlyConfigured):
+    pass
+
+
+def pinned_public_key(given: str | None = None) -> str:
+    """The public key a verifier trusts: the one given (an argument), else AUDIT_PUBLIC_KEY,
+    else the public half of AUDIT_SIGNING_KEY. Never the key a manifest names itself: anyone
+    can re-sign a file with a key of their own."""
+    key = (given or settings.AUDIT_PUBLIC_KEY or "").strip()
+    if key:
+        _decode(key, "the public key")
+        return key
+    if settings.AUDIT_SIGNING_KEY:
+        return public_key_text()
+    raise NoPinnedKey(
+        "no public key to check against: pass --public-key KEY (as published on the audit "
+        "trail page) or set AUDIT_PUBLIC_KEY; the key a manifest names itself proves nothing"
+    )
+
+
+def sign(manifest: dict, fmt: str = MANIFEST_FORMAT) -> dict:
     key = private_key()
-    manifest = {**manifest, "format": MANIFEST_FORMAT, "public_key": public_key_text()}
+    manifest = {**manifest, "format": fmt, "public_key": public_key_text()}
     signature = key.sign(canonical(manifest))
     return {**manifest, "signature": base64.b64encode(signature).decode()}
 
 
-def signature_problem(manifest: dict, public_key: str) -> str:
+def signature_problem(manifest: dict, public_key: str, fmt: str = MANIFEST_FORMAT) -> str:
     """ "" when `manifest` is signed by the key `public_key`; otherwise what is wrong."""
-    if manifest.get("format") != MANIFEST_FORMAT:
-        return f"the manifest's format is not {MANIFEST_FORMAT}"
+    if manifest.get("format") != fmt:
+        return f"the format is not {fmt}"
     try:
         key = Ed25519PublicKey.from_public_bytes(_decode(public_key, "the public key"))
         signature = base64.b64decode(str(manifest.get("signature", "")), validate=True)
@@ -85,7 +105,7 @@ def signature_problem(manifest: dict, public_key: str) -> str:
         key.verify(signature, canonical(manifest))
     except InvalidSignature:
         return (
-            "the manifest's signature does not match: the manifest was changed, or another "
+            "the signature does not match the pinned public key: it was changed, or another "
             "key signed it"
         )
     return ""

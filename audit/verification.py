@@ -1,20 +1,22 @@
 """The audit chain checked on a schedule and on demand, each check an entry in the chain.
 
 A stream worker verifies the whole chain every AUDIT_VERIFY_SECONDS (a day by default; with
-several workers, the first to claim the period does it); `verify_audit` and the audit
-trail's "Verify now" do the same on demand. The result is an audit entry (`audit.verify`,
+several workers, the first to claim the period does it), against the checkpoints published
+in AUDIT_CHECKPOINT_DIR too; `verify_audit` and the audit trail's "Verify now" do the same on
+demand. The result is an audit entry (`audit.verify`,
 or `audit.chain_broken`), the figures on /metrics read the latest, and a broken chain is
 logged as an error naming the first broken entry and sent to webhook endpoints that want
 `audit.chain_broken`.
 """
 
+import dataclasses
 import logging
 
 from django.conf import settings
 from django.db import transaction
 from prometheus_client.core import GaugeMetricFamily
 
-from audit import chain
+from audit import chain, checkpoints, signing
 from audit.models import AuditEntry
 from audit.periodic import every_period
 from audit.services import Origin, audit_record
@@ -29,11 +31,24 @@ SCHEDULED = "Scheduled chain check"
 
 
 def verify_and_record(
-    *, actor=None, trigger: str, origin: Origin | None = None, expect_head=None, stop=None
+    *,
+    actor=None,
+    actor_label: str = "",
+    trigger: str,
+    origin: Origin | None = None,
+    expect_head=None,
+    checkpoint_source: str = "",
+    public_key: str | None = None,
+    stop=None,
 ):
     """Verify the chain, record the result as an entry, and on a break raise the alarm.
-    `stop` (audit.periodic) ends a scheduled check early, recording nothing."""
-    result = chain.verify(expect_head=expect_head, stop=stop)
+    With `checkpoint_source` (a folder, file or URL of published checkpoints, see
+    audit.checkpoints), the chain must also hold every head they vouch for. `stop`
+    (audit.periodic) ends a scheduled check early, recording nothing."""
+    published, unverified = _published(checkpoint_source, public_key)
+    result = chain.verify(expect_head=expect_head, expected=published, stop=stop)
+    if unverified and result.intact:
+        result = dataclasses.replace(result, problem="; ".join(unverified[:5]))
     after = {
         "intact": result.intact,
         "entries_checked": result.checked,
@@ -42,13 +57,21 @@ def verify_and_record(
         "problem": result.problem or None,
         "trigger": trigger,
         "expected_head": str(expect_head) if expect_head else None,
+        "checkpoints": {
+            "source": checkpoint_source,
+            "checked": len(published),
+            "removed_by_purge": result.heads_purged,
+            "not_verified": len(unverified),
+        }
+        if checkpoint_source
+        else None,
         "purged": list(result.purged),
     }
     with transaction.atomic():
         entry = audit_record(
             action=INTACT if result.intact else BROKEN,
             actor=actor,
-            actor_label="" if actor is not None else SCHEDULED,
+            actor_label=actor_label or ("" if actor is not None else SCHEDULED),
             object_type="audit.chain",
             object_id=str(result.head.entry_id) if result.head else "",
             object_repr="The audit chain",
@@ -67,7 +90,15 @@ def verify_and_record(
             result.checked,
             result.problem,
         )
-    return result
+    return dataclasses.replace(result, checkpoints_checked=len(published))
+
+
+def _published(source: str, public_key: str | None) -> tuple[list, list[str]]:
+    """The heads published checkpoints at `source` vouch for, and the ones that do not
+    verify (CheckpointsUnreadable or NoPinnedKey when they cannot be read or checked)."""
+    if not source:
+        return [], []
+    return checkpoints.heads(checkpoints.load(source), signing.pinned_public_key(public_key))
 
 
 def latest() -> AuditEntry | None:
@@ -81,7 +112,9 @@ async def chain_verifier(worker: str) -> None:
         "audit-verify",
         settings.AUDIT_VERIFY_SECONDS,
         worker,
-        lambda stop: verify_and_record(trigger="scheduled", stop=stop),
+        lambda stop: verify_and_record(
+            trigger="scheduled", checkpoint_source=checkpoints.folder(), stop=stop
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit import (
     chain,
+    checkpoints,
     exports,
     oversight,
     oversight_figures,
@@ -350,7 +351,10 @@ def audit_verify(request):
     """GET: the last check's result; POST: check the whole chain now (recorded)."""
     if request.method == "POST":
         result = verification.verify_and_record(
-            actor=request.user, trigger="on demand", origin=Origin.from_request(request)
+            actor=request.user,
+            trigger="on demand",
+            origin=Origin.from_request(request),
+            checkpoint_source=checkpoints.folder(),
         )
         return render(request, "audit/verify.html", {"result": result, "checked_now": True})
     return render(request, "audit/verify.html", {"last": _verification(verification.latest())})

@@ -169,6 +169,21 @@ def test_a_shortened_chain_is_found_against_a_published_head(capsys):
         call_command("verify_audit", expect_head=str(published))
 
 
+def test_a_chain_cut_short_and_continued_is_found_against_a_published_head():
+    """The newest entries removed, and the product writing on after them: every link holds,
+    but the published head is gone."""
+    kept, cut, published_entry = entries(3)
+    published = head()
+    raw_update("DELETE FROM audit_auditentry WHERE id >= %s", [cut.pk])
+    (later,) = entries(1)
+    assert later.prev_hash == kept.entry_hash and verify().intact
+    result = verify(expect_head=published)
+    assert not result.intact and result.broken_at == published_entry.pk
+    assert "is missing from the chain" in result.problem
+    with pytest.raises(CommandError, match="is missing from the chain"):
+        call_command("verify_audit", expect_head=str(published))
+
+
 def test_an_emptied_chain_is_found_against_a_published_head():
     entries(2)
     published = head()
@@ -198,6 +213,8 @@ def test_a_malformed_head_is_refused_with_the_expected_shape():
 
 
 def test_the_published_head_is_signed_logged_and_sent_to_webhooks(caplog, settings):
+    from audit import signing
+    from audit.checkpoints import FORMAT
     from audit.head import publish_head
     from streams.models import WebhookDelivery, WebhookEndpoint
     from streams.webhooks import outbox
@@ -209,13 +226,12 @@ def test_the_published_head_is_signed_logged_and_sent_to_webhooks(caplog, settin
     with caplog.at_level("INFO", logger="audit.head"):
         published = publish_head()
     assert published["head"] == f"{entry.pk}:{entry.entry_hash}"
-    key_id, signature = published["signature"].split(":")
-    assert key_id == "tests"
-    assert signature == seal(f"head:{entry.pk}:{entry.entry_hash}", "tests")
+    assert signing.signature_problem(published, signing.pinned_public_key(), FORMAT) == ""
     assert f"verify_audit --expect-head {entry.pk}:{entry.entry_hash}" in caplog.text
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     assert delivery.event_type == "audit.head"
     assert delivery.payload["data"]["head"] == published["head"]
+    assert delivery.payload["data"]["signature"] == published["signature"]
     assert head() == Head(entry.pk, entry.entry_hash)  # publishing adds no entry
 
 

@@ -1,14 +1,19 @@
+import getpass
+
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.chain import Head
+from audit.checkpoints import CheckpointsUnreadable
+from audit.signing import NoPinnedKey
 from audit.verification import verify_and_record
 
 
 class Command(BaseCommand):
     help = (
         "Recompute the audit trail's hash chain and HMACs; exit non-zero at the first broken "
-        "link, or when the chain no longer holds a head published earlier (--expect-head). "
-        "The result is recorded in the trail (audit.verify or audit.chain_broken)."
+        "link, or when the chain no longer holds a head published earlier (--expect-head, "
+        "--checkpoints). The result is recorded in the trail (audit.verify or "
+        "audit.chain_broken)."
     )
 
     def add_arguments(self, parser):
@@ -18,6 +23,18 @@ class Command(BaseCommand):
             help="A head the chain published earlier (log, /metrics or an audit.head webhook): "
             "the chain must still hold that entry with that hash.",
         )
+        parser.add_argument(
+            "--checkpoints",
+            metavar="DIR_OR_URL",
+            help="Published signed checkpoints (AUDIT_CHECKPOINT_DIR, a file of them, or an "
+            "http(s) URL that serves them): the chain must hold every head they vouch for, "
+            "unless a recorded retention purge removed it.",
+        )
+        parser.add_argument(
+            "--public-key",
+            help="The key the checkpoints must be signed by (default AUDIT_PUBLIC_KEY, else "
+            "the public half of AUDIT_SIGNING_KEY).",
+        )
 
     def handle(self, *args, **options):
         expected = None
@@ -26,7 +43,16 @@ class Command(BaseCommand):
                 expected = Head.parse(options["expect_head"])
             except ValueError as exc:
                 raise CommandError(f"--expect-head: {exc}") from None
-        result = verify_and_record(trigger="verify_audit command", expect_head=expected)
+        try:
+            result = verify_and_record(
+                actor_label=f"verify_audit (command line) by {_os_user()}",
+                trigger="verify_audit command",
+                expect_head=expected,
+                checkpoint_source=options["checkpoints"] or "",
+                public_key=options["public_key"],
+            )
+        except (CheckpointsUnreadable, NoPinnedKey) as exc:
+            raise CommandError(f"--checkpoints: {exc}") from None
         if not result.intact:
             raise CommandError(
                 f"audit chain broken after {result.checked} intact entries: {result.problem}"
@@ -34,5 +60,22 @@ class Command(BaseCommand):
         head = f"; head {result.head}" if result.head else ""
         held = f"; it holds the expected head {expected}" if expected else ""
         self.stdout.write(f"audit chain intact: {result.checked} entries verified{head}{held}")
+        if options["checkpoints"]:
+            purged = (
+                f" ({result.heads_purged} of them removed by recorded retention purges)"
+                if result.heads_purged
+                else ""
+            )
+            self.stdout.write(
+                f"it holds every one of {result.checkpoints_checked} published "
+                f"checkpoint(s){purged}"
+            )
         for purged in result.purged:
             self.stdout.write(f"before them: {purged}")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container, say)
+        return "an unnamed user"
