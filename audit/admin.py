@@ -7,6 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Value
 from django.http import (
     Http404,
     HttpResponseBadRequest,
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from audit import diffs, services
+from audit import blind, diffs, services
 from audit.categories import Category, category_of, category_q, not_system_q
 from audit.forms import DecisionForm
 from audit.models import (
@@ -53,7 +54,7 @@ from streams.config import changes
 from streams.config.documents import ConfigImportError
 from streams.genesys.knowledge import Outcome
 from streams.genesys.payloads import type_words
-from streams.models import ChangeRequest, Insight, KnowledgeQuery
+from streams.models import ChangeRequest, Insight, KnowledgeQuery, Reviewable
 
 
 class CsvExportAdmin(ReadOnlyAdmin):
@@ -87,6 +88,77 @@ def pretty_json(value):
     return preformatted(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+class ReviewStatusFilter(admin.SimpleListFilter):
+    """By review status; for someone blind to decisions under a second review, a decided
+    status leaves those items out (listed under it, the hidden decision would show)."""
+
+    title = "review status"
+    parameter_name = "review_status"
+
+    def lookups(self, request, model_admin):
+        return Reviewable.ReviewStatus.choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        queryset = queryset.filter(review_status=self.value())
+        viewer = blind.blind_viewer(request.user)
+        if viewer is not None and self.value() != Reviewable.ReviewStatus.PENDING:
+            queryset = queryset.exclude(blind.hidden_q(request.blind_kind, viewer))
+        return queryset
+
+
+class BlindReviewAdmin(CsvExportAdmin):
+    """An admin of reviewable items that hides, from whoever gives blind second reviews,
+    the first decision of an item while its second review waits (audit.blind)."""
+
+    review_kind = ""
+    REVIEW_FIELDS = (
+        "review_status",
+        "reviewed_by",
+        "reviewed_at",
+        "review_reason_code",
+        "review_note",
+        "review_rule",
+        "corrected_text",
+        "review_opened_at",
+        "review_decision_id",
+    )
+
+    def get_queryset(self, request):
+        request.blind_kind = self.review_kind
+        queryset = super().get_queryset(request)
+        viewer = blind.blind_viewer(request.user)
+        if viewer is None:
+            return queryset.annotate(blind_hidden=Value(False))
+        return queryset.annotate(blind_hidden=blind.hidden_q(self.review_kind, viewer))
+
+    @admin.display(description="review status", ordering="review_status")
+    def status_shown(self, obj):
+        if getattr(obj, "blind_hidden", False):
+            return blind.UNDER_REVIEW_WORDS
+        return obj.get_review_status_display()
+
+    def _hidden(self, request, obj) -> bool:
+        return obj is not None and blind.is_hidden(
+            self.review_kind, obj.pk, blind.blind_viewer(request.user)
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._hidden(request, obj):
+            return fieldsets
+        hidden = set(self.REVIEW_FIELDS)
+        shown = [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+            for name, options in fieldsets
+        ]
+        return [*shown, ("Review", {"fields": ["status_shown"]})]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "status_shown"]
+
+
 class InsightTypeFilter(admin.SimpleListFilter):
     """By insight type, listed by label."""
 
@@ -102,17 +174,18 @@ class InsightTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Insight)
-class InsightAdmin(CsvExportAdmin):
+class InsightAdmin(BlindReviewAdmin):
     export_kind = "insights"
+    review_kind = "insight"
     list_display = [
         "received",
         "type_display",
         "confidence_display",
         "relevance_display",
         "snippet",
-        "review_status",
+        "status_shown",
     ]
-    list_filter = ["review_status", InsightTypeFilter, "stream", "received_at"]
+    list_filter = [ReviewStatusFilter, InsightTypeFilter, "stream", "received_at"]
     search_fields = ["=interaction_id", "=external_id", "snippet"]
     list_select_related = ["stream", "reviewed_by"]
     ordering = ["-received_at"]
@@ -139,7 +212,7 @@ class InsightAdmin(CsvExportAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]] + ["status_shown"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(type_label_set=type_label_subquery())
@@ -221,7 +294,7 @@ class InsightAdmin(CsvExportAdmin):
                     )
                 decided += 1
             except DecisionConflict as exc:
-                conflicts.append(str(exc))
+                conflicts.append(exc.words_for(blind.blind_viewer(request.user)))
         if decided:
             verb = "Rejected" if reject else "Approved"
             self.message_user(request, f"{verb} {decided} insight(s).", messages.SUCCESS)
@@ -364,10 +437,11 @@ class ReasonCodeAdmin(AuditedAdmin):
 
 
 @admin.register(KnowledgeQuery)
-class KnowledgeQueryAdmin(CsvExportAdmin):
+class KnowledgeQueryAdmin(BlindReviewAdmin):
     """Every knowledge query and what governance made of it: evidence, read-only."""
 
     export_kind = "knowledge"
+    review_kind = "knowledge"
     list_display = [
         "created_at",
         "stream",
@@ -379,10 +453,10 @@ class KnowledgeQueryAdmin(CsvExportAdmin):
         "results_returned",
         "cache_hit",
         "latency",
-        "review_status",
+        "status_shown",
     ]
     list_filter = [
-        "review_status",
+        ReviewStatusFilter,
         "status",
         "governance_status",
         "origin",

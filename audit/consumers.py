@@ -28,7 +28,7 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from audit import claims, queue, selectors
+from audit import blind, claims, queue, selectors
 from audit.middleware import user_time_zone
 from audit.security import record_denied
 from audit.services import (
@@ -206,9 +206,12 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self._refuse(user, "not signed in")
             return
-        self.can_view, self.can_decide, self.can_assign = await database_sync_to_async(
-            _permissions
-        )(user)
+        (
+            self.can_view,
+            self.can_decide,
+            self.can_assign,
+            self.blind_to,
+        ) = await database_sync_to_async(_permissions)(user)
         # Messages ("already approved by ... at 10:45 CET") in the officer's zone, for the
         # rest of this socket's task.
         session = self.scope.get("session")
@@ -217,7 +220,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         if INSIGHT not in self.can_view:  # the page itself needs insights
             await self._refuse(user, "the role cannot view insights")
             return
-        self.filters = selectors.ReviewFilters().for_viewer(user, self.can_view)
+        self.filters = self._for_me(selectors.ReviewFilters())
         self.sort = None
         self.subscribed = False
         self.page_keys: set[str] = set()
@@ -280,6 +283,13 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
     def user(self):
         return self.scope["user"]
 
+    def _for_me(self, filters):
+        return filters.for_viewer(self.user, self.can_view, blind_to=self.blind_to)
+
+    def _shown(self, rows: list[dict]) -> list[dict]:
+        """Rows as this page's viewer may see them (audit.blind)."""
+        return blind.mask_rows(rows, self.blind_to)
+
     def origin(self) -> Origin:
         return Origin.from_scope(self.scope)
 
@@ -289,7 +299,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         """The page's filters and page: the rows, the count, where the page is."""
         filters = selectors.ReviewFilters.parse(message.filters)
         request = queue.page_request({**message.filters, **message.page})
-        self.filters = filters.for_viewer(self.user, self.can_view)
+        self.filters = self._for_me(filters)
         self.sort = request["sort"]
         page = await database_sync_to_async(_page)(self.filters, request)
         self.subscribed = True
@@ -301,6 +311,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
                 "can_decide": sorted(self.can_decide),
                 "can_assign": self.can_assign,
                 **page,
+                "items": self._shown(page["items"]),
             }
         )
 
@@ -322,12 +333,17 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             )
         except DecisionConflict as exc:
             rows = await database_sync_to_async(selectors.review_rows)(kind.name, [exc.item.pk])
-            await self.send_json({"type": "conflict", "message": str(exc), "items": rows, **answer})
+            shown = self._shown(rows)
+            hidden = any(row["status"] == blind.UNDER_REVIEW for row in shown)
+            message = exc.hidden_words() if hidden else str(exc)
+            await self.send_json({"type": "conflict", "message": message, "items": shown, **answer})
             return
         except ValidationError as exc:
             await self.send_json({"type": "error", "message": exc.messages[0], **answer})
             return
-        await self.send_json({"type": "decided", "items": [row], "resent": resent, **answer})
+        await self.send_json(
+            {"type": "decided", "items": self._shown([row]), "resent": resent, **answer}
+        )
 
     async def on_claim(self, message: Claim):
         self._may_decide()
@@ -486,6 +502,8 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         if self.filters.scope != "queue" or not new_ids:
             return
         shared = dataclasses.replace(self.filters, viewer_id=None, day_start=None)
+        if shared.status in ("pending", "all"):
+            shared = dataclasses.replace(shared, blind_to=None)  # the same for every viewer
         keys = []
         for arrived in sorted(new_ids):
             keys += await SHARED.rows(arrived, new_ids[arrived], shared, read=_keys)
@@ -503,7 +521,8 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             return
         rows = await SHARED.rows(tick, shown, None)
         if rows:
-            await self.send(text_data=json.dumps({"type": "updates", "items": rows}))
+            items = self._shown(rows)
+            await self.send(text_data=json.dumps({"type": "updates", "items": items}))
 
 
 def _tick(message: dict) -> int:
@@ -575,13 +594,18 @@ def _each_kind(read, ids_by_kind: dict[str, set[int]], filters) -> list:
     return out
 
 
-def _permissions(user) -> tuple[frozenset[str], set[str], bool]:
-    """The kinds of item the user may see, those they may decide, and whether they may
-    assign items to officers."""
+def _permissions(user) -> tuple[frozenset[str], set[str], bool, int | None]:
+    """The kinds of item the user may see, those they may decide, whether they may assign
+    items to officers, and whom decisions under a blind second review are hidden from."""
     kinds = REVIEW_KINDS.values()
     can_view = frozenset(kind.name for kind in kinds if user.has_perm(kind.view_permission))
     can_decide = {kind.name for kind in kinds if user.has_perm(kind.permission)}
-    return can_view, can_decide & can_view, user.has_perm(ASSIGN_PERMISSION)
+    return (
+        can_view,
+        can_decide & can_view,
+        user.has_perm(ASSIGN_PERMISSION),
+        blind.blind_viewer(user),
+    )
 
 
 def _officer(user_id: int):

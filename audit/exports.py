@@ -11,6 +11,7 @@ two on every export, on both databases).
 """
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,7 @@ from django.db.models import Case, F, Func, OuterRef, Subquery, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
+from audit import blind
 from audit.models import AuditEntry, ReasonCode
 from audit.selectors import ReviewFilters
 from audit.trail import ALL, TrailFilters
@@ -236,8 +238,9 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         ) from None
 
 
-def queryset_for(kind: str, params=None):
-    """The rows an export covers, from request or command parameters (ValidationError if bad)."""
+def queryset_for(kind: str, params=None, *, blind_to: int | None = None):
+    """The rows an export covers, from request or command parameters (ValidationError if bad);
+    with `blind_to`, a decided-status filter leaves out what audit.blind hides from them."""
     params = params if params is not None else {}
     export = EXPORTS[kind]
     if kind == "audit":
@@ -265,8 +268,11 @@ def queryset_for(kind: str, params=None):
                     + ", ".join(KnowledgeQuery.ReviewStatus.values)
                 )
             queryset = queryset.in_status(review_status)
+            if blind_to is not None and review_status != "pending":
+                queryset = queryset.exclude(blind.hidden_q("knowledge", blind_to))
     else:
         filters = ReviewFilters.parse(params, default_status="all")
+        filters = dataclasses.replace(filters, blind_to=blind_to)
         queryset = filters.apply(Insight.objects.all())
         if kind == "decisions":
             queryset = queryset.decided()
@@ -306,8 +312,11 @@ def with_labels(queryset, fields):
     return queryset.annotate(**labels) if labels else queryset
 
 
-def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[str]:
-    """The CSV text, header first, in chunks of up to `chunk_rows` rows."""
+def csv_chunks(
+    kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS, blind_to: int | None = None
+) -> Iterator[str]:
+    """The CSV text, header first, in chunks of up to `chunk_rows` rows; with `blind_to`,
+    the decisions audit.blind hides from that viewer read as hidden."""
     export = EXPORTS[kind]
     yield BOM + _lines([export.headers])
     if queryset.query.is_empty():  # filters that can match nothing (a knowledge stream's id
@@ -316,7 +325,8 @@ def csv_chunks(kind: str, queryset, *, chunk_rows: int = CHUNK_ROWS) -> Iterator
         yield from _expanded_chunks(queryset, *export.expand, chunk_rows=chunk_rows)
         return
     queryset = with_labels(queryset, export.fields)
-    pages = RawPages(queryset, export.fields)
+    queryset, fields = blind.masked_export(kind, queryset, export.fields, blind_to)
+    pages = RawPages(queryset, fields)
     for rows in keyset_pages(queryset, lambda page: pages.read(page, chunk_rows)):
         yield _lines(rows)
 

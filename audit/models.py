@@ -466,6 +466,10 @@ class SecondReviewQuerySet(models.QuerySet):
         """What `user` may review blind: never their own first decisions."""
         return self.waiting().exclude(first_by=user)
 
+    def for_adjudicator(self, user):
+        """Disagreements `user` may rule on: never about their own decision."""
+        return self.to_adjudicate().exclude(first_by=user).exclude(second_by=user)
+
     # Holding: the officer who opens one keeps it a while (as claims do for items).
 
     def held_by(self, user, now):
@@ -543,6 +547,10 @@ class SecondReview(models.Model):
         permissions = [
             ("give_second_review", "Can give blind second reviews"),
             ("adjudicate_secondreview", "Can rule on disagreements between officers"),
+            (
+                "see_decisions_under_review",
+                "Can see first decisions while they wait for a blind second review",
+            ),
         ]
 
     def __str__(self):

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit import blind
 from audit.exports import keyset_pages
 from audit.models import ItemOpening, OversightSettings, SecondReview, StreamSampling
 from audit.periodic import every_period
@@ -108,6 +109,8 @@ def next_for(user, now=None, after: int | None = None) -> SecondReview | None:
     begin with (held for HOLD_MINUTES, so two officers do not answer one item); `after` an
     id, the oldest after it first (the one they just left for someone else comes last)."""
     now = now or timezone.now()
+    if not blind.may_give_second_reviews(user):
+        return None
     mine = SecondReview.objects.waiting().held_by(user, now).first()
     if mine is not None:
         return mine
@@ -145,14 +148,19 @@ def waiting_count(user) -> int:
     return SecondReview.objects.for_second_officer(user).count()
 
 
+def to_rule_on(user):
+    """The disagreements `user` may rule on (never about their own decision)."""
+    return SecondReview.objects.for_adjudicator(user)
+
+
 def waiting_for(user) -> dict:
     """What waits for `user`'s second look: second reviews, disagreements to rule on,
     other admins' configuration change requests (what their role lets them do)."""
     waiting = {}
-    if user.has_perm("audit.give_second_review"):
+    if blind.may_give_second_reviews(user):
         waiting["second_reviews"] = waiting_count(user)
     if user.has_perm("audit.adjudicate_secondreview"):
-        waiting["disagreements"] = SecondReview.objects.to_adjudicate().count()
+        waiting["disagreements"] = to_rule_on(user).count()
     if user.has_perm("streams.decide_changerequest"):
         pending = ChangeRequest.objects.pending().filter(expires_at__gte=timezone.now())
         waiting["change_requests"] = pending.exclude(author=user).count()
@@ -200,6 +208,11 @@ def second_review_decide(
     if decision == "reject":
         reason_code_check(reason_code)
     note = _bounded(note, "note", NOTE_MAX_LENGTH)
+    if not blind.may_give_second_reviews(by):
+        raise SecondReviewConflict(
+            "Your role sees first decisions while they wait, so a second review is not yours "
+            "to give: an officer gives it."
+        )
     status = "approved" if decision == "approve" else "rejected"
     now = timezone.now()
     with transaction.atomic():
@@ -268,10 +281,14 @@ def adjudicate(
     note = _bounded(note, "comment", NOTE_MAX_LENGTH)
     if not note:
         raise ValidationError("A ruling needs a comment: say why, for the officers and auditors.")
+    if by.pk in (review.first_by_id, review.second_by_id):
+        raise SecondReviewConflict(
+            "This disagreement is about your own decision: another governance admin rules on it."
+        )
     now = timezone.now()
     with transaction.atomic():
         ruled = (
-            SecondReview.objects.to_adjudicate()
+            SecondReview.objects.for_adjudicator(by)
             .filter(pk=review.pk)
             .update(
                 outcome=SecondReview.Outcome.RULED,

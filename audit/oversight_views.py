@@ -8,7 +8,7 @@ from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit import blind, oversight, oversight_figures
 from audit import dashboard as charts
-from audit import oversight, oversight_figures
 from audit.exports import BOM, filename, neutralise
 from audit.models import ReasonCode, SecondReview
 from audit.security import record_download
@@ -34,6 +34,8 @@ VIEW_INSIGHTS = "streams.view_insight"
 @permission_required(SECOND_REVIEW, raise_exception=True)
 def second_review(request):
     """The next item to look at again, blind: no first decision, no author."""
+    if not blind.may_give_second_reviews(request.user):
+        raise PermissionDenied
     after = request.GET.get("after", "")
     review = oversight.next_for(request.user, after=int(after) if after.isdigit() else None)
     context = {
@@ -103,7 +105,7 @@ def _recorded(request, record, *, done: str, about: str = "") -> None:
 def adjudication(request):
     """Disagreements between two officers, oldest first, each with both decisions."""
     page = Paginator(
-        SecondReview.objects.to_adjudicate()
+        oversight.to_rule_on(request.user)
         .select_related("first_by", "second_by", "stream")
         .order_by("id"),
         20,

@@ -75,7 +75,8 @@ ROLE_PERMISSIONS = {
         "audit.view_legalhold",
         "audit.add_legalhold",
         "audit.change_legalhold",
-        "audit.give_second_review",
+        # Admins see first decisions under a blind second review, so they give none.
+        "audit.see_decisions_under_review",
         "audit.adjudicate_secondreview",
         "streams.view_changerequest",
         "streams.decide_changerequest",
@@ -107,6 +108,7 @@ ROLE_PERMISSIONS = {
         "audit.view_retentionpolicy",
         "audit.view_legalhold",
         "audit.view_secondreview",
+        "audit.see_decisions_under_review",
         "audit.view_oversightsettings",
         "audit.view_streamsampling",
         "streams.view_changerequest",

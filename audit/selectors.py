@@ -14,6 +14,7 @@ from django.db import connections
 from django.db.models import Q
 from django.utils import timezone
 
+from audit import blind
 from streams.genesys.payloads import KNOWN_INSIGHT_TYPES
 from streams.genesys.times import iso
 from streams.live import INSIGHT, KNOWLEDGE
@@ -43,6 +44,9 @@ class ReviewFilters:
     allowed_kinds: frozenset[str] = frozenset({INSIGHT, KNOWLEDGE})
     viewer_id: int | None = None
     day_start: datetime | None = None  # the viewer's today, for "done"
+    # Whose view this is when first decisions under a blind second review are hidden from
+    # them (audit.blind); None when they may see every decision.
+    blind_to: int | None = None
 
     @classmethod
     def parse(cls, data, *, default_status: str = "pending") -> "ReviewFilters":
@@ -80,10 +84,13 @@ class ReviewFilters:
             scope=scope,
         )
 
-    def for_viewer(self, user, kinds: frozenset[str]) -> "ReviewFilters":
-        """These filters as `user` sees them: their kinds, their claims, their today."""
+    def for_viewer(self, user, kinds: frozenset[str], *, blind_to: int | None) -> "ReviewFilters":
+        """These filters as `user` sees them: their kinds, their claims, their today, and
+        the decisions hidden from them (`blind_to`, from audit.blind.blind_viewer)."""
         today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-        return dataclasses.replace(self, allowed_kinds=kinds, viewer_id=user.pk, day_start=today)
+        return dataclasses.replace(
+            self, allowed_kinds=kinds, viewer_id=user.pk, day_start=today, blind_to=blind_to
+        )
 
     @property
     def kinds(self) -> set[str]:
@@ -119,7 +126,7 @@ class ReviewFilters:
             queryset = queryset.filter(confidence__lte=self.max_confidence)
         if self.search:
             queryset = text_search(queryset, "snippet", "interaction_id", self.search)
-        return self._scoped(queryset, every_item_for_review=True)
+        return self._scoped(queryset, INSIGHT, every_item_for_review=True)
 
     def apply_knowledge(self, queryset):
         """Narrow a queryset of knowledge queries to the answers in the review queue."""
@@ -135,9 +142,9 @@ class ReviewFilters:
             queryset = queryset.filter(top_confidence__lte=self.max_confidence)
         if self.search:
             queryset = text_search(queryset, "query_text", "conversation_id", self.search)
-        return self._scoped(queryset, every_item_for_review=False)
+        return self._scoped(queryset, KNOWLEDGE, every_item_for_review=False)
 
-    def _scoped(self, queryset, *, every_item_for_review: bool):
+    def _scoped(self, queryset, kind: str, *, every_item_for_review: bool):
         if self.scope == "free":  # what "claim next" takes: pending, held by nobody
             return queryset.pending().free(timezone.now())
         if self.scope == "mine":
@@ -148,7 +155,11 @@ class ReviewFilters:
             )
         if self.status == "all" and every_item_for_review:
             return queryset  # every insight is for review: "all" needs no condition
-        return queryset.in_status(self.status)
+        queryset = queryset.in_status(self.status)
+        if self.blind_to is not None and self.status not in ("pending", "all"):
+            # Listed under a decided status, a hidden decision would show through.
+            queryset = queryset.exclude(blind.hidden_q(kind, self.blind_to))
+        return queryset
 
 
 SCOPES = ("queue", "mine", "done", "free", "groups")
@@ -302,11 +313,14 @@ def _knowledge_row(query: KnowledgeQuery) -> dict:
 
 def insight_rows(queryset, *, sort_field: str | None = None) -> list[dict]:
     """Rows of insights, in the queryset's order; with `sort_field`, each row also carries
-    its value (`sort_value`), which places it in the queue's sort."""
+    its value (`sort_value`), which places it in the queue's sort. Each row carries
+    `waiting_first_by` for audit.blind to mask it for its viewer."""
     fields = REVIEW_FIELDS if sort_field in (None, *REVIEW_FIELDS) else (*REVIEW_FIELDS, sort_field)
+    queryset = queryset.annotate(waiting_first_by=blind.waiting_first_by(INSIGHT))
     rows = []
-    for values in queryset.values(*fields):
+    for values in queryset.values(*fields, "waiting_first_by"):
         row = _insight_row(values)
+        row["waiting_first_by"] = values["waiting_first_by"]
         if sort_field is not None:
             row["sort_value"] = values[sort_field]
         rows.append(row)
@@ -317,8 +331,10 @@ def knowledge_rows(queryset, *, sort_field: str | None = None) -> list[dict]:
     """Rows of knowledge answers, in the queryset's order (see insight_rows)."""
     rows = []
     related = ("stream", "reviewed_by", "claimed_by", "claim_assigned_by")
+    queryset = queryset.annotate(waiting_first_by=blind.waiting_first_by(KNOWLEDGE))
     for query in queryset.select_related(*related):
         row = _knowledge_row(query)
+        row["waiting_first_by"] = query.waiting_first_by
         if sort_field is not None:
             row["sort_value"] = getattr(query, sort_field)
         rows.append(row)

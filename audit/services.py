@@ -114,6 +114,19 @@ class DecisionConflict(Exception):
             f"{people_time(item.reviewed_at)}."
         )
 
+    def hidden_words(self) -> str:
+        """The message for someone the first decision is hidden from (audit.blind)."""
+        return (
+            f"{self.kind.label} {self.item.pk} was already decided; it waits for a blind second "
+            "review, so its decision is not shown."
+        )
+
+    def words_for(self, viewer_id: int | None) -> str:
+        from audit import blind
+
+        hidden = blind.is_hidden(self.kind.name, self.item.pk, viewer_id)
+        return self.hidden_words() if hidden else str(self)
+
 
 def audit_record(
     *,

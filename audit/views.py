@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit import (
+    blind,
     chain,
     checkpoints,
     exports,
@@ -97,7 +98,7 @@ def review_item_context(request, kind, item_id):
     if kind == "knowledge" and not request.user.has_perm("streams.view_knowledgequery"):
         raise PermissionDenied
     try:
-        context = workspace.item_context(kind, item_id)
+        context = workspace.item_context(kind, item_id, blind_to=blind.blind_viewer(request.user))
     except ValidationError as exc:
         return JsonResponse({"error": {"message": exc.messages[0]}}, status=404)
     if context["pending"] and request.user.has_perm(REVIEW_KINDS[kind].permission):
@@ -183,7 +184,9 @@ def export_csv(request, kind):
     if not request.user.has_perm(exports.EXPORTS[kind].permission):
         raise PermissionDenied
     try:
-        queryset = exports.queryset_for(kind, request.GET)
+        queryset = exports.queryset_for(
+            kind, request.GET, blind_to=blind.blind_viewer(request.user)
+        )
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain")
     return csv_download(request, kind, queryset, dict(request.GET.items()))
@@ -193,7 +196,7 @@ def csv_download(request, kind, queryset, description: dict):
     """Read the first page, record the download, then stream the CSV (also used by the
     admin's export buttons). The first page is read before anything is sent, so a filter
     the database cannot apply is an error page, not a file that stops after its header."""
-    chunks = exports.csv_chunks(kind, queryset)
+    chunks = exports.csv_chunks(kind, queryset, blind_to=blind.blind_viewer(request.user))
     try:
         first = [next(chunks), next(chunks, "")]
     except DatabaseError as exc:

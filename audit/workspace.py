@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audit import blind
 from audit.formats import people_time
 from audit.models import AuditEntry, SavedView
 from audit.queue import capped_count, parse_sort
@@ -26,9 +27,10 @@ HISTORY_LIMIT = 100
 # An item's context
 
 
-def item_context(kind: str, item_id: int) -> dict:
+def item_context(kind: str, item_id: int, *, blind_to: int | None = None) -> dict:
     """The other items of the same conversation in time order, the rule that applied, and
-    the item's own history (every audit entry about it, and its webhook deliveries)."""
+    the item's own history (every audit entry about it, and its webhook deliveries); with
+    `blind_to`, what audit.blind hides from that viewer is left out."""
     review_kind = REVIEW_KINDS.get(kind)
     if review_kind is None:
         raise ValidationError(f"{kind!r} is not a kind of item")
@@ -36,13 +38,14 @@ def item_context(kind: str, item_id: int) -> dict:
     if item is None:
         raise ValidationError(f"there is no {review_kind.label.lower()} {item_id}")
     conversation = item.interaction_id if kind == INSIGHT else item.conversation_id
+    hidden = blind.is_hidden(kind, item.pk, blind_to)
     return {
         "key": f"{kind}:{item.pk}",
         "pending": item.review_status == "pending",
         "conversation": conversation,
-        "timeline": timeline(conversation),
+        "timeline": blind.mask_timeline(timeline(conversation), blind_to),
         "rule": rule_words(item) if kind == INSIGHT else knowledge_rule_words(item),
-        "history": history(kind, item),
+        "history": hidden_history(kind, item) if hidden else history(kind, item),
         "details": (
             [vars(d) for d in summary_details(item.payload or {})]
             if kind == INSIGHT and item.insight_type == SUMMARY_TYPE
@@ -140,6 +143,17 @@ def history(kind: str, item) -> list[dict]:
     ]
     events.sort(key=lambda event: (event[0], event[1]))
     return [{"at": iso(at), "who": who, "what": action_words(what)} for at, _, who, what in events]
+
+
+def hidden_history(kind: str, item) -> list[dict]:
+    """An item's history for someone its decision is hidden from: that it arrived and was
+    decided, no more (who claimed it, when and how it was decided, and what was sent would
+    each tell)."""
+    received = item.received_at if kind == INSIGHT else item.created_at
+    return [
+        {"at": iso(received), "who": "", "what": action_words("received")},
+        {"at": "", "who": "", "what": blind.UNDER_REVIEW_WORDS},
+    ]
 
 
 # The team's progress

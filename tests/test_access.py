@@ -77,8 +77,9 @@ SITE = {
     ("review-progress", None): PAGE,
     ("review-views", None): PAGE,
     ("review-view-delete", (("view_id", 1),)): dict.fromkeys(ROLES, 405) | {"anonymous": 405},
-    # Oversight: officers and admins give second reviews, admins rule, everyone reads figures.
-    ("second-review", None): signed_in(302, auditor=403),
+    # Oversight: officers give second reviews (admins and auditors see the first decisions,
+    # so they give none), admins rule, everyone reads figures.
+    ("second-review", None): signed_in(302, admin=403, auditor=403),
     ("second-review-decide", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
     ("second-review-release", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
     ("adjudication", None): signed_in(302, officer=403, auditor=403),

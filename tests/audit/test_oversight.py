@@ -18,11 +18,20 @@ from tests.factories import make_insight, make_stream
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def officer2(django_user_model):
-    user = django_user_model.objects.create_user(username="oona", password="pw", is_staff=True)
+def _officer(django_user_model, username):
+    user = django_user_model.objects.create_user(username=username, password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name="Compliance officers"))
     return user
+
+
+@pytest.fixture
+def officer2(django_user_model):
+    return _officer(django_user_model, "oona")
+
+
+@pytest.fixture
+def officer3(django_user_model):
+    return _officer(django_user_model, "otto")
 
 
 def sampled_everything(stream=None, share=100.0):
@@ -110,16 +119,29 @@ def test_nobody_second_reviews_their_own_decision(officer, officer2):
         )
 
 
-def test_a_second_review_is_held_for_the_officer_who_opened_it(officer, officer2, gov_admin):
+def test_a_second_review_is_held_for_the_officer_who_opened_it(officer, officer2, officer3):
     sampled_everything()
     item_approve(item=make_insight(), by=officer)
     review = oversight.next_for(officer2)
-    assert oversight.next_for(gov_admin) is None  # held by officer2
+    assert oversight.next_for(officer3) is None  # held by officer2
     assert oversight.next_for(officer2) == review
     with pytest.raises(oversight.SecondReviewConflict, match="open"):
-        oversight.second_review_decide(review=review, by=gov_admin, decision="approve")
+        oversight.second_review_decide(review=review, by=officer3, decision="approve")
     later = timezone.now() + timedelta(minutes=oversight.HOLD_MINUTES + 1)
-    assert oversight.next_for(gov_admin, now=later) == review
+    assert oversight.next_for(officer3, now=later) == review
+
+
+def test_whoever_sees_decisions_under_review_gives_no_second_review(officer, gov_admin, auditor):
+    """Governance admins and auditors may read first decisions while they wait: they are
+    never the blind second officer."""
+    sampled_everything()
+    item_approve(item=make_insight(), by=officer)
+    review = SecondReview.objects.get()
+    for user in (gov_admin, auditor):
+        assert oversight.next_for(user) is None
+        assert "second_reviews" not in oversight.waiting_for(user)
+        with pytest.raises(oversight.SecondReviewConflict, match="not yours to give"):
+            oversight.second_review_decide(review=review, by=user, decision="approve")
 
 
 def test_agreement_is_recorded_beside_the_first_and_changes_nothing(officer, officer2):
@@ -139,13 +161,13 @@ def test_agreement_is_recorded_beside_the_first_and_changes_nothing(officer, off
     assert not SecondReview.objects.to_adjudicate().exists()
 
 
-def test_a_second_review_is_answered_once(officer, officer2, gov_admin):
+def test_a_second_review_is_answered_once(officer, officer2, officer3):
     sampled_everything()
     item_approve(item=make_insight(), by=officer)
     review = oversight.next_for(officer2)
     oversight.second_review_decide(review=review, by=officer2, decision="approve")
     with pytest.raises(oversight.SecondReviewConflict):
-        oversight.second_review_decide(review=review, by=gov_admin, decision="approve")
+        oversight.second_review_decide(review=review, by=officer3, decision="approve")
 
 
 def test_a_second_rejection_needs_a_reason_code(officer, officer2):
@@ -216,6 +238,22 @@ def test_a_ruling_needs_a_comment_and_is_final(officer, officer2, gov_admin):
         oversight.adjudicate(
             review=review, by=gov_admin, ruling="rejected", note="again", reason_code="other"
         )
+
+
+def test_nobody_rules_on_a_disagreement_about_their_own_decision(
+    gov_admin, officer2, django_user_model
+):
+    """A governance admin who also decides items (as the first officer here) is never the
+    one to rule on a disagreement about that decision."""
+    _, review = disagreement(gov_admin, officer2)
+    assert not oversight.to_rule_on(gov_admin).exists()
+    assert oversight.waiting_for(gov_admin)["disagreements"] == 0
+    with pytest.raises(oversight.SecondReviewConflict, match="your own decision"):
+        oversight.adjudicate(review=review, by=gov_admin, ruling="approved", note="mine is right")
+    other = django_user_model.objects.create_user(username="ada", password="pw", is_staff=True)
+    other.groups.add(Group.objects.get(name="Governance admins"))
+    assert list(oversight.to_rule_on(other)) == [review]
+    oversight.adjudicate(review=review, by=other, ruling="approved", note="fee is right")
 
 
 def test_the_blind_item_holds_no_first_decision(officer):

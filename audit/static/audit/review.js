@@ -15,7 +15,13 @@
   const $ = (selector) => document.querySelector(selector);
   const $$ = (selector) => Array.from(document.querySelectorAll(selector));
 
-  const STATUS_LABELS = { pending: "Pending", approved: "Approved", rejected: "Rejected", filtered: "Filtered" };
+  const STATUS_LABELS = {
+    pending: "Pending",
+    approved: "Approved",
+    rejected: "Rejected",
+    filtered: "Filtered",
+    second_review: "Decided: waiting for a blind second review",
+  };
   const KIND_LABELS = { insight: "Insight", knowledge: "Knowledge answer", group: "Group" };
   const FILTER_NAMES = ["stream", "insight_type", "search", "min_confidence", "max_confidence", "status", "sort"];
   const ME = root.dataset.me;
@@ -287,7 +293,7 @@
       ["Received", when(row.received_at)],
     ];
     fields.push(["Status", statusText(row)]);
-    if (row.status !== "pending") {
+    if (row.status !== "pending" && row.status !== "second_review") {
       fields.push(["Decided at", when(row.reviewed_at)]);
       if (row.reason_code) fields.push(["Reason", reasonLabels[row.reason_code] || row.reason_code]);
       if (row.note) fields.push(["Note", row.note]);
