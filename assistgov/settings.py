@@ -216,11 +216,11 @@ CONTENT_SECURITY_POLICY = {
 LOCAL_PASSWORDS = env.bool("LOCAL_PASSWORDS", True)
 AUTHENTICATION_BACKENDS = [
     *(
-        ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+        ["axes.backends.AxesStandaloneBackend", "audit.signin.NormalisedModelBackend"]
         if LOCAL_PASSWORDS
         else []
     ),
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "audit.signin.SingleSignOnBackend",  # allauth's, for single sign-on only
 ]
 
 # Single sign-on: OpenID Connect through django-allauth, on when OIDC_ISSUER is set. Users
@@ -272,7 +272,17 @@ ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*"]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failures from one address across all user names before that address is locked out for
+# every name (a password spray), within the same cool-off time.
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int(
+    "LOGIN_ADDRESS_FAILURE_LIMIT", max(20, AXES_FAILURE_LIMIT), minimum=AXES_FAILURE_LIMIT
+)
+# One reading of a user name for the password check, the lock-out and the trail (NFKC,
+# trimmed, case-folded); a name that is no account's is kept only as a keyed hash.
+AXES_LOCKOUT_PARAMETERS = "audit.signin.lockout_parameters"
+AXES_USERNAME_CALLABLE = "audit.signin.axes_username"
+# What people typed in the user name box stays out of the attempts' stored form data.
+AXES_SENSITIVE_PARAMETERS = ["username", "login"]
 AXES_RESET_ON_SUCCESS = True
 # A lock-out lasts its cool-off time from the failure that caused it; tries while locked
 # do not extend it.

@@ -1,5 +1,6 @@
-"""Access and security events as audit entries (PCI DSS 4.0 10.2.1): sign-in, sign-out,
-failed sign-in (the user name tried and the client's address, never the password),
+"""Access and security events as audit entries (PCI DSS 4.0 10.2.1): sign-in (with the method
+used), sign-out, failed sign-in (the account's name, or for a name that is no account's
+only a keyed hash, and the client's address; never the password or what was typed),
 lock-out (django-axes), access refused (pages, sockets, API tokens) and reads of the audit
 trail. Each is written once, in the "access and security" category."""
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from audit import signin
 from audit.services import Origin, audit_record
 
 
@@ -23,25 +25,50 @@ def lockout_minutes() -> int:
 
 @receiver(user_locked_out, dispatch_uid="audit-lockout")
 def record_lockout(sender, *, request, username, ip_address, **kwargs):
-    """One entry per lock-out: axes signals again for each try while locked, which is not
-    a new lock-out (those carry no failure count)."""
-    if getattr(request, "axes_failures_since_start", None) != settings.AXES_FAILURE_LIMIT:
+    """One entry per lock-out: of a name from an address at the failure limit, of an address
+    for every name at its budget. axes signals again for each try while locked, which is
+    not a new lock-out (those carry no failure count)."""
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures == settings.LOGIN_ADDRESS_FAILURE_LIMIT != settings.AXES_FAILURE_LIMIT:
+        scope = "every user name from this address"
+    elif failures == settings.AXES_FAILURE_LIMIT:
+        scope = "this user name from this address"
+    else:
         return
     audit_record(
         action="security.lockout",
         actor_label="sign-in throttling",
-        object_type="auth.user",
-        object_id=(username or "")[:64],
-        object_repr=username or "(no user name)",
+        **_name_object(username),
         after={
-            "username": username,
+            **_name_fields(username),
             "client_address": ip_address,
-            "failures": settings.AXES_FAILURE_LIMIT,
+            "failures": failures,
+            "locked": scope,
             "locked_for_minutes": lockout_minutes(),
             "page": request.path,
         },
         origin=Origin.from_request(request),
     )
+
+
+def _name_object(lockout_name: str) -> dict:
+    """The object of a throttling entry: the account, or an unknown name by its hash."""
+    if lockout_name.startswith(signin.UNKNOWN_PREFIX):
+        digest = lockout_name.removeprefix(signin.UNKNOWN_PREFIX)
+        return {
+            "object_type": "auth.user",
+            "object_id": "",
+            "object_repr": f"unknown name {digest[:12]}",
+        }
+    return _user_object(lockout_name)
+
+
+def _name_fields(lockout_name: str) -> dict:
+    """A name as the trail keeps it: an account's name, or only whether it exists and the
+    keyed hash of what was typed (audit.signin)."""
+    if lockout_name.startswith(signin.UNKNOWN_PREFIX):
+        return {"name_exists": False, "name_hash": lockout_name.removeprefix(signin.UNKNOWN_PREFIX)}
+    return {"name_exists": True, "username": lockout_name}
 
 
 def _user_object(username: str) -> dict:
@@ -61,7 +88,7 @@ def record_sign_in(sender, *, request, user, **kwargs):
         **_user_object(user.get_username()),
         after={
             "client_address": client_address(request) if request else None,
-            "method": "single sign-on" if "allauth" in getattr(user, "backend", "") else "password",
+            "method": signin.method_of(user),
         },
         origin=Origin.from_request(request),
     )
@@ -81,15 +108,15 @@ def record_sign_out(sender, *, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="audit-sign-in-failed")
 def record_sign_in_failed(sender, *, credentials, request=None, **kwargs):
-    """`credentials` holds what was tried: only the user name is kept (Django already
-    masks the password in it; it is not read here at all)."""
-    username = str(credentials.get("username") or "")[:150]
+    """`credentials` holds what was tried: only the name's reading is kept (an account's
+    name, or whether it exists and a keyed hash), never the password or the typed text."""
+    name = signin.lockout_name(credentials.get("username"))
     audit_record(
         action="security.sign_in_failed",
         actor_label="sign-in",
-        **_user_object(username),
+        **_name_object(name),
         after={
-            "username": username,
+            **_name_fields(name),
             "client_address": client_address(request) if request else None,
             "while_locked_out": bool(getattr(request, "axes_locked_out", False)),
         },
