@@ -17,6 +17,7 @@ class AuditConfig(AppConfig):
     @staticmethod
     def plug_into_streams():
         """streams never imports audit: what it reports comes here through its port."""
+        from audit.denied import denied_summariser
         from audit.head import head_metrics, head_publisher
         from audit.oversight import rule_sampler
         from audit.reports import AuditReports
@@ -25,7 +26,8 @@ class AuditConfig(AppConfig):
         from streams import ports
 
         ports.plug(AuditReports())
-        for task in (head_publisher, chain_verifier, retention_purger, rule_sampler):
+        tasks = (head_publisher, chain_verifier, retention_purger, rule_sampler, denied_summariser)
+        for task in tasks:
             if task not in ports.WORKER_TASKS:
                 ports.WORKER_TASKS.append(task)
         for families in (head_metrics, verification_metrics):

@@ -48,6 +48,26 @@ class AuditEntry(models.Model):
         return f"{when} {self.actor_label} {self.action} {self.object_repr}"
 
 
+class DeniedTally(models.Model):
+    """Refused requests from people not signed in (a page, the review socket, an API call
+    with a bad token) and tries while locked out, counted per source address, minute and
+    kind; each finished minute becomes one audit entry with its count (audit.denied)."""
+
+    source = models.CharField(max_length=45, blank=True)
+    minute = models.DateTimeField()
+    what = models.CharField(max_length=120)
+    count = models.PositiveIntegerField(default=0)
+    example = models.CharField(max_length=200, blank=True, help_text="The first address asked.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "minute", "what"], name="denied_once")
+        ]
+
+    def __str__(self):
+        return f"{self.count} {self.what} refused from {self.source or '?'} at {self.minute}"
+
+
 class ReasonCodeQuerySet(models.QuerySet):
     def active(self):
         return self.filter(active=True)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from audit import signin
+from audit import denied, signin
 from audit.services import Origin, audit_record
 
 
@@ -110,6 +110,13 @@ def record_sign_out(sender, *, request, user, **kwargs):
 def record_sign_in_failed(sender, *, credentials, request=None, **kwargs):
     """`credentials` holds what was tried: only the name's reading is kept (an account's
     name, or whether it exists and a keyed hash), never the password or the typed text."""
+    already_locked = getattr(request, "axes_failures_since_start", None) is None
+    if request is not None and getattr(request, "axes_locked_out", False) and already_locked:
+        # Tries at a locked sign-in are a flood's shape: counted in the minute's summary.
+        denied.tally(
+            source=client_address(request), what="sign-ins while locked out", where=request.path
+        )
+        return
     name = signin.lockout_name(credentials.get("username"))
     audit_record(
         action="security.sign_in_failed",
@@ -118,19 +125,22 @@ def record_sign_in_failed(sender, *, credentials, request=None, **kwargs):
         after={
             **_name_fields(name),
             "client_address": client_address(request) if request else None,
-            "while_locked_out": bool(getattr(request, "axes_locked_out", False)),
         },
         origin=Origin.from_request(request),
     )
 
 
 def record_denied(*, user, where: str, what: str, origin: Origin, role: str = "") -> None:
-    """A page, socket or API call refused to `user` (None or anonymous: not signed in)."""
+    """A page, socket or API call refused to `user`: an entry for a signed-in person; for
+    someone not signed in, a count in the minute's summary (audit.denied)."""
     signed_in = user is not None and user.is_authenticated
+    if not signed_in:
+        kind = "review socket handshakes" if where.startswith("WebSocket") else "page requests"
+        denied.tally(source=origin.client_address, what=kind, where=where)
+        return
     audit_record(
         action="security.denied",
-        actor=user if signed_in else None,
-        actor_label="" if signed_in else "not signed in",
+        actor=user,
         object_type="url",
         object_id="",
         object_repr=where[:200],
@@ -140,15 +150,9 @@ def record_denied(*, user, where: str, what: str, origin: Origin, role: str = ""
 
 
 def record_token_refused(*, where: str, reason: str, origin: Origin) -> None:
-    """An API call with a missing, unknown or revoked token (the token itself is never kept)."""
-    audit_record(
-        action="security.token_refused",
-        actor_label="API client",
-        object_type="url",
-        object_repr=where[:200],
-        after={"address": where[:500], "reason": reason},
-        origin=origin,
-    )
+    """An API call with a missing, unknown or revoked token: counted in the minute's
+    summary (the token itself is never kept)."""
+    denied.tally(source=origin.client_address, what=f"API calls refused: {reason}", where=where)
 
 
 def record_download(

@@ -2,14 +2,17 @@
 with what an investigator needs and never a password or token."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
+from django.utils import timezone
 
 from assistgov.asgi import application
+from audit import denied
 from audit.categories import Category, category_of
 from audit.models import AuditEntry
 from tests.audit.test_exports import download as download_body
@@ -50,15 +53,42 @@ def test_a_failed_sign_in_keeps_the_name_tried_and_the_address_never_the_passwor
     assert not events("security.sign_in")
 
 
-def test_a_lock_out_is_one_entry_and_every_try_while_locked_is_a_failure(client, officer):
+def summaries():
+    """The minutes' summaries of refusals, once the minute has ended."""
+    denied.summarise(now=timezone.now() + timedelta(minutes=1))
+    return events(denied.ACTION)
+
+
+def test_a_lock_out_is_one_entry_and_tries_while_locked_are_counted(client, officer):
     for _ in range(7):
         client.post(
             reverse("login"), {"username": "olivia", "password": "wrong"}, REMOTE_ADDR=ADDRESS
         )
     assert len(events("security.lockout")) == 1
-    failures = events("security.sign_in_failed")
-    assert len(failures) == 7
-    assert [f.after["while_locked_out"] for f in failures][-2:] == [True, True]
+    assert len(events("security.sign_in_failed")) == 5  # the fifth locked the name out
+    (summary,) = summaries()
+    assert summary.after["what"] == "sign-ins while locked out"
+    assert (summary.after["count"], summary.after["source"]) == (2, ADDRESS)
+
+
+def test_a_flood_of_anonymous_handshakes_is_one_entry_with_its_count(transactional_db):
+    async def knock(times):
+        for _ in range(times):
+            communicator = WebsocketCommunicator(
+                application,
+                "/ws/review/",
+                headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")],
+            )
+            communicator.scope["user"] = AnonymousUser()
+            connected, _ = await communicator.connect(timeout=15)
+            assert not connected
+
+    async_to_sync(knock)(50)
+    assert not events("security.denied")
+    (summary,) = summaries()
+    assert summary.after["count"] == 50
+    assert summary.after["what"] == "review socket handshakes"
+    assert summary.object_repr == "50 review socket handshakes from an unknown address"
 
 
 def test_a_refused_page_is_recorded_with_the_role(client, officer):
@@ -70,25 +100,7 @@ def test_a_refused_page_is_recorded_with_the_role(client, officer):
     assert refused.after["what"] == "GET this export"
 
 
-def test_a_refused_socket_is_recorded(transactional_db):
-    async def connect():
-        communicator = WebsocketCommunicator(
-            application,
-            "/ws/review/",
-            headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")],
-        )
-        communicator.scope["user"] = AnonymousUser()
-        connected, _ = await communicator.connect(timeout=15)
-        await communicator.disconnect()
-        return connected
-
-    assert async_to_sync(connect)() is False
-    (refused,) = events("security.denied")
-    assert refused.actor_label == "not signed in"
-    assert refused.object_repr == "WebSocket /ws/review/"
-
-
-def test_a_refused_api_token_is_recorded_without_the_token(client):
+def test_a_refused_api_token_is_counted_without_the_token(client):
     response = client.post(
         "/api/knowledge/search",
         "{}",
@@ -96,17 +108,21 @@ def test_a_refused_api_token_is_recorded_without_the_token(client):
         headers={"Authorization": "Bearer agk_guessed-token"},
     )
     assert response.status_code == 401
-    (refused,) = events("security.token_refused")
-    assert refused.after["reason"] == "a token was sent but it is unknown or revoked"
-    assert "agk_guessed" not in json.dumps(refused.after)
+    (summary,) = summaries()
+    assert summary.after["what"] == (
+        "API calls refused: a token was sent but it is unknown or revoked"
+    )
+    assert "agk_guessed" not in json.dumps(summary.after)
 
 
-def test_a_wrong_metrics_token_is_recorded(client, settings):
+def test_a_wrong_metrics_token_is_counted(client, settings):
     settings.METRICS_TOKEN = "scrape-me"
     client.get("/metrics", headers={"Authorization": "Bearer scrape-m"})
     client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
-    (refused,) = events("security.token_refused")
-    assert refused.after == {"address": "/metrics", "reason": "a wrong metrics token was sent"}
+    (summary,) = summaries()
+    assert summary.after["count"] == 1
+    assert summary.after["what"] == "API calls refused: a wrong metrics token was sent"
+    assert summary.after["first_address_asked"] == "/metrics"
 
 
 def test_downloading_the_audit_trail_is_recorded(client, auditor):
