@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "audit.sessions.SessionLifetimeMiddleware",
     "audit.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -176,6 +177,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 if DEBUG:
     STATIC_ROOT.mkdir(exist_ok=True)
 
+# A signed-in session ends after this long without the person doing anything, and this
+# long after signing in whatever they do (audit.sessions).
+SESSION_IDLE_MINUTES = env.float("SESSION_IDLE_MINUTES", 30.0, minimum=1.0)
+SESSION_MAX_HOURS = env.float("SESSION_MAX_HOURS", 12.0, minimum=0.1)
+SESSION_COOKIE_AGE = int(SESSION_MAX_HOURS * 3600)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", False)
@@ -231,6 +237,10 @@ OIDC_ISSUER = env.str("OIDC_ISSUER", "")
 OIDC_PROVIDER_ID = "sso"
 OIDC_NAME = env.str("OIDC_NAME", "Company sign-in")
 OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", "groups")
+# With `offline_access` among the scopes the provider grants a refresh token, and roles are
+# checked against it this often between sign-ins (audit.sso).
+OIDC_SCOPES = env.list("OIDC_SCOPES", ["openid", "profile", "email", "offline_access"])
+OIDC_SYNC_SECONDS = env.float("OIDC_SYNC_SECONDS", 900.0, minimum=10.0)
 OIDC_ROLE_GROUPS = {
     "Compliance officers": env.list("OIDC_OFFICER_GROUPS", ["assistgov-officers"]),
     "Governance admins": env.list("OIDC_ADMIN_GROUPS", ["assistgov-admins"]),
@@ -247,7 +257,9 @@ SOCIALACCOUNT_PROVIDERS = {
                 "settings": {
                     "server_url": OIDC_ISSUER,
                     "oauth_pkce_enabled": True,
-                    "scope": env.list("OIDC_SCOPES", ["openid", "profile", "email"]),
+                    "scope": OIDC_SCOPES,
+                    # Providers grant offline access (a refresh token) only with consent.
+                    "auth_params": {"prompt": "consent"} if "offline_access" in OIDC_SCOPES else {},
                 },
             }
         ]

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
+from audit import sso
 from streams import views as stream_views
 
 admin.site.site_header = "assistgov"
@@ -16,8 +17,12 @@ class LoginView(auth_views.LoginView):
     """Local passwords and, when OIDC_ISSUER is set, the company's identity provider."""
 
     def get_context_data(self, **kwargs):
+        from audit.sessions import ended_words
+
+        ended = self.request.GET.get("ended", "")
         return {
             **super().get_context_data(**kwargs),
+            "ended": ended_words(ended) if ended in ("idle", "lifetime", "signed-out") else "",
             "sso_name": settings.OIDC_NAME if settings.OIDC_ISSUER else "",
             "sso_url": reverse(
                 "openid_connect_login", kwargs={"provider_id": settings.OIDC_PROVIDER_ID}
@@ -46,7 +51,7 @@ urlpatterns = [
         social_views.login_error,
         name="socialaccount_login_error",
     ),
-    path("accounts/3rdparty/signup/", social_views.signup, name="socialaccount_signup"),
+    path("accounts/3rdparty/signup/", sso.signup_refused, name="socialaccount_signup"),
     path("accounts/3rdparty/", to_login, name="socialaccount_connections"),
     path("accounts/login/", to_login, name="account_login"),
     path("accounts/signup/", to_login, name="account_signup"),

@@ -7,7 +7,8 @@ class AuditConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from audit import lookups, security  # noqa: F401  (security: lock-outs as audit entries)
+        # security: sign-ins and lock-outs as audit entries; sessions: when a session began.
+        from audit import lookups, security, sessions  # noqa: F401
         from audit.roles import on_post_migrate
 
         lookups.register()
@@ -22,11 +23,19 @@ class AuditConfig(AppConfig):
         from audit.oversight import rule_sampler
         from audit.reports import AuditReports
         from audit.retention import retention_purger
+        from audit.sso import sso_syncer
         from audit.verification import chain_verifier, verification_metrics
         from streams import ports
 
         ports.plug(AuditReports())
-        tasks = (head_publisher, chain_verifier, retention_purger, rule_sampler, denied_summariser)
+        tasks = (
+            head_publisher,
+            chain_verifier,
+            retention_purger,
+            rule_sampler,
+            denied_summariser,
+            sso_syncer,
+        )
         for task in tasks:
             if task not in ports.WORKER_TASKS:
                 ports.WORKER_TASKS.append(task)

@@ -28,7 +28,7 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from audit import blind, claims, queue, selectors
+from audit import blind, claims, queue, selectors, sessions
 from audit.middleware import user_time_zone
 from audit.security import record_denied
 from audit.services import (
@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
+CLOSE_SESSION_ENDED = 4401
+SESSION_CHECK_SECONDS = 60.0
 # A send on a socket the page has just closed: daphne's (autobahn's) error, and the OSError
 # the ASGI spec asks servers to raise.
 PAGE_GONE = (Disconnected, OSError)
@@ -229,6 +231,9 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         self.flush_task: asyncio.Task | None = None
         self.bulk_task: asyncio.Task | None = None
         self.health_task: asyncio.Task | None = None
+        if await self._session_ended(active=True):
+            await self.close(code=CLOSE_SESSION_ENDED)
+            return
         try:
             await REVIEW_PAGES.join(self.channel_layer, self)
         except LiveUpdatesUnavailable as exc:
@@ -236,6 +241,27 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_TRY_AGAIN)  # the page reconnects
             return
         await self.accept()
+        self.session_task = asyncio.create_task(self._watch_session())
+
+    async def _session_ended(self, *, active: bool) -> str:
+        """Why this socket's session has ended, or "" (audit.sessions)."""
+        return await database_sync_to_async(sessions.socket_session)(self.scope, active=active)
+
+    async def _watch_session(self):
+        """Ends the page's live updates when its session ends, even while nobody acts."""
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            why = await self._session_ended(active=False)
+            if why:
+                await self._end_session(why)
+                return
+
+    async def _end_session(self, why: str) -> None:
+        try:
+            await self.send_json({"type": "session_ended", "reason": why})
+            await self.close(code=CLOSE_SESSION_ENDED)
+        except PAGE_GONE:
+            logger.debug("review page closed before its session's end was sent")
 
     async def _refuse(self, user, why: str) -> None:
         """Close the socket as forbidden, and record the refusal."""
@@ -245,7 +271,7 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if self.channel_layer is not None and hasattr(self, "filters"):
             await REVIEW_PAGES.leave(self.channel_layer, self)
-        tasks = ("flush_task", "bulk_task", "health_task")
+        tasks = ("flush_task", "bulk_task", "health_task", "session_task")
         for task in (getattr(self, name, None) for name in tasks):
             if task is not None:
                 task.cancel()  # a bulk stops between pages: whole pages stay decided
@@ -258,6 +284,10 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
             message = MESSAGES.validate_python(content)
         except PydanticValidationError as exc:
             await self.send_json({"type": "error", "message": message_problem(exc)})
+            return
+        why = await self._session_ended(active=True)
+        if why:
+            await self._end_session(why)
             return
         handler = getattr(self, f"on_{message.type}")
         try:

@@ -68,6 +68,24 @@ class DeniedTally(models.Model):
         return f"{self.count} {self.what} refused from {self.source or '?'} at {self.minute}"
 
 
+class SsoGrant(models.Model):
+    """A person's standing grant at the identity provider (its refresh token, encrypted with
+    FIELD_ENCRYPTION_KEY), through which their roles are checked on a schedule between
+    sign-ins (audit.sso)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_grant"
+    )
+    refresh_token = models.TextField(help_text="Encrypted.")
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "single sign-on grant"
+
+    def __str__(self):
+        return f"Single sign-on grant of {self.user}"
+
+
 class ReasonCodeQuerySet(models.QuerySet):
     def active(self):
         return self.filter(active=True)

@@ -9,7 +9,8 @@ from asgiref.sync import async_to_sync
 from axes.models import AccessAttempt
 from channels.testing import WebsocketCommunicator
 from django.contrib.admin.utils import quote
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import Group
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistgov.asgi import application
@@ -340,12 +341,14 @@ def test_every_websocket_route_has_a_decision():
 @pytest.mark.parametrize("role", ROLES)
 def test_websocket_routes_admit_exactly_the_roles_decided(role, cast):
     user = cast[role]
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
+    if user is not None:  # signed in as a browser is: with a session cookie
+        browser = Client()
+        browser.force_login(user)
+        headers.append((b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode()))
 
     async def connects(path):
-        communicator = WebsocketCommunicator(
-            application, path, headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")]
-        )
-        communicator.scope["user"] = user or AnonymousUser()
+        communicator = WebsocketCommunicator(application, path, headers=headers)
         connected, _ = await communicator.connect(timeout=15)
         await communicator.disconnect()
         return connected

@@ -24,8 +24,13 @@ async def fresh_layer():
 
 @database_sync_to_async
 def session_cookie(client, user):
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
+    """A session of `user`'s own (as another browser would have): signing one client in as a
+    second user would end the first one's session, and with it their socket."""
+    from django.test import Client
+
+    own = Client()
+    own.force_login(user)
+    return f"sessionid={own.cookies['sessionid'].value}".encode()
 
 
 async def open_socket(client=None, user=None, origin=b"http://testserver"):

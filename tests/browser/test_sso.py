@@ -58,7 +58,12 @@ def identity_provider(live_server, tmp_path, settings):
                         "name": "Company sign-in",
                         "client_id": "assistgov",
                         "secret": SECRET,
-                        "settings": {"server_url": issuer, "oauth_pkce_enabled": True},
+                        "settings": {
+                            "server_url": issuer,
+                            "oauth_pkce_enabled": True,
+                            "scope": ["openid", "profile", "email", "offline_access"],
+                            "auth_params": {"prompt": "consent"},
+                        },
                     }
                 ]
             }
@@ -154,3 +159,95 @@ def test_someone_in_no_mapped_group_is_refused_with_a_clear_page(
     assert refusal.after["groups"] == ["sales"]
     page.goto(f"{live_server.url}/review/")
     page.wait_for_url(re.compile(r"/login/"))  # not signed in
+
+
+def test_between_sign_ins_roles_follow_the_provider_and_leaving_ends_the_session(
+    page, live_server, identity_provider
+):
+    """The provider granted a refresh token at sign-in: the scheduled check reads the
+    person's groups again; removed from every mapped group, they lose their roles and the
+    session they have open."""
+    from audit.models import SsoGrant
+    from audit.sso import sync_from_provider
+
+    people = {"olivia.sso": {"groups": ["assistgov-admins"]}}
+    identity_provider.write_text(json.dumps(people))
+    page.set_default_timeout(SLOW)
+    sign_in_with_the_provider(page, live_server, "olivia.sso")
+    page.wait_for_url(f"{live_server.url}/review/")
+    user = get_user_model().objects.get(username="olivia.sso")
+    assert SsoGrant.objects.filter(user=user).exists()
+    assert "secret" not in SsoGrant.objects.get(user=user).refresh_token  # encrypted
+
+    people["olivia.sso"]["groups"] = ["assistgov-auditors"]
+    identity_provider.write_text(json.dumps(people))
+    assert sync_from_provider()["changed"] == 1
+    assert roles("olivia.sso")[0] == ["Auditors"]
+
+    people["olivia.sso"]["groups"] = ["sales"]  # she left the team
+    identity_provider.write_text(json.dumps(people))
+    assert sync_from_provider()["revoked"] == 1
+    names, user = roles("olivia.sso")
+    assert names == [] and not user.is_staff
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_url(re.compile(r"/login/"))  # her open session ended
+    change = AuditEntry.objects.filter(action="security.roles_from_sso").order_by("id").last()
+    assert change.after["roles"] == [] and change.after["sessions"] == "ended"
+
+
+def test_someone_disabled_at_the_provider_loses_every_role_at_the_next_check(
+    page, live_server, identity_provider
+):
+    from audit.sso import sync_from_provider
+
+    people = {"oona.sso": {"groups": ["assistgov-officers"]}}
+    identity_provider.write_text(json.dumps(people))
+    page.set_default_timeout(SLOW)
+    sign_in_with_the_provider(page, live_server, "oona.sso")
+    page.wait_for_url(f"{live_server.url}/review/")
+    people["oona.sso"]["disabled"] = True
+    identity_provider.write_text(json.dumps(people))
+    assert sync_from_provider()["revoked"] == 1
+    assert roles("oona.sso")[0] == []
+
+
+def test_a_refused_sign_in_takes_the_roles_someone_had(page, live_server, identity_provider):
+    people = {"adam.sso": {"groups": ["assistgov-admins"]}}
+    identity_provider.write_text(json.dumps(people))
+    page.set_default_timeout(SLOW)
+    sign_in_with_the_provider(page, live_server, "adam.sso")
+    page.wait_for_url(f"{live_server.url}/review/")
+    page.click("header .user button[type=submit]")  # log out
+    page.wait_for_url(re.compile(r"/login/"))
+    people["adam.sso"]["groups"] = []
+    identity_provider.write_text(json.dumps(people))
+    sign_in_with_the_provider(page, live_server, "adam.sso")
+    page.get_by_role("heading", name="No role for this account").wait_for()
+    assert roles("adam.sso")[0] == []
+
+
+def test_a_user_name_that_passes_for_another_is_refused(page, live_server, identity_provider):
+    lookalike = "\u0430dmin2"  # a Cyrillic a, then "dmin2"
+    identity_provider.write_text(json.dumps({lookalike: {"groups": ["assistgov-admins"]}}))
+    page.set_default_timeout(SLOW)
+    sign_in_with_the_provider(page, live_server, lookalike)
+    page.get_by_role("heading", name="This user name cannot be used").wait_for()
+    assert "mixes alphabets" in page.content()
+    assert not get_user_model().objects.filter(username=lookalike).exists()
+
+
+def test_an_email_a_local_account_has_gets_a_page_not_an_error(
+    page, live_server, identity_provider, django_user_model
+):
+    django_user_model.objects.create_user(
+        username="admin2", email="admin2@bank.test", password="pw"
+    )
+    people = {"a.sso": {"groups": ["assistgov-officers"], "email": "admin2@bank.test"}}
+    identity_provider.write_text(json.dumps(people))
+    page.set_default_timeout(SLOW)
+    sign_in_with_the_provider(page, live_server, "a.sso")
+    page.get_by_role("heading", name="An account here already has your e-mail address").wait_for()
+    assert "ask a governance admin" in page.content()
+    assert not get_user_model().objects.filter(username="a.sso").exists()
+    refusal = AuditEntry.objects.get(action="security.sign_in_failed")
+    assert refusal.after["reason"] == "its e-mail address is an existing account's"

@@ -781,6 +781,12 @@
       case "updates":
         applyRows(message.items);
         break;
+      case "session_ended": {
+        // To the sign-in page, which says why; back here after signing in.
+        const next = location.pathname + location.search;
+        location.assign(`/login/?${new URLSearchParams({ next, ended: message.reason })}`);
+        break;
+      }
       case "decided": {
         const entry = settle(message.decision_id);
         applyRows(message.items);
@@ -869,7 +875,7 @@
     socket.addEventListener("message", onMessage);
     socket.addEventListener("close", (event) => {
       pill.className = "connection down";
-      if (event.code === 4403) {
+      if (event.code === 4403 || event.code === 4401) {
         pill.textContent = "signed out: sign in again";
         return;
       }
