@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "assistgov.middleware.AsyncWhiteNoiseMiddleware",
     "audit.middleware.RequestContextMiddleware",
+    "audit.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -436,7 +437,10 @@ LOG_FORMAT = env.choice("LOG_FORMAT", "text", ["text", "json"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "streams.context.ContextFilter"}},
+    "filters": {
+        "context": {"()": "streams.context.ContextFilter"},
+        "refusal_without_trace": {"()": "streams.context.RefusalWithoutTrace"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {
@@ -462,6 +466,7 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         # django-axes logs every sign-in at INFO; lock-outs (WARNING) and audit entries stay.
         "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["refusal_without_trace"]},
     },
 }
 

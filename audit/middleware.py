@@ -5,6 +5,7 @@ import uuid
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 from streams.context import request_id
 
@@ -86,3 +87,27 @@ class UserTimeZoneMiddleware(BothWaysMiddleware):
         name = await sync_to_async(user_time_zone)(request.session, user)
         with timezone.override(name):
             return await self.get_response(request)
+
+
+# What a browser or a proxy must never keep a copy of: data answers and downloads.
+NO_STORE_TYPES = ("application/json", "text/csv", "application/x-ndjson", "application/zip")
+
+
+class NoStoreMiddleware(BothWaysMiddleware):
+    """`Cache-Control: no-store` on every JSON answer, export and download: they hold what
+    only the person who asked may see, and a shared machine's cache must not keep it."""
+
+    def __call__(self, request):
+        if self.is_async:
+            return self._acall(request)
+        return self._marked(self.get_response(request))
+
+    async def _acall(self, request):
+        return self._marked(await self.get_response(request))
+
+    @staticmethod
+    def _marked(response):
+        kind = response.get("Content-Type", "")
+        if kind.startswith(NO_STORE_TYPES) or response.has_header("Content-Disposition"):
+            patch_cache_control(response, no_store=True, private=True)
+        return response

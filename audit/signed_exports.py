@@ -164,12 +164,11 @@ def file_name(fmt: str, params: dict) -> str:
 FILTERS = ("category", "actor", "action", "object", "since", "until")
 
 
-def check_file(path, manifest: dict, public_key: str | None) -> tuple[list[str], list[str]]:
+def check_file(path, manifest: dict, public_key: str) -> tuple[list[str], list[str]]:
     """Offline, without the database: (problems, what was checked). The manifest must be
-    signed by `public_key` (the manifest's own key when None: then only the file's
-    agreement with its manifest is shown, not who signed it)."""
+    signed by `public_key`, the key the verifier trusts (never the manifest's own)."""
     problems, checked = [], []
-    key = public_key or str(manifest.get("public_key", ""))
+    key = public_key
     problem = signing.signature_problem(manifest, key)
     if problem:
         problems.append(problem)

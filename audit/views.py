@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 VIEW_INSIGHTS = "streams.view_insight"
 VIEW_AUDIT = "audit.view_auditentry"
+# Saved views are part of the work: whoever reviews keeps them; auditors change nothing.
+SAVE_VIEWS = "streams.review_insight"
+READ_ONLY_VIEWS = "Your role reads and exports; it does not save views."
 
 
 @require_GET
@@ -129,6 +132,8 @@ def review_views(request):
     """The user's saved views and the published ones; POST saves one (by name: a view of
     the same name is replaced). Only governance admins may publish."""
     if request.method == "POST":
+        if not request.user.has_perm(SAVE_VIEWS):
+            return JsonResponse({"error": {"message": READ_ONLY_VIEWS}}, status=403)
         form = SavedViewForm(request.POST)
         if not form.is_valid():
             field, errors = next(iter(form.errors.items()))
@@ -165,6 +170,8 @@ def _view_save(request, data) -> SavedView:
 @login_required
 @permission_required(VIEW_INSIGHTS, raise_exception=True)
 def review_view_delete(request, view_id):
+    if not request.user.has_perm(SAVE_VIEWS):
+        return JsonResponse({"error": {"message": READ_ONLY_VIEWS}}, status=403)
     view = SavedView.objects.filter(pk=view_id).first()
     may = view is not None and (
         view.owner_id == request.user.pk

@@ -14,3 +14,14 @@ class ContextFilter(logging.Filter):
         record.stream = stream_name.get()
         record.request_id = request_id.get()
         return True
+
+
+class RefusalWithoutTrace(logging.Filter):
+    """A refused request (403) is a line in the log, not a stack trace: the refusal is
+    expected, and its record is in the audit trail."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -80,3 +80,12 @@ def test_roles_read_as_words(django_user_model, names, superuser, words):
     user = django_user_model.objects.create_user("u", is_superuser=superuser)
     user.groups.set([Group.objects.get_or_create(name=name)[0] for name in names])
     assert errors.roles(user) == words
+
+
+def test_a_refusal_is_one_log_line_without_a_stack_trace(client, officer, caplog):
+    client.force_login(officer)
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert client.get("/audit/verify/").status_code == 403
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == "Forbidden (Permission denied): /audit/verify/"
+    assert record.exc_info is None and "Traceback" not in caplog.text

@@ -88,3 +88,23 @@ def test_no_template_has_an_inline_event_handler_or_script():
         if handler.search(text) or inline_script.search(text):
             found.append(str(path.relative_to(ROOT)))
     assert not found, found
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "address",
+    [
+        "/export/insights.csv",
+        "/review/progress",
+        "/review/views",
+        "/audit/export/csv/",
+        "/audit/export/csv/manifest/",
+        "/dashboard/health",
+    ],
+)
+def test_exports_and_json_answers_are_never_stored_by_a_cache(client, gov_admin, address):
+    client.force_login(gov_admin)
+    response = client.get(address)
+    assert response.status_code == 200
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"no-store", "private"} <= cache_control

@@ -1,10 +1,11 @@
 """Where outbound connections may go: hosts named in a setting, or public addresses only.
 
 An admin types the URLs of connections and webhook endpoints; a server reachable only from
-inside (the loopback, a private range, a cloud's metadata address) must not become one of
-them unless the deployment says so. A URL is checked when it is saved (`problem`, without
-DNS) and again each time a connection is opened (`check`, after DNS resolution), so a name
-that later resolves to a private address is refused too.
+inside (the loopback, a private range, a cloud's metadata address, an IPv6 form with such an
+IPv4 address inside) must not become one of them unless the deployment says so. A URL is
+checked when it is saved (`problem`, without DNS) and again each time a connection is opened
+(`check`, after DNS resolution), so a name that later resolves to a private address is
+refused too; the connection then goes to the address that was checked (`pin`).
 """
 
 import asyncio
@@ -36,11 +37,36 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+# IPv6 forms that carry an IPv4 address inside, through which a private IPv4 address can
+# be reached (NAT64 64:ff9b::7f00:1 is 127.0.0.1 behind a translator): never "public".
+EMBEDDING_IPV4 = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "64:ff9b::/96",  # NAT64, well-known prefix
+        "64:ff9b:1::/48",  # NAT64, local use
+        "2002::/16",  # 6to4
+        "2001::/32",  # Teredo
+        "::/96",  # IPv4-compatible (deprecated)
+    )
+)
+
+
+def embeds_ipv4(address) -> bool:
+    return isinstance(address, ipaddress.IPv6Address) and any(
+        address in network for network in EMBEDDING_IPV4
+    )
+
+
 def is_public(host: str) -> bool:
     """True for an IP address that is globally reachable (not loopback, private, link-local,
-    shared, reserved or multicast)."""
+    shared, reserved or multicast) and not an IPv6 form with an IPv4 address inside."""
     address = _address(host)
-    return address is not None and address.is_global and not address.is_multicast
+    return (
+        address is not None
+        and address.is_global
+        and not address.is_multicast
+        and not embeds_ipv4(address)
+    )
 
 
 @dataclass(frozen=True)
@@ -84,16 +110,18 @@ class HostPolicy:
     def _under_suffix(self, host: str) -> bool:
         return any(host == s or host.endswith("." + s) for s in self.public_suffixes)
 
-    async def check(self, url: str) -> None:
+    async def check(self, url: str) -> list[str]:
         """Raise HostNotAllowed unless `url` may be used now: named in the setting, or
-        resolving to public addresses only."""
+        resolving to public addresses only. Returns the addresses checked (none for a host
+        named in the setting), so that the connection goes to one of them and not to what
+        a second look-up might answer (DNS rebinding)."""
         problem = self.problem(url)
         if problem:
             raise HostNotAllowed(problem)
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if host in self.allowed:
-            return
+            return []
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
         addresses = await resolve(host, port)  # OSError when it cannot be resolved
         private = sorted({address for address in addresses if not is_public(address)})
@@ -102,6 +130,7 @@ class HostPolicy:
                 f"{host} resolves to {', '.join(private)}, which {self.what} may not use: "
                 f"ask the operator to add {host} to {self.setting} to allow it"
             )
+        return addresses
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
@@ -114,7 +143,19 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
-            await self.policy.check(str(request.url))
+            addresses = await self.policy.check(str(request.url))
         except OSError as exc:  # as httpx reports a name that does not resolve
             raise httpx.ConnectError(f"cannot resolve {request.url.host}: {exc}") from exc
+        if addresses:
+            pin(request, addresses[0])
         return await super().handle_async_request(request)
+
+
+def pin(request: httpx.Request, address: str) -> None:
+    """Send `request` to `address`, the one checked, keeping its host for the Host header
+    and, over TLS, for SNI and the certificate's name."""
+    host = request.url.host
+    if _address(host) is not None:
+        return  # an address already: nothing to look up again
+    request.extensions = {**request.extensions, "sni_hostname": host}
+    request.url = request.url.copy_with(host=address)

@@ -153,10 +153,14 @@ async def reconnect_forever(
 async def open_socket(url: str, token: str | None, settings: ClientSettings) -> ClientConnection:
     """Open a WebSocket with the client's timeouts, keepalive and size limit, with the token
     as a bearer header (None: without one, as for a notification channel's socket)."""
+    pinned = {}
     if settings.host_policy is not None:
-        await settings.host_policy.check(url)
+        addresses = await settings.host_policy.check(url)
+        if addresses:  # connect to the address checked (TLS still names the host)
+            pinned["host"] = addresses[0]
     return await connect(
         url,
+        **pinned,
         additional_headers={"Authorization": f"Bearer {token}"} if token else None,
         open_timeout=settings.open_timeout,
         close_timeout=settings.close_timeout,

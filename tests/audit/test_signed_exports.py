@@ -119,3 +119,39 @@ def test_the_page_s_download_and_its_manifest_agree(client, auditor, tmp_path, c
     (tmp_path / "manifest").write_bytes(response.content)
     verify(tmp_path / "file", tmp_path / "manifest", public_key=signing.public_key_text())
     assert capsys.readouterr().out.rstrip().endswith("export verified")
+
+
+def test_a_file_re_signed_with_another_key_does_not_verify_without_a_key_given(
+    exported, settings, tmp_path
+):
+    """The key inside a manifest proves nothing: without --public-key the verifier trusts
+    the pinned key (AUDIT_PUBLIC_KEY, else the deployment's own), never the manifest's."""
+    trail()
+    path, manifest_path = exported()
+    settings.AUDIT_SIGNING_KEY = "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktISE="
+    forged = signing.sign(
+        {
+            k: v
+            for k, v in json.loads(manifest_path.read_text()).items()
+            if k not in ("signature", "public_key", "format")
+        }
+    )
+    settings.AUDIT_SIGNING_KEY = "dGVzdHMtb25seS1zaWduaW5nLWtleS0wMTIzNDU2Nzg="
+    manifest_path.write_text(json.dumps(forged))
+    with pytest.raises(CommandError, match="signature does not match the pinned public key"):
+        call_command("verify_export", str(path), str(manifest_path))
+
+
+def test_verifying_with_no_key_pinned_says_how_to_pin_one(exported, settings):
+    trail()
+    path, manifest_path = exported()
+    settings.AUDIT_SIGNING_KEY = ""
+    settings.AUDIT_PUBLIC_KEY = ""
+    with pytest.raises(CommandError, match="pass --public-key KEY"):
+        call_command("verify_export", str(path), str(manifest_path))
+    settings.AUDIT_PUBLIC_KEY = signing.public_key_text(
+        signing.Ed25519PrivateKey.from_private_bytes(
+            b"tests-only-signing-key-012345678"
+        ).public_key()
+    )
+    call_command("verify_export", str(path), str(manifest_path))

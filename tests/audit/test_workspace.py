@@ -107,3 +107,13 @@ def test_an_officer_deletes_only_their_own_views(client, officer, gov_admin):
     response = client.post(reverse("review-view-delete", args=[theirs.pk]))
     assert response.status_code == 404
     assert SavedView.objects.filter(pk=theirs.pk).exists()
+
+
+def test_auditors_save_no_views(client, auditor):
+    client.force_login(auditor)
+    response = client.post(reverse("review-views"), {"name": "mine", "query": "status=all"})
+    assert response.status_code == 403
+    assert "does not save views" in response.json()["error"]["message"]
+    assert not SavedView.objects.exists()
+    assert 'id="save-view"' not in client.get(reverse("review")).content.decode()
+    assert client.get(reverse("review-views")).status_code == 200  # published ones to read

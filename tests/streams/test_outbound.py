@@ -136,6 +136,11 @@ def test_region_hosts_are_allowed_without_a_setting(settings):
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
         "http://[::ffff:192.168.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b:1::a00:1]/hook",  # NAT64, local use
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
+        "http://[::7f00:1]/hook",  # IPv4-compatible
     ],
 )
 def test_webhook_endpoints_may_not_point_inside_unless_allowed(settings, url):
@@ -157,6 +162,34 @@ async def test_a_name_that_resolves_inside_is_refused_when_connecting(monkeypatc
         await policy.check("https://receiver.example/hook")
     allowed = hosts.HostPolicy.of("a webhook endpoint", "X", ["receiver.example"])
     await allowed.check("https://receiver.example/hook")  # named in the setting: any address
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch):
+    """A second look-up at connect time could answer a private address (DNS rebinding):
+    the request is sent to the address checked, still naming its host (Host, SNI, the
+    certificate's name)."""
+    lookups = []
+
+    async def resolve(host, port):
+        lookups.append(host)
+        return ["93.184.215.14"]
+
+    sent = []
+
+    async def capture(self, request):
+        sent.append(request)
+        return httpx.Response(204)
+
+    monkeypatch.setattr(hosts, "resolve", resolve)
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", capture)
+    policy = hosts.HostPolicy.of("a webhook endpoint", "WEBHOOK_ALLOWED_HOSTS", [])
+    async with outbound.http_client(policy) as http:
+        await http.post("https://receiver.example:8443/hook", content=b"{}")
+    (request,) = sent
+    assert str(request.url) == "https://93.184.215.14:8443/hook"
+    assert request.headers["Host"] == "receiver.example:8443"
+    assert request.extensions["sni_hostname"] == "receiver.example"
+    assert lookups == ["receiver.example"]
 
 
 async def test_the_guarded_http_client_refuses_before_connecting(settings):

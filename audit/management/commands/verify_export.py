@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.signed_exports import check_file
+from audit.signing import NoPinnedKey, pinned_public_key
 
 
 class Command(BaseCommand):
@@ -20,8 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--public-key",
             help="The signing key's public half, as published (the audit trail page, the "
-            "admin). Without it, the manifest's own key is used, which proves the file "
-            "matches the manifest but not who signed it.",
+            "admin). Default: AUDIT_PUBLIC_KEY, else the public half of AUDIT_SIGNING_KEY; "
+            "never the key the manifest names itself (anyone can re-sign a file).",
         )
 
     def handle(self, *args, **options):
@@ -32,17 +33,17 @@ class Command(BaseCommand):
         if not isinstance(manifest, dict):
             raise CommandError("the manifest is not a JSON object")
         try:
-            problems, checked = check_file(options["file"], manifest, options["public_key"])
+            key = pinned_public_key(options["public_key"])
+        except (NoPinnedKey, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            problems, checked = check_file(options["file"], manifest, key)
         except OSError as exc:
             raise CommandError(f"cannot read the file: {exc}") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise CommandError(f"the file is not an audit export: {exc}") from None
         for line in checked:
             self.stdout.write(f"ok: {line}")
-        if not options["public_key"]:
-            self.stdout.write(
-                "note: no --public-key given: compare the key above with the one published"
-            )
         if problems:
             raise CommandError("export NOT verified: " + "; ".join(problems))
         self.stdout.write("export verified")

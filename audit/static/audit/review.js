@@ -1099,7 +1099,7 @@
   $("#confirm-reject").addEventListener("click", confirmReject);
   $("#cancel-reject").addEventListener("click", closeReasons);
   $("#show-new").addEventListener("click", showNew);
-  $("#save-view").addEventListener("click", saveView);
+  $("#save-view")?.addEventListener("click", saveView);
   $("#views").addEventListener("change", (event) => applyView(event.target.value));
   for (const button of $$(".pager button")) button.addEventListener("click", () => goto(button.dataset.page));
   for (const tab of $$(".tab")) tab.addEventListener("click", () => setScope(tab.dataset.scope));
