@@ -57,8 +57,8 @@ def roles(user) -> str:
 
 
 def permission_denied(request, exception=None):
-    from audit.security import record_denied
-    from audit.services import Origin
+    from audit.trail.access import record_denied
+    from audit.trail.record import Origin
 
     where = place(request.path)
     role = roles(request.user)

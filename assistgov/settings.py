@@ -56,15 +56,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "assistgov.middleware.AsyncWhiteNoiseMiddleware",
-    "audit.middleware.RequestContextMiddleware",
-    "audit.middleware.NoStoreMiddleware",
+    "audit.people.middleware.RequestContextMiddleware",
+    "audit.people.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "audit.sessions.SessionLifetimeMiddleware",
-    "audit.middleware.UserTimeZoneMiddleware",
+    "audit.people.sessions.SessionLifetimeMiddleware",
+    "audit.people.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -75,10 +75,15 @@ MIDDLEWARE = [
 ROOT_URLCONF = "assistgov.urls"
 ASGI_APPLICATION = "assistgov.asgi.application"
 
+# audit is one app made of packages by feature; each keeps its own templates and static
+# files beside its code (audit/review/templates, audit/review/static, ...).
+AUDIT_PACKAGES = [
+    BASE_DIR / "audit" / name for name in ("trail", "people", "oversight", "review", "reports")
+]
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates", *(package / "templates" for package in AUDIT_PACKAGES)],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -159,6 +164,9 @@ USE_TZ = True
 FORMAT_MODULE_PATH = ["assistgov.formats"]
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [
+    package / "static" for package in AUDIT_PACKAGES if (package / "static").is_dir()
+]
 # Where collectstatic gathers the static files that WhiteNoise serves when DEBUG is off.
 STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
@@ -179,7 +187,7 @@ if DEBUG:
     STATIC_ROOT.mkdir(exist_ok=True)
 
 # A signed-in session ends after this long without the person doing anything, and this
-# long after signing in whatever they do (audit.sessions).
+# long after signing in whatever they do (audit.people.sessions).
 SESSION_IDLE_MINUTES = env.float("SESSION_IDLE_MINUTES", 30.0, minimum=1.0)
 SESSION_MAX_HOURS = env.float("SESSION_MAX_HOURS", 12.0, minimum=0.1)
 SESSION_COOKIE_AGE = int(SESSION_MAX_HOURS * 3600)
@@ -223,11 +231,11 @@ CONTENT_SECURITY_POLICY = {
 LOCAL_PASSWORDS = env.bool("LOCAL_PASSWORDS", True)
 AUTHENTICATION_BACKENDS = [
     *(
-        ["axes.backends.AxesStandaloneBackend", "audit.signin.NormalisedModelBackend"]
+        ["axes.backends.AxesStandaloneBackend", "audit.people.signin.NormalisedModelBackend"]
         if LOCAL_PASSWORDS
         else []
     ),
-    "audit.signin.SingleSignOnBackend",  # allauth's, for single sign-on only
+    "audit.people.signin.SingleSignOnBackend",  # allauth's, for single sign-on only
 ]
 
 # Single sign-on: OpenID Connect through django-allauth, on when OIDC_ISSUER is set. Users
@@ -239,7 +247,7 @@ OIDC_PROVIDER_ID = "sso"
 OIDC_NAME = env.str("OIDC_NAME", "Company sign-in")
 OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", "groups")
 # With `offline_access` among the scopes the provider grants a refresh token, and roles are
-# checked against it this often between sign-ins (audit.sso).
+# checked against it this often between sign-ins (audit.people.sso).
 OIDC_SCOPES = env.list("OIDC_SCOPES", ["openid", "profile", "email", "offline_access"])
 OIDC_SYNC_SECONDS = env.float("OIDC_SYNC_SECONDS", 900.0, minimum=10.0)
 OIDC_ROLE_GROUPS = {
@@ -275,8 +283,8 @@ if not LOCAL_PASSWORDS and not OIDC_ISSUER:
     )
 if OIDC_ISSUER:  # the sign-in button posts here and is sent on to the identity provider
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = [SELF, OIDC_ISSUER.rstrip("/")]
-SOCIALACCOUNT_ADAPTER = "audit.sso.RoleAdapter"
-ACCOUNT_ADAPTER = "audit.sso.NoSignupAdapter"
+SOCIALACCOUNT_ADAPTER = "audit.people.sso.RoleAdapter"
+ACCOUNT_ADAPTER = "audit.people.sso.NoSignupAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's e-mail never takes over an account
 SOCIALACCOUNT_STORE_TOKENS = False
@@ -292,8 +300,8 @@ LOGIN_ADDRESS_FAILURE_LIMIT = env.int(
 )
 # One reading of a user name for the password check, the lock-out and the trail (NFKC,
 # trimmed, case-folded); a name that is no account's is kept only as a keyed hash.
-AXES_LOCKOUT_PARAMETERS = "audit.signin.lockout_parameters"
-AXES_USERNAME_CALLABLE = "audit.signin.axes_username"
+AXES_LOCKOUT_PARAMETERS = "audit.people.signin.lockout_parameters"
+AXES_USERNAME_CALLABLE = "audit.people.signin.axes_username"
 # What people typed in the user name box stays out of the attempts' stored form data.
 AXES_SENSITIVE_PARAMETERS = ["username", "login"]
 AXES_RESET_ON_SUCCESS = True
@@ -305,7 +313,7 @@ AXES_ENABLE_ADMIN = False  # audit.admin registers the attempts, with audited un
 AXES_VERBOSE = False
 # The client's address is the connection's: behind a reverse proxy, daphne's --proxy-headers
 # sets it from X-Forwarded-For (a header a client could forge is never read here).
-AXES_CLIENT_IP_CALLABLE = "audit.security.client_address"
+AXES_CLIENT_IP_CALLABLE = "audit.people.security.client_address"
 
 # Outbound connections. Connections' custom base URLs must name one of these hosts (else
 # only Genesys Cloud's region hosts, at public addresses); webhook endpoints may use any

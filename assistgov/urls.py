@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
-from audit import sso
+from audit.people import sso
 from streams import views as stream_views
 
 admin.site.site_header = "assistgov"
@@ -17,7 +17,7 @@ class LoginView(auth_views.LoginView):
     """Local passwords and, when OIDC_ISSUER is set, the company's identity provider."""
 
     def get_context_data(self, **kwargs):
-        from audit.sessions import ended_words
+        from audit.people.sessions import ended_words
 
         ended = self.request.GET.get("ended", "")
         return {

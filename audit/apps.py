@@ -7,24 +7,33 @@ class AuditConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        # security: sign-ins and lock-outs as audit entries; sessions: when a session began.
-        from audit import lookups, security, sessions  # noqa: F401
-        from audit.roles import on_post_migrate
+        from audit.people.roles import on_post_migrate
+        from audit.review import lookups
 
+        self.connect_receivers()
         lookups.register()
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="audit-roles")
         self.plug_into_streams()
 
     @staticmethod
+    def connect_receivers():
+        """The packages' signal receivers, connected as their modules load: sign-ins and
+        lock-outs as audit entries, when a session began, claims released at sign-out, a
+        ruling applied to its item, second reviews purged with their items."""
+        from audit.oversight import sampling  # noqa: F401
+        from audit.people import security, sessions  # noqa: F401
+        from audit.review import claims, services  # noqa: F401
+
+    @staticmethod
     def plug_into_streams():
         """streams never imports audit: what it reports comes here through its port."""
-        from audit.denied import denied_summariser
-        from audit.head import head_metrics, head_publisher
-        from audit.oversight import rule_sampler
-        from audit.reports import AuditReports
-        from audit.retention import retention_purger
-        from audit.sso import sso_syncer
-        from audit.verification import chain_verifier, verification_metrics
+        from audit.oversight.sampling import rule_sampler
+        from audit.people.sso import sso_syncer
+        from audit.trail.denied import denied_summariser
+        from audit.trail.head import head_metrics, head_publisher
+        from audit.trail.port import AuditReports
+        from audit.trail.retention import retention_purger
+        from audit.trail.verification import chain_verifier, verification_metrics
         from streams import ports
 
         ports.plug(AuditReports())

@@ -1,7 +1,5 @@
-from django.urls import path
+"""Every WebSocket route of audit's packages."""
 
-from audit.consumers import ReviewConsumer
+from audit.review.routing import websocket_urlpatterns
 
-websocket_urlpatterns = [
-    path("ws/review/", ReviewConsumer.as_asgi(), name="ws-review"),
-]
+__all__ = ["websocket_urlpatterns"]

@@ -1,11 +1,13 @@
-"""One vocabulary for the codes people would otherwise read: insight types and the
-system parts that act in the audit trail."""
+"""The words people read for codes, shared by every package: insight types' labels, the
+reason codes a decision gives, and what a decision's note or correction may hold. Labels and
+codes are tables admins keep; a type without a label reads as its code in words."""
 
-from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
 from django.db.models import OuterRef, Subquery
-from django.utils.text import capfirst
 
-from audit.models import TypeLabel
+from streams.genesys.frames import scrub_nul
 from streams.genesys.payloads import type_words
 
 DEFAULT_TYPE_LABELS = {
@@ -33,79 +35,73 @@ def type_label_subquery(code_field: str = "insight_type") -> Subquery:
     return Subquery(TypeLabel.objects.filter(code=OuterRef(code_field)).values("label")[:1])
 
 
-# What an audit action reads as in an item's history ("insight.approve": "Approved").
-ACTION_WORDS = {
-    "approve": "Approved",
-    "reject": "Rejected",
-    "correct": "Text fixed",
-    "claim": "Claimed",
-    "release": "Released",
-    "skip": "Skipped",
-    "assign": "Assigned",
-    "give": "Second review given",
-    "request": "Change requested (four-eyes)",
-    "accept": "Change accepted and applied",
-    "decline": "Change declined",
-    "withdraw": "Change withdrawn",
-    "expire": "Change request expired",
-    "emergency_stop": "Stopped at once (emergency stop)",
-    "send": "Sent to Genesys",
-    "fail": "Could not be sent to Genesys",
-    "rule": "Ruled on a disagreement",
-    "overrule": "Decision changed by a ruling",
-    "auto_decide": "Decided by a rule",
-    "query": "Searched",
-    "download": "Downloaded",
-    "received": "Received",
-    "decided": "Decided by a rule",
-    "create": "Created",
-    "change": "Changed",
-    "update": "Changed",
-    "delete": "Deleted",
-    "start": "Started",
-    "stop": "Stopped",
-    "disable": "Turned off",
-    "redeliver": "Sent again",
-    "import": "Imported",
-    "publish": "Published",
-    "unpublish": "Unpublished",
-    "run_start": "Stream worker started it",
-    "run_stop": "Stream worker stopped it",
-    "run_channels_full": "Channels full: new conversations wait",
-    "run_channels_room": "Channels have room again",
-    "run_reconciled": "Reconciled with Genesys' counts",
-    "check": "Connection checked",
-    "sign_in": "Signed in",
-    "sign_out": "Signed out",
-    "sign_in_failed": "Sign-in failed",
-    "lockout": "Locked out",
-    "unlock": "Unlocked",
-    "lift": "Lifted",
-    "purge": "Purged by retention",
-    "denied": "Refused access",
-    "token_refused": "API token refused",
-    "view": "Opened the audit trail",
-    "verify": "Chain verified",
-    "chain_broken": "Chain found broken",
-}
+class ReasonCodeQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(active=True)
 
 
-# Object types that are not models.
-OBJECT_WORDS = {"audit.chain": "Audit trail", "url": "Address", "export": "Export"}
+class ReasonCode(models.Model):
+    """Why an officer rejects (or notes on approval): a list admins keep."""
+
+    code = models.CharField(
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9_-]+$", "Lower-case letters, digits, - and _.")],
+    )
+    label = models.CharField(max_length=200)
+    active = models.BooleanField(default=True, help_text="Inactive codes are kept for history.")
+    position = models.PositiveIntegerField(default=0, help_text="Order in the review page.")
+
+    objects = ReasonCodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "code"]
+
+    def __str__(self):
+        return f"{self.code}: {self.label}"
+
+    def audit_snapshot(self) -> dict:
+        return {"code": self.code, "label": self.label, "active": self.active}
 
 
-def object_kind(object_type: str) -> str:
-    """An entry's object type in words: the model's name where it is one ("Stream
-    configuration"), else the type's code in words ("export" -> "Export")."""
-    if object_type in OBJECT_WORDS:
-        return OBJECT_WORDS[object_type]
-    try:
-        return capfirst(apps.get_model(object_type)._meta.verbose_name)
-    except (LookupError, ValueError):
-        return type_words(object_type.rsplit(".", 1)[-1])
+class TypeLabel(models.Model):
+    """What people read for an insight type's code ("compliance_flag": "Compliance flag").
+
+    Defaults are created by a migration; admins may rename. A type without a row reads as
+    its code in words ("new_kind" -> "New kind"); CSVs keep the code in its own column.
+    """
+
+    code = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "insight type label"
+
+    def __str__(self):
+        return f"{self.label} ({self.code})"
+
+    def audit_snapshot(self) -> dict:
+        return {"code": self.code, "label": self.label}
 
 
-def action_words(action: str) -> str:
-    """An audit action in words: the verb after the object's name, or the code in words."""
-    verb = action.rsplit(".", 1)[-1]
-    return ACTION_WORDS.get(verb) or ACTION_WORDS.get(action) or type_words(action)
+NOTE_MAX_LENGTH = 2000
+CORRECTION_MAX_LENGTH = 2000
+
+
+def reason_code_check(reason_code: str) -> None:
+    """ValidationError unless `reason_code` is one of the active codes."""
+    if not ReasonCode.objects.active().filter(code=reason_code or "").exists():
+        codes = ", ".join(ReasonCode.objects.active().values_list("code", flat=True))
+        raise ValidationError(
+            f"A rejection needs a reason code: {reason_code!r} is not one of {codes}."
+            if reason_code
+            else f"A rejection needs a reason code: one of {codes}."
+        )
+
+
+def bounded(text: str, what: str, limit: int) -> str:
+    text = scrub_nul((text or "").strip())
+    if len(text) > limit:
+        raise ValidationError(f"The {what} is {len(text)} characters; the limit is {limit}.")
+    return text

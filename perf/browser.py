@@ -20,6 +20,18 @@ import tempfile
 import time
 import uuid
 
+from perf.csvpages import fill
+from perf.runner import (
+    MANAGE,
+    Unmeasured,
+    child_env,
+    free_port,
+    measured,
+    percentile,
+    scratch_config,
+    wait_for,
+)
+
 KEYS = (
     "review_first_page_ms",
     "review_page_next_ms",
@@ -52,7 +64,7 @@ new MutationObserver(() => {
 """
 
 
-def measure(sim_url: str, plan, bench) -> dict:
+def measure(sim_url: str, plan) -> dict:
     """(In a child, on its scratch database.) The backlog, a live stream on the simulator,
     `serve` with them, and Chromium logged in as an officer."""
     from django.contrib.auth.models import Group, User
@@ -61,9 +73,9 @@ def measure(sim_url: str, plan, bench) -> dict:
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        raise bench.Unmeasured("Chromium is not installed (apt-get install chromium)")
-    bench._fill(plan.backlog, decided_every=None)
-    connection, matrix = bench._scratch_config(sim_url, name="live")
+        raise Unmeasured("Chromium is not installed (apt-get install chromium)")
+    fill(plan.backlog, decided_every=None)
+    connection, matrix = scratch_config(sim_url, name="live")
     stream = StreamConfig.objects.create(
         name="live", connection=connection, confidence_matrix=matrix, enabled=True
     )
@@ -71,11 +83,11 @@ def measure(sim_url: str, plan, bench) -> dict:
     password = uuid.uuid4().hex
     officer = User.objects.create_user("bench-officer", password=password, is_staff=True)
     officer.groups.add(Group.objects.get(name="Compliance officers"))
-    port = bench._free_port()
+    port = free_port()
     # As in production: DEBUG off, the static files gathered first (WhiteNoise serves them).
     with tempfile.TemporaryDirectory(prefix="assistgov-static-") as static:
-        env = {**bench.child_env(), "STATIC_ROOT": static}
-        manage = [sys.executable, str(bench.MANAGE)]
+        env = {**child_env(), "STATIC_ROOT": static}
+        manage = [sys.executable, str(MANAGE)]
         subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True)
         server = subprocess.Popen(
             [*manage, "serve", "--no-simulator", "--port", str(port)],
@@ -83,20 +95,18 @@ def measure(sim_url: str, plan, bench) -> dict:
             stdout=subprocess.DEVNULL,
         )
         try:
-            bench._wait_for(f"http://127.0.0.1:{port}/healthz", server, "manage.py serve")
-            return _in_chromium(
-                chromium, f"http://127.0.0.1:{port}", password, plan.decisions, bench
-            )
+            wait_for(f"http://127.0.0.1:{port}/healthz", server, "manage.py serve")
+            return _in_chromium(chromium, f"http://127.0.0.1:{port}", password, plan.decisions)
         finally:
             server.terminate()
             server.wait(60)
 
 
-def _in_chromium(chromium: str, base: str, password: str, decisions: int, bench) -> dict:
+def _in_chromium(chromium: str, base: str, password: str, decisions: int) -> dict:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        raise bench.Unmeasured("Playwright is not installed (pip install playwright)") from None
+        raise Unmeasured("Playwright is not installed (pip install playwright)") from None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
@@ -105,7 +115,7 @@ def _in_chromium(chromium: str, base: str, password: str, decisions: int, bench)
             page.add_init_script(TIMING)
             figures = {"review_first_page_ms": _first_page(page, base, password)}
             figures["review_page_next_ms"] = _next_pages(page)
-            figures.update(_decisions(page, decisions, bench))
+            figures.update(_decisions(page, decisions))
             figures["review_main_thread_busy"] = _busy_share(page)
             return figures
         finally:
@@ -143,7 +153,7 @@ def _next_pages(page, pages: int = 5) -> float:
     return round(statistics.median(samples), 1)
 
 
-def _decisions(page, decisions: int, bench) -> dict:
+def _decisions(page, decisions: int) -> dict:
     """`decisions` approvals from the keyboard, the page turned when it has no pending row
     left; each timed in the page, from the key to the confirmed row."""
     for n in range(decisions):
@@ -151,9 +161,9 @@ def _decisions(page, decisions: int, bench) -> dict:
         page.keyboard.press("a")
         page.wait_for_function("(n) => window.__bench.done.length > n", arg=n, polling=50)
     times = page.evaluate("() => window.__bench.done")
-    p95 = bench._percentile(times, 95)
+    p95 = percentile(times, 95)
     why = f"{len(times)} decision(s) timed; a p95 needs two or more"
-    return bench.measured("review_key_p95_ms", p95, why)
+    return measured("review_key_p95_ms", p95, why)
 
 
 def _next_pending(page) -> None:

@@ -24,6 +24,20 @@ from pathlib import Path
 
 from django.conf import settings
 
+from perf.live import commit_figures, measure_live, with_commit_poller
+from perf.runner import (
+    MANAGE,
+    RUN_ID,
+    START_SECONDS,
+    Unmeasured,
+    child_env,
+    free_port,
+    login_cookie,
+    renamed,
+    scratch_config,
+    wait_for,
+)
+
 SCALED_STREAMS = 4
 SCALED_WEB = 2
 SCALED_WORKERS = 2
@@ -89,15 +103,15 @@ class Processes(contextlib.ExitStack):
                 process.kill()
 
 
-def measure(sim_url: str, plan, bench) -> dict:
+def measure(sim_url: str, plan) -> dict:
     """The scaled section's figures (see the module's docstring)."""
     from streams.models import StreamConfig, StreamStatus
 
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        raise bench.Unmeasured("the scaled deployment needs DATABASE_URL on PostgreSQL")
+        raise Unmeasured("the scaled deployment needs DATABASE_URL on PostgreSQL")
     if not settings.REDIS_URL:
-        raise bench.Unmeasured("the scaled deployment needs REDIS_URL")
-    connection, matrix = bench._scratch_config(sim_url)
+        raise Unmeasured("the scaled deployment needs REDIS_URL")
+    connection, matrix = scratch_config(sim_url)
     streams = []
     for n in range(1, SCALED_STREAMS + 1):
         stream = StreamConfig.objects.create(
@@ -105,27 +119,25 @@ def measure(sim_url: str, plan, bench) -> dict:
         )
         StreamStatus.objects.get_or_create(stream=stream)  # no resume point: live events only
         streams.append(stream.pk)
-    cookie = bench.login_cookie()
-    env = bench.child_env()
+    cookie = login_cookie()
+    env = child_env()
     with Processes() as processes:
-        ports = [bench._free_port() for _ in range(SCALED_WEB)]
+        ports = [free_port() for _ in range(SCALED_WEB)]
         for n, port in enumerate(ports, 1):
             daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
             command = [sys.executable, *daphne, "assistgov.asgi:application"]
             processes.start(f"web-{n}", command, env)
         workers = [f"bench-worker-{n}" for n in range(1, SCALED_WORKERS + 1)]
         for name in workers:
-            command = [sys.executable, str(bench.MANAGE), "runstreams", "--worker-id", name]
+            command = [sys.executable, str(MANAGE), "runstreams", "--worker-id", name]
             processes.start(name, command, env)
         for n, port in enumerate(ports, 1):
             name = f"web-{n}"
-            bench._wait_for(f"http://127.0.0.1:{port}/healthz", processes.running[name], name)
-        _wait_shared(streams, workers, processes, bench)
-        figures, seen = bench.with_commit_poller(
-            lambda: asyncio.run(bench._measure_live(ports, cookie, plan))
-        )
-        live = bench.commit_figures(figures, seen, plan)
-        failover = _failover(sim_url, streams, workers[0], processes, bench)
+            wait_for(f"http://127.0.0.1:{port}/healthz", processes.running[name], name)
+        _wait_shared(streams, workers, processes)
+        figures, seen = with_commit_poller(lambda: asyncio.run(measure_live(ports, cookie, plan)))
+        live = commit_figures(figures, seen, plan)
+        failover = _failover(sim_url, streams, workers[0], processes)
     return {**scaled_names(live), **failover}
 
 
@@ -142,10 +154,8 @@ LIVE_NAMES = {
 
 def scaled_names(live: dict) -> dict:
     """The live figures (and the reasons of those not measured) under their scaled names."""
-    from perf.bench import _renamed
-
     kept = {key: value for key, value in live.items() if key.removesuffix("_why") in LIVE_NAMES}
-    return _renamed(kept, LIVE_NAMES)
+    return renamed(kept, LIVE_NAMES)
 
 
 def _holders(streams: list[int]) -> dict[int, tuple[str, str]]:
@@ -155,10 +165,10 @@ def _holders(streams: list[int]) -> dict[int, tuple[str, str]]:
     return {pk: (worker, state) for pk, worker, state in rows}
 
 
-def _wait_shared(streams, workers, processes, bench) -> None:
+def _wait_shared(streams, workers, processes) -> None:
     """Until every stream is connected and the workers share them evenly."""
     even = len(streams) // len(workers)
-    deadline = time.monotonic() + bench.START_SECONDS + settings.STREAMS_LEASE_SECONDS * 4
+    deadline = time.monotonic() + START_SECONDS + settings.STREAMS_LEASE_SECONDS * 4
     while True:
         processes.check()
         holders = _holders(streams)
@@ -168,13 +178,13 @@ def _wait_shared(streams, workers, processes, bench) -> None:
         ):
             return
         if time.monotonic() > deadline:
-            raise bench.Unmeasured(
+            raise Unmeasured(
                 f"the streams were not connected and shared within the bound: {holders}"
             )
         time.sleep(0.2)
 
 
-def _failover(sim_url: str, streams: list[int], victim: str, processes, bench) -> dict:
+def _failover(sim_url: str, streams: list[int], victim: str, processes) -> dict:
     """Kill `victim`; the seconds until the other worker stored an event of its streams,
     then every event accounted for."""
     import httpx
@@ -186,11 +196,11 @@ def _failover(sim_url: str, streams: list[int], victim: str, processes, bench) -
     killed_at = time.time()
     last = Insight.objects.filter(stream_id__in=theirs).order_by("-pk").values_list("pk", flat=True)
     after = next(iter(last), 0)
-    bound = settings.STREAMS_LEASE_SECONDS * 4 + bench.START_SECONDS
+    bound = settings.STREAMS_LEASE_SECONDS * 4 + START_SECONDS
     while not Insight.objects.filter(stream_id__in=theirs, pk__gt=after).exists():
         processes.check()
         if time.time() - killed_at > bound:
-            raise bench.Unmeasured(
+            raise Unmeasured(
                 f"no event of the killed worker's streams was stored within {bound:.0f} s"
             )
         time.sleep(0.02)
@@ -215,7 +225,6 @@ def _failover(sim_url: str, streams: list[int], victim: str, processes, bench) -
 def _account(streams: list[int], generated: int) -> tuple[int, int]:
     """Events (by the simulator's sequence) each stream owes up to `generated` and has not
     stored, and events it stored more than once, summed over the streams."""
-    from perf.bench import RUN_ID
     from streams.models import Insight
     from streams.simulator.generator import event_seq
 

@@ -14,20 +14,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistgov.asgi import application
-from audit.models import (
-    AuditEntry,
-    LegalHold,
-    OversightSettings,
-    ReasonCode,
-    RetentionPolicy,
-    SavedView,
-    SecondReview,
-    StreamSampling,
-    TypeLabel,
-    WorkspaceSettings,
-)
+from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
+from audit.review.models import SavedView, WorkspaceSettings
 from audit.routing import websocket_urlpatterns
-from audit.services import audit_record
+from audit.trail.models import AuditEntry, LegalHold, RetentionPolicy
+from audit.trail.record import audit_record
+from audit.vocabulary import ReasonCode, TypeLabel
 from streams.models import (
     ApiToken,
     ChangeRequest,

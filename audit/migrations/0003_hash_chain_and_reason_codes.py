@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 def chain_existing_entries(apps, schema_editor):
-    from audit.chain import GENESIS, compute_hash
+    from audit.trail.chain import GENESIS, compute_hash
 
     AuditEntry = apps.get_model("audit", "AuditEntry")
     previous = GENESIS
@@ -17,7 +17,7 @@ def chain_existing_entries(apps, schema_editor):
 
 
 def create_reason_codes(apps, schema_editor):
-    from audit.roles import ensure_reason_codes
+    from audit.people.roles import ensure_reason_codes
 
     ensure_reason_codes(apps)
 

@@ -2,13 +2,13 @@ from django.db import migrations
 
 
 def install(apps, schema_editor):
-    from audit import triggers
+    from audit.trail import triggers
 
     triggers.install(schema_editor.connection)
 
 
 def remove(apps, schema_editor):
-    from audit import triggers
+    from audit.trail import triggers
 
     triggers.remove(schema_editor.connection)
 

@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def sync(apps, schema_editor):
-    from audit.roles import sync_roles
+    from audit.people.roles import sync_roles
 
     sync_roles(apps)
 

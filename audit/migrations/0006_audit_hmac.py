@@ -4,8 +4,8 @@ from django.db import migrations, models
 def seal_existing(apps, schema_editor):
     """Entries written before the chain had HMACs are sealed now, with the current key, and
     the triggers come back with TRUNCATE refused too (PostgreSQL)."""
-    from audit import triggers
-    from audit.chain import current_key_id, seal
+    from audit.trail import triggers
+    from audit.trail.chain import current_key_id, seal
 
     AuditEntry = apps.get_model("audit", "AuditEntry")
     connection = schema_editor.connection

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 def reinstall_triggers(apps, schema_editor):
     """The delete trigger now lets a purge permit through (see audit.triggers)."""
-    from audit import triggers
+    from audit.trail import triggers
 
     triggers.remove(schema_editor.connection)
     triggers.install(schema_editor.connection)

@@ -4,14 +4,14 @@ from django.db import migrations, models
 def remove_triggers(apps, schema_editor):
     """SQLite rebuilds the permits table to add columns; the entries' delete trigger, which
     reads that table, would stop the rename."""
-    from audit import triggers
+    from audit.trail import triggers
 
     triggers.remove(schema_editor.connection)
 
 
 def install_triggers(apps, schema_editor):
     """Permits are now append-only and must name their checkpoint (see audit.triggers)."""
-    from audit import triggers
+    from audit.trail import triggers
 
     triggers.install(schema_editor.connection)
 

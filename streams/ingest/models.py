@@ -35,7 +35,7 @@ class Insight(Reviewable):
             )
         ]
         indexes = [
-            # The review queue's order (see audit.selectors), without a sort.
+            # The review queue's order (see audit.review.selectors), without a sort.
             models.Index(
                 fields=["review_status", "confidence", "id"], name="insight_status_confidence"
             ),

@@ -2,9 +2,10 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from audit import triggers
-from audit.models import AuditEntry, ReasonCode
-from audit.services import audit_record
+from audit.trail import triggers
+from audit.trail.models import AuditEntry
+from audit.trail.record import audit_record
+from audit.vocabulary import ReasonCode
 from tests.factories import make_stream
 
 pytestmark = pytest.mark.django_db

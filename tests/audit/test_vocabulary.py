@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from audit import dashboard
-from audit.models import AuditEntry, TypeLabel
-from audit.vocabulary import type_label
+from audit.reports import dashboard
+from audit.trail.models import AuditEntry
+from audit.vocabulary import TypeLabel, type_label
 from streams.models import ConfidenceRule, Insight
 from tests.factories import make_insight, make_stream
 

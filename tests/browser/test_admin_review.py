@@ -2,7 +2,7 @@
 
 import pytest
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.models import Insight
 from tests.browser.conftest import log_in
 from tests.factories import make_insight

@@ -5,8 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.contrib.auth.models import Group
 
-from audit.models import AuditEntry, OversightSettings, SecondReview
-from audit.services import item_approve
+from audit.oversight.models import OversightSettings, SecondReview
+from audit.review.services import item_approve
+from audit.trail.models import AuditEntry
 from streams.models import Insight
 from tests.browser.conftest import log_in
 from tests.factories import make_insight

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from tests.conftest import need
 from tests.test_processes import free_port
 
@@ -167,8 +167,8 @@ def test_between_sign_ins_roles_follow_the_provider_and_leaving_ends_the_session
     """The provider granted a refresh token at sign-in: the scheduled check reads the
     person's groups again; removed from every mapped group, they lose their roles and the
     session they have open."""
-    from audit.models import SsoGrant
-    from audit.sso import sync_from_provider
+    from audit.people.models import SsoGrant
+    from audit.people.sso import sync_from_provider
 
     people = {"olivia.sso": {"groups": ["assistgov-admins"]}}
     identity_provider.write_text(json.dumps(people))
@@ -198,7 +198,7 @@ def test_between_sign_ins_roles_follow_the_provider_and_leaving_ends_the_session
 def test_someone_disabled_at_the_provider_loses_every_role_at_the_next_check(
     page, live_server, identity_provider
 ):
-    from audit.sso import sync_from_provider
+    from audit.people.sso import sync_from_provider
 
     people = {"oona.sso": {"groups": ["assistgov-officers"]}}
     identity_provider.write_text(json.dumps(people))

@@ -146,7 +146,7 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
 
 
 def test_the_live_rate_is_the_lower_of_2000_and_a_quarter_of_ingest():
-    from perf.bench import live_rate
+    from perf.live import live_rate
 
     assert live_rate(20_000)[0] == 2000
     assert live_rate(4_000) == (1000, "25% of the ingest figure")
@@ -154,14 +154,14 @@ def test_the_live_rate_is_the_lower_of_2000_and_a_quarter_of_ingest():
 
 
 def test_an_unmeasured_figure_is_printed_with_its_reason():
-    from perf import bench
+    from perf import bench, runner
 
     figures = {
         "quick": True,
         "events": 10,
         "csv_rows": 10,
         "ingest_per_s": 1234.5,
-        **bench.unmeasured(["live_p99_ms"], "no item reached a page in the 2 s window"),
+        **runner.unmeasured(["live_p99_ms"], "no item reached a page in the 2 s window"),
     }
     table = bench.table(figures)
     (line,) = [line for line in table.splitlines() if line.startswith("live_p99_ms")]
@@ -171,12 +171,12 @@ def test_an_unmeasured_figure_is_printed_with_its_reason():
 
 
 def test_a_section_that_fails_leaves_its_figures_unmeasured_with_the_reason(monkeypatch):
-    from perf import bench
+    from perf import bench, live, runner
 
-    monkeypatch.setattr(bench, "MANAGE", bench.MANAGE.with_name("no-such-manage.py"))
+    monkeypatch.setattr(runner, "MANAGE", runner.MANAGE.with_name("no-such-manage.py"))
     logged = []
-    figures = bench._child(
-        "live", "sqlite:///unused", "", bench.Plan(quick=True), log=logged.append
+    figures = runner.child(
+        "live", live.KEYS, "sqlite:///unused", "", runner.Plan(quick=True), log=logged.append
     )
     assert set(bench.SECTION_KEYS["live"]) <= set(figures)
     assert all(figures[key] is None for key in bench.SECTION_KEYS["live"])
@@ -185,9 +185,9 @@ def test_a_section_that_fails_leaves_its_figures_unmeasured_with_the_reason(monk
 
 
 def test_figures_of_a_postgresql_section_keep_their_reasons_under_their_names():
-    from perf import bench
+    from perf import runner
 
-    renamed = bench._renamed(
+    renamed = runner.renamed(
         {"csv_ratio": None, "csv_ratio_why": "x", "changelist_ms": 3.0},
         {"csv_ratio": "csv_ratio_pg", "changelist_ms": "changelist_ms_pg"},
     )
@@ -195,14 +195,14 @@ def test_figures_of_a_postgresql_section_keep_their_reasons_under_their_names():
 
 
 def test_each_figure_is_the_median_of_the_runs_with_the_spread_beside_it():
-    from perf import bench
+    from perf import bench, runner
 
     runs = [
         {"ingest_per_s": 900.0, "live_p99_ms": None, "live_p99_ms_why": "window too short"},
         {"ingest_per_s": 1200.0, "live_p99_ms": 300.0},
         {"ingest_per_s": 1000.0, "live_p99_ms": 420.0},
     ]
-    figures = bench.merged(runs, ("ingest_per_s", "live_p99_ms", "csv_ratio"))
+    figures = runner.merged(runs, ("ingest_per_s", "live_p99_ms", "csv_ratio"))
     assert figures["ingest_per_s"] == 1000.0
     assert figures["ingest_per_s_spread"] == [900.0, 1200.0]
     assert figures["live_p99_ms"] == 360.0  # of the two runs that measured it
@@ -211,7 +211,7 @@ def test_each_figure_is_the_median_of_the_runs_with_the_spread_beside_it():
     table = bench.table({"quick": True, "events": 1, "csv_rows": 1, **figures})
     (line,) = [line for line in table.splitlines() if line.startswith("ingest_per_s")]
     assert "1000.0" in line and "900.0 - 1200.0" in line
-    renamed = bench._renamed(figures, {"ingest_per_s": "ingest_pg_per_s"})
+    renamed = runner.renamed(figures, {"ingest_per_s": "ingest_pg_per_s"})
     assert renamed["ingest_pg_per_s_spread"] == [900.0, 1200.0]
 
 
@@ -228,7 +228,7 @@ def test_the_highest_rate_the_pages_keep_up_with_is_found_by_stepping(
     monkeypatch, offered, limit, steps, found
 ):
     """A fake live section whose pages keep up to `limit` insights/s."""
-    from perf import bench
+    from perf import live, runner
 
     tried = []
 
@@ -237,16 +237,16 @@ def test_the_highest_rate_the_pages_keep_up_with_is_found_by_stepping(
         tried.append(rate)
         yield f"sim-at-{rate}"
 
-    def section(name, database, sim_url, plan, *, log, runs=None):
+    def section(name, keys, database, sim_url, plan, *, log, runs=None):
         rate = int(sim_url.removeprefix("sim-at-"))
         return {"live_p99_ms": 100.0 if rate <= limit else 900.0, "live_delivered_ratio": 1.0}
 
-    monkeypatch.setattr(bench, "simulator", simulator)
-    monkeypatch.setattr(bench, "_section", section)
-    first = section("live", None, f"sim-at-{offered}", None, log=None)
+    monkeypatch.setattr(live, "simulator", simulator)
+    monkeypatch.setattr(live, "section", section)
+    first = section("live", live.KEYS, None, f"sim-at-{offered}", None, log=None)
     figures = {"live_offered_per_s": offered, "ceiling_receive_per_s": 10_000.0, **first}
-    plan = bench.Plan(quick=True, rate_steps=steps)
-    result = bench._max_live_rate(figures, None, plan, log=lambda text: None)
+    plan = runner.Plan(quick=True, rate_steps=steps)
+    result = live.max_live_rate(figures, None, plan, log=lambda text: None)
     assert len(tried) <= steps
     assert result["live_max_rate_per_s"] == found
     if found is None:
@@ -291,7 +291,7 @@ async def test_a_review_socket_that_fails_before_its_first_page_says_why():
     """Not a wait to the end of the bound and a count: the socket's own error."""
     import asyncio
 
-    from perf import bench
+    from perf import live, runner
 
     ready = [asyncio.Event(), asyncio.Event()]
 
@@ -303,19 +303,19 @@ async def test_a_review_socket_that_fails_before_its_first_page_says_why():
         await asyncio.Event().wait()
 
     tasks = [asyncio.create_task(refused()), asyncio.create_task(fine())]
-    with pytest.raises(bench.Unmeasured, match="refused the handshake"):
-        await bench._pages_ready(tasks, ready, within=600)
+    with pytest.raises(runner.Unmeasured, match="refused the handshake"):
+        await live.pages_ready(tasks, ready, within=600)
     tasks[1].cancel()
 
 
 def test_the_scaled_section_reports_each_live_figure_and_its_reason_under_its_own_name():
-    from perf import bench, scaled
+    from perf import runner, scaled
 
     live = {
         "live_rate_per_s": 2000.0,
         "commit_p50_ms": 70.0,
         "fanout_msgs_per_s": 1.0,  # not a figure of the scaled section
-        **bench.unmeasured(["live_delivered_ratio"], "nothing was sent in the window"),
+        **runner.unmeasured(["live_delivered_ratio"], "nothing was sent in the window"),
     }
     named = scaled.scaled_names(live)
     assert named == {

@@ -4,8 +4,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import signed_exports, signing
-from audit.security import record_download
+from audit.trail import signed_exports, signing
+from audit.trail.access import record_download
 
 
 class Command(BaseCommand):

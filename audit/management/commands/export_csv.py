@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.exports import EXPORTS, csv_chunks, queryset_for
-from audit.security import record_download
+from audit.review.exports import EXPORTS, chunks, queryset_for
+from audit.trail.access import record_download
 
 
 class Command(BaseCommand):
@@ -33,8 +33,8 @@ class Command(BaseCommand):
         )
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8", newline="") as handle:
-                for chunk in csv_chunks(kind, queryset):
+                for chunk in chunks(kind, queryset):
                     handle.write(chunk)
         else:
-            for chunk in csv_chunks(kind, queryset):
+            for chunk in chunks(kind, queryset):
                 self.stdout.write(chunk, ending="")

@@ -4,7 +4,7 @@ lifted for the wipe and put back after it. Test suites flush between tests."""
 from django.core.management.commands import flush
 from django.db import connections
 
-from audit import triggers
+from audit.trail import triggers
 
 
 class Command(flush.Command):

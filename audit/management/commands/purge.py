@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from audit.retention import purge
+from audit.trail.retention import purge
 
 
 class Command(BaseCommand):

@@ -2,10 +2,10 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import Head
-from audit.checkpoints import CheckpointsUnreadable
-from audit.signing import NoPinnedKey
-from audit.verification import verify_and_record
+from audit.trail.chain import Head
+from audit.trail.checkpoints import CheckpointsUnreadable
+from audit.trail.signing import NoPinnedKey
+from audit.trail.verification import verify_and_record
 
 
 class Command(BaseCommand):

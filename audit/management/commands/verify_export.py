@@ -3,8 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.signed_exports import check_file
-from audit.signing import NoPinnedKey, pinned_public_key
+from audit.trail.signed_exports import check_file
+from audit.trail.signing import NoPinnedKey, pinned_public_key
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from perf import bench
+from perf import bench, runner
 
 
 class Command(BaseCommand):
@@ -54,21 +54,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--runs",
             type=int,
-            default=bench.RUNS,
-            help=f"Runs of each section; the median is printed (default {bench.RUNS}).",
+            default=runner.RUNS,
+            help=f"Runs of each section; the median is printed (default {runner.RUNS}).",
         )
         parser.add_argument(
             "--rate-steps",
             type=int,
-            default=bench.RATE_STEPS,
+            default=runner.RATE_STEPS,
             help="Live runs looking for the highest rate the pages keep up with "
-            f"(default {bench.RATE_STEPS}; 0 skips).",
+            f"(default {runner.RATE_STEPS}; 0 skips).",
         )
         parser.add_argument(
             "--idle-seconds",
             type=float,
-            default=bench.IDLE_SECONDS,
-            help=f"The idle demo's measured window (default {bench.IDLE_SECONDS:g}).",
+            default=runner.IDLE_SECONDS,
+            help=f"The idle demo's measured window (default {runner.IDLE_SECONDS:g}).",
         )
         # Internal: one section, run by the parent in a process of its own.
         parser.add_argument(
@@ -80,7 +80,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="(internal) where a section writes its figures")
 
     def handle(self, *args, **options):
-        plan = bench.Plan(
+        plan = runner.Plan(
             options["quick"],
             options["events"],
             options["csv_rows"],
@@ -109,7 +109,7 @@ class Command(BaseCommand):
         `out` (an unexpected error is raised too, so its traceback is printed)."""
         try:
             figures = bench.run_section(name, plan=plan, sim_url=sim_url)
-        except bench.Unmeasured as exc:
+        except runner.Unmeasured as exc:
             figures = {"error": str(exc)}
         except Exception as exc:
             out.write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))

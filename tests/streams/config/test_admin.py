@@ -5,7 +5,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.urls import reverse
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.models import ConfidenceMatrix, GenesysConnection, StreamConfig
 from streams.worker.consumer import STREAMS_CHANNEL
 from tests.factories import make_connection, make_matrix, make_stream

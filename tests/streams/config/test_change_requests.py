@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.config import changes
 from streams.models import ChangeRequest, ConfidenceMatrix, StreamConfig
 from tests.factories import make_connection, make_matrix, make_stream

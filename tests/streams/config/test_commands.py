@@ -3,7 +3,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.management.commands.demo_setup import demo_document
 from streams.models import ConfidenceMatrix, GenesysConnection, KnowledgeStream, StreamConfig
 

@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.config.check import check_connection
 from streams.genesys.check import Outcome
 from streams.models import GenesysConnection

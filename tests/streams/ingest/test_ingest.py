@@ -201,7 +201,7 @@ AUTO_MATRIX = Matrix(
 
 @pytest.mark.django_db(transaction=True)
 def test_rules_decide_automatically_and_say_which_rule_did():
-    from audit.models import AuditEntry
+    from audit.trail.models import AuditEntry
 
     stream = make_stream()
     frames = {
@@ -250,7 +250,7 @@ def test_rules_decide_automatically_and_say_which_rule_did():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_without_automatic_decisions_writes_no_audit_entry():
-    from audit.models import AuditEntry
+    from audit.trail.models import AuditEntry
 
     store_batch(make_stream().pk, [process(json.dumps(event()))])
     assert not AuditEntry.objects.exists()

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.knowledge.figures import knowledge_metrics
 from streams.knowledge.search import CACHE_PREFIX, KnowledgeError, knowledge_search
 from streams.knowledge.specs import knowledge_spec

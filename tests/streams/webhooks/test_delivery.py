@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from audit.models import AuditEntry
-from audit.services import item_approve
+from audit.review.services import item_approve
+from audit.trail.models import AuditEntry
 from streams.genesys.frames import Frame
 from streams.ingest.records import process_frame, read_seed_event
 from streams.ingest.store import store_batch

@@ -7,8 +7,8 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from audit.models import AuditEntry
-from audit.services import item_approve, item_reject
+from audit.review.services import item_approve, item_reject
+from audit.trail.models import AuditEntry
 from streams.models import GenesysConnection, GenesysFeedback
 from tests.factories import make_connection, make_knowledge_query, make_knowledge_stream
 from tests.simulator import start_simulator

@@ -7,8 +7,8 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from audit.models import AuditEntry
-from audit.services import item_approve, item_reject
+from audit.review.services import item_approve, item_reject
+from audit.trail.models import AuditEntry
 from streams.genesys.auth import TokenPool
 from streams.ingest.records import read_notification
 from streams.models import GenesysConnection, GenesysFeedback, Insight
@@ -192,20 +192,20 @@ async def _count(stream, n):
 def test_a_ruling_that_overturns_a_decision_sends_the_new_verdict(officer, gov_admin):
     from django.contrib.auth.models import Group
 
-    from audit import oversight
-    from audit.models import OversightSettings
+    from audit.oversight import second_review
+    from audit.oversight.models import OversightSettings
 
     second = type(officer).objects.create_user(username="oona", password="pw")
     second.groups.add(Group.objects.get(name="Compliance officers"))
     OversightSettings.objects.update_or_create(pk=1, defaults={"approval_share": 100.0})
     insight = make_insight(stream=verdict_stream(), review_status="pending", external_id="s-9")
     item_approve(item=insight, by=officer)
-    review = oversight.next_for(second)
-    oversight.second_review_decide(
+    review = second_review.next_for(second)
+    second_review.second_review_decide(
         review=review, by=second, decision="reject", reason_code="inaccurate"
     )
     review.refresh_from_db()
-    oversight.adjudicate(
+    second_review.adjudicate(
         review=review, by=gov_admin, ruling="rejected", reason_code="inaccurate", note="wrong"
     )
     ratings = list(GenesysFeedback.objects.order_by("pk").values_list("rating", "decided_by"))

@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.models import FollowedConversation, GenesysConnection, Insight
 from streams.simulator.conversations import queue_ids
 from streams.simulator.notifications import suggestion_id

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.knowledge.search import KnowledgeError, knowledge_search
 from streams.knowledge.specs import knowledge_spec
 from streams.models import GenesysConnection, Insight, StreamConfig

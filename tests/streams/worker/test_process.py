@@ -190,7 +190,7 @@ async def test_stopping_the_worker_stores_what_was_received_and_reports_stopped(
 
 
 async def test_the_worker_records_each_start_and_stop_in_the_audit_trail(sim):
-    from audit.models import AuditEntry
+    from audit.trail.models import AuditEntry
 
     _, url = sim
     stream = await stream_on(url)

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import reverse
 
-from audit.models import AuditEntry
+from audit.trail.models import AuditEntry
 from streams.models import GenesysConnection, Insight, Reconciliation
 from streams.simulator.notifications import suggestion_id, suggestion_kind
 from streams.worker.process import StreamWorkerProcess

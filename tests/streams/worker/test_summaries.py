@@ -7,8 +7,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
-from audit.services import item_approve
-from audit.workspace import item_context
+from audit.review.services import item_approve
+from audit.review.workspace import item_context
 from streams.models import GenesysConnection, GenesysFeedback, Insight, WebhookEndpoint
 from streams.simulator.conversations import queue_ids
 from tests.factories import make_connection, make_matrix, make_stream

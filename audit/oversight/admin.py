@@ -1,0 +1,175 @@
+"""The admin of oversight: the settings of second reviews and sampling, second reviews
+as recorded, and four-eyes change requests (accepted or declined by a second admin)."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import (
+    Http404,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
+from audit.trail import diffs
+from audit.trail.admin import SingleRowAdmin
+from streams.admin_base import (
+    AuditedAdmin,
+    ReadOnlyAdmin,
+    html_table,
+)
+from streams.config import changes
+from streams.config.documents import ConfigImportError
+from streams.models import ChangeRequest
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(ReadOnlyAdmin):
+    """Four-eyes: configuration changes waiting for a second governance admin, and what
+    became of the others. The page of a waiting one accepts or declines it."""
+
+    list_display = ["__str__", "kind", "author_label", "created_at", "status", "decided_by"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["decided_by"]
+    fields = [
+        "summary",
+        "kind",
+        "author_label",
+        "created_at",
+        "expires_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "comment",
+        "what_changes",
+    ]
+    readonly_fields = fields
+
+    def get_urls(self):
+        decide = self.admin_site.admin_view(self.decide_view)
+        return [
+            path("<int:pk>/decide/", decide, name="streams_changerequest_decide"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        changes.expire_overdue()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        changes.expire_overdue()
+        change_request = self.get_object(request, object_id)
+        may = change_request is not None and self._may_decide(request, change_request)
+        return super().change_view(
+            request,
+            object_id,
+            form_url,
+            {**(extra_context or {}), "may_decide": may, "change_request": change_request},
+        )
+
+    @staticmethod
+    def _may_decide(request, change_request) -> bool:
+        return change_request.status == ChangeRequest.Status.PENDING and (
+            request.user.has_perm("streams.decide_changerequest")
+        )
+
+    @admin.display(description="what it changes")
+    def what_changes(self, obj):
+        return format_html_join(
+            "",
+            "<h3>{}</h3>{}",
+            ((change["label"], self._diff(change)) for change in obj.changes),
+        )
+
+    @staticmethod
+    def _diff(change):
+        if change["after"] is None:
+            return format_html("<p>{}</p>", "Deleted.")
+        rows = diffs.field_changes(change["before"], change["after"])
+        changed = [row for row in rows if row.changed]
+        same = [row for row in rows if not row.changed]
+        table = html_table(
+            "What it changes",
+            "diff",
+            ["Field", "Now", "Proposed"],
+            [(row.field, row.old, row.new) for row in changed],
+            row_classes=["changed"] * len(changed),
+        )
+        if not same:
+            return table
+        return format_html(
+            "{}<details><summary>{} unchanged field(s)</summary>{}</details>",
+            table,
+            len(same),
+            html_table(
+                "Unchanged fields", "diff", ["Field", "Value"], [(r.field, r.old) for r in same]
+            ),
+        )
+
+    def decide_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        change_request = ChangeRequest.objects.filter(pk=pk).first()
+        if change_request is None:
+            raise Http404(f"no change request {pk}")
+        if not self.has_view_permission(request, change_request):
+            raise PermissionDenied
+        decide = (
+            changes.change_request_accept
+            if request.POST.get("decision") == "accept"
+            else changes.change_request_decline
+        )
+        try:
+            done = decide(
+                change_request=change_request,
+                by=request.user,
+                comment=request.POST.get("comment", ""),
+                request=request,
+            )
+        except (changes.ChangeRefused, ConfigImportError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        except ValidationError as exc:
+            self.message_user(request, exc.messages[0], messages.ERROR)
+        else:
+            self.message_user(
+                request, f"Change request {done.pk}: {done.get_status_display().lower()}."
+            )
+        return HttpResponseRedirect(
+            reverse("admin:streams_changerequest_change", args=[change_request.pk])
+        )
+
+
+@admin.register(OversightSettings)
+class OversightSettingsAdmin(SingleRowAdmin):
+    """One row: the shares of decisions sent to a blind second review, and the floor of
+    the fast-approvals flag. Streams may have their own shares (stream sampling shares)."""
+
+    list_display = ["__str__", "approval_share", "rejection_share", "rule_share", "fast_seconds"]
+    fields = ["approval_share", "rejection_share", "rule_share", "fast_seconds"]
+
+
+@admin.register(StreamSampling)
+class StreamSamplingAdmin(AuditedAdmin):
+    list_display = ["stream", "approval_share", "rejection_share"]
+
+
+@admin.register(SecondReview)
+class SecondReviewAdmin(ReadOnlyAdmin):
+    """Every sampled decision with the second look at it and any ruling (read only: the
+    second review and adjudication pages record them)."""
+
+    list_display = [
+        "__str__",
+        "source",
+        "first_status",
+        "first_by",
+        "first_rule",
+        "second_status",
+        "second_by",
+        "outcome",
+        "ruling",
+        "ruled_by",
+    ]
+    list_filter = ["outcome", "source", "kind"]
+    list_select_related = ["first_by", "second_by", "ruled_by"]

@@ -1,0 +1,67 @@
+"""People in the admin: sign-in lock-outs (unlocking is audited); the parts of allauth that
+the environment configures have no page."""
+
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
+from django.contrib import admin, messages
+from django.db import transaction
+
+from audit.trail import record
+from audit.trail.record import Origin
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """Failed sign-ins per user name and address (django-axes). Unlocking forgets them, so
+    the pair may sign in again at once; each unlock is an audit entry."""
+
+    actions = ["unlock_selected"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Unlock: forget these failed sign-ins", permissions=["delete"])
+    def unlock_selected(self, request, queryset):
+        attempts = list(queryset)
+        for attempt in attempts:
+            self.delete_model(request, attempt)
+        self.message_user(
+            request, f"{len(attempts)} user name(s) and address(es) unlocked.", messages.SUCCESS
+        )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            before = {
+                "username": obj.username,
+                "client_address": obj.ip_address,
+                "failures": obj.failures_since_start,
+            }
+            super().delete_model(request, obj)
+            record.audit_record(
+                action="security.unlock",
+                actor=request.user,
+                object_type="auth.user",
+                object_id=(obj.username or "")[:64],
+                object_repr=obj.username or "(no user name)",
+                before=before,
+                after=None,
+                origin=Origin.from_request(request),
+            )
+
+
+def _unregister_what_the_environment_configures():
+    """Single sign-on is configured from the environment (OIDC_*), and sign-in is by user
+    name: allauth's sites, e-mail addresses, apps, tokens and linked accounts have no
+    admin page."""
+    from allauth.account.models import EmailAddress
+    from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
+    from django.contrib.sites.models import Site
+
+    for model in (Site, EmailAddress, SocialApp, SocialToken, SocialAccount):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_what_the_environment_configures()

@@ -1,0 +1,179 @@
+"""The three roles, as groups with exactly these permissions, and the default reason codes.
+
+A data migration first creates them; `post_migrate` keeps them in step with this file
+after every migrate (and restores them after a flush, which empties every table)."""
+
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+from django.db.models import Q
+
+OFFICERS, ADMINS, AUDITORS = "Compliance officers", "Governance admins", "Auditors"
+
+
+CONFIG_MODELS = (
+    "genesysconnection",
+    "confidencematrix",
+    "confidencerule",
+    "streamconfig",
+    "streamfilter",
+    "knowledgesource",
+    "knowledgestream",
+    "knowledgestreamsource",
+)
+
+
+ROLE_PERMISSIONS = {
+    OFFICERS: [
+        "streams.view_insight",
+        "streams.review_insight",
+        "streams.review_knowledgequery",
+        "streams.view_streamconfig",
+        "streams.view_quarantinedframe",
+        "streams.view_knowledgequery",
+        "streams.run_knowledgequery",
+        "audit.view_reasoncode",
+        "audit.give_second_review",
+    ],
+    ADMINS: [
+        *(
+            f"streams.{verb}_{model}"
+            for model in CONFIG_MODELS
+            for verb in ("add", "change", "delete", "view")
+        ),
+        "streams.view_insight",
+        "streams.review_insight",
+        "streams.review_knowledgequery",
+        "streams.view_quarantinedframe",
+        "streams.view_streamstatus",
+        "audit.view_auditentry",
+        "audit.add_reasoncode",
+        "audit.change_reasoncode",
+        "audit.view_reasoncode",
+        "audit.add_typelabel",
+        "audit.change_typelabel",
+        "audit.view_typelabel",
+        "streams.add_webhookendpoint",
+        "streams.change_webhookendpoint",
+        "streams.view_webhookendpoint",
+        "streams.change_webhookdelivery",
+        "streams.view_webhookdelivery",
+        "streams.view_webhookattempt",
+        "streams.view_genesysfeedback",
+        "streams.view_knowledgequery",
+        "streams.run_knowledgequery",
+        "streams.add_apitoken",
+        "streams.change_apitoken",
+        "streams.view_apitoken",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "audit.assign_items",
+        "audit.view_workspacesettings",
+        "audit.change_workspacesettings",
+        "audit.view_savedview",
+        "audit.change_savedview",
+        "audit.delete_savedview",
+        "audit.view_retentionpolicy",
+        "audit.change_retentionpolicy",
+        "audit.view_legalhold",
+        "audit.add_legalhold",
+        "audit.change_legalhold",
+        # Admins see first decisions under a blind second review, so they give none.
+        "audit.see_decisions_under_review",
+        "audit.adjudicate_secondreview",
+        "streams.view_changerequest",
+        "streams.decide_changerequest",
+        "audit.view_secondreview",
+        "audit.view_oversightsettings",
+        "audit.change_oversightsettings",
+        "audit.add_streamsampling",
+        "audit.change_streamsampling",
+        "audit.delete_streamsampling",
+        "audit.view_streamsampling",
+    ],
+    AUDITORS: [
+        *(f"streams.view_{model}" for model in CONFIG_MODELS),
+        "streams.view_insight",
+        "streams.view_quarantinedframe",
+        "streams.view_streamstatus",
+        "audit.view_auditentry",
+        "audit.view_reasoncode",
+        "audit.view_typelabel",
+        "streams.view_webhookendpoint",
+        "streams.view_webhookdelivery",
+        "streams.view_webhookattempt",
+        "streams.view_genesysfeedback",
+        "streams.view_knowledgequery",
+        "streams.view_apitoken",
+        "axes.view_accessattempt",
+        "audit.view_workspacesettings",
+        "audit.view_savedview",
+        "audit.view_retentionpolicy",
+        "audit.view_legalhold",
+        "audit.view_secondreview",
+        "audit.see_decisions_under_review",
+        "audit.view_oversightsettings",
+        "audit.view_streamsampling",
+        "streams.view_changerequest",
+    ],
+}
+
+
+DEFAULT_REASON_CODES = [
+    ("outdated", "Outdated or withdrawn content"),
+    ("inaccurate", "Inaccurate or misleading"),
+    ("non-compliant", "Breaks policy or regulation"),
+    ("irrelevant", "Not relevant to the interaction"),
+    ("sensitive", "Exposes sensitive or personal data"),
+    ("duplicate", "Duplicate of another insight"),
+    ("other", "Other (see note)"),
+]
+
+
+def sync_roles(apps) -> None:
+    for label in ("axes", "streams", "audit"):
+        try:
+            app_config = apps.get_app_config(label)
+        except LookupError:  # a migration state without that app yet: post_migrate grants
+            continue
+        module = getattr(app_config, "models_module", None)
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = module
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, labels in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = Q()
+        for label in labels:
+            app, codename = label.split(".")
+            wanted |= Q(content_type__app_label=app, codename=codename)
+        # Inside a migration, models added later have no permissions yet: post_migrate,
+        # which runs with every model, grants them.
+        group.permissions.set(Permission.objects.filter(wanted))
+
+
+def ensure_reason_codes(apps) -> None:
+    """Defaults for a database that has none (a new one, or one just flushed)."""
+    ReasonCode = apps.get_model("audit", "ReasonCode")
+    if ReasonCode.objects.exists():
+        return
+    for position, (code, label) in enumerate(DEFAULT_REASON_CODES):
+        ReasonCode.objects.create(code=code, label=label, position=position)
+
+
+def ensure_type_labels(apps) -> None:
+    """The default words for the known insight types, where no label is set."""
+    from audit.vocabulary import DEFAULT_TYPE_LABELS
+
+    TypeLabel = apps.get_model("audit", "TypeLabel")
+    for code, label in DEFAULT_TYPE_LABELS.items():
+        TypeLabel.objects.get_or_create(code=code, defaults={"label": label})
+
+
+def on_post_migrate(sender, apps=None, **kwargs) -> None:
+    # migrate passes the migrated state; flush passes nothing: the current models serve.
+    apps = apps or global_apps
+    if sender.label == "audit":
+        sync_roles(apps)
+        ensure_reason_codes(apps)
+        ensure_type_labels(apps)

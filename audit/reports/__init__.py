@@ -1,0 +1,1 @@
+"""What is read out: the dashboard and the CSV exports of insights, decisions and knowledge."""

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from audit.trail import views
+
+urlpatterns = [
+    path("audit/", views.audit_trail, name="audit-trail"),
+    path("audit/verify/", views.audit_verify, name="audit-verify"),
+    path("audit/export/<slug:fmt>/", views.audit_export, name="audit-export"),
+    path(
+        "audit/export/<slug:fmt>/manifest/",
+        views.audit_export_manifest,
+        name="audit-export-manifest",
+    ),
+]
