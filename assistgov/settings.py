@@ -6,9 +6,12 @@ message that names it.
 
 import base64
 import hashlib
+import os
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -425,6 +428,35 @@ AUDIT_PUBLIC_KEY = env.str("AUDIT_PUBLIC_KEY", "")
 # the database's users cannot change: a WORM mount, object storage with a retention lock).
 # Empty: checkpoints go to the log, /metrics and audit.head webhooks only.
 AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", "")
+# Customers' personal data (streams.privacy): "redacted" keeps no original at all;
+# "redacted_and_original" keeps each text as it arrived, encrypted under a key of its
+# conversation, wrapped by PERSONAL_DATA_MASTER_KEY (key-id:secret, comma-separated to
+# rotate), for a reveal by those allowed. Detected identifiers are kept only as HMACs under
+# PERSONAL_DATA_HASH_KEY, to find a data subject.
+PERSONAL_DATA_POLICY = env.choice(
+    "PERSONAL_DATA_POLICY", "redacted", ["redacted", "redacted_and_original"]
+)
+_dev_master = {"dev": hashlib.sha256(f"assistgov-master:{SECRET_KEY}".encode()).hexdigest()}
+PERSONAL_DATA_MASTER_KEYS = {
+    key_id: HKDF(
+        algorithm=SHA256(), length=32, salt=None, info=b"assistgov personal data master key"
+    ).derive(secret.encode())
+    for key_id, secret in (
+        env.keyed_secrets("PERSONAL_DATA_MASTER_KEY", _dev_master if DEBUG else {})
+        if PERSONAL_DATA_POLICY == "redacted_and_original"
+        or "PERSONAL_DATA_MASTER_KEY" in os.environ
+        else {}
+    ).items()
+}
+PERSONAL_DATA_HASH_KEY = env.str(
+    "PERSONAL_DATA_HASH_KEY",
+    hashlib.sha256(f"assistgov-subjects:{SECRET_KEY}".encode()).hexdigest() if DEBUG else "",
+)
+if not PERSONAL_DATA_HASH_KEY or len(PERSONAL_DATA_HASH_KEY) < 32:
+    raise ImproperlyConfigured(
+        "PERSONAL_DATA_HASH_KEY must be 32 characters or more (it keys the hashes that find a "
+        'data subject), for example: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    )
 # A stream worker verifies the whole chain this often (a day) and records the result.
 AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", 86400.0, minimum=1.0)
 # A stream worker deletes what is past its retention (RetentionPolicy) this often (a day).
@@ -474,6 +506,9 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         # django-axes logs every sign-in at INFO; lock-outs (WARNING) and audit entries stay.
         "axes": {"level": "WARNING"},
+        # Presidio says which device it loads on, at every start; its warnings stay.
+        "presidio-analyzer": {"level": "WARNING"},
+        "presidio-anonymizer": {"level": "WARNING"},
         "django.request": {"filters": ["refusal_without_trace"]},
     },
 }

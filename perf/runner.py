@@ -242,6 +242,7 @@ def child(
             "SECRET_KEY": os.environ.get("SECRET_KEY") or uuid.uuid4().hex * 2,
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "AUDIT_HMAC_KEY": f"bench:{uuid.uuid4().hex * 2}",
+            "PERSONAL_DATA_HASH_KEY": uuid.uuid4().hex * 2,
             "ALLOWED_HOSTS": "testserver",
             "CONNECTION_ALLOWED_HOSTS": "127.0.0.1",  # the simulator
             "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # the webhooks section's receiver

@@ -16,6 +16,13 @@ from streams.knowledge.models import (
     KnowledgeStream,
     KnowledgeStreamSource,
 )
+from streams.privacy.models import (
+    ConversationKey,
+    DetectionCount,
+    Original,
+    PrivacySettings,
+    SubjectHash,
+)
 from streams.reviewable import Reviewable, ReviewQuerySet
 from streams.tokens.models import ApiToken
 from streams.webhooks.models import (
@@ -37,6 +44,8 @@ __all__ = [
     "ChangeRequest",
     "ConfidenceMatrix",
     "ConfidenceRule",
+    "ConversationKey",
+    "DetectionCount",
     "FollowedConversation",
     "GenesysConnection",
     "GenesysFeedback",
@@ -45,6 +54,8 @@ __all__ = [
     "KnowledgeSource",
     "KnowledgeStream",
     "KnowledgeStreamSource",
+    "Original",
+    "PrivacySettings",
     "QuarantinedFrame",
     "Reconciliation",
     "ReviewQuerySet",
@@ -53,6 +64,7 @@ __all__ = [
     "StreamFilter",
     "StreamState",
     "StreamStatus",
+    "SubjectHash",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -25,6 +25,10 @@ os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("AUDIT_HMAC_KEY", "tests:tests-only-audit-key-0123456789abcdefghijklmn")
 # 32 bytes in base64: the Ed25519 key that signs audit export manifests in the tests.
 os.environ.setdefault("AUDIT_SIGNING_KEY", "dGVzdHMtb25seS1zaWduaW5nLWtleS0wMTIzNDU2Nzg=")
+os.environ.setdefault("PERSONAL_DATA_HASH_KEY", "tests-only-subject-hash-key-0123456789abcdef")
+os.environ.setdefault(
+    "PERSONAL_DATA_MASTER_KEY", "tests:tests-only-master-key-0123456789abcdefghij"
+)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain HTTP
 
 from assistgov.settings import *  # noqa: F403

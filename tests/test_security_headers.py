@@ -22,6 +22,7 @@ def production_env(tmp_path, **overrides):
         "ALLOWED_HOSTS": "assistgov.example.com",
         "FIELD_ENCRYPTION_KEY": "xOagc6CXvReSLtrxA5BFWwsl07eQsDsJ9_zF7s3b5_w=",
         "AUDIT_HMAC_KEY": "k1:" + secrets.token_urlsafe(40),
+        "PERSONAL_DATA_HASH_KEY": secrets.token_urlsafe(40),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
         **overrides,
     }

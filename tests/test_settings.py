@@ -82,6 +82,7 @@ def test_production_settings_load_when_complete():
         DATABASE_URL="postgres://u:p@db:5432/assistgov",
         REDIS_URL="redis://redis:6379/0",
         AUDIT_HMAC_KEY="k1:" + "y" * 40,
+        PERSONAL_DATA_HASH_KEY="z" * 40,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql"

@@ -92,6 +92,7 @@ BACKFILL_PAGE_SIZE = 200
 
 HEARTBEAT_TOPIC = "channel.metadata"
 SOCKET_CLOSING_TOPIC = "v2.system.socket_closing"
+PARTICIPANTS_KEPT = 10_000  # conversations whose participants' names are remembered
 TOKEN_REVOKED = "token_revoked"  # noqa: S105  (a message name, not a secret)
 NO_LONGER_SUBSCRIBED = "no_longer_subscribed"
 PING = json.dumps({"message": "ping"})
@@ -293,6 +294,8 @@ class NotificationsClient:
             self.watches += [summary_topic(user) for user in self.users]
         self.follow_log = follow_log or MemoryFollowLog()
         self.followed: dict[str, Followed] = {}  # by conversation, oldest first
+        # Each followed conversation's participants' names, as its events gave them.
+        self.participants: dict[str, tuple[str, ...]] = {}
         self.follow_events: asyncio.Queue = asyncio.Queue()
         self.budget_full = False
         # Wall clock since when conversation events may have been missed (no socket).
@@ -727,6 +730,17 @@ class NotificationsClient:
             (what, ident), body, received_at = await self.follow_events.get()
             await self._on_conversation(what, ident, body, received_at)
 
+    def _note_participants(self, conversation: str, event: ConversationEvent) -> None:
+        """The participants' names, for the conversation's texts to be cleaned of them (the
+        oldest conversations are forgotten past PARTICIPANTS_KEPT)."""
+        names = tuple(sorted({p.name.strip() for p in event.participants if p.name}))
+        if not names:
+            return
+        self.participants.pop(conversation, None)
+        self.participants[conversation] = names
+        while len(self.participants) > PARTICIPANTS_KEPT:
+            self.participants.pop(next(iter(self.participants)))
+
     async def _on_conversation(self, what: str, ident: str, body, received_at: float) -> None:
         try:
             event = ConversationEvent.model_validate(body)
@@ -739,6 +753,7 @@ class NotificationsClient:
             )
             return
         conversation = event.id
+        self._note_participants(conversation, event)
         if conversation in self.listed:
             return
         known = self.followed.get(conversation)

@@ -77,6 +77,9 @@ class Participant(BaseModel):
     queue_id: str | None = Field(default=None, alias="queueId")
     end_time: datetime | None = Field(default=None, alias="endTime")
     state: str | None = None
+    # Who the participant is, as Genesys shows them (the customer's name, an agent's): taken
+    # out of the conversation's texts wherever they appear (streams.privacy).
+    name: str | None = Field(default=None, max_length=200)
 
 
 class ConversationEvent(BaseModel):

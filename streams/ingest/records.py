@@ -22,6 +22,7 @@ from streams.genesys.suggestions import read_suggestion, topic_kind
 from streams.genesys.summaries import SUMMARY_TYPE, Summary, is_summary_topic
 from streams.genesys.times import iso
 from streams.ingest.models import Insight, QuarantinedFrame
+from streams.privacy.protect import Protector
 
 AUTO_STATUS = {
     Verdict.AUTO_APPROVE: Insight.ReviewStatus.APPROVED,
@@ -45,6 +46,9 @@ class Accepted:
     # An automatic decision by a confidence-matrix rule: the status, and the rule.
     auto_status: str = ""
     auto_rule: str = ""
+    # Personal data taken out of it (in memory only: its originals go to the writer).
+    findings: tuple = ()
+    originals: dict | None = None
 
 
 @dataclass(slots=True)
@@ -75,6 +79,7 @@ class Quarantine:
     raw: str
     raw_size: int
     received_at: float
+    findings: tuple = ()  # personal data taken out of `raw` (counted, never kept)
 
 
 Record = Accepted | Filtered | Ignored | Quarantine
@@ -207,26 +212,53 @@ def process_frame(
     matrix: scoring.Matrix,
     max_frame_bytes: int,
     filters: tuple[Filter, ...] = (),
+    protect: Protector | None = None,
 ) -> Record:
     """One frame of either flavour as a record. `read` is the flavour's reader; `filters`
-    are a stream's extra filters where the server does not apply them (notifications)."""
+    are a stream's extra filters where the server does not apply them (notifications).
+    With `protect`, personal data is taken out of the message before it is read (and of a
+    quarantined frame's raw text)."""
     size = frame.size
     if size > max_frame_bytes:
-        return _quarantine(frame, f"frame of {size} bytes is over the {max_frame_bytes}-byte limit")
+        return _quarantine(
+            frame,
+            f"frame of {size} bytes is over the {max_frame_bytes}-byte limit",
+            protect=protect,
+        )
     decoded = frame.decoded
     if not isinstance(decoded, Decoded):
-        return _quarantine(frame, decoded.reason, encoding=decoded.encoding)
+        return _quarantine(frame, decoded.reason, encoding=decoded.encoding, protect=protect)
+    message = protect.message(decoded.payload) if protect else None
     try:
-        fields = read(decoded.payload)
+        fields = read(message.payload if message else decoded.payload)
     except Unreadable as exc:
         return _quarantine(
-            frame, exc.reason, encoding=decoded.encoding, external_id=exc.external_id
+            frame,
+            exc.reason,
+            encoding=decoded.encoding,
+            external_id=exc.external_id,
+            protect=protect,
         )
     if fields is None:
         return Ignored(frame.received_at)
     if filters and not _passes(filters, fields):
         return _filtered(fields, frame.received_at)
-    return _scored(matrix, fields, frame.received_at)
+    record = _scored(matrix, fields, frame.received_at)
+    if message is not None and isinstance(record, Accepted):
+        _protected(record, protect, message.findings, read, decoded.payload)
+    return record
+
+
+def _protected(record: Accepted, protect: Protector, findings, read, original) -> None:
+    """The record with the participants' names taken out too, what was found, and (where
+    the deployment keeps them) its originals."""
+    record.snippet, record.payload, named = protect.names(
+        record.interaction_id, record.snippet, record.payload
+    )
+    record.findings = (*findings, *named)
+    if record.findings and protect.keep_originals:
+        as_read = read(original)  # the same reader over the message as it arrived
+        record.originals = protect.originals(as_read.snippet, original)
 
 
 def _scored(matrix: scoring.Matrix, fields: InsightFields, received_at: float) -> Record:
@@ -289,24 +321,37 @@ def _validation_reason(exc: ValidationError, *, what: str = "invalid insight") -
 
 
 def _quarantine(
-    frame: Frame, reason: str, *, encoding: str = "", external_id: str = ""
+    frame: Frame,
+    reason: str,
+    *,
+    encoding: str = "",
+    external_id: str = "",
+    protect: Protector | None = None,
 ) -> Quarantine:
     raw = frame.raw
     if not encoding:
         encoding = "text" if isinstance(raw, str) else "binary"
+    text = preview(raw, QuarantinedFrame.RAW_LIMIT)
+    findings = ()
+    if protect is not None:
+        text, findings = protect.text(text)
     return Quarantine(
         reason=reason[:500],
         encoding=encoding,
         external_id=external_id[:128],
-        raw=preview(raw, QuarantinedFrame.RAW_LIMIT),
+        raw=text,
         raw_size=frame.size,
         received_at=frame.received_at,
+        findings=findings,
     )
 
 
 def unstorable(record: Record, error: Exception) -> Quarantine:
     """A record the database refused, to keep in quarantine instead."""
-    raw = json.dumps(getattr(record, "payload", None) or repr(record), default=str)
+    # The payload is the redacted one; a record without one is named, never printed (its
+    # findings hold what was taken out).
+    payload = getattr(record, "payload", None) or {"record": type(record).__name__}
+    raw = json.dumps(payload, default=str)
     return _quarantine(
         Frame(raw, record.received_at), f"could not be stored: {type(error).__name__}: {error}"
     )

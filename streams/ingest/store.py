@@ -19,6 +19,7 @@ from streams.genesys.summaries import SUMMARY_TYPE
 from streams.genesys.times import from_timestamp
 from streams.ingest.models import Insight, QuarantinedFrame
 from streams.ingest.records import Accepted, Filtered, Quarantine, Record
+from streams.privacy import store as privacy
 from streams.webhooks import outbox
 from streams.worker.models import StreamStatus
 
@@ -77,6 +78,7 @@ def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
             for q in quarantined
         )
         result.quarantined = len(quarantined)
+        privacy.keep(stream_id, [accepted[row["external_id"]] for row in rows], quarantined)
         updates = {
             "frames": F("frames") + frames,
             "insights_stored": F("insights_stored") + len(rows),

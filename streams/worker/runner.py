@@ -30,6 +30,8 @@ from streams.genesys.notifications import NotificationsClient, NotificationSetti
 from streams.genesys.sessions import ClientSettings, ClientState
 from streams.ingest.records import READERS, Record, process_frame, unstorable
 from streams.ingest.store import BatchResult, store_batch
+from streams.privacy.detect import detector_for
+from streams.privacy.protect import Protector
 from streams.worker.following import DatabaseFollowLog
 from streams.worker.models import StreamState, StreamStatus
 from streams.worker.reconciliation import Reconciler
@@ -98,6 +100,7 @@ class StreamRunner:
         self.reconciler = Reconciler(self)
         # Called with every record before it is queued (a reconciliation's back-fill).
         self.taps: list[Callable[[Record], None]] = []
+        self.protect: Protector | None = None
 
     async def run(self) -> None:
         """Run until cancelled. Raises only if the reader or the writer failed for good."""
@@ -108,6 +111,7 @@ class StreamRunner:
             await asyncio.Event().wait()
         self.last_stored_id = await database_sync_to_async(last_event_id)(self.spec.stream_id)
         self.client = self._client()
+        self.protect = self._protector()
         writer = asyncio.create_task(self._write_loop(), name=f"stream-{self.spec.name}-writer")
         reader = asyncio.create_task(self.client.run(), name=f"stream-{self.spec.name}-reader")
         helpers = []
@@ -126,6 +130,17 @@ class StreamRunner:
                 task.cancel()
             await asyncio.gather(reader, *helpers, return_exceptions=True)
             await self._shutdown(writer)
+
+    def _protector(self) -> Protector:
+        """Personal data taken out of every frame, as the spec's detection says; the names
+        of the participants of conversations the client follows, too."""
+        client = self.client
+        names = (
+            (lambda conversation: client.participants.get(conversation, ()))
+            if isinstance(client, NotificationsClient)
+            else (lambda conversation: ())
+        )
+        return Protector(detector_for(self.spec.privacy), self.spec.keep_originals, names)
 
     def _client(self) -> InsightsClient | NotificationsClient:
         if self.spec.notifications:
@@ -182,6 +197,7 @@ class StreamRunner:
             matrix=self.spec.matrix,
             max_frame_bytes=self.max_frame_bytes,
             filters=self._filters,
+            protect=self.protect,
         )
         for tap in self.taps:
             tap(record)

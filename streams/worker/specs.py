@@ -14,6 +14,9 @@ from streams.genesys.notifications import NotificationSettings
 from streams.genesys.payloads import Filter, Subscription, build_subscription
 from streams.genesys.scoring import Matrix
 from streams.genesys.sessions import ClientSettings
+from streams.privacy import vault
+from streams.privacy.detect import DetectorConfig
+from streams.privacy.models import PrivacySettings
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class StreamSpec:
     extra_filters_json: str = "[]"
     envelope: tuple[float, float] = (0.0, 1.0)
     matrix: Matrix = field(default_factory=lambda: Matrix(default_weight=1.0))
+    # How personal data is found, and whether originals are kept: a change restarts it.
+    privacy: DetectorConfig = field(default_factory=DetectorConfig)
+    keep_originals: bool = False
     problem: str = ""
 
     def subscription(self, resume_after: str | None) -> Subscription:
@@ -69,7 +75,7 @@ def notifications_problem(stream: StreamConfig) -> str:
     return "cannot start: " + " ".join(errors.values()) if errors else ""
 
 
-def stream_spec(stream: StreamConfig) -> StreamSpec:
+def stream_spec(stream: StreamConfig, privacy: DetectorConfig | None = None) -> StreamSpec:
     """The spec of one stream (sync). A configuration that cannot run is a `problem`."""
     connection, problem = connection_spec(stream.connection)
     matrix = stream.confidence_matrix.to_matrix()
@@ -87,6 +93,8 @@ def stream_spec(stream: StreamConfig) -> StreamSpec:
         extra_filters_json=json.dumps([f.as_wire() for f in stream.filters.all()]),
         envelope=matrix.envelope(list(stream.insight_types)),
         matrix=matrix,
+        privacy=privacy or PrivacySettings.current().config(),
+        keep_originals=vault.keeps_originals(),
         problem=problem,
     )
 
@@ -98,7 +106,8 @@ def load_stream_specs() -> dict[int, StreamSpec]:
         .select_related("connection", "confidence_matrix")
         .prefetch_related("confidence_matrix__rules", "filters")
     )
-    return {stream.pk: stream_spec(stream) for stream in streams}
+    privacy = PrivacySettings.current().config()
+    return {stream.pk: stream_spec(stream, privacy) for stream in streams}
 
 
 def client_settings() -> ClientSettings:

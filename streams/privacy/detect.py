@@ -1,0 +1,441 @@
+"""Customers' personal data, found in text before anything is stored, and taken out.
+
+Microsoft Presidio's pattern recognizers do the finding (card numbers with the Luhn check,
+IBANs with mod-97, e-mail addresses against the public-suffix list bundled with tldextract,
+phone numbers through `phonenumbers` for the configured regions, national ids an admin
+enables) with no language model: nothing is downloaded at run time. Around them:
+
+- card verification codes (after a word such as "CVV") and expiry dates next to a card
+  number, which PCI DSS forbids keeping (the codes not even encrypted);
+- the names of the conversation's participants, as Genesys gave them;
+- cheap gates (one regular expression each) so that a text with nothing that could be
+  personal data costs a few microseconds, and the phone matcher reads only short windows
+  around digit runs (it is the slowest recognizer by far);
+- what each finding becomes (`card ****1111`, `[email]`, `[IBAN DE**…3000]`, `[phone]`),
+  applied by Presidio's anonymizer.
+
+Plain Python, no Django: `Detector(DetectorConfig(...))`, then `scan(text)` or
+`scan_value(json)`. A finding keeps the original only in memory, for the subject index and
+the encrypted originals (streams.privacy.store); it is never written as it is.
+"""
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+# EmailRecognizer validates domains with tldextract, which would fetch the public-suffix
+# list on first use: its bundled snapshot serves instead.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+import phonenumbers
+from presidio_analyzer import EntityRecognizer, LocalRecognizer, Pattern, RecognizerResult
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    EsNifRecognizer,
+    IbanRecognizer,
+    InAadhaarRecognizer,
+    ItFiscalCodeRecognizer,
+    UkNinoRecognizer,
+    UsSsnRecognizer,
+)
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import OperatorConfig
+
+CARD, CARD_CODE, EXPIRY = "card", "card_code", "card_expiry"
+EMAIL, IBAN, PHONE, NATIONAL_ID, NAME = "email", "iban", "phone", "national_id", "name"
+KINDS = (CARD, CARD_CODE, EXPIRY, EMAIL, IBAN, PHONE, NATIONAL_ID, NAME)
+KIND_WORDS = {
+    CARD: "card numbers",
+    CARD_CODE: "card verification codes",
+    EXPIRY: "card expiry dates",
+    EMAIL: "e-mail addresses",
+    IBAN: "IBANs",
+    PHONE: "phone numbers",
+    NATIONAL_ID: "national ids",
+    NAME: "participants' names",
+}
+# Identifiers a data subject can be found by (streams.privacy.subjects).
+SEARCHABLE = (EMAIL, PHONE, CARD, IBAN)
+NATIONAL_IDS = {
+    "us_ssn": ("US social security number", UsSsnRecognizer),
+    "uk_nino": ("UK national insurance number", UkNinoRecognizer),
+    "es_nif": ("Spanish NIF", EsNifRecognizer),
+    "it_fiscal_code": ("Italian fiscal code", ItFiscalCodeRecognizer),
+    "in_aadhaar": ("Indian Aadhaar number", InAadhaarRecognizer),
+}
+# "mask": keeps what identifies nothing on its own (a card's last four, an IBAN's country);
+# "label": the kind alone.
+STYLES = ("mask", "label")
+LABELS = {
+    CARD: "[card]",
+    CARD_CODE: "[card code]",
+    EXPIRY: "[expiry]",
+    EMAIL: "[email]",
+    IBAN: "[IBAN]",
+    PHONE: "[phone]",
+    NATIONAL_ID: "[national id]",
+    NAME: "[name]",
+}
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    kinds: frozenset[str] = frozenset(KINDS)
+    phone_regions: tuple[str, ...] = ("GB", "US", "DE", "FR", "NL", "IE")
+    national_ids: tuple[str, ...] = ()
+    styles: dict = field(default_factory=dict)  # kind -> "mask" or "label"
+
+    def __hash__(self):
+        return hash((self.kinds, self.phone_regions, self.national_ids, tuple(self.styles)))
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    start: int
+    end: int
+    value: str  # the original: in memory only
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    text: str
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def found(self) -> bool:
+        return bool(self.findings)
+
+
+# Gates: a text that none of them matches cannot hold what their recognizers find. The first
+# is all most texts meet: eight digits in a row (a separator between them allowed), an "@",
+# the start of an IBAN, or a word that names a card code.
+ANY_GATE = re.compile(
+    r"@|\d(?:[\s().\-/]{0,2}\d){7,}|[A-Za-z]{2}\d{2}[ -]?[A-Za-z0-9]{4}|"
+    r"(?i:\b(?:cvv|cvc|cid|csc|security code|card code|card verification))"
+)
+# Payload values that are not text a person wrote: ids and times (they would meet the gates).
+NOT_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+CARD_GATE = re.compile(r"\d(?:[ -]?\d){12,18}")
+IBAN_GATE = re.compile(r"[A-Za-z]{2}\d{2}[ -]?[A-Za-z0-9]{4}")
+# A phone number stands apart: not inside a word, an id or a tracking number.
+PHONE_WINDOW = re.compile(r"(?<![\w-])\+?\(?\d[\d ().\-/]{5,18}\d(?![\w-])")
+DIGIT = re.compile(r"\d")
+ANY_DIGITS = re.compile(r"\d{2}")
+CARD_CODE_PATTERN = re.compile(
+    r"(?i)\b(?:cvv2?|cvc2?|cid|csc|security code|card code|"
+    r"card verification(?: code| value| number)?)\b\D{0,12}?(\d{3,4})\b"
+)
+EXPIRY_PATTERN = re.compile(
+    r"(?i)(?:\b(?:exp(?:iry|ires|iration)?(?: date)?|valid (?:thru|through|until))\b\D{0,6})?"
+    r"\b((?:0[1-9]|1[0-2])\s?[/\-]\s?(?:20)?\d{2})\b"
+)
+# "card 4111 ..." reads "card card ****1111" once masked: once is enough.
+CARD_TWICE = re.compile(r"(?i)\b(card) card \*\*\*\*")
+EXPIRY_REACH = 60  # characters around a card number where an expiry date counts as its
+PHONE_MIN_DIGITS, PHONE_MAX_DIGITS = 8, 15
+PHONE_MIN_NATIONAL_DIGITS = 9
+PHONE_CONTEXT = 30  # characters before a number read for what it is said to be
+# Dates, and identifiers grouped unlike any phone number (a US SSN's 3-2-4).
+NOT_A_PHONE = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{3}-\d{2}-\d{4}"
+)
+OTHER_NUMBER_WORDS = re.compile(
+    r"(?i)\b(?:order|invoice|ticket|ref(?:erence)?|case|claim|account|acct|policy|booking|"
+    r"tracking|transaction|parcel|serial|customer id|id)\b[\s#:.\-]*(?:n(?:o|umber)\.?|#)?[\s#:.]*$"
+)
+PHONE_WORDS = re.compile(r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell|call|ring|text|whatsapp)\b")
+
+
+# Card numbers as printed by every network (Presidio's own pattern leaves out 2-series
+# Mastercard, 19-digit Visa, and Amex and Diners grouped 4-6-5 / 4-6-4): the issuer prefixes,
+# then 13 to 19 digits with spaces or dashes anywhere between; Presidio checks Luhn.
+CARD_NUMBERS = Pattern(
+    "Card numbers by issuer prefix",
+    r"(?<![\d-])(?=4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[689])|6(?:011|5|4[4-9]|22)"
+    r"|35(?:2[89]|[3-8]\d)|5[06-9]|6\d|2131|1800)(?:\d[ -]?){12,18}\d(?![\d-])",
+    0.3,
+)
+
+
+class CardCodeRecognizer(LocalRecognizer):
+    """A card verification code: three or four digits after a word that names one."""
+
+    def __init__(self):
+        super().__init__(supported_entities=["CARD_CODE"], name="card code")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None) -> list[RecognizerResult]:
+        return [
+            RecognizerResult("CARD_CODE", match.start(1), match.end(1), 1.0)
+            for match in CARD_CODE_PATTERN.finditer(text)
+        ]
+
+
+class PhoneWindows(EntityRecognizer):
+    """Phone numbers, validated by python-phonenumbers for the configured regions (or by
+    their own country code), read over short windows around runs of digits. Presidio's own
+    phone recognizer scans the whole text once per region with phonenumbers' matcher,
+    which costs milliseconds a text; a window costs a parse per region, and most texts have
+    none."""
+
+    def __init__(self, regions: tuple[str, ...]):
+        self.regions = tuple(regions)
+        super().__init__(supported_entities=["PHONE_NUMBER"], name="phone windows")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None, skip=()) -> list[RecognizerResult]:
+        found = []
+        for window in PHONE_WINDOW.finditer(text):
+            start, end = window.span()
+            if any(start < s_end and s_start < end for s_start, s_end in skip):
+                continue  # inside a card number or an IBAN found already
+            if self._phone(text, window.group(), start):
+                found.append(RecognizerResult("PHONE_NUMBER", start, end, 1.0))
+        return found
+
+    def _phone(self, text: str, candidate: str, start: int) -> bool:
+        """A valid number for a configured region (or by its own country code) that reads
+        as a phone number: not a date, not grouped as another identifier, not named as an
+        order, invoice, ticket or account number."""
+        digits = len(DIGIT.findall(candidate))
+        international = candidate.startswith(("+", "00"))
+        if not PHONE_MIN_DIGITS <= digits <= PHONE_MAX_DIGITS or NOT_A_PHONE.fullmatch(candidate):
+            return False
+        before = text[max(0, start - PHONE_CONTEXT) : start]
+        if not international:
+            if digits < PHONE_MIN_NATIONAL_DIGITS or OTHER_NUMBER_WORDS.search(before):
+                return False
+            if candidate.isdigit() and not (
+                candidate.startswith("0") or PHONE_WORDS.search(before)
+            ):
+                return False  # a bare run of digits is a phone number only when said so
+        return self._valid(candidate, international)
+
+    def _valid(self, candidate: str, international: bool) -> bool:
+        for region in (None,) if international else self.regions:
+            try:
+                number = phonenumbers.parse(candidate, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return True
+        return False
+
+
+ENTITY_KINDS = {
+    "CREDIT_CARD": CARD,
+    "CARD_CODE": CARD_CODE,
+    "EMAIL_ADDRESS": EMAIL,
+    "IBAN_CODE": IBAN,
+    "PHONE_NUMBER": PHONE,
+}
+
+
+class Detector:
+    """Finds and takes out personal data as `config` says; one per configuration (cheap to
+    keep, a few recognizers)."""
+
+    def __init__(self, config: DetectorConfig | None = None):
+        self.config = config or DetectorConfig()
+        kinds = self.config.kinds
+        self._cards = (
+            CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, CARD_NUMBERS])
+            if CARD in kinds
+            else None
+        )
+        self._codes = CardCodeRecognizer() if CARD_CODE in kinds else None
+        self._emails = EmailRecognizer() if EMAIL in kinds else None
+        self._ibans = IbanRecognizer() if IBAN in kinds else None
+        self._phones = (
+            PhoneWindows(self.config.phone_regions)
+            if PHONE in kinds and self.config.phone_regions
+            else None
+        )
+        self._national = (
+            [NATIONAL_IDS[name][1]() for name in self.config.national_ids if name in NATIONAL_IDS]
+            if NATIONAL_ID in kinds
+            else []
+        )
+
+    @cached_property
+    def _anonymizer(self) -> AnonymizerEngine:
+        return AnonymizerEngine()
+
+    # Finding
+
+    def find(self, text: str, names: tuple[str, ...] = ()) -> list[Finding]:
+        """Every piece of personal data in `text`, overlaps resolved (the longer wins)."""
+        if not text:
+            return []
+        if not (names or self._national) and ANY_GATE.search(text) is None:
+            return []  # most texts: nothing that could be personal data
+        results: list[tuple[str, int, int]] = []
+        digits = ANY_DIGITS.search(text) is not None
+        if digits and self._cards is not None and CARD_GATE.search(text):
+            cards = self._run(self._cards, text, "CREDIT_CARD")
+            results += cards
+            if cards and EXPIRY in self.config.kinds:
+                results += _expiries(text, cards)
+        if self._ibans is not None and IBAN_GATE.search(text):
+            results += self._run(self._ibans, text, "IBAN_CODE")
+        if digits and self._codes is not None:
+            results += self._run(self._codes, text, "CARD_CODE")
+        if digits and self._phones is not None:
+            taken = [(start, end) for _, start, end in results]
+            results += [
+                (PHONE, r.start, r.end) for r in self._phones.analyze(text, [], None, skip=taken)
+            ]
+        if self._emails is not None and "@" in text:
+            results += self._run(self._emails, text, "EMAIL_ADDRESS")
+        if digits:
+            for recognizer in self._national:
+                entity = recognizer.supported_entities[0]
+                results += [
+                    (NATIONAL_ID, r.start, r.end)
+                    for r in recognizer.analyze(text, [entity], None)
+                    if r.score >= 0.5
+                ]
+        if NAME in self.config.kinds:
+            results += _names(text, names)
+        return _resolved(text, results)
+
+    @staticmethod
+    def _run(recognizer, text: str, entity: str) -> list[tuple[str, int, int]]:
+        return [
+            (ENTITY_KINDS[entity], r.start, r.end)
+            for r in recognizer.analyze(text, [entity], None)
+            if r.score >= 0.5
+        ]
+
+    # Taking out
+
+    def scan(self, text: str, names: tuple[str, ...] = ()) -> Scan:
+        """`text` with its personal data taken out, and what was found."""
+        findings = self.find(text, names)
+        return self._taken_out(text, findings) if findings else Scan(text)
+
+    def _taken_out(self, text: str, findings: list[Finding]) -> Scan:
+        results = [RecognizerResult(f.kind, f.start, f.end, 1.0) for f in findings]
+        operators = {
+            kind: OperatorConfig("custom", {"lambda": self._replacement(kind)})
+            for kind in {f.kind for f in findings}
+        }
+        redacted = self._anonymizer.anonymize(
+            text=text, analyzer_results=results, operators=operators
+        ).text
+        return Scan(CARD_TWICE.sub(r"\1 ****", redacted), tuple(findings))
+
+    def _replacement(self, kind: str):
+        if self.config.styles.get(kind, "mask") == "label":
+            return lambda value, label=LABELS[kind]: label
+        return MASKS.get(kind, lambda value, label=LABELS[kind]: label)
+
+    def scan_value(self, value, names: tuple[str, ...] = (), *, only_names: bool = False):
+        """A JSON value (a payload) with personal data taken out of every string in it, and
+        everything found. Keys stay, and so do values under keys that name ids and times
+        (`conversationId`, `eventTime`), which are not text anyone wrote; with `only_names`,
+        only the participants' names are looked for (a second pass, once they are known)."""
+        findings: list[Finding] = []
+        seen: dict[str, Scan] = {}  # a payload often says the same thing twice
+
+        def scan(text: str) -> Scan:
+            if only_names:
+                found = _resolved(text, _names(text, names))
+                return self._taken_out(text, found) if found else Scan(text)
+            return self.scan(text, names)
+
+        def walk(node, key: str = ""):
+            if isinstance(node, str):
+                if not_text(key) or NOT_TEXT.fullmatch(node):
+                    return node
+                scanned = seen.get(node)
+                if scanned is None:
+                    scanned = seen[node] = scan(node)
+                findings.extend(scanned.findings)
+                return scanned.text
+            if isinstance(node, dict):
+                return {name: walk(item, name) for name, item in node.items()}
+            if isinstance(node, list):
+                return [walk(item, key) for item in node]
+            return node
+
+        return walk(value), tuple(findings)
+
+
+def not_text(key: str) -> bool:
+    """A payload key whose value is an id, a time or a type, never text a person wrote."""
+    return key in (
+        "id",
+        "type",
+        "topicName",
+        "state",
+        "status",
+        "mediaType",
+        "purpose",
+        "language",
+    ) or key.endswith(("Id", "_id", "Ids", "Time", "Date", "_at", "Uri", "Type"))
+
+
+def _card_mask(value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    return f"card ****{digits[-4:]}"
+
+
+def _iban_mask(value: str) -> str:
+    compact = re.sub(r"[\s-]", "", value).upper()
+    return f"[IBAN {compact[:2]}**…{compact[-4:]}]"
+
+
+MASKS = {CARD: _card_mask, IBAN: _iban_mask}
+
+
+def _expiries(text: str, cards: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Expiry dates within reach of a card number found in the text."""
+    found = []
+    for match in EXPIRY_PATTERN.finditer(text):
+        start, end = match.span(1)
+        if any(
+            start - EXPIRY_REACH <= c_end and c_start <= end + EXPIRY_REACH
+            for _, c_start, c_end in cards
+        ):
+            found.append((EXPIRY, start, end))
+    return found
+
+
+def _names(text: str, names: tuple[str, ...]) -> list[tuple[str, int, int]]:
+    """The participants' names (whole words, any case), longest first."""
+    found = []
+    for name in sorted({n.strip() for n in names if len(n.strip()) >= 3}, key=len, reverse=True):
+        pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
+        found += [(NAME, m.start(), m.end()) for m in pattern.finditer(text)]
+    return found
+
+
+def _resolved(text: str, results: list[tuple[str, int, int]]) -> list[Finding]:
+    """Overlapping findings resolved: the longer span wins (a card number over a phone
+    number read inside it)."""
+    chosen: list[tuple[str, int, int]] = []
+    for kind, start, end in sorted(results, key=lambda r: (-(r[2] - r[1]), r[1])):
+        if all(end <= s or start >= e for _, s, e in chosen):
+            chosen.append((kind, start, end))
+    return [
+        Finding(kind, start, end, text[start:end])
+        for kind, start, end in sorted(chosen, key=lambda r: r[1])
+    ]
+
+
+@functools.lru_cache(maxsize=8)
+def detector_for(config: DetectorConfig) -> Detector:
+    """One detector per configuration, shared (its recognizers hold no state per text)."""
+    return Detector(config)

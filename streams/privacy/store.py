@@ -1,0 +1,115 @@
+"""What a batch keeps of the personal data found in it (inside the batch's transaction, in the
+writer's thread): the subject hashes of its identifiers, its originals encrypted under their
+conversations' keys (only with PERSONAL_DATA_POLICY=redacted_and_original), and how much of
+each kind was found today."""
+
+from collections import Counter
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from streams.privacy import detect, subjects, vault
+from streams.privacy.models import (
+    ConversationKey,
+    DetectionCount,
+    Original,
+    PrivacySettings,
+    SubjectHash,
+)
+
+
+def keep(stream_id: int, created: list, quarantined: list = ()) -> None:
+    """`created`: the accepted records the batch stored; `quarantined`: its quarantine
+    records (their findings are counted only: the frame has no conversation)."""
+    found = [record for record in created if record.findings]
+    counts = Counter(f.kind for record in (*found, *quarantined) for f in record.findings)
+    if not counts:
+        return
+    _subjects(found, _regions() if counts[detect.PHONE] else ())
+    if vault.keeps_originals():
+        _originals(stream_id, [record for record in found if record.originals])
+    count(counts)
+
+
+def _subjects(records: list, regions) -> None:
+    rows = {
+        (subjects.digest(f.kind, f.value, regions), record.interaction_id): f.kind
+        for record in records
+        if record.interaction_id
+        for f in record.findings
+        if f.kind in detect.SEARCHABLE
+    }
+    SubjectHash.objects.bulk_create(
+        [
+            SubjectHash(digest=digest, kind=kind, conversation_id=conversation)
+            for (digest, conversation), kind in rows.items()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _regions() -> tuple[str, ...]:
+    """The configured phone regions, to read a national number as the detector did."""
+    return tuple(PrivacySettings.current().phone_regions or ())
+
+
+def data_keys(conversations: set[str]) -> dict[str, bytes]:
+    """Each conversation's data key, made for those that have none yet."""
+    existing = ConversationKey.objects.filter(conversation_id__in=conversations)
+    missing = conversations - set(existing.values_list("conversation_id", flat=True))
+    fresh = {}
+    for conversation in missing:
+        wrapped, key_id = vault.new_data_key(conversation)
+        fresh[conversation] = ConversationKey(
+            conversation_id=conversation, wrapped=wrapped, master_key_id=key_id
+        )
+    ConversationKey.objects.bulk_create(fresh.values(), ignore_conflicts=True)
+    return {
+        row.conversation_id: vault.unwrap(row.wrapped, row.master_key_id, row.conversation_id)
+        for row in ConversationKey.objects.filter(conversation_id__in=conversations)
+    }
+
+
+def original_context(item_kind: str, item_ref: str, field: str) -> str:
+    """What an original's seal is bound to: it opens only as that item's field."""
+    return f"{item_kind}:{item_ref}:{field}"
+
+
+def _originals(stream_id: int, records: list) -> None:
+    if not records:
+        return
+    keys = data_keys({record.interaction_id for record in records})
+    ids = dict(
+        ConversationKey.objects.filter(conversation_id__in=keys).values_list(
+            "conversation_id", "pk"
+        )
+    )
+    rows = []
+    for record in records:
+        ref = f"{stream_id}:{record.external_id}"
+        for field, text in record.originals.items():
+            context = original_context("insight", ref, field)
+            rows.append(
+                Original(
+                    key_id=ids[record.interaction_id],
+                    item_kind="insight",
+                    item_ref=ref,
+                    field=field,
+                    sealed=vault.seal_text(keys[record.interaction_id], text, context),
+                )
+            )
+    Original.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def count(counts: Counter) -> None:
+    """Add to today's detections per kind."""
+    today = timezone.localdate()
+    for kind, n in counts.items():
+        if DetectionCount.objects.filter(day=today, kind=kind).update(count=F("count") + n):
+            continue
+        try:
+            with transaction.atomic():
+                DetectionCount.objects.create(day=today, kind=kind, count=n)
+        except IntegrityError:  # another writer made today's row first
+            DetectionCount.objects.filter(day=today, kind=kind).update(count=F("count") + n)
