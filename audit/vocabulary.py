@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Subquery
 
 from streams.genesys.frames import scrub_nul
 from streams.genesys.payloads import type_words
+from streams.privacy import current as privacy
 
 DEFAULT_TYPE_LABELS = {
     "compliance_flag": "Compliance flag",
@@ -105,3 +106,10 @@ def bounded(text: str, what: str, limit: int) -> str:
     if len(text) > limit:
         raise ValidationError(f"The {what} is {len(text)} characters; the limit is {limit}.")
     return text
+
+
+def typed(text: str, what: str, limit: int) -> str:
+    """What an officer or admin typed about an item (a note, a correction, a comment),
+    bounded, with any customer's personal data taken out as at ingest: officers quote what
+    they read, and a note is kept, exported and sent on like the item's own text."""
+    return privacy.redacted(bounded(text, what, limit))

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from streams.privacy.subjects import commitment
+
 
 class ReviewQuerySet(models.QuerySet):
     """The review states by name, for insights and knowledge answers alike. A knowledge
@@ -118,7 +120,9 @@ class Reviewable(models.Model):
             "reviewed_by": self.reviewed_by.get_username() if self.reviewed_by_id else None,
             "reviewed_at": self.reviewed_at.isoformat() if self.reviewed_at else None,
             "review_reason_code": self.review_reason_code,
-            "review_note": self.review_note,
+            # Officers' words about customer text: a commitment in the trail, the words on
+            # the item (where erasure reaches them).
+            "review_note": commitment(self.review_note),
             "review_rule": self.review_rule,
-            "corrected_text": self.corrected_text,
+            "corrected_text": commitment(self.corrected_text),
         }

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from streams.models import Insight, KnowledgeQuery
+from streams.privacy.subjects import commitment
 from streams.reviewable import Reviewable
 
 
@@ -214,9 +215,9 @@ class SecondReview(models.Model):
             "second_status": self.second_status or None,
             "second_by": name(self.second_by),
             "second_reason_code": self.second_reason_code,
-            "second_note": self.second_note,
+            "second_note": commitment(self.second_note),
             "outcome": self.outcome,
             "ruling": self.ruling or None,
             "ruled_by": name(self.ruled_by),
-            "ruling_note": self.ruling_note,
+            "ruling_note": commitment(self.ruling_note),
         }

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.oversight import blind
 from audit.oversight.models import ITEM_LABELS, ITEM_MODELS, SecondReview
 from audit.trail.record import Origin, audit_record
-from audit.vocabulary import NOTE_MAX_LENGTH, bounded, reason_code_check, type_label
+from audit.vocabulary import NOTE_MAX_LENGTH, reason_code_check, type_label, typed
 from streams.models import ChangeRequest, Insight, Reviewable
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def second_review_decide(
         raise ValidationError("decision must be approve or reject")
     if decision == "reject":
         reason_code_check(reason_code)
-    note = bounded(note, "note", NOTE_MAX_LENGTH)
+    note = typed(note, "note", NOTE_MAX_LENGTH)
     if not blind.may_give_second_reviews(by):
         raise SecondReviewConflict(
             "Your role sees first decisions while they wait, so a second review is not yours "
@@ -206,7 +206,7 @@ def adjudicate(
         raise ValidationError("The ruling is approved or rejected.")
     if ruling == Reviewable.ReviewStatus.REJECTED:
         reason_code_check(reason_code)
-    note = bounded(note, "comment", NOTE_MAX_LENGTH)
+    note = typed(note, "comment", NOTE_MAX_LENGTH)
     if not note:
         raise ValidationError("A ruling needs a comment: say why, for the officers and auditors.")
     if by.pk in (review.first_by_id, review.second_by_id):

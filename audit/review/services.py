@@ -21,7 +21,7 @@ from audit.review.kinds import REVIEW_KINDS, review_kind
 from audit.review.models import ItemOpening
 from audit.review.queue import Cursor, parse_sort, queue_count, review_page
 from audit.trail.record import Origin, audit_record
-from audit.vocabulary import CORRECTION_MAX_LENGTH, NOTE_MAX_LENGTH, bounded, reason_code_check
+from audit.vocabulary import CORRECTION_MAX_LENGTH, NOTE_MAX_LENGTH, reason_code_check, typed
 from streams import live
 from streams.models import Insight, Reviewable
 from streams.webhooks import genesys, outbox
@@ -125,8 +125,8 @@ def _item_decide(
     origin: Origin | None,
 ):
     kind = review_kind(item)
-    note = bounded(note, "note", NOTE_MAX_LENGTH)
-    corrected_text = bounded(corrected_text, "corrected text", CORRECTION_MAX_LENGTH)
+    note = typed(note, "note", NOTE_MAX_LENGTH)
+    corrected_text = typed(corrected_text, "corrected text", CORRECTION_MAX_LENGTH)
     if corrected_text == item.original_text:
         corrected_text = ""  # unchanged: nothing was corrected
     now = timezone.now()
@@ -232,7 +232,7 @@ class BulkDecision:
             else Reviewable.ReviewStatus.REJECTED
         )
         self.reason_code = reason_code if decision == "reject" else ""
-        self.note = bounded(note, "note", NOTE_MAX_LENGTH)
+        self.note = typed(note, "note", NOTE_MAX_LENGTH)
         page_size = page_size or BULK_PAGE
         if keys is not None:
             by_kind = parse_keys(keys)

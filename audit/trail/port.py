@@ -78,7 +78,7 @@ class AuditReports:
             actor_label=query.requested_by,
             object_type="streams.knowledgequery",
             object_id=query.query_id,
-            object_repr=query.query_text[:200],
+            object_repr=str(query),
             after={**query.audit_fields(), "stream": query.stream.name, "origin": query.origin},
             origin=Origin(client_address=client_address),
         )

@@ -285,7 +285,8 @@ class KnowledgeQuery(Reviewable):
         ]
 
     def __str__(self):
-        return f"{self.query_text[:60]} ({self.status})"
+        # A reference, never the text: this is what the audit trail and logs name.
+        return f"Knowledge query {self.query_id[:12]} ({self.status})"
 
     @property
     def original_text(self) -> str:

@@ -37,6 +37,11 @@ from streams.knowledge.errors import KnowledgeError
 from streams.knowledge.hub import KnowledgeHub
 from streams.knowledge.models import KnowledgeQuery
 from streams.knowledge.specs import KnowledgeSpec
+from streams.privacy import current as privacy
+from streams.privacy import vault
+from streams.privacy.detect import Scan
+from streams.privacy.protect import CODES
+from streams.privacy.store import Found, keep_found
 from streams.webhooks import outbox
 from streams.webhooks.models import WebhookEndpoint
 
@@ -75,7 +80,11 @@ async def knowledge_search(
             status=503,
             code="unavailable",
         )
-    request = spec.request(text, conversation_id)  # raises pydantic's ValidationError
+    # Personal data never reaches Genesys, the cache, the record or a log: the query goes out
+    # with it taken out, and so are the results before anything keeps them.
+    detector = await sync_to_async(privacy.detector)()
+    found = detector.scan(text)
+    request = spec.request(found.text, conversation_id)  # raises pydantic's ValidationError
     key = spec.cache_key(request.query_text)
     started = time.monotonic()
     entry = await cache.aget(CACHE_PREFIX + key) if use_cache and spec.cache_ttl else None
@@ -87,6 +96,7 @@ async def knowledge_search(
         requested_by=requested_by,
         client_address=client_address,
         insight_id=insight_id,
+        found=found,
     )
     if entry is not None:
         latency = (time.monotonic() - started) * 1000
@@ -108,18 +118,19 @@ async def knowledge_search(
         )
         await _query_record(**record, results=[], latency=latency, status=status, failure=exc)
         raise KnowledgeError(str(exc), status=http_status, code=exc.code or exc.kind) from None
+    results, _ = detector.scan_value(answer.results)
     if spec.cache_ttl:
         await cache.aset(
             CACHE_PREFIX + key,
             {
-                "results": answer.results,
+                "results": results,
                 "text": request.query_text,
                 "expires_at": time.time() + spec.cache_ttl,
             },
             spec.cache_ttl,
         )
     return await _query_record(
-        **record, results=answer.results, latency=answer.latency_ms, attempts=answer.attempts
+        **record, results=results, latency=answer.latency_ms, attempts=answer.attempts
     )
 
 
@@ -132,6 +143,7 @@ async def _query_record(
     requested_by: str,
     client_address: str | None,
     insight_id: int | None,
+    found: Scan,
     results: list,
     latency: float,
     cache_hit: bool = False,
@@ -164,7 +176,7 @@ async def _query_record(
         created_at=timezone.now(),
         **review_fields(origin, governance),
     )
-    return await cancellable(sync_to_async(query_store))(query, client_address)
+    return await cancellable(sync_to_async(query_store))(query, client_address, found)
 
 
 FILTERED_RULE = "knowledge governance: no result passed the stream's rules"
@@ -184,16 +196,26 @@ def review_fields(origin: str, governance: str) -> dict:
     }
 
 
-def query_store(query: KnowledgeQuery, client_address: str | None = None) -> KnowledgeQuery:
-    """Save the query with its audit entry and webhook deliveries, in one transaction."""
+def query_store(
+    query: KnowledgeQuery, client_address: str | None = None, found: Scan | None = None
+) -> KnowledgeQuery:
+    """Save the query with its audit entry and webhook deliveries, and what its text held of
+    personal data (`found`: subject hashes, the sealed original), in one transaction."""
     with transaction.atomic():
         query.save()
+        if found is not None and found.findings:
+            keep_found([knowledge_found(query, found)])
         ports.governance().knowledge_queried(query=query, client_address=client_address)
         if query.review_status:
             transaction.on_commit(partial(live.announce_knowledge, [query.pk]))
         if query.governance_status == Governance.PASS:
             outbox.enqueue(WebhookEndpoint.Event.KNOWLEDGE_VALIDATED, [query_data(query)])
     return query
+
+
+def knowledge_found(query: KnowledgeQuery, found: Scan) -> Found:
+    originals = {"query_text": CODES.scan(found.original).text} if vault.keeps_originals() else None
+    return Found(query.conversation_id, "knowledge", query.query_id, found.findings, originals)
 
 
 def query_data(query: KnowledgeQuery) -> dict:

@@ -96,7 +96,10 @@ class KnowledgeWarmer:
                 )
                 warmed += 1
             except KnowledgeError as exc:
-                logger.warning("knowledge %s: warming %r failed: %s", spec.name, text[:40], exc)
+                # The cache key names the query: its text (even cleaned) stays out of logs.
+                logger.warning(
+                    "knowledge %s: warming query %s failed: %s", spec.name, key[:12], exc
+                )
         return warmed
 
 

@@ -104,6 +104,7 @@ class Finding:
 class Scan:
     text: str
     findings: tuple[Finding, ...] = ()
+    original: str = field(default="", repr=False)  # in memory only
 
     @property
     def found(self) -> bool:
@@ -323,7 +324,7 @@ class Detector:
     def scan(self, text: str, names: tuple[str, ...] = ()) -> Scan:
         """`text` with its personal data taken out, and what was found."""
         findings = self.find(text, names)
-        return self._taken_out(text, findings) if findings else Scan(text)
+        return self._taken_out(text, findings) if findings else Scan(text, (), text)
 
     def _taken_out(self, text: str, findings: list[Finding]) -> Scan:
         results = [RecognizerResult(f.kind, f.start, f.end, 1.0) for f in findings]
@@ -334,7 +335,7 @@ class Detector:
         redacted = self._anonymizer.anonymize(
             text=text, analyzer_results=results, operators=operators
         ).text
-        return Scan(CARD_TWICE.sub(r"\1 ****", redacted), tuple(findings))
+        return Scan(CARD_TWICE.sub(r"\1 ****", redacted), tuple(findings), text)
 
     def _replacement(self, kind: str):
         if self.config.styles.get(kind, "mask") == "label":

@@ -4,6 +4,7 @@ conversations' keys (only with PERSONAL_DATA_POLICY=redacted_and_original), and 
 each kind was found today."""
 
 from collections import Counter
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -19,25 +20,56 @@ from streams.privacy.models import (
 )
 
 
+@dataclass(frozen=True)
+class Found:
+    """What was found in one item: its conversation, where it is (kind and reference, the
+    place an original is bound to), the findings, and the originals to seal."""
+
+    conversation_id: str
+    item_kind: str  # insight, knowledge
+    item_ref: str  # stream:external id of an insight, the query id of a knowledge query
+    findings: tuple
+    originals: dict | None = None
+
+
 def keep(stream_id: int, created: list, quarantined: list = ()) -> None:
     """`created`: the accepted records the batch stored; `quarantined`: its quarantine
     records (their findings are counted only: the frame has no conversation)."""
-    found = [record for record in created if record.findings]
-    counts = Counter(f.kind for record in (*found, *quarantined) for f in record.findings)
+    keep_found(
+        [
+            Found(
+                record.interaction_id,
+                "insight",
+                f"{stream_id}:{record.external_id}",
+                record.findings,
+                record.originals,
+            )
+            for record in created
+            if record.findings
+        ],
+        counted_only=[f for record in quarantined for f in record.findings],
+    )
+
+
+def keep_found(found: list[Found], counted_only=()) -> None:
+    """(Inside the transaction that stores the items.) Their subjects' hashes, their
+    originals where the deployment keeps them, and today's counts."""
+    counts = Counter(f.kind for item in found for f in item.findings)
+    counts.update(f.kind for f in counted_only)
     if not counts:
         return
     _subjects(found, _regions() if counts[detect.PHONE] else ())
     if vault.keeps_originals():
-        _originals(stream_id, [record for record in found if record.originals])
+        _originals([item for item in found if item.originals and item.conversation_id])
     count(counts)
 
 
-def _subjects(records: list, regions) -> None:
+def _subjects(found: list[Found], regions) -> None:
     rows = {
-        (subjects.digest(f.kind, f.value, regions), record.interaction_id): f.kind
-        for record in records
-        if record.interaction_id
-        for f in record.findings
+        (subjects.digest(f.kind, f.value, regions), item.conversation_id): f.kind
+        for item in found
+        if item.conversation_id
+        for f in item.findings
         if f.kind in detect.SEARCHABLE
     }
     SubjectHash.objects.bulk_create(
@@ -76,29 +108,30 @@ def original_context(item_kind: str, item_ref: str, field: str) -> str:
     return f"{item_kind}:{item_ref}:{field}"
 
 
-def _originals(stream_id: int, records: list) -> None:
-    if not records:
+def _originals(found: list[Found]) -> None:
+    if not found:
         return
-    keys = data_keys({record.interaction_id for record in records})
+    keys = data_keys({item.conversation_id for item in found})
     ids = dict(
         ConversationKey.objects.filter(conversation_id__in=keys).values_list(
             "conversation_id", "pk"
         )
     )
-    rows = []
-    for record in records:
-        ref = f"{stream_id}:{record.external_id}"
-        for field, text in record.originals.items():
-            context = original_context("insight", ref, field)
-            rows.append(
-                Original(
-                    key_id=ids[record.interaction_id],
-                    item_kind="insight",
-                    item_ref=ref,
-                    field=field,
-                    sealed=vault.seal_text(keys[record.interaction_id], text, context),
-                )
-            )
+    rows = [
+        Original(
+            key_id=ids[item.conversation_id],
+            item_kind=item.item_kind,
+            item_ref=item.item_ref,
+            field=field,
+            sealed=vault.seal_text(
+                keys[item.conversation_id],
+                text,
+                original_context(item.item_kind, item.item_ref, field),
+            ),
+        )
+        for item in found
+        for field, text in item.originals.items()
+    ]
     Original.objects.bulk_create(rows, ignore_conflicts=True)
 
 

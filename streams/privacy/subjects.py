@@ -42,3 +42,14 @@ def digest(kind: str, value: str, regions: tuple[str, ...] = ()) -> str:
         raise ImproperlyConfigured("PERSONAL_DATA_HASH_KEY is not set")
     message = f"{kind}:{normalised(kind, value, regions)}".encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def commitment(text: str) -> str:
+    """What the audit trail keeps of a text a person typed (a note, a correction): an HMAC
+    that proves which text it was to whoever holds it, and reads as nothing to anyone else.
+    The text itself lives on the item, where erasure can reach it; the chain stays whole."""
+    if not text:
+        return ""
+    key = settings.PERSONAL_DATA_HASH_KEY
+    mac = hmac.new(key.encode(), f"text:{text}".encode(), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{mac}"

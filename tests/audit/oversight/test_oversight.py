@@ -14,6 +14,7 @@ from audit.review.models import ItemOpening
 from audit.review.services import item_approve, item_reject, items_decide_bulk
 from audit.trail.models import AuditEntry
 from streams.models import Insight, WebhookDelivery, WebhookEndpoint
+from streams.privacy.subjects import commitment
 from streams.webhooks import outbox
 from tests.factories import make_insight, make_stream
 
@@ -216,7 +217,9 @@ def test_a_ruling_against_the_item_changes_it_with_its_webhook_and_entries(
     assert (insight.review_status, insight.reviewed_by) == ("rejected", gov_admin)
     assert insight.review_reason_code == "inaccurate"
     ruling = AuditEntry.objects.get(action="second_review.rule")
-    assert ruling.after["ruling_note"] == "fee is 40"
+    # The trail commits to the comment; the words are on the review.
+    assert ruling.after["ruling_note"] == commitment("fee is 40") != "fee is 40"
+    assert review.ruling_note == "fee is 40"
     changed = AuditEntry.objects.get(action="insight.overrule")
     assert changed.before["review_status"] == "approved"
     assert changed.after["review_status"] == "rejected"

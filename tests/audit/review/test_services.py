@@ -9,6 +9,7 @@ from audit.trail.models import AuditEntry
 from audit.trail.record import Origin
 from streams.live import REVIEW_GROUP
 from streams.models import Insight
+from streams.privacy.subjects import commitment
 from tests.factories import make_insight
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def test_approving_records_who_when_and_an_audit_entry(officer):
         "reviewed_by": "olivia",
         "reviewed_at": insight.reviewed_at.isoformat(),
         "review_reason_code": "",
-        "review_note": "matches KB-118",
+        "review_note": commitment("matches KB-118"),  # the words are on the item
         "review_rule": "",
         "corrected_text": "",
     }

@@ -135,6 +135,12 @@ def test_with_originals_kept_only_their_sealed_copy_holds_the_text(settings):
         data_key, originals["snippet"].sealed, original_context("insight", ref, "snippet")
     )
     assert CARDS[0] in snippet and EMAIL in snippet
+    # A card verification code is not kept, not even sealed.
+    assert "737" not in snippet and "(CVV [card code])" in snippet
+    payload = vault.open_text(
+        data_key, originals["payload"].sealed, original_context("insight", ref, "payload")
+    )
+    assert IBAN in payload and "737" not in payload
     # The seal is bound to its place: read as another field, it does not open.
     with pytest.raises(vault.Unreadable):
         vault.open_text(
