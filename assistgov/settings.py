@@ -81,7 +81,8 @@ ASGI_APPLICATION = "assistgov.asgi.application"
 # audit is one app made of packages by feature; each keeps its own templates and static
 # files beside its code (audit/review/templates, audit/review/static, ...).
 AUDIT_PACKAGES = [
-    BASE_DIR / "audit" / name for name in ("trail", "people", "oversight", "review", "reports")
+    BASE_DIR / "audit" / name
+    for name in ("trail", "people", "oversight", "privacy", "review", "reports")
 ]
 TEMPLATES = [
     {
@@ -257,6 +258,7 @@ OIDC_ROLE_GROUPS = {
     "Compliance officers": env.list("OIDC_OFFICER_GROUPS", ["assistgov-officers"]),
     "Governance admins": env.list("OIDC_ADMIN_GROUPS", ["assistgov-admins"]),
     "Auditors": env.list("OIDC_AUDITOR_GROUPS", ["assistgov-auditors"]),
+    "Data protection officers": env.list("OIDC_DPO_GROUPS", ["assistgov-dpo"]),
 }
 SOCIALACCOUNT_PROVIDERS = {
     "openid_connect": {

@@ -14,6 +14,7 @@ class AuditConfig(AppConfig):
         lookups.register()
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="audit-roles")
         self.plug_into_streams()
+        self.register_retention()
 
     @staticmethod
     def connect_receivers():
@@ -23,6 +24,27 @@ class AuditConfig(AppConfig):
         from audit.oversight import sampling  # noqa: F401
         from audit.people import security, sessions  # noqa: F401
         from audit.review import claims, services  # noqa: F401
+
+    @staticmethod
+    def register_retention():
+        """What the packages above the trail keep, under the retention policy too."""
+        from audit.privacy.models import ErasureRequest
+        from audit.review.models import ItemOpening
+        from audit.trail import retention
+
+        retention.register(
+            retention.Kind("openings", "item openings", "insight_months", ItemOpening, "opened_at")
+        )
+        retention.register(
+            retention.Kind(
+                "erasures",
+                "answered erasure requests",
+                "audit_months",
+                ErasureRequest,
+                "requested_at",
+                lambda rows, holds: rows.exclude(status=ErasureRequest.Status.PENDING),
+            )
+        )
 
     @staticmethod
     def plug_into_streams():

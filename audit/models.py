@@ -3,6 +3,7 @@ they always were (`audit_<model>`), each model in the package of its feature."""
 
 from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
 from audit.people.models import SsoGrant, UserSettings, time_zone_choices
+from audit.privacy.models import ErasureRequest
 from audit.review.models import ItemOpening, SavedView, WorkspaceSettings
 from audit.trail.models import (
     AuditEntry,
@@ -16,6 +17,7 @@ from audit.vocabulary import ReasonCode, TypeLabel
 __all__ = [
     "AuditEntry",
     "DeniedTally",
+    "ErasureRequest",
     "ItemOpening",
     "LegalHold",
     "OversightSettings",

@@ -50,6 +50,11 @@ def auditor(django_user_model):
 
 
 @pytest.fixture
+def dpo(django_user_model):
+    return _user(django_user_model, "dora", "Data protection officers")
+
+
+@pytest.fixture
 def outsider(django_user_model):
     """Staff, but in no role: may log in to the admin, may see nothing."""
     return _user(django_user_model, "oscar")

@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistgov.asgi import application
 from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
+from audit.privacy.models import ErasureRequest
 from audit.review.models import SavedView, WorkspaceSettings
 from audit.routing import websocket_urlpatterns
 from audit.trail.models import AuditEntry, LegalHold, RetentionPolicy
@@ -27,6 +28,7 @@ from streams.models import (
     GenesysConnection,
     GenesysFeedback,
     KnowledgeSource,
+    PrivacySettings,
     QuarantinedFrame,
     StreamConfig,
     WebhookDelivery,
@@ -37,18 +39,24 @@ from tests.factories import make_insight, make_knowledge_query
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "officer", "admin", "auditor")
+ROLES = ("anonymous", "officer", "admin", "auditor", "dpo")
 EVERYONE = dict.fromkeys(ROLES, 200)
 
 
-def signed_in(anonymous, officer=200, admin=200, auditor=200):
-    return {"anonymous": anonymous, "officer": officer, "admin": admin, "auditor": auditor}
+def signed_in(anonymous, officer=200, admin=200, auditor=200, dpo=200):
+    return {
+        "anonymous": anonymous,
+        "officer": officer,
+        "admin": admin,
+        "auditor": auditor,
+        "dpo": dpo,
+    }
 
 
 PAGE = signed_in(302)  # any role; anonymous users are sent to log in
 # The project's own pages: (url name, kwargs) -> status per role.
 SITE = {
-    ("home", None): signed_in(302, 302, 302, 302),
+    ("home", None): signed_in(302, 302, 302, 302, 302),
     ("login", None): EVERYONE,
     ("logout", None): dict.fromkeys(ROLES, 405),  # POST only
     ("review", None): PAGE,
@@ -64,7 +72,7 @@ SITE = {
     ("audit-verify", None): signed_in(302, officer=403),
     ("export-csv", (("kind", "knowledge"),)): PAGE,
     ("export-csv", (("kind", "knowledge-results"),)): PAGE,
-    ("knowledge-console", None): signed_in(302, auditor=403),
+    ("knowledge-console", None): signed_in(302, auditor=403, dpo=403),
     ("knowledge-api-search", None): dict.fromkeys(ROLES, 405),  # POST with an API token only
     ("review-item-context", (("kind", "insight"), ("item_id", "streams.insight"))): PAGE,
     ("review-progress", None): PAGE,
@@ -72,10 +80,10 @@ SITE = {
     ("review-view-delete", (("view_id", 1),)): dict.fromkeys(ROLES, 405) | {"anonymous": 405},
     # Oversight: officers give second reviews (admins and auditors see the first decisions,
     # so they give none), admins rule, everyone reads figures.
-    ("second-review", None): signed_in(302, admin=403, auditor=403),
+    ("second-review", None): signed_in(302, admin=403, auditor=403, dpo=403),
     ("second-review-decide", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
     ("second-review-release", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
-    ("adjudication", None): signed_in(302, officer=403, auditor=403),
+    ("adjudication", None): signed_in(302, officer=403, auditor=403, dpo=403),
     ("adjudicate", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
     ("oversight-csv", None): PAGE,
     # Single sign-on (allauth): off in the tests' settings, so there is no provider to
@@ -93,30 +101,37 @@ SITE = {
     ("readyz", None): EVERYONE,
     # Closed without METRICS_TOKEN (or METRICS_PUBLIC): see tests/streams/test_operations.py.
     ("metrics", None): dict.fromkeys(ROLES, 403),
+    # Personal data: the record of processing for admins, auditors and data protection
+    # officers; finding a subject for those who may erase; a reveal is a POST.
+    ("privacy", None): signed_in(302, officer=403),
+    ("privacy-find", None): signed_in(302, officer=403, auditor=403),
+    ("privacy-reveal", (("kind", "insight"), ("item_id", "streams.insight"))): dict.fromkeys(
+        ROLES, 405
+    ),
 }
 ADMIN_PAGE = signed_in(302)
 # The admin site's own views.
 ADMIN_SITE = {
     "index": ADMIN_PAGE,
-    "login": signed_in(200, 302, 302, 302),
-    "logout": signed_in(302, 405, 405, 405),
+    "login": signed_in(200, 302, 302, 302, 302),
+    "logout": signed_in(302, 405, 405, 405, 405),
     "password_change": ADMIN_PAGE,
     "password_change_done": ADMIN_PAGE,
-    "autocomplete": signed_in(302, 403, 403, 403),  # only with a model field to complete
+    "autocomplete": signed_in(302, 403, 403, 403, 403),  # only with a model field to complete
     "jsi18n": ADMIN_PAGE,
-    "view_on_site": signed_in(302, 404, 404, 404),  # no model here has a public page
+    "view_on_site": signed_in(302, 404, 404, 404, 404),  # no model here has a public page
 }
 # Per registered model: which roles may view (list, detail, history), add and delete.
-OFF, ADM, AUD = "officer", "admin", "auditor"
+OFF, ADM, AUD, DPO = "officer", "admin", "auditor", "dpo"
 ADMIN_MODELS = {
     "auth.user": {"view": (), "add": (), "delete": ()},  # user management: superusers only
     "auth.group": {"view": (), "add": (), "delete": ()},
     "streams.genesysconnection": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
     "streams.confidencematrix": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
     "streams.streamconfig": {"view": (OFF, ADM, AUD), "add": (ADM,), "delete": (ADM,)},
-    "streams.insight": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
+    "streams.insight": {"view": (OFF, ADM, AUD, DPO), "add": (), "delete": ()},
     "streams.quarantinedframe": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
-    "audit.auditentry": {"view": (ADM, AUD), "add": (), "delete": ()},
+    "audit.auditentry": {"view": (ADM, AUD, DPO), "add": (), "delete": ()},
     "audit.reasoncode": {"view": (OFF, ADM, AUD), "add": (ADM,), "delete": ()},
     "audit.typelabel": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     "streams.webhookendpoint": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
@@ -124,7 +139,7 @@ ADMIN_MODELS = {
     "streams.genesysfeedback": {"view": (ADM, AUD), "add": (), "delete": ()},
     "streams.knowledgesource": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
     "streams.knowledgestream": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
-    "streams.knowledgequery": {"view": (OFF, ADM, AUD), "add": (), "delete": ()},
+    "streams.knowledgequery": {"view": (OFF, ADM, AUD, DPO), "add": (), "delete": ()},
     "streams.apitoken": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     # Failed sign-ins (django-axes): admins unlock by deleting them.
     "axes.accessattempt": {"view": (ADM, AUD), "add": (), "delete": (ADM,)},
@@ -132,18 +147,32 @@ ADMIN_MODELS = {
     "audit.savedview": {"view": (ADM, AUD), "add": (), "delete": (ADM,)},
     # Retention: admins set it; holds are lifted, never deleted.
     "audit.retentionpolicy": {"view": (ADM, AUD), "add": (), "delete": ()},
-    "audit.legalhold": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
+    "audit.legalhold": {"view": (ADM, AUD, DPO), "add": (ADM,), "delete": ()},
     # Oversight: admins set the shares; second reviews are recorded by their pages only.
     "audit.oversightsettings": {"view": (ADM, AUD), "add": (), "delete": ()},
     "audit.streamsampling": {"view": (ADM, AUD), "add": (ADM,), "delete": (ADM,)},
     "audit.secondreview": {"view": (ADM, AUD), "add": (), "delete": ()},
     # Four-eyes: requests are made by saving a configuration page; accepted by POST (decide).
     "streams.changerequest": {"view": (ADM, AUD), "add": (), "delete": ()},
+    # Personal data: detection is set by admins (four-eyes); erasures are asked by admins
+    # and data protection officers, carried out by a second one (an action), never deleted.
+    "streams.privacysettings": {"view": (ADM, AUD, DPO), "add": (), "delete": ()},
+    "audit.erasurerequest": {"view": (ADM, AUD, DPO), "add": (ADM, DPO), "delete": ()},
 }
 # Django's unnamed admin routes: the object shortcut redirects to its change page, and the
 # catch-all sends unknown admin URLs to the index (or to log in).
 ADMIN_UNNAMED = {"<path:object_id>/", "(?P<url>.*)$"}
-CONSUMERS = {"ws-review": {"anonymous": False, "officer": True, "admin": True, "auditor": True}}
+# The review socket serves whoever may read the review queue (data protection officers too,
+# to reveal an item's original).
+CONSUMERS = {
+    "ws-review": {
+        "anonymous": False,
+        "officer": True,
+        "admin": True,
+        "auditor": True,
+        "dpo": True,
+    }
+}
 
 
 def walk(patterns, namespace=None):
@@ -155,8 +184,14 @@ def walk(patterns, namespace=None):
 
 
 @pytest.fixture
-def cast(officer, gov_admin, auditor):
-    return {"anonymous": None, "officer": officer, "admin": gov_admin, "auditor": auditor}
+def cast(officer, gov_admin, auditor, dpo):
+    return {
+        "anonymous": None,
+        "officer": officer,
+        "admin": gov_admin,
+        "auditor": auditor,
+        "dpo": dpo,
+    }
 
 
 @pytest.fixture
@@ -218,6 +253,12 @@ def objects(django_user_model):
             source="officer",
             first_status="approved",
             first_at=insight.received_at,
+        ),
+        "streams.privacysettings": PrivacySettings.current(),
+        "audit.erasurerequest": ErasureRequest.objects.create(
+            conversation_id="conv-9",
+            reason="the subject asked",
+            requested_by=django_user_model.objects.first(),
         ),
         "axes.accessattempt": AccessAttempt.objects.create(
             username="someone", ip_address="192.0.2.1", failures_since_start=5, user_agent="x"
@@ -314,10 +355,10 @@ def test_every_url_has_a_decision_and_the_decision_holds(client, cast, objects):
 @pytest.mark.parametrize(
     ("app_label", "expected"),
     [
-        ("auth", signed_in(302, 404, 404, 404)),
+        ("auth", signed_in(302, 404, 404, 404, 404)),
         ("streams", signed_in(302)),
         ("audit", signed_in(302)),
-        ("axes", signed_in(302, 404, 200, 200)),
+        ("axes", signed_in(302, 404, 200, 200, 404)),
     ],
 )
 def test_admin_app_pages_follow_the_models_they_list(client, cast, app_label, expected):

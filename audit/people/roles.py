@@ -1,4 +1,4 @@
-"""The three roles, as groups with exactly these permissions, and the default reason codes.
+"""The four roles, as groups with exactly these permissions, and the default reason codes.
 
 A data migration first creates them; `post_migrate` keeps them in step with this file
 after every migrate (and restores them after a flush, which empties every table)."""
@@ -8,6 +8,7 @@ from django.contrib.auth.management import create_permissions
 from django.db.models import Q
 
 OFFICERS, ADMINS, AUDITORS = "Compliance officers", "Governance admins", "Auditors"
+DPOS = "Data protection officers"
 
 
 CONFIG_MODELS = (
@@ -89,6 +90,12 @@ ROLE_PERMISSIONS = {
         "audit.change_streamsampling",
         "audit.delete_streamsampling",
         "audit.view_streamsampling",
+        # Personal data: detection settings (four-eyes), and erasure with a second person.
+        "streams.view_privacysettings",
+        "streams.change_privacysettings",
+        "streams.erase_subject",
+        "audit.view_erasurerequest",
+        "audit.add_erasurerequest",
     ],
     AUDITORS: [
         *(f"streams.view_{model}" for model in CONFIG_MODELS),
@@ -114,6 +121,21 @@ ROLE_PERMISSIONS = {
         "audit.view_oversightsettings",
         "audit.view_streamsampling",
         "streams.view_changerequest",
+        "streams.view_privacysettings",
+        "audit.view_erasurerequest",
+    ],
+    # The only role that may read a customer's original text (for a stated reason, each time
+    # an audit entry), besides finding data subjects and erasing with a second person.
+    DPOS: [
+        "streams.reveal_original",
+        "streams.erase_subject",
+        "streams.view_privacysettings",
+        "streams.view_insight",
+        "streams.view_knowledgequery",
+        "audit.view_auditentry",
+        "audit.view_legalhold",
+        "audit.view_erasurerequest",
+        "audit.add_erasurerequest",
     ],
 }
 

@@ -11,6 +11,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit import vocabulary
@@ -57,6 +58,12 @@ def review(request):
         "page_size": PAGE_SIZE,
         "officers": _officers() if can_assign else [],
         "views": workspace.views_for(user),
+        # Where a data protection officer reveals an item's original: + "<kind>/<id>/".
+        "reveal_url": (
+            reverse("privacy-reveal", args=["k", 0]).removesuffix("k/0/")
+            if user.has_perm("streams.reveal_original")
+            else ""
+        ),
     }
     return render(request, "audit/review.html", context)
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.formats import people_time
 from audit.oversight import blind
+from audit.privacy.reveal import has_original
 from audit.review.kinds import REVIEW_KINDS
 from audit.review.models import SavedView
 from audit.review.queue import capped_count, parse_sort
@@ -21,6 +22,7 @@ from streams.genesys.summaries import details as summary_details
 from streams.genesys.times import iso
 from streams.live import INSIGHT, KNOWLEDGE
 from streams.models import Insight, KnowledgeQuery, WebhookDelivery
+from streams.privacy import vault
 
 TIMELINE_LIMIT = 50
 HISTORY_LIMIT = 100
@@ -45,6 +47,8 @@ def item_context(kind: str, item_id: int, *, blind_to: int | None = None) -> dic
         "timeline": blind.mask_timeline(timeline(conversation), blind_to),
         "rule": rule_words(item) if kind == INSIGHT else knowledge_rule_words(item),
         "history": hidden_history(kind, item) if hidden else history(kind, item),
+        # A sealed original is kept (data protection officers may reveal it).
+        "original_kept": vault.keeps_originals() and has_original(item),
         "details": (
             [vars(d) for d in summary_details(item.payload or {})]
             if kind == INSIGHT and item.insight_type == SUMMARY_TYPE

@@ -29,7 +29,10 @@ class Category(models.TextChoices):
 SYSTEM_ACTIONS = frozenset({"insight.auto_decide", "knowledge.query", "audit.verify"})
 SYSTEM_PREFIXES = ("stream.run_",)
 # What leaves assistgov (downloads, verdicts sent to Genesys) is read with access and security.
-SECURITY_PREFIXES = ("security.", "export.", "audit.", "retention.", "genesys_feedback.")
+SECURITY_PREFIXES = (
+    *("security.", "export.", "audit.", "retention.", "genesys_feedback."),
+    "privacy.",  # finding a data subject, revealing an original, erasing a conversation
+)
 
 
 DECISION_VERBS = (

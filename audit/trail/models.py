@@ -77,6 +77,7 @@ RETENTION_FLOORS = {
     "knowledge_months": 6,
     "quarantine_months": 1,
     "webhook_months": 1,
+    "signin_months": 1,
     "audit_months": 12,
 }
 
@@ -110,6 +111,20 @@ class RetentionPolicy(models.Model):
         3,
         "Delivered or failed webhook deliveries and their attempts.",
     )
+    signin_months = _months(
+        "signin_months",
+        "sign-in records",
+        3,
+        "Sign-in attempts and lock-out records (they hold user names and addresses), and "
+        "refusals counted per minute (each minute's count stays in the audit trail).",
+    )
+    pending_max_days = models.PositiveSmallIntegerField(
+        "pending items expire after (days)",
+        default=90,
+        validators=[MinValueValidator(7), MaxValueValidator(3650)],
+        help_text="An item nobody decided this long is filtered by rule (expired), recorded "
+        "in the audit trail, and then kept and purged like any decided item. At least 7 days.",
+    )
     audit_months = _months(
         "audit_months",
         "audit entries",
@@ -130,7 +145,10 @@ class RetentionPolicy(models.Model):
         return cls.objects.get_or_create(pk=1)[0]
 
     def audit_snapshot(self) -> dict:
-        return {name: getattr(self, name) for name in RETENTION_FLOORS}
+        return {
+            **{name: getattr(self, name) for name in RETENTION_FLOORS},
+            "pending_max_days": self.pending_max_days,
+        }
 
 
 class LegalHoldQuerySet(models.QuerySet):

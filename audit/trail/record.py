@@ -1,6 +1,7 @@
 """Writing an audit entry: who (a person, or a part of the system by name), what, to which
 object, before and after, from where. Every package writes through `audit_record`."""
 
+import getpass
 import ipaddress
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,15 @@ class Origin:
         """For WebSocket messages: each gets its own id."""
         client = scope.get("client") or (None, None)
         return cls(_address(client[0]), uuid.uuid4().hex)
+
+
+def command_actor(command: str) -> str:
+    """Who acts when a management command does: the command and the system user running it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container, say)
+        user = "an unnamed user"
+    return f"{command} (command line) by {user}"
 
 
 def _address(value) -> str | None:

@@ -15,19 +15,36 @@ is the `prev_hash` of the first entry left: that is where `verify` starts (audit
 
 import calendar
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
+from importlib import import_module
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 
 from audit.trail.chain import PURGE_ACTION
-from audit.trail.models import AuditEntry, LegalHold, PurgePermit, RetentionPolicy
+from audit.trail.models import AuditEntry, DeniedTally, LegalHold, PurgePermit, RetentionPolicy
 from audit.trail.periodic import every_period
 from audit.trail.record import audit_record
-from streams.models import Insight, KnowledgeQuery, QuarantinedFrame, Reviewable, WebhookDelivery
+from streams import live
+from streams.models import (
+    ChangeRequest,
+    ConversationKey,
+    GenesysFeedback,
+    Insight,
+    KnowledgeQuery,
+    QuarantinedFrame,
+    Reviewable,
+    SubjectHash,
+    WebhookDelivery,
+)
+from streams.webhooks.models import OutboxBatch
 
 logger = logging.getLogger(__name__)
 ACTOR = "Retention purge"
@@ -41,19 +58,151 @@ class Kind:
     policy_field: str
     model: type
     time_field: str
+    # What of the rows past their time may not go yet (holds, pending work), beyond the
+    # rules every kind follows in `due`.
+    narrow: Callable[[QuerySet, "Holds"], QuerySet] | None = None
 
 
-# In this order: knowledge queries before the insights they name; audit entries last.
-KINDS = (
-    Kind("knowledge", "knowledge queries", "knowledge_months", KnowledgeQuery, "created_at"),
-    Kind("insights", "insights and their decisions", "insight_months", Insight, "received_at"),
-    Kind("quarantine", "quarantined frames", "quarantine_months", QuarantinedFrame, "received_at"),
-    Kind("webhooks", "webhook deliveries", "webhook_months", WebhookDelivery, "created_at"),
+def _knowledge(rows, holds):
+    return rows.exclude(conversation_id__in=holds.interactions)
+
+
+def _insights(rows, holds):
+    rows = rows.exclude(stream_id__in=holds.streams)
+    rows = rows.exclude(interaction_id__in=holds.interactions)
+    return rows.filter(knowledge_queries__isnull=True)  # kept while named
+
+
+def _quarantine(rows, holds):
+    return rows.exclude(stream_id__in=holds.streams)
+
+
+def _deliveries(rows, holds):
+    return rows.exclude(status=WebhookDelivery.Status.PENDING)
+
+
+def _feedback(rows, holds):
+    return rows.exclude(status=GenesysFeedback.Status.PENDING)
+
+
+def _changes(rows, holds):
+    return rows.exclude(status=ChangeRequest.Status.PENDING)
+
+
+def _of_conversations_gone(field: str):
+    """A conversation's data key and subject hashes go once nothing of it is left (and
+    not while a hold covers it): its originals go with the key."""
+
+    def narrow(rows, holds):
+        rows = rows.exclude(**{f"{field}__in": holds.interactions})
+        rows = rows.exclude(**{f"{field}__in": Insight.objects.values("interaction_id")})
+        return rows.exclude(**{f"{field}__in": KnowledgeQuery.objects.values("conversation_id")})
+
+    return narrow
+
+
+# In this order: knowledge queries before the insights they name; then what refers to
+# conversations (keys, subject hashes) once their items are gone; audit entries last.
+KINDS = [
+    Kind(
+        "knowledge",
+        "knowledge queries",
+        "knowledge_months",
+        KnowledgeQuery,
+        "created_at",
+        _knowledge,
+    ),
+    Kind(
+        "insights",
+        "insights and their decisions",
+        "insight_months",
+        Insight,
+        "received_at",
+        _insights,
+    ),
+    Kind(
+        "quarantine",
+        "quarantined frames",
+        "quarantine_months",
+        QuarantinedFrame,
+        "received_at",
+        _quarantine,
+    ),
+    Kind(
+        "webhooks",
+        "webhook deliveries",
+        "webhook_months",
+        WebhookDelivery,
+        "created_at",
+        _deliveries,
+    ),
+    Kind("outbox", "webhook outbox batches", "webhook_months", OutboxBatch, "created_at"),
+    Kind(
+        "feedback",
+        "verdicts sent to Genesys",
+        "webhook_months",
+        GenesysFeedback,
+        "created_at",
+        _feedback,
+    ),
+    Kind(
+        "keys",
+        "conversations' data keys and sealed originals",
+        "insight_months",
+        ConversationKey,
+        "created_at",
+        _of_conversations_gone("conversation_id"),
+    ),
+    Kind(
+        "subjects",
+        "data subjects' keyed hashes",
+        "insight_months",
+        SubjectHash,
+        "first_seen",
+        _of_conversations_gone("conversation_id"),
+    ),
+    Kind(
+        "changes",
+        "decided configuration change requests",
+        "audit_months",
+        ChangeRequest,
+        "created_at",
+        _changes,
+    ),
+    Kind(
+        "signin_attempts",
+        "sign-in attempts (throttling)",
+        "signin_months",
+        AccessAttempt,
+        "attempt_time",
+    ),
+    Kind(
+        "signin_failures",
+        "failed sign-ins (throttling log)",
+        "signin_months",
+        AccessFailureLog,
+        "attempt_time",
+    ),
+    Kind(
+        "signin_log",
+        "sign-ins and sign-outs (throttling log)",
+        "signin_months",
+        AccessLog,
+        "attempt_time",
+    ),
+    Kind("denied", "refusals counted per minute", "signin_months", DeniedTally, "minute"),
     Kind("audit", "audit entries", "audit_months", AuditEntry, "created_at"),
-)
+]
 
 
-AUDIT_KIND = KINDS[-1]
+def register(kind: Kind) -> None:
+    """A kind of record another package keeps (item openings, erasure requests), purged
+    before the audit entries."""
+    if all(known.name != kind.name for known in KINDS):
+        KINDS.insert(len(KINDS) - 1, kind)
+
+
+AUDIT_KIND = KINDS[-1]  # always last
 # Items the purge removes, by their kind in the review ("insight", "knowledge"): what refers
 # to them elsewhere (their second reviews) goes with them. Receivers return how many rows
 # they removed, recorded in the batch's checkpoint under their name.
@@ -110,17 +259,7 @@ def due(kind: Kind, cutoff: datetime, holds: Holds):
     queryset = kind.model.objects.filter(**older)
     if issubclass(kind.model, Reviewable):
         queryset = queryset.exclude(review_status=Reviewable.ReviewStatus.PENDING)
-    if kind.name == "knowledge":
-        queryset = queryset.exclude(conversation_id__in=holds.interactions)
-    if kind.name == "insights":
-        queryset = queryset.exclude(stream_id__in=holds.streams)
-        queryset = queryset.exclude(interaction_id__in=holds.interactions)
-        queryset = queryset.filter(knowledge_queries__isnull=True)  # kept while named
-    if kind.name == "quarantine":
-        queryset = queryset.exclude(stream_id__in=holds.streams)
-    if kind.name == "webhooks":
-        queryset = queryset.exclude(status=WebhookDelivery.Status.PENDING)
-    return queryset
+    return kind.narrow(queryset, holds) if kind.narrow else queryset
 
 
 @dataclass
@@ -132,6 +271,7 @@ class Outcome:
     count: int = 0
     batches: int = 0
     held: bool = False
+    expired_days: int = 0  # pending items expired (not purged) after this many days
 
 
 def purge(
@@ -146,7 +286,13 @@ def purge(
     batches: each batch is whole, with its checkpoint."""
     now = now or timezone.now()
     policy = RetentionPolicy.current()
-    outcomes = []
+    outcomes = [
+        expire_pending(model, policy.pending_max_days, now, dry_run, batch_size, stop)
+        for model in (Insight, KnowledgeQuery)
+    ]
+    if not dry_run:
+        # Sessions past their end (database sessions; cached ones expire by themselves).
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     for kind in KINDS:
         months = getattr(policy, kind.policy_field)
         cutoff = months_before(now, months)
@@ -169,6 +315,54 @@ def purge(
             outcome.count += removed
             outcome.batches += 1
     return outcomes
+
+
+EXPIRED_RULE = "expired: waited {days} days without a decision (retention policy)"
+
+
+def expire_pending(model, days: int, now, dry_run: bool, batch_size: int, stop) -> "Outcome":
+    """Items nobody decided within `days` are filtered by rule, a batch at a time, each
+    batch an audit entry (the rule, how many, which ids), and leave every review page."""
+    name = "insight" if model is Insight else "knowledge"
+    label = "insights" if model is Insight else "knowledge answers"
+    field_name = "received_at" if model is Insight else "created_at"
+    cutoff = now - timedelta(days=days)
+    outcome = Outcome(
+        f"expired_{name}", f"{label} waiting for a decision", 0, cutoff, expired_days=days
+    )
+    waiting = model.objects.pending().filter(**{f"{field_name}__lt": cutoff})
+    if dry_run:
+        outcome.count = waiting.count()
+        return outcome
+    rule = EXPIRED_RULE.format(days=days)
+    while True:
+        if stop is not None:
+            stop.check()
+        with transaction.atomic():
+            ids = list(waiting.order_by(field_name, "pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return outcome
+            decided = (
+                model.objects.pending()
+                .filter(pk__in=ids)
+                .update(
+                    review_status=Reviewable.ReviewStatus.FILTERED,
+                    reviewed_at=now,
+                    review_rule=rule,
+                    **model.UNCLAIMED,
+                )
+            )
+            audit_record(
+                action=f"{name}.expire_pending",
+                actor_label=ACTOR,
+                object_type=model._meta.label_lower,
+                object_id=f"{min(ids)}-{max(ids)}",
+                object_repr=f"{decided} {label} expired after {days} days pending",
+                after={"rule": rule, "count": decided, "ids": ids, "cutoff": cutoff.isoformat()},
+            )
+            transaction.on_commit(partial(live.announce_decisions, ids, name))
+        outcome.count += decided
+        outcome.batches += 1
 
 
 def _batch(kind: Kind, cutoff: datetime, months: int, batch_size: int) -> int:
@@ -237,7 +431,14 @@ async def retention_purger(worker: str) -> None:
 
 def _purge_logged(stop) -> None:
     for outcome in purge(stop=stop):
-        if outcome.count or outcome.held:
+        if outcome.expired_days and outcome.count:
+            logger.info(
+                "retention: expired %d %s after %d days",
+                outcome.count,
+                outcome.label,
+                outcome.expired_days,
+            )
+        elif outcome.count or outcome.held:
             logger.info(
                 "retention: %s %s older than %d months%s",
                 "kept (held)" if outcome.held else f"purged {outcome.count}",

@@ -59,11 +59,26 @@ ACTION_WORDS = {
     "view": "Opened the audit trail",
     "verify": "Chain verified",
     "chain_broken": "Chain found broken",
+    "reveal": "Original revealed",
+    "find": "Data subject looked up",
+    "erase": "Conversation erased",
+    "erase_request": "Erasure requested (four-eyes)",
+    "erase_carry_out": "Erasure carried out",
+    "erase_declined": "Erasure declined",
+    "erase_refused": "Erasure refused (legal hold)",
+    "redact": "Personal data taken out of what was stored",
+    "expire_pending": "Expired by rule (past the maximum age)",
 }
 
 
 # Object types that are not models.
-OBJECT_WORDS = {"audit.trail.chain": "Audit trail", "url": "Address", "export": "Export"}
+OBJECT_WORDS = {
+    "audit.trail.chain": "Audit trail",
+    "url": "Address",
+    "export": "Export",
+    "conversation": "Conversation",
+    "data_subject": "Data subject",
+}
 
 
 def object_kind(object_type: str) -> str:

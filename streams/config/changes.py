@@ -22,6 +22,7 @@ from streams.config.models import (
 from streams.config.services import config_change_report
 from streams.genesys.frames import scrub_nul
 from streams.knowledge.models import KnowledgeSource, KnowledgeStream
+from streams.privacy.models import PrivacySettings
 from streams.webhooks.models import WebhookEndpoint
 
 COMMENT_MAX_LENGTH = 2000
@@ -37,8 +38,16 @@ SECTIONS = {
 }
 # Webhook endpoints are not in the configuration document: a change is applied field by
 # field, and a new signing secret travels with it encrypted (never in the audit entries).
-DIRECT = {WebhookEndpoint: ("name", "url", "events", "batch_size", "enabled")}
-KEYS = {**{model: key for model, (_, key) in SECTIONS.items()}, WebhookEndpoint: "name"}
+# Personal data detection is one row, changed the same way.
+DIRECT = {
+    WebhookEndpoint: ("name", "url", "events", "batch_size", "enabled"),
+    PrivacySettings: ("kinds", "phone_regions", "national_ids", "styles"),
+}
+KEYS = {
+    **{model: key for model, (_, key) in SECTIONS.items()},
+    WebhookEndpoint: "name",
+    PrivacySettings: "name",
+}
 MODELS = {model._meta.label_lower: model for model in KEYS}
 
 
@@ -271,9 +280,10 @@ def _apply_fields(model, change, by, source, request) -> None:
     obj = model.objects.get(pk=change["pk"]) if change["pk"] else model()
     for field in DIRECT[model]:
         setattr(obj, field, change["after"][field])
-    obj.secret_encrypted = change["secret_encrypted"]
-    if obj.enabled:
-        obj.disabled_reason = ""
+    if model is WebhookEndpoint:
+        obj.secret_encrypted = change["secret_encrypted"]
+        if obj.enabled:
+            obj.disabled_reason = ""
     obj.full_clean()
     obj.save()
     config_change_report(

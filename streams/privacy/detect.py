@@ -57,6 +57,9 @@ KIND_WORDS = {
     NATIONAL_ID: "national ids",
     NAME: "participants' names",
 }
+# Never turned off: PCI DSS keeps no card number readable (req. 3.4) and no card code at all
+# (req. 3.3.1), whatever an admin chooses.
+ALWAYS = frozenset({CARD, CARD_CODE})
 # Identifiers a data subject can be found by (streams.privacy.subjects).
 SEARCHABLE = (EMAIL, PHONE, CARD, IBAN)
 NATIONAL_IDS = {

@@ -96,7 +96,7 @@ class PrivacySettings(models.Model):
 
     def config(self) -> detect.DetectorConfig:
         return detect.DetectorConfig(
-            kinds=frozenset(self.kinds or detect.KINDS),
+            kinds=frozenset(self.kinds or detect.KINDS) | detect.ALWAYS,
             phone_regions=tuple(self.phone_regions or ()),
             national_ids=tuple(self.national_ids or ()),
             styles=dict(self.styles or {}),
@@ -104,8 +104,8 @@ class PrivacySettings(models.Model):
 
     def audit_snapshot(self) -> dict:
         return {
-            "name": "detection",
-            "kinds": sorted(self.kinds or detect.KINDS),
+            "name": "settings",
+            "kinds": sorted(set(self.kinds or detect.KINDS) | detect.ALWAYS),
             "phone_regions": list(self.phone_regions or []),
             "national_ids": list(self.national_ids or []),
             "styles": dict(self.styles or {}),

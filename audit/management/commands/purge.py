@@ -21,7 +21,13 @@ class Command(BaseCommand):
         outcomes = purge(dry_run=dry_run, batch_size=max(1, options["batch_size"]))
         for outcome in outcomes:
             cutoff = f"{outcome.cutoff:%Y-%m-%d %H:%M} UTC"
-            if outcome.held:
+            if outcome.expired_days:
+                verb = "would expire" if dry_run else "expired"
+                self.stdout.write(
+                    f"{outcome.label}: {outcome.count:,} {verb} (pending more than "
+                    f"{outcome.expired_days} days, since before {cutoff}; filtered by rule)"
+                )
+            elif outcome.held:
                 self.stdout.write(f"{outcome.label}: kept, a legal hold is active")
             elif dry_run:
                 self.stdout.write(

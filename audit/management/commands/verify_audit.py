@@ -1,9 +1,8 @@
-import getpass
-
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.trail.chain import Head
 from audit.trail.checkpoints import CheckpointsUnreadable
+from audit.trail.record import command_actor
 from audit.trail.signing import NoPinnedKey
 from audit.trail.verification import verify_and_record
 
@@ -45,7 +44,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--expect-head: {exc}") from None
         try:
             result = verify_and_record(
-                actor_label=f"verify_audit (command line) by {_os_user()}",
+                actor_label=command_actor("verify_audit"),
                 trigger="verify_audit command",
                 expect_head=expected,
                 checkpoint_source=options["checkpoints"] or "",
@@ -72,10 +71,3 @@ class Command(BaseCommand):
             )
         for purged in result.purged:
             self.stdout.write(f"before them: {purged}")
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container, say)
-        return "an unnamed user"

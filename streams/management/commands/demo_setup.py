@@ -17,6 +17,7 @@ DEMO_USERS = (
     ("admin", "admin-demo-pass", "Governance admins"),
     ("admin2", "admin2-demo-pass", "Governance admins"),
     ("auditor", "auditor-demo-pass", "Auditors"),
+    ("dpo", "dpo-demo-pass", "Data protection officers"),
 )
 
 

@@ -68,7 +68,8 @@ def test_decided_insights_past_retention_go_with_a_checkpoint_and_pending_ones_s
         make_insight(stream=stream, received_at=LONG_AGO, review_status="approved")
         for _ in range(3)
     ]
-    old_pending = make_insight(stream=stream, received_at=LONG_AGO, review_status="pending")
+    # Pending, but not yet past the maximum age of a pending item (90 days): it stays.
+    old_pending = make_insight(stream=stream, received_at=NOW - timedelta(days=60))
     recent = make_insight(stream=stream, received_at=NOW - timedelta(days=30))
     outcomes = {o.kind: o for o in purge(now=NOW, batch_size=2)}
     assert outcomes["insights"].count == 3 and outcomes["insights"].batches == 2
@@ -250,3 +251,78 @@ def test_the_purge_command_says_what_it_would_do_and_did(capsys):
     assert Insight.objects.count() == 1
     call_command("purge")
     assert "insights and their decisions: 1 purged" in capsys.readouterr().out
+
+
+def test_an_item_pending_past_its_maximum_age_expires_by_rule_then_goes_in_its_time():
+    stream = make_stream()
+    waited = make_insight(stream=stream, received_at=NOW - timedelta(days=100))
+    forgotten = make_insight(stream=stream, received_at=LONG_AGO)
+    waiting = make_insight(stream=stream, received_at=NOW - timedelta(days=89))
+    outcomes = {o.kind: o for o in purge(now=NOW)}
+    assert outcomes["expired_insight"].count == 2
+    waited.refresh_from_db()
+    assert waited.review_status == "filtered" and waited.reviewed_by is None
+    assert waited.review_rule == "expired: waited 90 days without a decision (retention policy)"
+    # Expired, it is decided: past its own retention it goes like any decided item.
+    assert set(Insight.objects.values_list("pk", flat=True)) == {waited.pk, waiting.pk}
+    assert outcomes["insights"].count == 1
+    entry = AuditEntry.objects.get(action="insight.expire_pending")
+    assert entry.after["count"] == 2 and set(entry.after["ids"]) == {waited.pk, forgotten.pk}
+    assert entry.actor_label == "Retention purge"
+    waiting.refresh_from_db()
+    assert waiting.review_status == "pending"
+
+
+def test_every_place_that_keeps_people_s_data_is_under_retention(gov_admin):
+    from axes.models import AccessAttempt, AccessLog
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    from audit.review.models import ItemOpening
+    from streams.models import ConversationKey, GenesysFeedback, SubjectHash
+    from streams.webhooks.models import OutboxBatch
+
+    old = {"created_at": LONG_AGO}
+    OutboxBatch.objects.create(event_type="insight.created", items=[{"x": 1}], **old)
+    kept = make_insight(interaction_id="conv-still-here", received_at=NOW - timedelta(days=30))
+    for conversation in ("conv-gone", "conv-still-here", "conv-held"):
+        ConversationKey.objects.create(
+            conversation_id=conversation, wrapped="w", master_key_id="k", **old
+        )
+        SubjectHash.objects.create(
+            digest="d" * 64, kind="email", conversation_id=conversation, first_seen=LONG_AGO
+        )
+    LegalHold.objects.create(
+        scope="interaction", interaction_id="conv-held", reason="case 7", placed_by=gov_admin
+    )
+    feedback = GenesysFeedback.objects.create(
+        stream=kept.stream,
+        conversation_id="c",
+        rating="Negative",
+        decided_by="o",
+        status="sent",
+        next_attempt_at=LONG_AGO,
+    )
+    GenesysFeedback.objects.filter(pk=feedback.pk).update(created_at=LONG_AGO)
+    ItemOpening.objects.create(user=gov_admin, kind="insight", item_id=1, opened_at=LONG_AGO)
+    attempt = AccessAttempt.objects.create(
+        username="x", ip_address="10.0.0.1", failures_since_start=1
+    )
+    AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=LONG_AGO)
+    log = AccessLog.objects.create(username="x", ip_address="10.0.0.1")
+    AccessLog.objects.filter(pk=log.pk).update(attempt_time=LONG_AGO)
+    session = SessionStore()
+    session.create()
+    Session.objects.filter(pk=session.session_key).update(expire_date=LONG_AGO)
+
+    outcomes = {o.kind: o for o in purge(now=NOW)}
+    assert not OutboxBatch.objects.exists() and outcomes["outbox"].count == 1
+    assert not GenesysFeedback.objects.exists() and outcomes["feedback"].count == 1
+    assert not ItemOpening.objects.exists() and outcomes["openings"].count == 1
+    assert not AccessAttempt.objects.exists() and not AccessLog.objects.exists()
+    assert not Session.objects.exists()  # ended sessions are cleared
+    # A conversation's key and subject hashes go once nothing of it is left, unless held.
+    left = set(ConversationKey.objects.values_list("conversation_id", flat=True))
+    assert left == {"conv-still-here", "conv-held"}
+    assert set(SubjectHash.objects.values_list("conversation_id", flat=True)) == left
+    assert outcomes["keys"].count == 1 and outcomes["subjects"].count == 1

@@ -142,7 +142,7 @@ def test_export_round_trips_without_secrets(tmp_path):
     assert GenesysConnection.objects.get().client_secret() == "secret"
 
 
-def test_demo_setup_creates_two_officers_two_admins_and_an_auditor(capsys, settings):
+def test_demo_setup_creates_two_officers_two_admins_an_auditor_and_a_dpo(capsys, settings):
     settings.DEBUG = True
     call_command("demo_setup")
     output = capsys.readouterr().out
@@ -155,9 +155,10 @@ def test_demo_setup_creates_two_officers_two_admins_and_an_auditor(capsys, setti
         ("admin", "Governance admins"),
         ("admin2", "Governance admins"),
         ("auditor", "Auditors"),
+        ("dpo", "Data protection officers"),
     }
     call_command("demo_setup")
-    assert User.objects.count() == 5
+    assert User.objects.count() == 6
 
 
 def test_demo_setup_refuses_to_run_in_production(settings):

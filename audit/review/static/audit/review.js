@@ -453,10 +453,64 @@
     }
     section.replaceChildren(
       ...details,
+      ...revealSection(key, context),
       Object.assign(document.createElement("h3"), { textContent: "The rule that applied" }), rule,
       Object.assign(document.createElement("h3"), { textContent: `Its conversation (${context.timeline.length})` }), timeline,
       Object.assign(document.createElement("h3"), { textContent: "Its history" }), history,
     );
+  }
+
+  // Revealing the original (data protection officers, where originals are kept): a reason,
+  // then the text as it arrived for a minute; the reveal is in the audit trail.
+
+  function revealSection(key, context) {
+    if (!root.dataset.revealUrl || !context.original_kept) return [];
+    const heading = Object.assign(document.createElement("h3"), { textContent: "Its original" });
+    const form = document.createElement("form");
+    form.className = "reveal";
+    const label = Object.assign(document.createElement("label"), { textContent: "Why you need it " });
+    const reason = Object.assign(document.createElement("input"), { name: "reason", required: true, minLength: 10, maxLength: 300, autocomplete: "off" });
+    label.append(reason);
+    const button = Object.assign(document.createElement("button"), { type: "submit", textContent: "Reveal the original" });
+    const note = Object.assign(document.createElement("p"), { className: "muted", textContent: "Your name and reason go into the audit trail; the text shows for a minute." });
+    const shown = Object.assign(document.createElement("div"), { className: "revealed" });
+    shown.setAttribute("aria-live", "polite");
+    form.append(label, button, note, shown);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      revealOriginal(key, reason, shown, button);
+    });
+    return [heading, form];
+  }
+
+  async function revealOriginal(key, reason, shown, button) {
+    const [kind, id] = key.split(":");
+    button.disabled = true;
+    try {
+      const body = new URLSearchParams({ reason: reason.value });
+      const response = await fetch(`${root.dataset.revealUrl}${kind}/${id}/`, { method: "POST", body, headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" } });
+      const answer = await response.json();
+      if (!response.ok) throw new Error(answer.error ? answer.error.message : `HTTP ${response.status}`);
+      const text = answer.original.snippet || answer.original.query_text || "";
+      const quote = Object.assign(document.createElement("blockquote"), { className: "item-text", textContent: text });
+      const left = Object.assign(document.createElement("p"), { className: "muted" });
+      shown.replaceChildren(quote, left);
+      reason.value = "";
+      let seconds = answer.shown_for_seconds;
+      const tick = () => {
+        left.textContent = `Hidden again in ${seconds} s.`;
+        if (seconds-- <= 0) {
+          clearInterval(timer);
+          shown.replaceChildren(Object.assign(document.createElement("p"), { className: "muted", textContent: "The original is hidden again; reveal it again with a reason." }));
+          button.disabled = false;
+        }
+      };
+      const timer = setInterval(tick, 1000);
+      tick();
+    } catch (error) {
+      shown.replaceChildren(Object.assign(document.createElement("p"), { className: "error", textContent: `Not revealed: ${error.message}` }));
+      button.disabled = false;
+    }
   }
 
   // Moving
