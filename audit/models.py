@@ -10,6 +10,7 @@ from audit.trail.models import (
     DeniedTally,
     LegalHold,
     PurgePermit,
+    RechainPermit,
     RetentionPolicy,
 )
 from audit.vocabulary import ReasonCode, TypeLabel
@@ -23,6 +24,7 @@ __all__ = [
     "OversightSettings",
     "PurgePermit",
     "ReasonCode",
+    "RechainPermit",
     "RetentionPolicy",
     "SavedView",
     "SecondReview",

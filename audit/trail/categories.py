@@ -26,7 +26,12 @@ class Category(models.TextChoices):
     SYSTEM = "system", "System activity"
 
 
-SYSTEM_ACTIONS = frozenset({"insight.auto_decide", "knowledge.query", "audit.verify"})
+SYSTEM_ACTIONS = frozenset(
+    {
+        *("insight.auto_decide", "knowledge.query", "audit.verify"),
+        *("insight.expire_pending", "knowledge.expire_pending", "privacy.redact"),
+    }
+)
 SYSTEM_PREFIXES = ("stream.run_",)
 # What leaves assistgov (downloads, verdicts sent to Genesys) is read with access and security.
 SECURITY_PREFIXES = (

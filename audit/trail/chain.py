@@ -83,19 +83,31 @@ def head() -> Head | None:
     return Head(*last) if last else None
 
 
-def append(entry: AuditEntry) -> AuditEntry:
-    """Link `entry` to the chain's last entry and save it, holding the writers' lock."""
+def lock_writers() -> None:
+    """(Inside a transaction.) Hold the chain's writers' lock until it ends."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def append(entry: AuditEntry, *, link_to: str | None = None) -> AuditEntry:
+    """Link `entry` to the chain's last entry and save it, holding the writers' lock.
+    `link_to`: the hash the last entry will have once the caller re-chains it (only
+    audit.privacy.rechain, whose checkpoint is written before the entries it re-links)."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+        lock_writers()
         last = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
-        entry.prev_hash = last or GENESIS
-        entry.entry_hash = compute_hash(entry)
-        entry.key_id = current_key_id()
-        entry.entry_hmac = seal(entry.entry_hash, entry.key_id)
+        entry.prev_hash = link_to or last or GENESIS
+        seal_entry(entry)
         entry.save(force_insert=True)
     return entry
+
+
+def seal_entry(entry: AuditEntry) -> None:
+    """Its hash (over its content and link) and the HMAC of that hash, with the current key."""
+    entry.entry_hash = compute_hash(entry)
+    entry.key_id = current_key_id()
+    entry.entry_hmac = seal(entry.entry_hash, entry.key_id)
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,8 @@ class Verification:
     head: Head | None = None
     purged: tuple[str, ...] = ()  # the ranges the retention purge removed, in words
     heads_purged: int = 0  # published heads checked that a recorded purge removed
+    rechained: tuple[str, ...] = ()  # the ranges re-chained to take personal data out
+    heads_rechained: int = 0  # published heads inside those ranges (vouched for by them)
     checkpoints_checked: int = 0  # published checkpoints the chain was checked against
 
     @property
@@ -133,6 +147,31 @@ def purge_checkpoints() -> dict[str, dict]:
 # What a checkpoint holds; one without them all (written by hand) is not taken as one, and
 # its HMAC fails where it stands in the chain.
 CHECKPOINT_KEYS = {"last_purged_hash", "first_id", "last_id", "count", "oldest", "newest"}
+
+
+# Written by audit.privacy.rechain when it takes personal data out of old entries.
+RECHAIN_ACTION = "privacy.redact_trail"
+RECHAIN_KEYS = {"first_id", "last_id", "old_head_hash", "new_head_hash", "reason"}
+
+
+def rechain_checkpoints() -> list[dict]:
+    rows = AuditEntry.objects.filter(action=RECHAIN_ACTION, object_type="audit.trail.chain")
+    return [
+        {**entry.after, "checkpoint": entry.pk}
+        for entry in rows.order_by("id")
+        if isinstance(entry.after, dict) and entry.after.keys() >= RECHAIN_KEYS
+    ]
+
+
+def _rechained(head: Head, checkpoints: list[dict]) -> dict | None:
+    """The re-chaining that explains why a published head's hash changed: the head is in
+    its range and, for its last entry, was the old head it recorded."""
+    for c in checkpoints:
+        if c["first_id"] <= head.entry_id < c["last_id"]:
+            return c
+        if head.entry_id == c["last_id"] and head.entry_hash == c["old_head_hash"]:
+            return c
+    return None
 
 
 def _purged_words(checkpoints: dict[str, dict]) -> tuple[str, ...]:
@@ -164,15 +203,31 @@ def verify(
     purged_below = 0  # every entry below this id went in a recorded retention purge
     checkpoints = purge_checkpoints()
     purged = _purged_words(checkpoints)
+    rechains = rechain_checkpoints()
+    rechained = tuple(
+        f"entries {c['first_id']} to {c['last_id']} re-chained to take personal data out "
+        f"({c['reason']}), checkpoint entry {c['checkpoint']} (the old head's hash "
+        f"{c['old_head_hash'][:12]}...)"
+        for c in rechains
+    )
+    vouched = 0
     for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=chunk_size):
         if stop is not None and checked % chunk_size == 0:
             stop.check()  # a scheduled check ends early when its worker stops
         if checked == 0 and entry.prev_hash in checkpoints:
             previous = entry.prev_hash  # the chain starts after a recorded purge
             purged_below = entry.pk
-        problem = _entry_problem(entry, previous) or _head_problem(entry, heads.get(entry.pk))
+        published = heads.get(entry.pk)
+        if (
+            published
+            and entry.entry_hash != published.entry_hash
+            and _rechained(published, rechains)
+        ):
+            published = None  # re-chained since it was published (and recorded)
+            vouched += 1
+        problem = _entry_problem(entry, previous) or _head_problem(entry, published)
         if problem:
-            return Verification(checked, entry.pk, problem, last, purged)
+            return Verification(checked, entry.pk, problem, last, purged, rechained=rechained)
         previous = entry.entry_hash
         last = Head(entry.pk, entry.entry_hash)
         heads.pop(entry.pk, None)
@@ -180,8 +235,15 @@ def verify(
     missing = {entry_id: head for entry_id, head in heads.items() if entry_id >= purged_below}
     problem = _missing_head_problem(missing, last)
     if problem:
-        return Verification(checked, min(missing), problem, last, purged)
-    return Verification(checked, head=last, purged=purged, heads_purged=len(heads) - len(missing))
+        return Verification(checked, min(missing), problem, last, purged, rechained=rechained)
+    return Verification(
+        checked,
+        head=last,
+        purged=purged,
+        heads_purged=len(heads) - len(missing),
+        rechained=rechained,
+        heads_rechained=vouched,
+    )
 
 
 def _missing_head_problem(missing: dict[int, Head], last: Head | None) -> str:

@@ -234,3 +234,22 @@ class PurgePermit(models.Model):
             f"Purge permit for entries {self.first_id} to {self.up_to_id} "
             f"(checkpoint {self.checkpoint_id})"
         )
+
+
+class RechainPermit(models.Model):
+    """The one way past the audit table's refusal to update: taking personal data out of
+    entries that earlier versions wrote (audit.privacy.rechain). Its checkpoint entry is
+    written first, naming the range and the old head's hash; the permit names it; the
+    entries are rewritten and re-linked; a closing entry ends the window; all in one
+    transaction. Append-only, accepted only in that shape (audit.trail.triggers)."""
+
+    checkpoint_id = models.BigIntegerField(unique=True)
+    first_id = models.BigIntegerField()
+    up_to_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return (
+            f"Re-chaining permit for entries {self.first_id} to {self.up_to_id} "
+            f"(checkpoint {self.checkpoint_id})"
+        )

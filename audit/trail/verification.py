@@ -63,11 +63,13 @@ def verify_and_record(
             "source": checkpoint_source,
             "checked": len(published),
             "removed_by_purge": result.heads_purged,
+            "rechained": result.heads_rechained,
             "not_verified": len(unverified),
         }
         if checkpoint_source
         else None,
         "purged": list(result.purged),
+        "rechained": list(result.rechained),
     }
     with transaction.atomic():
         entry = audit_record(

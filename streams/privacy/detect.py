@@ -124,7 +124,10 @@ ANY_GATE = re.compile(
 # Payload values that are not text a person wrote: ids and times (they would meet the gates).
 NOT_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?|"
+    # Hex digests (hashes, HMACs, commitments): a run of digits inside one is no card. One
+    # letter at least: a long run of digits alone may well be card numbers written together.
+    r"(?:sha256:|hmac-sha256:)?(?=\d*[a-f])[0-9a-f]{32,}"
 )
 CARD_GATE = re.compile(r"\d(?:[ -]?\d){12,18}")
 IBAN_GATE = re.compile(r"[A-Za-z]{2}\d{2}[ -]?[A-Za-z0-9]{4}")

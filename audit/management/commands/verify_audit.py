@@ -60,10 +60,13 @@ class Command(BaseCommand):
         held = f"; it holds the expected head {expected}" if expected else ""
         self.stdout.write(f"audit chain intact: {result.checked} entries verified{head}{held}")
         if options["checkpoints"]:
-            purged = (
-                f" ({result.heads_purged} of them removed by recorded retention purges)"
-                if result.heads_purged
-                else ""
+            purged = "".join(
+                f" ({n} of them {how})"
+                for n, how in (
+                    (result.heads_purged, "removed by recorded retention purges"),
+                    (result.heads_rechained, "re-chained since, by recorded checkpoints"),
+                )
+                if n
             )
             self.stdout.write(
                 f"it holds every one of {result.checkpoints_checked} published "
@@ -71,3 +74,5 @@ class Command(BaseCommand):
             )
         for purged in result.purged:
             self.stdout.write(f"before them: {purged}")
+        for rechained in result.rechained:
+            self.stdout.write(f"within them: {rechained}")
