@@ -35,6 +35,7 @@ from perf.runner import (
 
 SECTION_KEYS = {
     "ingest": ingest.KEYS,
+    "ingest_undetected": ingest.UNDETECTED_KEYS,
     "webhooks": webhooks.KEYS,
     "live": live.KEYS,
     "browser": browser.KEYS,
@@ -67,8 +68,12 @@ def run(plan: Plan, *, log) -> dict:
             log(f"simulator: generating {plan.events} insights")
             emit(sim_url, plan.events)
             figures.update(ingest.ceiling(sim_url, plan, log=log))
-            log("ingest: one stream worker on SQLite")
+            log("ingest: one stream worker on SQLite (one text in ten with personal data)")
             figures.update(section("ingest", ingest.KEYS, sqlite, sim_url, plan, log=log))
+            log("ingest without personal data detection (SQLite), for its cost")
+            figures.update(
+                section("ingest_undetected", ingest.UNDETECTED_KEYS, sqlite, sim_url, plan, log=log)
+            )
             log("ingest with a webhook endpoint for insight.created (SQLite, local receiver)")
             figures.update(section("webhooks", webhooks.KEYS, sqlite, sim_url, plan, log=log))
             if pg:
@@ -77,6 +82,7 @@ def run(plan: Plan, *, log) -> dict:
                 figures.update(renamed(stored, {"ingest_per_s": "ingest_pg_per_s"}))
         ratios(figures, ("ingest_ratio", "ingest_per_s", "ceiling_receive_per_s"))
         ratios(figures, ("ingest_webhook_ratio", "ingest_webhook_per_s", "ingest_per_s"))
+        ratios(figures, ("ingest_redacted_ratio", "ingest_per_s", "ingest_undetected_per_s"))
         rate, chosen = live.live_rate(figures["ingest_per_s"])
         figures.update(live_offered_per_s=rate, live_offered_how=chosen)
         log(
@@ -147,6 +153,8 @@ def run_section(name: str, *, plan: Plan, sim_url: str) -> dict:
     call_command("migrate", verbosity=0)
     if name == "ingest":
         return asyncio.run(ingest.measure(sim_url, plan.events))
+    if name == "ingest_undetected":
+        return asyncio.run(ingest.measure(sim_url, plan.events, detection=False))
     if name == "webhooks":
         return asyncio.run(webhooks.measure(sim_url, plan.events))
     if name == "csv":
@@ -167,6 +175,8 @@ TABLE = (
     ("ceiling_receive_per_s", "insights/s a bare websockets client receives", "ceiling"),
     ("ingest_ratio", "ingest / ceiling (the target: at 200,000 insights)", ">= 0.3"),
     ("ingest_pg_per_s", "the same on PostgreSQL", ">= 10000"),
+    ("ingest_undetected_per_s", "the same without personal data detection", ""),
+    ("ingest_redacted_ratio", "ingest with detection / without (1 text in 10 with some)", ">= 0.8"),
     ("ingest_webhook_per_s", "insights/s with an insight.created endpoint (SQLite)", ""),
     ("ingest_webhook_ratio", "ingest with the endpoint / without", ">= 0.8"),
     ("webhook_drain_s", "seconds until the receiver verified every event", ""),

@@ -11,6 +11,8 @@ import httpx
 from perf.runner import SIM_CLIENT, Plan, bench_stream, merged, resume_point
 
 KEYS = ("ingest_per_s",)
+# The same, with personal data detection taken out of the worker: what detection costs.
+UNDETECTED_KEYS = ("ingest_undetected_per_s",)
 
 
 def ceiling(sim_url: str, plan: Plan, *, log) -> dict:
@@ -59,11 +61,15 @@ async def receive_ceiling(sim_url: str, events: int) -> float:
     return round(events / (time.perf_counter() - started), 1)
 
 
-async def measure(sim_url: str, events: int) -> dict:
+async def measure(sim_url: str, events: int, *, detection: bool = True) -> dict:
     from channels.db import database_sync_to_async
 
     from streams.models import StreamStatus
     from streams.worker.process import StreamWorkerProcess
+    from streams.worker.runner import StreamRunner
+
+    if not detection:  # this bench child only: no product setting turns detection off
+        StreamRunner._protector = lambda runner: None
 
     stream = await database_sync_to_async(bench_stream)(sim_url)
     stored = database_sync_to_async(
@@ -82,4 +88,5 @@ async def measure(sim_url: str, events: int) -> dict:
     finally:
         worker.stop()
         await asyncio.wait_for(task, 30)
-    return {"ingest_per_s": round(events / elapsed, 1)}
+    key = "ingest_per_s" if detection else "ingest_undetected_per_s"
+    return {key: round(events / elapsed, 1)}

@@ -15,7 +15,9 @@ from streams.simulator.server import Simulator, SimulatorConfig
 
 async def start_simulator(**config) -> tuple[Simulator, str]:
     simulator = Simulator(
-        SimulatorConfig(**{"rate": 0, "hostile_ratio": 0, "run_id": "", **config})
+        SimulatorConfig(
+            **{"rate": 0, "hostile_ratio": 0, "personal_ratio": 0, "run_id": "", **config}
+        )
     )
     port = await simulator.start("127.0.0.1", 0)
     return simulator, f"http://127.0.0.1:{port}"

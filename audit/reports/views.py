@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.oversight import blind, figures, second_review
+from audit.privacy import figures as privacy_figures
 from audit.reports import dashboard as charts
 from audit.review import exports, workspace
 from audit.trail.access import record_download
@@ -52,6 +53,10 @@ def dashboard(request):
         team=workspace.team_progress(request.user),
         oversight=figures.oversight(context["since"]),
         waiting=second_review.waiting_for(request.user),
+        personal={
+            "detections": privacy_figures.detections(7),
+            "reveals": privacy_figures.reveals(),
+        },
     )
     return render(request, "audit/dashboard.html", context)
 

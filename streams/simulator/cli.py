@@ -39,6 +39,12 @@ def add_simulator_arguments(parser, *, prefix: str = "", queues: int | None = No
         help="Share of texts with HTML or formulas.",
     )
     parser.add_argument(
+        f"{p}personal-ratio",
+        type=float,
+        default=defaults.personal_ratio,
+        help="Share of texts with a customer's card number, e-mail, IBAN or phone number.",
+    )
+    parser.add_argument(
         f"{p}heartbeat-seconds",
         type=float,
         default=defaults.heartbeat_seconds,
@@ -81,6 +87,7 @@ def config_from_options(options: dict, *, prefix: str = "") -> SimulatorConfig:
         retention=options[f"{key}retention"],
         max_events=options[f"{key}max_events"],
         hostile_ratio=options[f"{key}hostile_ratio"],
+        personal_ratio=options[f"{key}personal_ratio"],
         heartbeat_seconds=options[f"{key}heartbeat_seconds"],
         channel_ttl=options[f"{key}channel_ttl"],
         queues=options[f"{key}queues"],

@@ -30,13 +30,26 @@ def interaction_ids(count: int = 20) -> list[str]:
     return list(FIXED_INTERACTIONS) + [f"interaction-{10000 + n}" for n in range(max(0, count - 2))]
 
 
+def personal_text(rng: random.Random) -> str:
+    """A text with a customer's card number, e-mail address, IBAN or phone number in it."""
+    template, kind = rng.choice(texts.PERSONAL)
+    return template.format(**{kind: rng.choice(texts.PERSONAL_VALUES[kind])})
+
+
 class EventGenerator:
     def __init__(
-        self, *, seed: int, interactions: int = 20, hostile_ratio: float = 0.02, run: str = ""
+        self,
+        *,
+        seed: int,
+        interactions: int = 20,
+        hostile_ratio: float = 0.02,
+        personal_ratio: float = 0.0,
+        run: str = "",
     ):
         self.rng = random.Random(seed)
         self.run = run
         self.hostile_ratio = hostile_ratio
+        self.personal_ratio = personal_ratio
         self.interactions = interaction_ids(interactions)
         self.seq = 0
 
@@ -46,6 +59,8 @@ class EventGenerator:
         confidence = round(min(1.0, max(0.0, self.rng.betavariate(5, 1.6))), 3)
         if self.rng.random() < self.hostile_ratio:
             text = self.rng.choice(texts.HOSTILE)
+        elif self.personal_ratio and self.rng.random() < self.personal_ratio:
+            text = personal_text(self.rng)
         else:
             text = self.rng.choice(texts.BY_TYPE[insight_type])
         content = {"text": text}

@@ -73,6 +73,8 @@ class SimulatorConfig:
     max_subscriptions_per_stream: int = 5
     encoding: str = "mixed"
     hostile_ratio: float = 0.02
+    # Share of texts that carry a customer's card number, e-mail, IBAN or phone number.
+    personal_ratio: float = 0.05
     interactions: int = 20
     oversized_bytes: int = 2 * 1024 * 1024
     # The notifications flavour: heartbeat period and channel lifetime, in seconds.
@@ -109,6 +111,7 @@ class Simulator:
             seed=self.config.seed,
             interactions=self.config.interactions,
             hostile_ratio=self.config.hostile_ratio,
+            personal_ratio=self.config.personal_ratio,
             run=self.config.run_id,
         )
         self.life = (

@@ -48,6 +48,35 @@ HOSTILE = (
     '\tTabbed text with "quotes", commas, and a line\nbreak',
 )
 
+# What customers say that assistgov must not keep: test card numbers (Luhn-valid, of no real
+# account), example e-mail addresses, IBANs of the banks' published examples, phone numbers
+# of the ranges kept for drama. Each template takes one.
+PERSONAL = (
+    (
+        "Customer read out card {card} to pay the arrears; confirm the amount before taking it.",
+        "card",
+    ),
+    (
+        "Customer asks for the statement to be sent to {email}; check the address on file.",
+        "email",
+    ),
+    ("Refund to IBAN {iban} as the customer asked; it must match the account holder.", "iban"),
+    ("Call the customer back on {phone} before 5pm about the disputed charge.", "phone"),
+    (
+        "Customer gave card {card} (CVV 737) on the call: stop them, card codes are never taken.",
+        "card",
+    ),
+)
+PERSONAL_VALUES = {
+    "card": (
+        *("4111 1111 1111 1111", "5500-0000-0000-0004"),
+        *("378282246310005", "6011 1111 1111 1117"),
+    ),
+    "email": ("jane.doe@example.com", "m.schmidt@example.de", "owen.price@example.co.uk"),
+    "iban": ("DE89 3704 0044 0532 0130 00", "GB82 WEST 1234 5698 7654 32", "NL91ABNA0417164300"),
+    "phone": ("+44 20 7946 0958", "020 7946 0321", "+49 30 901820"),
+}
+
 BY_TYPE = {
     "knowledge_recommendation": KNOWLEDGE,
     "sentiment_alert": SENTIMENT,

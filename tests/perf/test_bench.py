@@ -15,6 +15,8 @@ from tests.conftest import chromium_path, need
 pytestmark = pytest.mark.django_db
 
 SQLITE_KEYS = {
+    "ingest_undetected_per_s",
+    "ingest_redacted_ratio",
     "host_loop_s",
     "host_load_1m",
     "live_offered_per_s",
@@ -66,6 +68,8 @@ POSTGRES_KEYS = {
 # Figures that do not depend on a timed window: a run that finishes always has them.
 ALWAYS_MEASURED = {
     "ingest_per_s",
+    "ingest_undetected_per_s",
+    "ingest_redacted_ratio",
     "ingest_webhook_per_s",
     "webhook_drain_s",
     "ceiling_receive_per_s",
@@ -115,6 +119,10 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     assert (figures["events"], figures["csv_rows"]) == (300, 500)
     assert figures["ingest_ratio"] == round(
         figures["ingest_per_s"] / figures["ceiling_receive_per_s"], 3
+    )
+    # What personal data detection costs, over the same events (one in ten carries some).
+    assert figures["ingest_redacted_ratio"] == round(
+        figures["ingest_per_s"] / figures["ingest_undetected_per_s"], 3
     )
     # Every event reached the receiver, each signature verified (a failed one is unmeasured).
     assert figures["webhook_delivered"] == 300

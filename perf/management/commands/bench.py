@@ -73,7 +73,10 @@ class Command(BaseCommand):
         # Internal: one section, run by the parent in a process of its own.
         parser.add_argument(
             "--section",
-            choices=["ingest", "webhooks", "live", "commits", "csv", "browser", "scaled"],
+            choices=[
+                *("ingest", "ingest_undetected", "webhooks", "live", "commits", "csv"),
+                *("browser", "scaled"),
+            ],
             help="(internal)",
         )
         parser.add_argument("--sim", default="", help="(internal) the simulator's URL")

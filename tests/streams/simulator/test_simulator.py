@@ -216,3 +216,18 @@ def test_a_restarted_simulator_never_reuses_an_id():
     second.emit(1)
     assert first.events[0]["id"] != second.events[0]["id"]
     assert second._resume_cursor(first.events[0]["id"])[1] is None
+
+
+def test_customers_say_card_numbers_and_addresses_now_and_then():
+    from streams.simulator import texts
+
+    values = [value for group in texts.PERSONAL_VALUES.values() for value in group]
+    generator = EventGenerator(seed=3, personal_ratio=0.2)
+    said = [generator.next_event()["content"]["text"] for _ in range(500)]
+    personal = [text for text in said if any(value in text for value in values)]
+    assert 50 <= len(personal) <= 150  # about one in five
+    assert {kind for _, kind in texts.PERSONAL} == set(texts.PERSONAL_VALUES)
+    assert not any(
+        any(value in text for value in values)
+        for text in (EventGenerator(seed=3).next_event()["content"]["text"] for _ in range(50))
+    )
