@@ -217,39 +217,41 @@ class LegalHold(models.Model):
         }
 
 
-class PurgePermit(models.Model):
+class Permit(models.Model):
+    """A range of entries the database lets one checkpoint's operation touch."""
+
+    checkpoint_id = models.BigIntegerField(unique=True)
+    first_id = models.BigIntegerField()
+    up_to_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    WHAT = "Permit"
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return (
+            f"{self.WHAT} for entries {self.first_id} to {self.up_to_id} "
+            f"(checkpoint {self.checkpoint_id})"
+        )
+
+
+class PurgePermit(Permit):
     """The one way past the audit table's refusal to delete. The retention purge writes its
     checkpoint entry first, then a permit naming it for the entries `first_id` to
     `up_to_id` (the chain's oldest), then deletes them, in one transaction. Permits are kept
     (append-only, like entries): the database accepts one only in that shape
     (audit.trail.triggers)."""
 
-    checkpoint_id = models.BigIntegerField(unique=True)
-    first_id = models.BigIntegerField()
-    up_to_id = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self):
-        return (
-            f"Purge permit for entries {self.first_id} to {self.up_to_id} "
-            f"(checkpoint {self.checkpoint_id})"
-        )
+    WHAT = "Purge permit"
 
 
-class RechainPermit(models.Model):
+class RechainPermit(Permit):
     """The one way past the audit table's refusal to update: taking personal data out of
     entries that earlier versions wrote (audit.privacy.rechain). Its checkpoint entry is
     written first, naming the range and the old head's hash; the permit names it; the
     entries are rewritten and re-linked; a closing entry ends the window; all in one
     transaction. Append-only, accepted only in that shape (audit.trail.triggers)."""
 
-    checkpoint_id = models.BigIntegerField(unique=True)
-    first_id = models.BigIntegerField()
-    up_to_id = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self):
-        return (
-            f"Re-chaining permit for entries {self.first_id} to {self.up_to_id} "
-            f"(checkpoint {self.checkpoint_id})"
-        )
+    WHAT = "Re-chaining permit"

@@ -133,14 +133,28 @@ SQLITE_DROP = [
 ]
 
 
-POSTGRESQL_CREATE = [
-    f"""CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger AS $$
+def _pg_entry_function(update_permitted: str = "") -> str:
+    """The entries' guard on PostgreSQL: a DELETE under a purge permit, an UPDATE under a
+    re-chaining permit (once that table exists), nothing else."""
+    update = (
+        f"""
+      IF TG_OP = 'UPDATE' AND TG_LEVEL = 'ROW' THEN
+        IF {update_permitted} THEN RETURN NEW; END IF;
+      END IF;"""
+        if update_permitted
+        else ""
+    )
+    return f"""CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger AS $$
     BEGIN
       IF TG_OP = 'DELETE' AND TG_LEVEL = 'ROW' THEN
         IF {PERMITTED} THEN RETURN OLD; END IF;
-      END IF;
+      END IF;{update}
       RAISE EXCEPTION '{MESSAGE}';
-    END; $$ LANGUAGE plpgsql""",
+    END; $$ LANGUAGE plpgsql"""
+
+
+POSTGRESQL_CREATE = [
+    _pg_entry_function(),
     f"DROP TRIGGER IF EXISTS audit_entry_append_only ON {TABLE}",
     f"CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
     "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
@@ -151,53 +165,45 @@ POSTGRESQL_CREATE = [
 ]
 
 
-POSTGRESQL_CREATE_PERMITS = [
-    f"""CREATE OR REPLACE FUNCTION audit_permit_guard() RETURNS trigger AS $$
+def _pg_guard(table: str, name: str, valid: str, refused: str, append_only: str) -> list[str]:
+    """A permits table's guard on PostgreSQL: an INSERT only when `valid`, nothing else."""
+    return [
+        f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
     BEGIN
       IF TG_OP = 'INSERT' THEN
-        IF {
-        _permit_valid("(e.after ->> 'first_id')::bigint", "(e.after ->> 'last_id')::bigint")
-    } THEN RETURN NEW; END IF;
-        RAISE EXCEPTION '{PERMIT_MESSAGE}';
+        IF {valid} THEN RETURN NEW; END IF;
+        RAISE EXCEPTION '{refused}';
       END IF;
-      RAISE EXCEPTION '{PERMITS_APPEND_ONLY}';
+      RAISE EXCEPTION '{append_only}';
     END; $$ LANGUAGE plpgsql""",
-    f"DROP TRIGGER IF EXISTS audit_permit_guard ON {PERMITS}",
-    f"CREATE TRIGGER audit_permit_guard BEFORE INSERT OR UPDATE OR DELETE ON {PERMITS} "
-    "FOR EACH ROW EXECUTE FUNCTION audit_permit_guard()",
-    f"DROP TRIGGER IF EXISTS audit_permit_no_truncate ON {PERMITS}",
-    f"CREATE TRIGGER audit_permit_no_truncate BEFORE TRUNCATE ON {PERMITS} "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_permit_guard()",
-]
+        f"DROP TRIGGER IF EXISTS {name} ON {table}",
+        f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {name}()",
+        f"DROP TRIGGER IF EXISTS {name.removesuffix('_guard')}_no_truncate ON {table}",
+        f"CREATE TRIGGER {name.removesuffix('_guard')}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
+    ]
+
+
+PG_FIRST_LAST = ("(e.after ->> 'first_id')::bigint", "(e.after ->> 'last_id')::bigint")
+POSTGRESQL_CREATE_PERMITS = _pg_guard(
+    PERMITS,
+    "audit_permit_guard",
+    _permit_valid(*PG_FIRST_LAST),
+    PERMIT_MESSAGE,
+    PERMITS_APPEND_ONLY,
+)
 
 
 POSTGRESQL_CREATE_RECHAINS = [
-    f"""CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger AS $$
-    BEGIN
-      IF TG_OP = 'DELETE' AND TG_LEVEL = 'ROW' THEN
-        IF {PERMITTED} THEN RETURN OLD; END IF;
-      END IF;
-      IF TG_OP = 'UPDATE' AND TG_LEVEL = 'ROW' THEN
-        IF {RECHAIN_PERMITTED} THEN RETURN NEW; END IF;
-      END IF;
-      RAISE EXCEPTION '{MESSAGE}';
-    END; $$ LANGUAGE plpgsql""",
-    f"""CREATE OR REPLACE FUNCTION audit_rechain_guard() RETURNS trigger AS $$
-    BEGIN
-      IF TG_OP = 'INSERT' THEN
-        IF {
-        _rechain_valid("(e.after ->> 'first_id')::bigint", "(e.after ->> 'last_id')::bigint")
-    } THEN RETURN NEW; END IF;
-        RAISE EXCEPTION '{RECHAIN_MESSAGE}';
-      END IF;
-      RAISE EXCEPTION '{RECHAINS_APPEND_ONLY}';
-    END; $$ LANGUAGE plpgsql""",
-    f"DROP TRIGGER IF EXISTS audit_rechain_guard ON {RECHAINS}",
-    f"CREATE TRIGGER audit_rechain_guard BEFORE INSERT OR UPDATE OR DELETE ON {RECHAINS} "
-    "FOR EACH ROW EXECUTE FUNCTION audit_rechain_guard()",
-    f"DROP TRIGGER IF EXISTS audit_rechain_no_truncate ON {RECHAINS}",
-    f"CREATE TRIGGER audit_rechain_no_truncate BEFORE TRUNCATE ON {RECHAINS} "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_rechain_guard()",
+    _pg_entry_function(update_permitted=RECHAIN_PERMITTED),
+    *_pg_guard(
+        RECHAINS,
+        "audit_rechain_guard",
+        _rechain_valid(*PG_FIRST_LAST),
+        RECHAIN_MESSAGE,
+        RECHAINS_APPEND_ONLY,
+    ),
 ]
 
 

@@ -10,21 +10,18 @@ from django.utils import timezone
 from streams.privacy import detect
 
 
-def _valid_kinds(value):
-    unknown = sorted(set(value or []) - set(detect.KINDS))
+def _known(value, known, what: str) -> None:
+    unknown = sorted(set(value or []) - set(known))
     if unknown:
-        raise ValidationError(
-            f"{', '.join(unknown)}: not a kind of personal data (known: {', '.join(detect.KINDS)})"
-        )
+        raise ValidationError(f"{', '.join(unknown)}: not {what} (known: {', '.join(known)})")
+
+
+def _valid_kinds(value):
+    _known(value, detect.KINDS, "a kind of personal data")
 
 
 def _valid_national_ids(value):
-    unknown = sorted(set(value or []) - set(detect.NATIONAL_IDS))
-    if unknown:
-        raise ValidationError(
-            f"{', '.join(unknown)}: not a national id the detector knows "
-            f"(known: {', '.join(detect.NATIONAL_IDS)})"
-        )
+    _known(value, detect.NATIONAL_IDS, "a national id the detector knows")
 
 
 def _valid_regions(value):

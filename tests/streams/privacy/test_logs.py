@@ -97,7 +97,7 @@ async def test_no_log_line_of_a_full_run_holds_customer_data(caplog, officer, se
         " ".join(filter(None, (record.getMessage(), record.exc_text or "")))
         for record in caplog.records
     ]
-    assert len(lines) > 10
+    assert any("stream worker logs started" in line for line in lines)  # the run was heard
     leaked = [(line, in_clear(line)) for line in lines if in_clear(line)]
     assert leaked == []
 
