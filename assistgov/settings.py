@@ -510,7 +510,6 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         # Presidio says which device it loads on, at every start; its warnings stay.
         "presidio-analyzer": {"level": "WARNING"},
-        "presidio-anonymizer": {"level": "WARNING"},
         "django.request": {"filters": ["refusal_without_trace"]},
     },
 }
