@@ -228,7 +228,10 @@ def process_frame(
     decoded = frame.decoded
     if not isinstance(decoded, Decoded):
         return _quarantine(frame, decoded.reason, encoding=decoded.encoding, protect=protect)
-    message = protect.message(decoded.payload) if protect else None
+    try:
+        message = protect.message(decoded.payload) if protect else None
+    except Exception as exc:
+        return _withheld(frame, decoded.encoding, exc)
     try:
         fields = read(message.payload if message else decoded.payload)
     except Unreadable as exc:
@@ -334,7 +337,10 @@ def _quarantine(
     text = preview(raw, QuarantinedFrame.RAW_LIMIT)
     findings = ()
     if protect is not None:
-        text, findings = protect.text(text)
+        try:
+            text, findings = protect.text(text)
+        except Exception as exc:
+            return _withheld(frame, encoding, exc, reason)
     return Quarantine(
         reason=reason[:500],
         encoding=encoding,
@@ -343,6 +349,23 @@ def _quarantine(
         raw_size=frame.size,
         received_at=frame.received_at,
         findings=findings,
+    )
+
+
+WITHHELD = "[withheld: personal data detection could not read this frame]"
+
+
+def _withheld(frame: Frame, encoding: str, error: Exception, reason: str = "") -> Quarantine:
+    """A frame the detector failed on: quarantined with the reason, its text not kept at all
+    (it could hold personal data nobody took out)."""
+    failed = f"personal data detection failed ({type(error).__name__})"
+    return Quarantine(
+        reason=f"{reason}; {failed}"[:500] if reason else failed,
+        encoding=encoding or ("text" if isinstance(frame.raw, str) else "binary"),
+        external_id="",
+        raw=WITHHELD,
+        raw_size=frame.size,
+        received_at=frame.received_at,
     )
 
 

@@ -36,11 +36,13 @@ def normalised(kind: str, value: str, regions: tuple[str, ...] = ()) -> str:
     raise ValueError(f"{kind} is not a kind a data subject is found by")
 
 
-def digest(kind: str, value: str, regions: tuple[str, ...] = ()) -> str:
+def digest(kind: str, value: str, regions: tuple[str, ...] = (), normal: str = "") -> str:
+    """The keyed hash of an identifier; `normal`: its one spelling where detection already
+    read it (a phone number in E.164)."""
     key = settings.PERSONAL_DATA_HASH_KEY
     if not key:
         raise ImproperlyConfigured("PERSONAL_DATA_HASH_KEY is not set")
-    message = f"{kind}:{normalised(kind, value, regions)}".encode()
+    message = f"{kind}:{normal or normalised(kind, value, regions)}".encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 

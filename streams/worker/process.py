@@ -15,6 +15,7 @@ from streams import ports
 from streams.knowledge.automatic import AutomaticQueries
 from streams.knowledge.hub import KnowledgeHub
 from streams.knowledge.warming import KnowledgeWarmer
+from streams.privacy import detect
 from streams.webhooks.delivery import WebhookDispatcher
 from streams.webhooks.genesys import FeedbackSender
 from streams.worker.consumer import STREAMS_CHANNEL, StreamWorkerConsumer
@@ -34,6 +35,7 @@ class StreamWorkerProcess:
         lease_seconds: float | None = None,
     ):
         worker_id = worker_id or default_worker_id()
+        detect.warm_up()
         self.automatic_queries = AutomaticQueries(worker=worker_id)
         self.supervisor = StreamSupervisor(
             worker_id=worker_id,

@@ -147,3 +147,25 @@ def test_with_originals_kept_only_their_sealed_copy_holds_the_text(settings):
             data_key, originals["snippet"].sealed, original_context("insight", ref, "payload")
         )
     assert clear_text_in(Insight.objects.get().snippet) == []
+
+
+def test_a_frame_the_detector_fails_on_is_quarantined_without_its_text():
+    class Broken(Detector):
+        def scan_value(self, value, names=(), *, only_names=False):
+            raise RecursionError("too deep")
+
+        def scan(self, text, names=()):
+            raise RecursionError("too deep")
+
+    protect = Protector(Broken(), False, lambda conversation: ())
+    for raw in (json.dumps(event()), "{not json " + SAID):
+        record = process_frame(
+            Frame(raw, time.time()),
+            read=read_seed_event,
+            matrix=Matrix(default_weight=1.0),
+            max_frame_bytes=1 << 20,
+            protect=protect,
+        )
+        assert isinstance(record, Quarantine)
+        assert "personal data detection failed (RecursionError)" in record.reason
+        assert clear_text_in(record.raw, record.reason) == [] and record.raw.startswith("[withheld")
