@@ -92,7 +92,7 @@ def erase_conversation(
             actor_label=actor_label,
             object_type="conversation",
             object_id=conversation_id,
-            object_repr=f"Conversation {conversation_id}"[:200],
+            object_repr=conversation_id[:200],
             after={
                 "reference": reference,
                 "reason": reason,

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from audit.trail.models import AuditEntry
 from streams.privacy import detect
@@ -20,7 +21,7 @@ def detections(days: int = 14) -> dict:
         by_day.setdefault(day, {})[kind] = count
     kinds = [kind for kind in detect.KINDS if any(kind in d for d in by_day.values())]
     return {
-        "kinds": [(kind, detect.KIND_WORDS[kind].capitalize()) for kind in kinds],
+        "kinds": [(kind, capfirst(detect.KIND_WORDS[kind])) for kind in kinds],
         "days": [
             {"day": day, "counts": [by_day[day].get(kind, 0) for kind in kinds]}
             for day in sorted(by_day, reverse=True)

@@ -3,12 +3,13 @@ governance setting (the worker's streams pick a change up as they would a stream
 
 from django import forms
 from django.contrib import admin
+from django.utils.text import capfirst
 
 from streams.admin_base import FourEyesAdmin
 from streams.privacy import detect
 from streams.privacy.models import PrivacySettings
 
-KIND_CHOICES = [(kind, detect.KIND_WORDS[kind].capitalize()) for kind in detect.KINDS]
+KIND_CHOICES = [(kind, capfirst(detect.KIND_WORDS[kind])) for kind in detect.KINDS]
 
 
 class PrivacySettingsForm(forms.ModelForm):
