@@ -6,7 +6,7 @@ urlpatterns = [
     path("privacy/", views.privacy, name="privacy"),
     path("privacy/subjects/", views.find, name="privacy-find"),
     path(
-        "privacy/reveal/<str:kind>/<int:item_id>/",
+        "privacy/reveal/<kind>/<int:item_id>/",
         views.reveal_original,
         name="privacy-reveal",
     ),
