@@ -19,12 +19,22 @@ import httpx
 from streams.genesys.auth import TokenManager
 from streams.genesys.errors import GenesysError
 from streams.genesys.following import AGGREGATES_PATH, conversations_query
+from streams.genesys.knowledge_rest import document_feedback_body
+from streams.genesys.resolve import PERMISSIONS, RESPONSE_PATH, SCRIPT_PATH
 from streams.genesys.rest import error_message
-from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, watch_topics
+from streams.genesys.suggestions import (
+    KIND_TOPICS,
+    SUGGESTION_KINDS,
+    AvailableTopics,
+    suggestion_topic,
+    topic_template,
+    watch_topics,
+)
 
 NOBODY = "00000000-0000-4000-8000-000000000000"  # a conversation no org has
 QUEUE_PATH = "/api/v2/routing/queues/{}"
 CHANNELS_PATH = "/api/v2/notifications/channels"
+TOPICS_PATH = "/api/v2/notifications/availabletopics"
 
 
 class Outcome(StrEnum):
@@ -82,8 +92,10 @@ class ConnectionCheck:
         if not self.needs.notifications:
             await self._seed()
             return self.findings
-        await self._subscriptions()
+        names = await self._available_topics()
+        await self._subscriptions(names)
         await self._backfill()
+        await self._resolvers()
         if self.needs.queues:
             await self._queues()
         if self.needs.queues or self.needs.users:
@@ -147,12 +159,54 @@ class ConnectionCheck:
         response = await self._call("GET", "/api/v2/analytics/events/streamlimits")
         self._read("Insights stream limits", "", response)
 
-    async def _subscriptions(self) -> None:
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self.needs.kinds or tuple(SUGGESTION_KINDS)
+
+    async def _available_topics(self) -> dict[str, str]:
+        """Which topic name the org offers over WebSocket for each kind the streams need
+        (KIND_TOPICS against `availabletopics`); a kind it does not offer is named."""
+        feature = "Suggestion topics the org offers"
+        response = await self._call("GET", TOPICS_PATH, params={"expand": "transports"})
+        if isinstance(response, str) or response.status_code != 200:
+            self._read(feature, "", response)
+            return {}
+        try:
+            offered = AvailableTopics.model_validate_json(response.content).websocket_templates()
+        except ValueError:
+            self.findings.append(Finding(feature, "", Outcome.FAILED, "malformed answer"))
+            return {}
+        names, missing = {}, []
+        for kind in self.kinds:
+            name = next((n for n in KIND_TOPICS[kind] if topic_template(kind, n) in offered), None)
+            if name is None:
+                missing.append(" or ".join(topic_template(kind, n) for n in KIND_TOPICS[kind]))
+            else:
+                names[kind] = name
+        if missing:
+            detail = f"not offered over WebSocket (not subscribed): {', '.join(missing)}"
+            self.findings.append(Finding(feature, "", Outcome.NOT_FOUND, detail))
+        else:
+            detail = ", ".join(topic_template(k, n) for k, n in names.items())
+            self.findings.append(Finding(feature, "", Outcome.PERMITTED, detail))
+        return names
+
+    async def _resolvers(self) -> None:
+        """Canned responses and scripts come as ids: their text is fetched by id."""
+        for kind, feature, path in (
+            ("response", "Canned responses' text", RESPONSE_PATH),
+            ("script", "Scripts' names", SCRIPT_PATH),
+        ):
+            if kind in self.kinds:
+                response = await self._call("GET", path.format(NOBODY))
+                self._read(feature, PERMISSIONS[kind], response)
+
+    async def _subscriptions(self, names: dict[str, str]) -> None:
         """Subscribe one channel to what the streams need; Genesys names each topic's
         missing permissions (`missingPermissions`) or refuses the call."""
         conversation = self.needs.sample_conversation or NOBODY
-        kinds = self.needs.kinds or tuple(SUGGESTION_KINDS)
-        suggestions = [suggestion_topic(conversation, kind) for kind in kinds]
+        kinds = [k for k in self.kinds if k in names] if names else self.kinds
+        suggestions = [suggestion_topic(conversation, kind, names.get(kind)) for kind in kinds]
         watches = watch_topics(list(self.needs.queues), list(self.needs.users))
         created = await self._call("POST", CHANNELS_PATH)
         if isinstance(created, str) or created.status_code != 200:
@@ -259,7 +313,14 @@ class ConnectionCheck:
         response = await self._call(
             "POST",
             f"/api/v2/knowledge/knowledgebases/{quote(kb, safe='')}/documents/{NOBODY}/feedback",
-            json={"rating": "Negative", "reason": "DocumentContent", "state": "Draft"},
+            json=document_feedback_body(
+                rating="Negative",
+                comment="assistgov connection check",
+                document_id=NOBODY,
+                version_id=NOBODY,
+                variation_id=NOBODY,
+                state="Draft",
+            ),
         )
         self._read(
             "Rejections back to Genesys (knowledge document feedback)",

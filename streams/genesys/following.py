@@ -135,11 +135,15 @@ def conversations_query(
 ) -> dict:
     """Suggestion counts by conversation (and type) in the queues, of the agents and in the
     conversations, between two wall clock times (`AgentCopilotAggregationQuery`)."""
-    predicates = (
-        [{"dimension": "queueId", "value": q} for q in queues]
-        + [{"dimension": "userId", "value": u} for u in users]
-        + [{"dimension": "conversationId", "value": c} for c in conversations]
-    )
+    predicates = [
+        {"type": "dimension", "dimension": dimension, "operator": "matches", "value": value}
+        for dimension, values in (
+            ("queueId", queues),
+            ("userId", users),
+            ("conversationId", conversations),
+        )
+        for value in values
+    ]
     interval = f"{iso(datetime.fromtimestamp(start, UTC))}/{iso(datetime.fromtimestamp(end, UTC))}"
     return {
         "interval": interval,

@@ -154,6 +154,8 @@ class CheckedResult:
     outcome: Outcome
     reason: str
     rank: int | None = None
+    version_id: str = ""
+    variation_id: str = ""
 
     def as_dict(self) -> dict:
         return {
@@ -167,6 +169,8 @@ class CheckedResult:
             "outcome": self.outcome.value,
             "reason": self.reason,
             "rank": self.rank,
+            "version_id": self.version_id,
+            "variation_id": self.variation_id,
         }
 
 
@@ -239,6 +243,8 @@ def _checked(result: dict, confidence, outcome: Outcome, reason: str) -> Checked
         last_updated=_text(result, "lastUpdated", 64),
         outcome=outcome,
         reason=reason,
+        version_id=_text(result, "versionId", 128),
+        variation_id=_text(result, "variationId", 128),
     )
 
 

@@ -56,8 +56,14 @@ def as_result(item: Any, knowledge_base_id: str) -> Any:
     if not isinstance(item, dict) or not isinstance(item.get("document"), dict):
         return item
     document = item["document"]
+    version = document.get("documentVersion")
+    variations = document.get("variations")
+    variation = variations[0] if isinstance(variations, list) and variations else None
     return {
         "documentId": document.get("id"),
+        # What document feedback names (the SDK's KnowledgeDocumentFeedback).
+        "versionId": version.get("id") if isinstance(version, dict) else None,
+        "variationId": variation.get("id") if isinstance(variation, dict) else None,
         "title": document.get("title"),
         "snippet": document_text(document)[:SNIPPET_LIMIT],
         "url": document.get("externalUrl") or "",
@@ -65,6 +71,37 @@ def as_result(item: Any, knowledge_base_id: str) -> Any:
         "confidenceScore": item.get("confidence"),
         "lastUpdated": document.get("dateModified"),
     }
+
+
+def document_feedback_body(
+    *,
+    rating: str,
+    comment: str,
+    document_id: str,
+    version_id: str,
+    variation_id: str,
+    knowledge_base_id: str = "",
+    state: str = "Final",
+) -> dict:
+    """The SDK's `KnowledgeDocumentFeedback` on a document's content: the document and its
+    version, the variation the agent was shown, and the application it was shown in (the
+    fields Genesys' schema marks required; an id not known is left out, not invented)."""
+    document = {"id": document_id}
+    if version_id:
+        document["versionId"] = version_id
+    if knowledge_base_id:
+        document["knowledgeBase"] = {"id": knowledge_base_id}
+    body = {
+        "rating": rating,
+        "reason": "DocumentContent",
+        "comment": comment,
+        "state": state,
+        "document": document,
+        "application": {"type": "Assistant"},
+    }
+    if variation_id:
+        body["documentVariation"] = {"id": variation_id}
+    return body
 
 
 def document_text(document: dict) -> str:

@@ -53,6 +53,7 @@ from streams.genesys.following import (
 )
 from streams.genesys.frames import Decoded, Encoding, Frame
 from streams.genesys.payloads import Identifier
+from streams.genesys.resolve import Resolver
 from streams.genesys.rest import error_message
 from streams.genesys.sessions import (
     ClientSettings,
@@ -66,12 +67,16 @@ from streams.genesys.sessions import (
     session_failed,
 )
 from streams.genesys.suggestions import (
+    KIND_TOPICS,
     REST_TYPES,
     SUGGESTION_KINDS,
+    AvailableTopics,
     ConversationEvent,
     SuggestionListing,
     parse_cursor,
     suggestion_topic,
+    topic_kind,
+    topic_template,
     watch_of,
     watch_topics,
 )
@@ -83,6 +88,7 @@ logger = logging.getLogger(__name__)
 LIMITS_PATH = "/api/v2/organizations/limits/namespaces/notifications"
 CHANNELS_PATH = "/api/v2/notifications/channels"
 SUGGESTIONS_PATH = "/api/v2/conversations/{}/suggestions"
+TOPICS_PATH = "/api/v2/notifications/availabletopics"
 
 # The documented limits; an org's own limits, when published, can only lower them.
 MAX_CHANNELS = 20
@@ -287,7 +293,13 @@ class NotificationsClient:
         # Summaries come with the suggestion kinds unless the kinds are listed without them.
         self.summaries = not kinds or SUMMARY_TYPE in kinds
         listed_kinds = [k for k in kinds if k != SUMMARY_TYPE]
-        self.kinds = listed_kinds if kinds else list(SUGGESTION_KINDS)
+        # The kinds asked for; those the org offers are subscribed (`kinds`), each under the
+        # topic name its `availabletopics` lists (`topic_names`).
+        self.wanted_kinds = listed_kinds if kinds else list(SUGGESTION_KINDS)
+        self.kinds = list(self.wanted_kinds)
+        self.topic_names: dict[str, str] = {}
+        self.topics_note = ""
+        self.resolver = Resolver(self._request)
         self.queues, self.users = list(queues), list(users)
         self.watches = watch_topics(self.queues, self.users)
         if self.summaries:
@@ -341,6 +353,7 @@ class NotificationsClient:
         try:
             token = await self.tokens.token()
             self.limits = await self.fetch_limits(token)
+            await self.confirm_topics()
             if self._first_session:
                 await self._restore_followed()
                 await self._backfill_from_store()
@@ -392,7 +405,7 @@ class NotificationsClient:
                 f"{len(self.followed) - waiting} conversations followed"
                 + (f", {waiting} waiting for room" if waiting else "")
             )
-        notes = [n for n in (self.follow_note, self.limits_note) if n]
+        notes = [n for n in (self.follow_note, self.limits_note, self.topics_note) if n]
         return "; ".join([note, *notes])
 
     # REST
@@ -436,6 +449,41 @@ class NotificationsClient:
         _expect(response, 200, "notifications limits")
         return _parse(LimitListing, response, "notifications limits").limits()
 
+    async def confirm_topics(self) -> None:
+        """Which suggestion kinds this org offers over WebSocket, and under which topic name
+        (`GET /api/v2/notifications/availabletopics`, KIND_TOPICS): a kind it does not offer
+        is named on the stream page and not subscribed. When the list cannot be read, the
+        first names are subscribed and that is said."""
+        try:
+            response = await self._request(
+                "GET", TOPICS_PATH, what="available topics", params={"expand": "transports"}
+            )
+        except PermissionDenied as exc:
+            response, refused = None, str(exc)
+        if response is None or response.status_code != 200:
+            why = refused if response is None else f"HTTP {response.status_code}"
+            self.topics_note = f"topic names not confirmed with the org ({why})"
+            self.topic_names, self.kinds = {}, list(self.wanted_kinds)
+            return
+        offered = _parse(AvailableTopics, response, "available topics").websocket_templates()
+        names, missing = {}, []
+        for kind in self.wanted_kinds:
+            name = next((n for n in KIND_TOPICS[kind] if topic_template(kind, n) in offered), None)
+            if name is None:
+                missing.append(kind)
+            else:
+                names[kind] = name
+        self.topic_names = names
+        self.kinds = [k for k in self.wanted_kinds if k in names]
+        self.topics_note = (
+            "not offered by this org over WebSocket, so not subscribed: "
+            + ", ".join(" or ".join(topic_template(k, n) for n in KIND_TOPICS[k]) for k in missing)
+            if missing
+            else ""
+        )
+        if missing:
+            logger.warning("%s: %s", self.where, self.topics_note)
+
     async def _create_channel(self) -> Channel:
         response = await self._request("POST", CHANNELS_PATH, what="create channel")
         _expect(response, 200, "create channel")
@@ -459,7 +507,11 @@ class NotificationsClient:
         _expect(response, 200, "subscribe")
 
     def topics(self, conversations: list[str]) -> list[str]:
-        return [suggestion_topic(c, kind) for c in conversations for kind in self.kinds]
+        return [
+            suggestion_topic(c, kind, self.topic_names.get(kind))
+            for c in conversations
+            for kind in self.kinds
+        ]
 
     def slot_topics(self, slot: _Slot) -> list[str]:
         return slot.watches + self.topics(slot.conversations)
@@ -617,7 +669,19 @@ class NotificationsClient:
         if watch is not None:
             self.follow_events.put_nowait((watch, body, received_at))
             return
-        await self.handler.on_frame(frame)
+        await self.handler.on_frame(await self._resolved(frame, message))
+
+    async def _resolved(self, frame: Frame, message: dict) -> Frame:
+        """A canned response's or a script's suggestion with what its ids stand for."""
+        topic, body = message.get("topicName"), message.get("eventBody")
+        parsed = topic_kind(topic) if isinstance(topic, str) else None
+        if parsed is None or not isinstance(body, dict) or body.get("engagementType"):
+            return frame
+        enriched = await self.resolver.enrich(parsed[1], body)
+        if enriched is body:
+            return frame
+        message = {**message, "eventBody": enriched}
+        return Frame(json.dumps(message), frame.received_at, Decoded(message, Encoding.TEXT))
 
     async def _resubscribe(self, slot: _Slot) -> None:
         await self.hand_over(slot, "the channel is no longer subscribed")
@@ -1002,9 +1066,11 @@ class NotificationsClient:
         return handed
 
     async def backfill(self, conversation: str, after: float | None) -> int:
+        """The conversation's suggestions from its REST listing, paged by Genesys' opaque
+        cursors (`nextUri`); those created before `after` (wall clock) are skipped here,
+        the rest handed on (duplicates are removed downstream)."""
         params = {"pageSize": BACKFILL_PAGE_SIZE}
-        if after is not None:
-            params["after"] = iso(datetime.fromtimestamp(after, UTC))
+        since = None if after is None else datetime.fromtimestamp(after, UTC)
         path = SUGGESTIONS_PATH.format(quote(conversation, safe=""))
         handed = 0
         while path:
@@ -1017,19 +1083,36 @@ class NotificationsClient:
             _expect(response, 200, "suggestions back-fill")
             listing = _parse(SuggestionListing, response, "suggestions back-fill")
             for entity in listing.entities:
-                handed += await self._backfilled(conversation, entity)
+                if since is None or not _created_before(entity, since):
+                    handed += await self._backfilled(conversation, entity)
             path, params = listing.next_uri, None
         self.backfilled += handed
         return handed
 
     async def _backfilled(self, conversation: str, entity: Any) -> int:
-        kind = REST_TYPES.get(entity.get("type")) if isinstance(entity, dict) else None
-        if kind not in self.kinds:
+        """One listing entity handed on as its kind's topic event would be; an entity of a
+        type this table does not know is handed on under that type (and quarantined with
+        the reason downstream), never dropped unrecorded."""
+        if not isinstance(entity, dict):
             return 0
-        message = {"topicName": suggestion_topic(conversation, kind), "eventBody": entity}
+        kind_name = entity.get("type")
+        kind = REST_TYPES.get(kind_name)
+        if kind is None:
+            kind = str(kind_name or "untyped").lower()[:64]
+        elif kind not in self.wanted_kinds:
+            return 0
+        else:
+            entity = await self.resolver.enrich(kind, entity)
+        topic = suggestion_topic(conversation, kind, self.topic_names.get(kind, kind))
+        message = {"topicName": topic, "eventBody": entity}
         frame = Frame(json.dumps(message), time.time(), Decoded(message, Encoding.TEXT))
         await self.handler.on_frame(frame)
         return 1
+
+
+def _created_before(entity: Any, since: datetime) -> bool:
+    created = parse_cursor(entity.get("dateCreated")) if isinstance(entity, dict) else None
+    return created is not None and created < since
 
 
 def _count(n: int, what: str) -> str:

@@ -1,6 +1,7 @@
 """Suggestions as Genesys Cloud's notifications API and REST listing carry them (PROTOCOL.md
 section 2): the topics they arrive on, and the insight fields each one becomes."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,40 +12,71 @@ from streams.genesys.payloads import Confidence, Identifier
 from streams.genesys.scoring import extract_snippet
 from streams.genesys.times import parse_time
 
-# Suggestion kind (the topic's suffix, and the insight type) -> the event body's section.
+# Suggestion kind (the insight type) -> the event body's section, as the SDK's topic models
+# name it (ConversationKnowledgeSearchSuggestionsTopic..., ConversationThirdPartyAction...).
 SUGGESTION_KINDS = {
     "knowledge.search": "knowledgeSearch",
     "knowledge.article": "knowledgeArticle",
     "response": "cannedResponse",
     "script": "script",
     "intent": "activeIntent",
-    "thirdpartyaction": "thirdPartyAction",
+    "thirdpartyaction": "thirdPartySuggestion",
 }
-# The REST listing names kinds by `type`.
+# The topic names a kind may go by, the one assumed first. Genesys' notification mappings
+# do not publish them; its developer blog of 2024-12-02 names `.knowledge.response` and
+# `.knowledge.script`: the org's `availabletopics` says which it offers (KIND_TOPICS is the
+# table the connection check and the stream's start confirm against it).
+KIND_TOPICS = {
+    "knowledge.search": ("knowledge.search",),
+    "knowledge.article": ("knowledge.article",),
+    "response": ("response", "knowledge.response"),
+    "script": ("script", "knowledge.script"),
+    "intent": ("intent",),
+    "thirdpartyaction": ("thirdpartyaction",),
+}
+_TOPIC_KINDS = {name: kind for kind, names in KIND_TOPICS.items() for name in names}
+# The REST listing names kinds by `type` (the SDK's `Suggestion.type`). Intents have no
+# listing type: Genesys does not list them, so they cannot be back-filled or counted.
 REST_TYPES = {
     "KnowledgeSearch": "knowledge.search",
     "KnowledgeArticle": "knowledge.article",
+    "SuggestedKnowledgeAnswer": "knowledge.search",
     "CannedResponse": "response",
     "Script": "script",
-    "Intent": "intent",
-    "ThirdPartyAction": "thirdpartyaction",
+    "ThirdPartySuggestion": "thirdpartyaction",
 }
+# Listing types that are not reviewed here, with the reason a back-filled one is quarantined.
+UNREVIEWED_TYPES = {
+    "Faq": "a Google Agent Assist FAQ suggestion (an offering Genesys has retired)",
+    "Article": "a Google Agent Assist article suggestion (an offering Genesys has retired)",
+}
+# Where a resolved canned response or script is kept in the stored body: Genesys sends only
+# their ids; the client fetches what an officer reads (streams.genesys.resolve).
+RESOLVED_KEY = "assistgovResolved"
 TOPIC_PREFIX = "v2.conversations."
 TOPIC_INFIX = ".suggestions."
 
 
-def suggestion_topic(conversation_id: str, kind: str) -> str:
-    return f"{TOPIC_PREFIX}{conversation_id}{TOPIC_INFIX}{kind}"
+def suggestion_topic(conversation_id: str, kind: str, name: str | None = None) -> str:
+    """The topic of a conversation's suggestions of one kind, under the name `name` (one of
+    KIND_TOPICS[kind]; the first when not given)."""
+    return f"{TOPIC_PREFIX}{conversation_id}{TOPIC_INFIX}{name or KIND_TOPICS[kind][0]}"
 
 
 def topic_kind(topic: str) -> tuple[str, str] | None:
-    """(conversation id, kind) of a suggestion topic; None for any other topic."""
+    """(conversation id, kind) of a suggestion topic; None for any other topic. A kind this
+    table does not know comes back as the topic names it (the reader quarantines it)."""
     if not topic.startswith(TOPIC_PREFIX):
         return None
-    conversation, sep, kind = topic[len(TOPIC_PREFIX) :].partition(TOPIC_INFIX)
-    if not sep or not conversation or kind not in SUGGESTION_KINDS:
+    conversation, sep, name = topic[len(TOPIC_PREFIX) :].partition(TOPIC_INFIX)
+    if not sep or not conversation or not name:
         return None
-    return conversation, kind
+    return conversation, _TOPIC_KINDS.get(name, name)
+
+
+def topic_template(kind: str, name: str | None = None) -> str:
+    """The topic as `availabletopics` lists it: `v2.conversations.{id}.suggestions.<name>`."""
+    return suggestion_topic("{id}", kind, name)
 
 
 # Where conversations are found: a queue's or an agent's conversations, as they start,
@@ -127,6 +159,32 @@ class Suggestion(BaseModel):
         return data
 
 
+class AvailableTopic(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, StringConstraints(max_length=300)]
+    transports: list[str] | None = None
+
+
+class AvailableTopics(BaseModel):
+    """`GET /api/v2/notifications/availabletopics` (the SDK's AvailableTopicEntityListing)."""
+
+    entities: list[AvailableTopic] = Field(default_factory=list, max_length=20_000)
+
+    def websocket_templates(self) -> set[str]:
+        """The topics offered over WebSocket, their parameters written `{id}` (the org
+        names them `{id}`, `{conversationId}`...). A topic listed without its transports
+        is taken as offered over WebSocket, the transport Genesys has always had."""
+        return {
+            _PARAMETER.sub("{id}", topic.id)
+            for topic in self.entities
+            if topic.transports is None or "WebSocket" in topic.transports
+        }
+
+
+_PARAMETER = re.compile(r"\{[^{}]*\}")
+
+
 class _Scored(BaseModel):
     confidence: Confidence | None = None
 
@@ -142,7 +200,8 @@ class SuggestionFields:
 
 
 def read_suggestion(kind: str, body: dict, *, snippet_limit: int) -> SuggestionFields:
-    """The insight fields of one suggestion. Raises pydantic's ValidationError.
+    """The insight fields of one suggestion, from a topic event or a REST listing entity.
+    Raises pydantic's ValidationError.
 
     Confidence comes from `knowledgeSearch.confidence` or `activeIntent.confidence`; other
     kinds carry none, and none is invented (None)."""
@@ -160,25 +219,81 @@ def read_suggestion(kind: str, body: dict, *, snippet_limit: int) -> SuggestionF
         conversation_id=suggestion.conversation_id,
         kind=kind,
         confidence=confidence,
-        text=extract_snippet(_section_text(section), limit=snippet_limit),
+        text=extract_snippet(_TEXTS[kind](section, body), limit=snippet_limit),
         event_time=event_time,
     )
 
 
-def _section_text(section: dict) -> str:
-    """What an officer reads: the title, then the answer, or else the snippets, or the name."""
-    parts = [section.get("title")]
+def reference_id(section: dict, flat: str, nested: str) -> str | None:
+    """An id as the topic event carries it (`responseId`) or as the listing does
+    (`response.id`)."""
+    value = section.get(flat)
+    if isinstance(value, str) and value:
+        return value
+    ref = section.get(nested)
+    value = ref.get("id") if isinstance(ref, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _joined(*parts) -> str:
+    return " — ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+
+
+def _knowledge_text(section: dict, body: dict) -> str:
+    """Title, then Copilot's answer, or else the snippets."""
     answer = section.get("knowledgeAnswer")
     if isinstance(answer, dict) and isinstance(answer.get("answer"), str):
-        parts.append(answer["answer"])
-    elif isinstance(section.get("snippets"), list):
-        parts.extend(s for s in section["snippets"] if isinstance(s, str))
-    parts.append(section.get("name"))
-    for reference in ("response", "script", "library"):
-        value = section.get(reference)
-        if isinstance(value, dict):
-            parts.append(value.get("name"))
-    return " — ".join(p for p in parts if isinstance(p, str) and p.strip())
+        return _joined(section.get("title"), answer["answer"])
+    snippets = section.get("snippets")
+    return _joined(section.get("title"), *(snippets if isinstance(snippets, list) else []))
+
+
+def _intent_text(section: dict, body: dict) -> str:
+    """The intent's name, then its detected slots as `name: value`."""
+    slots = section.get("detectedSlots")
+    shown = [
+        f"{slot.get('slotName')}: {slot.get('slotValue')}"
+        for slot in (slots if isinstance(slots, list) else [])
+        if isinstance(slot, dict) and slot.get("slotName") and slot.get("slotValue") is not None
+    ]
+    return _joined(section.get("intent"), "; ".join(shown))
+
+
+def _third_party_text(section: dict, body: dict) -> str:
+    """Title, text, then the sources it names."""
+    sources = section.get("sources")
+    names = [
+        source.get("name") or source.get("url")
+        for source in (sources if isinstance(sources, list) else [])
+        if isinstance(source, dict)
+    ]
+    shown = ", ".join(n for n in names if isinstance(n, str) and n.strip())
+    return _joined(section.get("title"), section.get("text"), f"sources: {shown}" if shown else "")
+
+
+def _resolved_text(what: str, flat: str, nested: str):
+    """A canned response's or a script's text: Genesys sends ids only; what the client
+    resolved (RESOLVED_KEY) is read, or the reason it could not be, never an empty text."""
+
+    def text(section: dict, body: dict) -> str:
+        resolved = body.get(RESOLVED_KEY)
+        if isinstance(resolved, dict) and (resolved.get("name") or resolved.get("text")):
+            return _joined(resolved.get("name"), resolved.get("text"))
+        why = resolved.get("error") if isinstance(resolved, dict) else None
+        ident = reference_id(section, flat, nested) or "without an id"
+        return f"{what} {ident} ({why or 'not resolved'})"
+
+    return text
+
+
+_TEXTS = {
+    "knowledge.search": _knowledge_text,
+    "knowledge.article": _knowledge_text,
+    "intent": _intent_text,
+    "thirdpartyaction": _third_party_text,
+    "response": _resolved_text("Canned response", "responseId", "response"),
+    "script": _resolved_text("Script", "scriptId", "script"),
+}
 
 
 def parse_cursor(value: str | None) -> datetime | None:

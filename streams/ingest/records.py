@@ -18,7 +18,12 @@ from streams.genesys import scoring
 from streams.genesys.frames import Decoded, Frame, preview
 from streams.genesys.payloads import EVENT_TYPE_INSIGHT, Filter, InsightEvent
 from streams.genesys.scoring import Verdict
-from streams.genesys.suggestions import read_suggestion, topic_kind
+from streams.genesys.suggestions import (
+    SUGGESTION_KINDS,
+    UNREVIEWED_TYPES,
+    read_suggestion,
+    topic_kind,
+)
 from streams.genesys.summaries import SUMMARY_TYPE, Summary, is_summary_topic
 from streams.genesys.times import iso
 from streams.ingest.models import Insight, QuarantinedFrame
@@ -151,10 +156,18 @@ def read_notification(message: dict) -> InsightFields | None:
         raise Unreadable("eventBody is not an object")
     if summary:
         return _summary(body)
-    if "engagementType" in body:
+    if body.get("engagementType") not in (None, "", "Unknown"):
         # An engagement with a suggestion already stored (an agent's click, or the feedback
-        # assistgov sent for an officer's verdict, echoed back): not a new insight.
+        # assistgov sent for an officer's verdict, echoed back): not a new insight. The SDK's
+        # events carry the key on every suggestion, often null: the value decides.
         return None
+    if parsed[1] not in SUGGESTION_KINDS:
+        external_id = body.get("suggestionId") or body.get("id")
+        reason = UNREVIEWED_TYPES.get(body.get("type"), f"a suggestion of kind {parsed[1]!r}")
+        raise Unreadable(
+            f"{reason[:120]}: not a kind assistgov reviews",
+            external_id if isinstance(external_id, str) else "",
+        )
     try:
         suggestion = read_suggestion(parsed[1], body, snippet_limit=scoring.SNIPPET_LENGTH)
     except ValidationError as exc:

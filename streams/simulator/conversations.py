@@ -32,6 +32,19 @@ def agent_ids(count: int) -> list[str]:
     return [str(uuid.uuid5(NAMESPACE, f"agent:{n}")) for n in range(count)]
 
 
+DIVISION = {
+    "id": str(uuid.uuid5(NAMESPACE, "division:home")),
+    "name": "Home",
+    "selfUri": f"/api/v2/authorization/divisions/{uuid.uuid5(NAMESPACE, 'division:home')}",
+}
+CREATED = "2024-03-01T09:00:00.000Z"
+
+
+def agent_name(n: int) -> str:
+    base = AGENT_NAMES[n % len(AGENT_NAMES)]
+    return base if n < len(AGENT_NAMES) else f"{base} {n // len(AGENT_NAMES) + 1}"
+
+
 def queue_name(n: int) -> str:
     base = QUEUE_NAMES[n % len(QUEUE_NAMES)]
     return base if n < len(QUEUE_NAMES) else f"{base} {n // len(QUEUE_NAMES) + 1}"
@@ -84,9 +97,9 @@ class Conversation:
             "conversationId": self.id,
             "summaryId": str(uuid.uuid5(NAMESPACE, f"summary:{self.id}")),
             "queueId": self.queue,
-            "participants": [{"userId": self.agent, "purpose": "agent"}],
+            "participants": [{"userId": self.agent, "purpose": "AGENT"}],
             "createdDate": self.ended,
-            "mediaType": "call",
+            "mediaType": "CALL",
             "language": "en-us",
             "summary": {"text": text, "score": round(rng.uniform(0.55, 0.98), 2)},
             "reason": {"text": reason},
@@ -178,4 +191,28 @@ class ConversationLife:
         return known.agent if known is not None else None
 
     def queue_listing(self) -> list[dict]:
-        return [{"id": q, "name": queue_name(n)} for n, q in enumerate(self.queues)]
+        """The queues as `GET /api/v2/routing/queues` gives them (the SDK's `Queue`)."""
+        return [
+            {
+                "id": q,
+                "name": queue_name(n),
+                "division": DIVISION,
+                "dateCreated": CREATED,
+                "memberCount": len(self.agents),
+                "selfUri": f"/api/v2/routing/queues/{q}",
+            }
+            for n, q in enumerate(self.queues)
+        ]
+
+    def user_listing(self) -> list[dict]:
+        """The agents as `GET /api/v2/users` gives them (the SDK's `User`)."""
+        return [
+            {
+                "id": a,
+                "name": agent_name(n),
+                "division": DIVISION,
+                "state": "active",
+                "selfUri": f"/api/v2/users/{a}",
+            }
+            for n, a in enumerate(self.agents)
+        ]

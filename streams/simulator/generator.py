@@ -42,7 +42,7 @@ class EventGenerator:
         *,
         seed: int,
         interactions: int = 20,
-        hostile_ratio: float = 0.02,
+        hostile_ratio: float = 0.0,
         personal_ratio: float = 0.0,
         run: str = "",
     ):

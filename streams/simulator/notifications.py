@@ -10,6 +10,7 @@ emitted while it is connected and subscribed; the rest is in the REST listing.
 """
 
 import asyncio
+import base64
 import collections
 import contextlib
 import json
@@ -30,21 +31,24 @@ from streams.genesys.notifications import (
     SOCKET_CLOSING_TOPIC,
     TOKEN_REVOKED,
 )
-from streams.genesys.suggestions import SUGGESTION_KINDS, suggestion_topic, topic_kind, watch_of
+from streams.genesys.suggestions import (
+    KIND_TOPICS,
+    REST_TYPES,
+    SUGGESTION_KINDS,
+    suggestion_topic,
+    topic_kind,
+    topic_template,
+    watch_of,
+)
 from streams.genesys.summaries import is_summary_topic
 from streams.genesys.times import iso
 from streams.simulator.generator import event_seq
 
 SUGGESTION_NAMESPACE = uuid.UUID("6f1c7f2e-8d2b-4f43-9a55-2b0f3c1d9e10")
-REST_TYPE = {
-    "knowledge.search": "KnowledgeSearch",
-    "knowledge.article": "KnowledgeArticle",
-    "response": "CannedResponse",
-    "script": "Script",
-    "intent": "Intent",
-    "thirdpartyaction": "ThirdPartyAction",
-}
+# The listing's `type` per kind (the SDK's `Suggestion.type`); intents are not listed.
+REST_TYPE = {kind: rest for rest, kind in REST_TYPES.items() if rest != "SuggestedKnowledgeAnswer"}
 MAX_PAGE_SIZE = 200
+SUGGESTION_PERMISSION = "conversation:suggestion:view"
 
 
 def suggestion_id(event_id: str) -> str:
@@ -64,11 +68,8 @@ def suggestion_kind(event: dict, run: str = "") -> str:
     return "script" if seq % 2 else "response"
 
 
-def _ref(prefix: str, event_id: str, name: str | None = None) -> dict:
-    ref = {"id": str(uuid.uuid5(SUGGESTION_NAMESPACE, f"{prefix}:{event_id}"))}
-    if name is not None:
-        ref["name"] = name
-    return ref
+def _uuid(prefix: str, key: str) -> str:
+    return str(uuid.uuid5(SUGGESTION_NAMESPACE, f"{prefix}:{key}"))
 
 
 def _text(event: dict) -> str:
@@ -77,45 +78,95 @@ def _text(event: dict) -> str:
     return text if isinstance(text, str) else json.dumps(content)
 
 
-def suggestion_section(kind: str, event: dict) -> dict:
-    """The kind's section of the body, with the SDK's field names."""
+@dataclass
+class Library:
+    """The org's canned responses and scripts, by id: a suggestion names one by id only, and
+    `GET /api/v2/responsemanagement/responses/{id}` or `GET /api/v2/scripts/{id}` gives it.
+    The same words are the same response (its id comes from them), as in a real library."""
+
+    responses: dict[str, str] = field(default_factory=dict)
+    scripts: dict[str, str] = field(default_factory=dict)
+    limit: int = 50_000
+
+    def response(self, text: str) -> str:
+        ident = _uuid("response", text)
+        if len(self.responses) < self.limit:
+            self.responses[ident] = text
+        return ident
+
+    def script(self, text: str) -> str:
+        ident = _uuid("script", text)
+        if len(self.scripts) < self.limit:
+            self.scripts[ident] = text
+        return ident
+
+
+LIBRARY_ID = _uuid("library", "compliance")
+
+
+def suggestion_section(kind: str, event: dict, library: Library, *, rest: bool = False) -> dict:
+    """The kind's section of a topic event (the SDK's Conversation*SuggestionsTopic models)
+    or, with `rest`, of a listing entity (the SDK's `Suggestion`): events name documents,
+    responses and scripts by flat ids (`documentId`), the listing by references
+    (`document.id`)."""
     text, event_id = _text(event), event["id"]
     confidence = event.get("confidence")
     title = " ".join(text.split()[:6]).rstrip(":,.")
     answer = {"answer": text, "startIndex": 0, "endIndex": len(text)}
-    if kind == "knowledge.search":
-        return {
-            "title": title,
-            "uri": f"https://kb.example.com/articles/{suggestion_id(event_id)}",
-            "snippets": [text],
-            "confidence": confidence,
-            "searchId": _ref("search", event_id)["id"],
-            "documentId": _ref("document", event_id)["id"],
-            "versionId": _ref("version", event_id)["id"],
-            "knowledgeAnswer": answer,
-        }
-    if kind == "knowledge.article":
-        return {
+
+    def refs(**ids: str) -> dict:
+        if rest:
+            return {name: {"id": ident} for name, ident in ids.items()}
+        return {f"{name}Id": ident for name, ident in ids.items()}
+
+    if kind in ("knowledge.search", "knowledge.article"):
+        document = _uuid("document", event_id)
+        variation = _uuid("variation", document)
+        section = {
             "title": title,
             "snippets": [text],
-            "document": _ref("document", event_id),
-            "version": _ref("version", event_id),
+            **refs(document=document, version=_uuid("version", event_id)),
+            **(
+                {"variations": [{"id": variation}]}
+                if rest
+                else {"variationIds": [variation], "uri": f"https://kb.example.com/{document}"}
+            ),
             "knowledgeAnswer": answer,
         }
+        if kind == "knowledge.search":
+            section.update(confidence=confidence, searchId=_uuid("search", event_id))
+        return section
     if kind == "intent":
-        return {"id": _ref("intent", event_id)["id"], "name": text, "confidence": confidence}
-    if kind == "response":
         return {
-            "response": _ref("response", event_id, text),
-            "library": _ref("library", "compliance", "Compliance responses"),
+            "intent": title or "Unnamed intent",
+            "intentId": _uuid("intent", title),
+            "confidence": confidence,
+            "detectedSlots": [
+                {
+                    "slotName": "topic",
+                    "entityType": "builtin:text",
+                    "slotValue": text,
+                    "probability": confidence,
+                }
+            ],
         }
+    if kind == "response":
+        return refs(response=library.response(text), library=LIBRARY_ID)
     if kind == "script":
-        return {"script": _ref("script", event_id, text)}
-    return {"id": _ref("action", event_id)["id"], "name": text}
+        script = library.script(text)
+        return {**refs(script=script, page=_uuid("page", script)), "data": {}}
+    return {
+        "title": title,
+        "text": text,
+        "sources": [{"name": "Compliance handbook", "url": "https://handbook.example.com/"}],
+    }
 
 
-def suggestion_event(event: dict, run: str = "") -> tuple[str, dict]:
-    """(topic, eventBody) of the suggestion an event becomes."""
+def suggestion_event(
+    event: dict, library: Library, run: str = "", names: dict | None = None
+) -> tuple[str, dict]:
+    """(topic, eventBody) of the suggestion an event becomes; `names` are the topic names the
+    org uses for the kinds (KIND_TOPICS)."""
     kind = suggestion_kind(event, run)
     body = {
         "suggestionId": suggestion_id(event["id"]),
@@ -125,14 +176,17 @@ def suggestion_event(event: dict, run: str = "") -> tuple[str, dict]:
         "triggerType": "Intent",
         "context": {
             "queryStatement": _text(event)[:200],
-            "utteranceId": _ref("u", event["id"])["id"],
+            "utteranceId": _uuid("u", event["id"]),
+            "mediaType": "VOICE",
+            "participantType": "CUSTOMER",
         },
-        SUGGESTION_KINDS[kind]: suggestion_section(kind, event),
+        SUGGESTION_KINDS[kind]: suggestion_section(kind, event, library),
     }
-    return suggestion_topic(event["interaction_id"], kind), body
+    name = (names or {}).get(kind)
+    return suggestion_topic(event["interaction_id"], kind, name), body
 
 
-def suggestion_entity(event: dict, run: str = "") -> dict:
+def suggestion_entity(event: dict, library: Library, run: str = "", state: str = "") -> dict:
     """The same suggestion as the REST listing shows it (the SDK's `Suggestion`)."""
     kind = suggestion_kind(event, run)
     sid = suggestion_id(event["id"])
@@ -140,13 +194,30 @@ def suggestion_entity(event: dict, run: str = "") -> dict:
         "id": sid,
         "type": REST_TYPE[kind],
         "dateCreated": event["timestamp"],
-        "state": "Suggested",
+        "state": state or "Suggested",
         "triggerType": "Intent",
         "context": {"queryStatement": _text(event)[:200]},
-        SUGGESTION_KINDS[kind]: suggestion_section(kind, event),
+        SUGGESTION_KINDS[kind]: suggestion_section(kind, event, library, rest=True),
         "conversation": {"id": event["interaction_id"]},
         "selfUri": f"/api/v2/conversations/{event['interaction_id']}/suggestions/{sid}",
     }
+
+
+def encode_cursor(position: int) -> str:
+    """An opaque listing cursor, as Genesys' are: a client passes it back, never reads it."""
+    return base64.urlsafe_b64encode(f"sim:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Raises ValueError for a cursor this listing did not give (a time, say)."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        prefix, _, position = base64.urlsafe_b64decode(padded).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(cursor) from None
+    if prefix != "sim" or not position.isdigit():
+        raise ValueError(cursor)
+    return int(position)
 
 
 @dataclass(eq=False)
@@ -192,6 +263,10 @@ class NotificationsService:
         # The "lose" fault: this many next suggestions reach no socket (ids kept).
         self.lose = 0
         self.lost: set[str] = set()
+        self.library = Library()
+        # The topic name the org uses for each kind it offers (the "topics" fault changes it).
+        self.topic_names = {kind: names[0] for kind, names in KIND_TOPICS.items()}
+        self.states: dict[str, str] = {}  # suggestion id -> state after an engagement
 
     @property
     def config(self):
@@ -210,8 +285,18 @@ class NotificationsService:
         app.router.add_get(path, self.subscriptions_view)
         app.router.add_put(path, self.subscribe_view)
         app.router.add_post(path, self.subscribe_view)
+        app.router.add_delete(path, self.unsubscribe_view)
+        app.router.add_get("/api/v2/notifications/channels", self.channels_view)
+        app.router.add_get("/api/v2/notifications/availabletopics", self.topics_view)
         app.router.add_get("/channels/{channel}", self.socket_view)
         app.router.add_get("/api/v2/conversations/{conversation}/suggestions", self.listing_view)
+        app.router.add_get(
+            "/api/v2/conversations/{conversation}/suggestions/{suggestion}", self.suggestion_view
+        )
+        app.router.add_get("/api/v2/responsemanagement/responses/{response}", self.response_view)
+        app.router.add_get("/api/v2/scripts/{script}", self.script_view)
+        app.router.add_get("/api/v2/users", self.users_view)
+        app.router.add_get("/api/v2/knowledge/knowledgebases", self.knowledge_bases_view)
         app.router.add_post(
             "/api/v2/conversations/{conversation}/suggestions/{suggestion}/engagement",
             self.engagement_view,
@@ -336,7 +421,7 @@ class NotificationsService:
         unknown = [
             t
             for t in topics
-            if topic_kind(t) is None and watch_of(t) is None and not is_summary_topic(t)
+            if not self._offered(t) and watch_of(t) is None and not is_summary_topic(t)
         ]
         if unknown:
             return _bad_request(f"invalid topic {unknown[0][:120]}")
@@ -347,7 +432,7 @@ class NotificationsService:
                 f"a channel takes at most {self.max_topics} topics; this would make {len(wanted)}"
             )
         # A topic the role may not read is not subscribed; Genesys names what it lacks.
-        lacking = "conversation:suggestion:view" in self.missing_permissions
+        lacking = SUGGESTION_PERMISSION in self.missing_permissions
         refused = {t for t in wanted if lacking and topic_kind(t) is not None}
         channel.topics = wanted - refused
         # Resubscribing extends a channel's life, as on the real service.
@@ -365,32 +450,214 @@ class NotificationsService:
         ]
         return web.json_response({"entities": entities})
 
-    async def listing_view(self, request: web.Request) -> web.Response:
-        if refused := self._refused(request, "conversation:suggestion:view"):
-            return refused
-        conversation = request.match_info["conversation"]
-        try:
-            page_size = int(request.query.get("pageSize", 25))
-            start = int(request.query.get("cursor", 0))
-        except ValueError:
-            return _bad_request("pageSize and cursor are integers")
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            return _bad_request(f"pageSize is 1..{MAX_PAGE_SIZE}")
-        after = request.query.get("after")
-        matching = [
+    def _offered(self, topic: str) -> bool:
+        """A suggestion topic under the name this org uses for its kind."""
+        parsed = topic_kind(topic)
+        if parsed is None or parsed[1] not in self.topic_names:
+            return False
+        return topic == suggestion_topic(parsed[0], parsed[1], self.topic_names[parsed[1]])
+
+    async def unsubscribe_view(self, request: web.Request) -> web.Response:
+        """DELETE .../subscriptions: every topic of the channel dropped."""
+        if self._client(request) is None:
+            return _unauthorised()
+        channel = self._channel(request)
+        if channel is None:
+            return _not_found("channel")
+        channel.topics = set()
+        self.counters["notifications_unsubscribe"] += 1
+        return web.Response(status=204)
+
+    async def channels_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/notifications/channels: the client's channels (ChannelEntityListing)."""
+        client = self._client(request)
+        if client is None:
+            return _unauthorised()
+        mine = sorted(
+            (c for c in self.channels.values() if c.client_id == client), key=lambda c: c.created
+        )
+        return web.json_response(
+            {
+                "entities": [
+                    {
+                        "id": c.id,
+                        "connectUri": f"ws://{request.host}/channels/{c.id}",
+                        "expires": iso(datetime.fromtimestamp(c.expires, UTC)),
+                    }
+                    for c in mine
+                ]
+            }
+        )
+
+    async def topics_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/notifications/availabletopics (AvailableTopicEntityListing): the
+        suggestion topics this org offers, under its names, and the conversation topics."""
+        if self._client(request) is None:
+            return _unauthorised()
+        suggestion = [
+            {
+                "id": topic_template(kind, name),
+                "description": f"Agent Copilot {kind} suggestions on a conversation",
+                "requiresPermissions": [SUGGESTION_PERMISSION],
+                "transports": ["WebSocket"],
+                "topicParameters": ["id"],
+            }
+            for kind, name in sorted(self.topic_names.items())
+        ]
+        others = [
+            ("v2.routing.queues.{id}.conversations", "routing:queue:view"),
+            ("v2.users.{id}.conversations", "conversation:communication:view"),
+            ("v2.users.{id}.conversations.summaries", "conversation:summary:view"),
+        ]
+        return web.json_response(
+            {
+                "entities": suggestion
+                + [
+                    {
+                        "id": topic,
+                        "requiresPermissions": [permission],
+                        "transports": ["WebSocket", "EventBridge"],
+                        "topicParameters": ["id"],
+                    }
+                    for topic, permission in others
+                ]
+            }
+        )
+
+    def _suggestions_of(self, conversation: str) -> list[dict]:
+        """The conversation's listed suggestions (intents are not listed), oldest first."""
+        run = self.config.run_id
+        return [
             event
             for event in self.simulator.events
-            if event["interaction_id"] == conversation and (not after or event["timestamp"] > after)
+            if event["interaction_id"] == conversation and suggestion_kind(event, run) in REST_TYPE
         ]
-        page = matching[start : start + page_size]
+
+    def _entity(self, event: dict) -> dict:
+        state = self.states.get(suggestion_id(event["id"]), "")
+        return suggestion_entity(event, self.library, self.config.run_id, state)
+
+    async def listing_view(self, request: web.Request) -> web.Response:
+        """GET .../suggestions (the SDK's SuggestionListing): paged by opaque `after` and
+        `before` cursors, filtered by `type` and `state`."""
+        if refused := self._refused(request, SUGGESTION_PERMISSION):
+            return refused
+        conversation = request.match_info["conversation"]
+        query = request.query
+        try:
+            page_size = int(query.get("pageSize", 25))
+            after = decode_cursor(query["after"]) if query.get("after") else None
+            before = decode_cursor(query["before"]) if query.get("before") else None
+        except ValueError:
+            return _bad_request("pageSize is an integer; after and before are cursors it gave")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            return _bad_request(f"pageSize is 1..{MAX_PAGE_SIZE}")
+        kind, state = query.get("type"), query.get("state")
+        if kind and kind not in REST_TYPES:
+            return _bad_request(f"type is one of {', '.join(REST_TYPES)}")
+        matching = [
+            entity
+            for entity in map(self._entity, self._suggestions_of(conversation))
+            if (not kind or entity["type"] == kind) and (not state or entity["state"] == state)
+        ]
+        if before is not None:
+            start = max(0, before - page_size)
+            end = before
+        else:
+            start = after or 0
+            end = start + page_size
+        page = matching[start:end]
         self.counters["notifications_listing_pages"] += 1
-        body = {"entities": [suggestion_entity(e, self.config.run_id) for e in page]}
-        if start + page_size < len(matching):
-            query = f"pageSize={page_size}&cursor={start + page_size}"
-            if after:
-                query += f"&after={after}"
-            body["nextUri"] = f"/api/v2/conversations/{conversation}/suggestions?{query}"
+        base = f"/api/v2/conversations/{conversation}/suggestions?pageSize={page_size}"
+        filters = "".join(f"&{k}={v}" for k, v in (("type", kind), ("state", state)) if v)
+        body = {"entities": page, "selfUri": base + filters}
+        if end < len(matching):
+            body["nextUri"] = f"{base}{filters}&after={encode_cursor(end)}"
+        if start > 0:
+            body["previousUri"] = f"{base}{filters}&before={encode_cursor(start)}"
         return web.json_response(body)
+
+    async def suggestion_view(self, request: web.Request) -> web.Response:
+        if refused := self._refused(request, SUGGESTION_PERMISSION):
+            return refused
+        conversation, sid = request.match_info["conversation"], request.match_info["suggestion"]
+        for event in self._suggestions_of(conversation):
+            if suggestion_id(event["id"]) == sid:
+                return web.json_response(self._entity(event))
+        return _not_found("suggestion")
+
+    async def response_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/responsemanagement/responses/{id} (the SDK's `Response`)."""
+        if refused := self._refused(request, "responses:response:view"):
+            return refused
+        ident = request.match_info["response"]
+        text = self.library.responses.get(ident)
+        if text is None:
+            return _not_found("response")
+        self.counters["responses_read"] += 1
+        return web.json_response(
+            {
+                "id": ident,
+                "name": " ".join(text.split()[:5]).rstrip(":,.") or "Response",
+                "version": 1,
+                "libraries": [{"id": LIBRARY_ID, "name": "Compliance responses"}],
+                "texts": [{"content": text, "contentType": "text/plain"}],
+                "interactionType": "chat",
+                "responseType": "MessagingTemplate",
+                "selfUri": f"/api/v2/responsemanagement/responses/{ident}",
+            }
+        )
+
+    async def script_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/scripts/{id} (the SDK's `Script`)."""
+        if refused := self._refused(request, "scripter:script:view"):
+            return refused
+        ident = request.match_info["script"]
+        text = self.library.scripts.get(ident)
+        if text is None:
+            return _not_found("script")
+        self.counters["scripts_read"] += 1
+        page = _uuid("page", ident)
+        return web.json_response(
+            {
+                "id": ident,
+                "name": text,
+                "versionId": _uuid("script-version", ident),
+                "startPageId": page,
+                "startPageName": "Verification",
+                "pages": [{"id": page, "name": "Verification"}],
+                "selfUri": f"/api/v2/scripts/{ident}",
+            }
+        )
+
+    async def users_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/users (UserEntityListing), paged as Genesys pages it."""
+        if refused := self._refused(request, "directory:user:view"):
+            return refused
+        life = self.simulator.life
+        return _paged(request, life.user_listing() if life is not None else [])
+
+    async def knowledge_bases_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/knowledge/knowledgebases (KnowledgeBaseListing)."""
+        if refused := self._refused(request, "knowledge:knowledgebase:view"):
+            return refused
+        corpus = self.simulator.knowledge.corpus
+        return web.json_response(
+            {
+                "entities": [
+                    {
+                        "id": kb,
+                        "name": kb.replace("-", " ").replace("_", " ").capitalize(),
+                        "coreLanguage": "en-US",
+                        "articleCount": len(documents),
+                        "published": True,
+                        "selfUri": f"/api/v2/knowledge/knowledgebases/{kb}",
+                    }
+                    for kb, documents in sorted(corpus.items())
+                ],
+                "selfUri": "/api/v2/knowledge/knowledgebases",
+            }
+        )
 
     async def engagement_view(self, request: web.Request) -> web.Response:
         """A suggestion's engagement (the SDK's `SuggestionEngagement`): recorded, and echoed
@@ -423,10 +690,13 @@ class NotificationsService:
             return _bad_request("feedback.rating is Positive or Negative")
         self.engagements.append({"suggestionId": sid, "body": body})
         self.counters["notifications_engagements"] += 1
-        topic, suggestion = suggestion_event(event, self.config.run_id)
+        topic, suggestion = suggestion_event(
+            event, self.library, self.config.run_id, self.topic_names
+        )
+        self.states[sid] = "Rated" if kind == "Feedback" else "Accepted"
         echo = {
             **suggestion,
-            "state": "Rated" if kind == "Feedback" else "Accepted",
+            "state": self.states[sid],
             "eventTime": iso(datetime.now(UTC)),
             "engagementType": kind,
             **({"feedback": {"rating": rating}} if rating else {}),
@@ -467,6 +737,7 @@ class NotificationsService:
                         "confidence": confidence,
                         "document": {
                             "id": doc["documentId"],
+                            "documentVersion": {"id": _uuid("version", doc["documentId"])},
                             "title": doc["title"],
                             "visible": True,
                             "state": "Published",
@@ -475,6 +746,7 @@ class NotificationsService:
                             "knowledgeBase": {"id": kb},
                             "variations": [
                                 {
+                                    "id": _uuid("variation", doc["documentId"]),
                                     "body": {
                                         "blocks": [
                                             {
@@ -489,7 +761,7 @@ class NotificationsService:
                                                 },
                                             }
                                         ]
-                                    }
+                                    },
                                 }
                             ],
                         },
@@ -531,6 +803,22 @@ class NotificationsService:
         ):
             return _bad_request(
                 "state is Draft or Final; comment is text of at most 2000 characters"
+            )
+        # The fields Genesys' published schema marks required.
+        variation, named = body.get("documentVariation"), body.get("document")
+        application = body.get("application")
+        if not (
+            isinstance(variation, dict)
+            and isinstance(variation.get("id"), str)
+            and isinstance(named, dict)
+            and named.get("id") == document
+            and isinstance(application, dict)
+            and application.get("type")
+            in ("Assistant", "BotFlow", "MessengerKnowledgeApp", "SmartAdvisor", "SupportCenter")
+        ):
+            return _bad_request(
+                "documentVariation.id, document.id (this document) and application.type are "
+                "required"
             )
         feedback = {"id": str(uuid.uuid4()), "knowledgeBaseId": kb, "documentId": document, **body}
         self.document_feedback.append(feedback)
@@ -581,24 +869,7 @@ class NotificationsService:
         if refused := self._refused(request, "routing:queue:view"):
             return refused
         life = self.simulator.life
-        queues = life.queue_listing() if life is not None else []
-        try:
-            size = int(request.query.get("pageSize", 25))
-            number = int(request.query.get("pageNumber", 1))
-        except ValueError:
-            return _bad_request("pageSize and pageNumber are integers")
-        if not 1 <= size <= 500 or number < 1:
-            return _bad_request("pageSize is 1..500; pageNumber from 1")
-        page = queues[(number - 1) * size : number * size]
-        return web.json_response(
-            {
-                "entities": page,
-                "pageSize": size,
-                "pageNumber": number,
-                "total": len(queues),
-                "pageCount": max(1, -(-len(queues) // size)),
-            }
-        )
+        return _paged(request, life.queue_listing() if life is not None else [])
 
     async def queue_view(self, request: web.Request) -> web.Response:
         if refused := self._refused(request, "routing:queue:view"):
@@ -623,29 +894,36 @@ class NotificationsService:
             query = json.loads(await request.text())
             start, end = (_parse_iso(part) for part in query["interval"].split("/"))
             group_by = list(query.get("groupBy") or [])
-            predicates = _predicates(query.get("filter"))
+            metrics = list(query.get("metrics") or ["nDistinctSuggestions"])
+            matches = _filter(query.get("filter"))
         except (ValueError, KeyError, TypeError, AttributeError):
             return _bad_request("interval is start/end in ISO-8601; filter and groupBy as the SDK")
         dimensions = ("conversationId", "queueId", "userId", "suggestionType")
-        if any(d not in dimensions for d in group_by + [p[0] for p in predicates]):
+        if any(d not in dimensions for d in group_by + _dimensions(query.get("filter"))):
             return _bad_request(f"dimensions supported here: {', '.join(dimensions)}")
+        if any(m not in METRICS for m in metrics):
+            return _bad_request(f"metrics supported here: {', '.join(METRICS)}")
         self.counters["copilot_aggregates_queries"] += 1
         life = self.simulator.life
-        counts: collections.Counter = collections.Counter()
+        counts: dict[tuple, collections.Counter] = collections.defaultdict(collections.Counter)
         for event in self.simulator.events:
             at = _parse_iso(event["timestamp"])
-            if not start <= at < end:
+            kind = suggestion_kind(event, self.config.run_id)
+            if not start <= at < end or kind not in REST_TYPE:
                 continue
             conversation = event["interaction_id"]
             values = {
                 "conversationId": conversation,
                 "queueId": life.queue_of(conversation) if life else None,
                 "userId": life.agent_of(conversation) if life else None,
-                "suggestionType": REST_TYPE[suggestion_kind(event, self.config.run_id)],
+                "suggestionType": REST_TYPE[kind],
             }
-            if predicates and not any(values[d] == v for d, v in predicates):
+            if not matches(values):
                 continue
-            counts[tuple(values[d] for d in group_by)] += 1
+            group = counts[tuple(values[d] for d in group_by)]
+            for metric in metrics:
+                if METRICS[metric] in (None, REST_TYPE[kind]):
+                    group[metric] += 1
         interval = query["interval"]
         return web.json_response(
             {
@@ -656,12 +934,15 @@ class NotificationsService:
                             {
                                 "interval": interval,
                                 "metrics": [
-                                    {"metric": "nDistinctSuggestions", "stats": {"count": n}}
+                                    {"metric": metric, "stats": {"count": found[metric]}}
+                                    for metric in metrics
+                                    if found[metric]
                                 ],
                             }
                         ],
                     }
-                    for key, n in sorted(counts.items(), key=lambda kv: [str(k) for k in kv[0]])
+                    for key, found in sorted(counts.items(), key=lambda kv: [str(k) for k in kv[0]])
+                    if any(found.values())
                 ]
             }
         )
@@ -749,7 +1030,7 @@ class NotificationsService:
                         await sock.wakeup.wait()
 
     async def _deliver(self, sock: ChannelSocket, event: dict) -> None:
-        topic, body = suggestion_event(event, self.config.run_id)
+        topic, body = suggestion_event(event, self.library, self.config.run_id, self.topic_names)
         if topic not in sock.channel.topics or event["id"] in self.lost:
             return
         if self.lose > 0:  # lost on the way: in the listing and the counts, on no socket
@@ -814,6 +1095,13 @@ class NotificationsService:
             self.lose = int(fault.get("count", 1))
         elif action == "permissions":
             self.missing_permissions = set(fault.get("missing") or [])
+        elif action == "topics":
+            # The org names kinds' topics otherwise (KIND_TOPICS), or offers some not at all.
+            names = {kind: names[0] for kind, names in KIND_TOPICS.items()}
+            names.update({k: v for k, v in (fault.get("names") or {}).items() if k in names})
+            for kind in fault.get("drop") or []:
+                names.pop(kind, None)
+            self.topic_names = names
         elif action == "engagement":
             self.engagement_status = int(fault.get("status", 200))
         elif action == "notifications_limits":
@@ -851,19 +1139,69 @@ class NotificationsService:
         }
 
 
+def _paged(request: web.Request, items: list) -> web.Response:
+    """A page of `items` as Genesys pages entity listings (pageSize, pageNumber, total), with
+    `name` as a case-insensitive search where the endpoint takes one."""
+    try:
+        size = int(request.query.get("pageSize", 25))
+        number = int(request.query.get("pageNumber", 1))
+    except ValueError:
+        return _bad_request("pageSize and pageNumber are integers")
+    if not 1 <= size <= 500 or number < 1:
+        return _bad_request("pageSize is 1..500; pageNumber from 1")
+    name = request.query.get("name", "").strip("*").lower()
+    if name:
+        items = [item for item in items if name in item["name"].lower()]
+    page = items[(number - 1) * size : number * size]
+    return web.json_response(
+        {
+            "entities": page,
+            "pageSize": size,
+            "pageNumber": number,
+            "total": len(items),
+            "pageCount": max(1, -(-len(items) // size)),
+        }
+    )
+
+
 def _parse_iso(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _predicates(node) -> list[tuple[str, str]]:
-    """(dimension, value) of a filter's predicates, clauses included; any one may match
-    (the callers here send one dimension per filter, `or` of values)."""
+# Agent Copilot aggregate metrics: each counts the suggestions of one listing type (None:
+# every type).
+METRICS = {
+    "nDistinctSuggestions": None,
+    "nKnowledgeSearchSuggestions": "KnowledgeSearch",
+    "nKnowledgeArticleSuggestions": "KnowledgeArticle",
+    "nCannedResponseSuggestions": "CannedResponse",
+    "nScriptSuggestions": "Script",
+}
+
+
+def _filter(node):
+    """A predicate on a row's dimension values from an `AgentCopilotAggregateQueryFilter`:
+    its predicates and clauses combined by its `type`, `and` or `or`."""
+    if not node:
+        return lambda values: True
+    kind = node.get("type", "and")
+    if kind not in ("and", "or"):
+        raise ValueError(kind)
+    parts = [
+        (lambda values, d=p["dimension"], v=p["value"]: values.get(d) == v)
+        for p in node.get("predicates") or []
+    ] + [_filter(clause) for clause in node.get("clauses") or []]
+    combine = all if kind == "and" else any
+    return lambda values: combine(part(values) for part in parts) if parts else True
+
+
+def _dimensions(node) -> list[str]:
     if not node:
         return []
-    found = [(p["dimension"], p["value"]) for p in node.get("predicates") or []]
+    found = [p["dimension"] for p in node.get("predicates") or []]
     for clause in node.get("clauses") or []:
-        found.extend(_predicates(clause))
+        found.extend(_dimensions(clause))
     return found
 
 

@@ -55,8 +55,9 @@ FAULTS = (
     "engagement",  # suggestion engagements (feedback) answer {"status"} (200 to undo)
     "permissions",  # the OAuth client's role lacks the permissions {"missing"} ([] to undo)
     "lose",  # the next {"count"} suggestions reach no socket (still listed and counted)
+    "topics",  # the org names kinds' topics {"names": {kind: name}}, offers not {"drop"}
 )
-NOTIFICATION_FAULTS = FAULTS[-8:]
+NOTIFICATION_FAULTS = FAULTS[-9:]
 INJECTIONS = ("malformed-json", "bad-base64", "not-an-object", "oversized", "duplicate", "no-type")
 
 
@@ -72,7 +73,7 @@ class SimulatorConfig:
     max_concurrent_streams: int = 10
     max_subscriptions_per_stream: int = 5
     encoding: str = "mixed"
-    hostile_ratio: float = 0.02
+    hostile_ratio: float = 0.0
     # Share of texts that carry a customer's card number, e-mail, IBAN or phone number.
     personal_ratio: float = 0.05
     interactions: int = 20

@@ -103,6 +103,8 @@ def enqueue_document_feedback(query, *, by_label: str) -> GenesysFeedback | None
         conversation_id=query.conversation_id,
         knowledge_base_id=first["knowledge_base_id"],
         document_id=first["document_id"],
+        document_version_id=first.get("version_id", ""),
+        document_variation_id=first.get("variation_id", ""),
         comment=query.review_note[:COMMENT_LIMIT],
         rating="Negative",
         decided_by=by_label,

@@ -8,6 +8,7 @@ from django.db import models
 
 from streams import crypto, outbound
 from streams.config.models import NAME_VALIDATOR
+from streams.genesys.knowledge_rest import document_feedback_body
 
 
 class WebhookEndpoint(models.Model):
@@ -200,6 +201,8 @@ class GenesysFeedback(OutboxRow):
     suggestion_id = models.CharField(max_length=128, blank=True)
     knowledge_base_id = models.CharField(max_length=128, blank=True)
     document_id = models.CharField(max_length=128, blank=True)
+    document_version_id = models.CharField(max_length=128, blank=True)
+    document_variation_id = models.CharField(max_length=128, blank=True)
     comment = models.TextField(
         blank=True,
         help_text="The officer's note (document feedback), or the summary as the officer left "
@@ -243,12 +246,14 @@ class GenesysFeedback(OutboxRow):
     def body(self) -> dict:
         if self.kind == self.Kind.DOCUMENT:
             # `KnowledgeDocumentFeedback`: the document's content was judged, finally.
-            return {
-                "rating": self.rating,
-                "reason": "DocumentContent",
-                "comment": self.comment,
-                "state": "Final",
-            }
+            return document_feedback_body(
+                rating=self.rating,
+                comment=self.comment,
+                document_id=self.document_id,
+                version_id=self.document_version_id,
+                variation_id=self.document_variation_id,
+                knowledge_base_id=self.knowledge_base_id,
+            )
         if self.kind == self.Kind.SUMMARY:  # `FeedbackAddRequest`
             return {"rating": self.rating, "summary": self.comment}
         return {"engagementType": "Feedback", "feedback": {"rating": self.rating}}

@@ -46,6 +46,11 @@ class SummaryHandler(Handler):
         await super().on_frame(frame)
 
 
+# Suggestions Genesys lists: intents are not, so one made while a conversation was not
+# yet followed could not be back-filled (these tests are about finding conversations).
+LISTED = {"insight_type": "knowledge_recommendation"}
+
+
 @pytest.fixture
 async def sim():
     simulator, url = await start_simulator(
@@ -125,7 +130,7 @@ async def test_a_queue_s_conversations_are_followed_as_they_start_and_end(sim, f
     handler = SummaryHandler()
     client, _ = await following(handler=handler, log=log)
     await watching(simulator)
-    simulator.emit(120)  # 24 conversations end, 24 start
+    simulator.emit(120, LISTED)  # 24 conversations end, 24 start
     await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 120")
     assert simulator.life.started == 4 + 24
     # The ones that started while watched were followed as they started; the four live
@@ -149,7 +154,7 @@ async def test_an_agent_s_conversations_are_followed(sim, following):
     log = MemoryFollowLog()
     await following(queues=[], users=[agent], handler=handler, log=log)
     await watching(simulator)
-    simulator.emit(150)
+    simulator.emit(150, LISTED)
     theirs = {
         sid
         for sid, event in zip(emitted_ids(simulator), simulator.events, strict=True)
@@ -170,22 +175,22 @@ async def test_nothing_is_missed_across_a_hand_over_and_a_restart(sim, following
     handler = SummaryHandler()
     _, task = await following(handler=handler, log=log)
     await watching(simulator)
-    simulator.emit(40)
+    simulator.emit(40, LISTED)
     simulator.inject({"action": "socket_closing", "seconds": 0.5})
-    simulator.emit(40)
+    simulator.emit(40, LISTED)
     await eventually(lambda: set(handler.bodies) == emitted(simulator), what="the first 80")
     # The worker stops; conversations start and end while nothing listens.
     stopped_at = datetime.now(UTC)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await eventually(lambda: not simulator.notifications.sockets, what="the socket closed")
-    simulator.emit(60)
+    simulator.emit(60, LISTED)
     restarted = SummaryHandler()
     restarted.resume_from = iso(stopped_at)
     restarted.bodies = dict(handler.bodies)
     await following(handler=restarted, log=log)
     await watching(simulator)
-    simulator.emit(30)
+    simulator.emit(30, LISTED)
     await eventually(lambda: set(restarted.bodies) == emitted(simulator), what="all 170")
     # Those that started and ended unwatched were found in Genesys' Copilot aggregates.
     assert simulator.counters["copilot_aggregates_queries"] >= 1
@@ -201,14 +206,14 @@ async def test_a_full_budget_keeps_the_oldest_and_loses_nothing(sim, following):
     settings = NotificationSettings(**{**SETTINGS.__dict__, "follow_linger": 30.0})
     await following(handler=handler, log=log, settings=settings)
     await watching(simulator)
-    simulator.emit(20)  # the four first conversations end; four start: one must wait
+    simulator.emit(20, LISTED)  # the four first conversations end; four start: one must wait
     await eventually(lambda: log.notes, what="an entry saying the channels are full")
     assert log.notes[0].startswith("channels full: 3 conversations x 6 suggestion kinds")
     assert "none of the OAuth client's 3 channels free" in log.notes[0]
     waiting = [f for f in log.followed.values() if f.waiting]
     assert len(waiting) == 1
     assert waiting[0].conversation == simulator.life.ids()[-1]  # the newest waits
-    simulator.emit(40)  # the waiting one ends: back-filled whole
+    simulator.emit(40, LISTED)  # the waiting one ends: back-filled whole
     # While some wait, an ended conversation gives its room at once (not after the linger's
     # 30 s): the waiting get their turn, and everything arrives.
     await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 60")
@@ -221,7 +226,7 @@ async def test_a_full_budget_keeps_the_oldest_and_loses_nothing(sim, following):
     await eventually(lambda: len(log.notes) == 2, what="an entry saying there is room again")
     assert log.notes[1].startswith("channels have room again")
     assert not any(f.waiting for f in log.followed.values())
-    simulator.emit(10)
+    simulator.emit(10, LISTED)
     await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 70")
 
 
@@ -250,7 +255,7 @@ async def test_summaries_come_from_agents_topics_and_from_rest_for_queues(sim, f
         what="the agent's summaries topic subscribed",
     )
     await watching(simulator)
-    simulator.emit(60)
+    simulator.emit(60, LISTED)
     theirs = {c.id for c in simulator.life.known.values() if c.agent == agent and c.ended}
     await eventually(
         lambda: set(by_agent.summaries) == summarised(simulator, theirs),

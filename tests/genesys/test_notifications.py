@@ -67,7 +67,19 @@ def test_it_builds_and_reads_suggestion_topics():
     assert topic_kind(topic) == (CONVERSATION, "knowledge.search")
     assert topic_kind(f"v2.conversations.{CONVERSATION}.transcription") is None
     assert topic_kind("channel.metadata") is None
-    assert topic_kind(f"v2.conversations.{CONVERSATION}.suggestions.weather") is None
+    # A kind not in the table comes back named as it is (the reader quarantines it).
+    assert topic_kind(f"v2.conversations.{CONVERSATION}.suggestions.weather") == (
+        CONVERSATION,
+        "weather",
+    )
+    # The names Genesys' blog gives responses and scripts read as the same kinds.
+    assert topic_kind(f"v2.conversations.{CONVERSATION}.suggestions.knowledge.response") == (
+        CONVERSATION,
+        "response",
+    )
+    assert suggestion_topic(CONVERSATION, "script", "knowledge.script").endswith(
+        ".suggestions.knowledge.script"
+    )
 
 
 def test_it_spreads_conversations_over_channels_of_at_most_1000_topics():
@@ -121,18 +133,49 @@ def test_an_article_suggestion_from_the_rest_listing_has_no_confidence_and_none_
     )
 
 
-def test_intent_confidence_comes_from_the_active_intent_and_responses_carry_their_name():
-    intent = {**_base(), "activeIntent": {"id": "i-1", "name": "Cancel", "confidence": 0.4}}
-    assert read_suggestion("intent", intent, snippet_limit=250).confidence == 0.4
-    response = {
+def test_intent_confidence_and_text_come_from_the_active_intent_and_its_slots():
+    intent = {
         **_base(),
-        "cannedResponse": {
-            "response": {"id": "r-1", "name": "Apologise <b>now</b>"},
-            "library": {"id": "l-1", "name": "Compliance"},
+        "activeIntent": {
+            "intent": "Cancel card",
+            "intentId": "i-1",
+            "confidence": 0.4,
+            "detectedSlots": [
+                {"slotName": "cardType", "slotValue": "debit", "probability": 0.9},
+                {"slotName": "reason", "slotValue": None},
+            ],
         },
     }
-    fields = read_suggestion("response", response, snippet_limit=250)
-    assert (fields.confidence, fields.text) == (None, "Apologise <b>now</b> — Compliance")
+    fields = read_suggestion("intent", intent, snippet_limit=250)
+    assert (fields.confidence, fields.text) == (0.4, "Cancel card — cardType: debit")
+
+
+def test_a_third_party_suggestion_reads_its_title_text_and_sources():
+    body = {
+        **_base(),
+        "thirdPartySuggestion": {
+            "title": "Refund policy",
+            "text": "Refunds take 14 days.",
+            "sources": [{"name": "Handbook", "url": "https://h.example/"}, {"url": "https://x/"}],
+        },
+    }
+    text = read_suggestion("thirdpartyaction", body, snippet_limit=250).text
+    assert text == "Refund policy — Refunds take 14 days. — sources: Handbook, https://x/"
+
+
+def test_a_response_and_a_script_read_what_their_ids_resolved_to_or_say_why_not():
+    response = {**_base(), "cannedResponse": {"responseId": "r-1", "libraryId": "l-1"}}
+    unresolved = read_suggestion("response", response, snippet_limit=250).text
+    assert unresolved == "Canned response r-1 (not resolved)"
+    resolved = {**response, "assistgovResolved": {"name": "Apology", "text": "We are sorry."}}
+    assert read_suggestion("response", resolved, snippet_limit=250).text == (
+        "Apology — We are sorry."
+    )
+    refused = {**response, "assistgovResolved": {"error": "not resolved: permission x missing"}}
+    assert "permission x missing" in read_suggestion("response", refused, snippet_limit=250).text
+    # The listing names them by reference (`script.id`), the events by flat ids.
+    script = {**_base(), "script": {"script": {"id": "s-9"}, "page": {"id": "p"}, "data": {}}}
+    assert read_suggestion("script", script, snippet_limit=250).text == "Script s-9 (not resolved)"
 
 
 @pytest.mark.parametrize(
@@ -190,3 +233,16 @@ def test_a_streams_extra_filters_apply_to_suggestions():
     filtered = process("knowledge.article", ARTICLE_ENTITY)
     assert isinstance(filtered, Filtered)
     assert filtered.resume_id == "2026-11-21T10:16:00.000Z"
+
+
+def test_a_kind_or_listing_type_not_reviewed_here_is_quarantined_with_its_reason():
+    from streams.ingest.records import Unreadable, read_notification
+
+    topic = f"v2.conversations.{CONVERSATION}.suggestions.weather"
+    with pytest.raises(Unreadable, match="a suggestion of kind 'weather': not a kind") as raised:
+        read_notification({"topicName": topic, "eventBody": _base()})
+    assert raised.value.external_id == "s-9"
+    faq = {"id": "s-8", "type": "Faq", "conversation": {"id": CONVERSATION}, "faq": {}}
+    topic = f"v2.conversations.{CONVERSATION}.suggestions.faq"
+    with pytest.raises(Unreadable, match="Google Agent Assist FAQ suggestion"):
+        read_notification({"topicName": topic, "eventBody": faq})

@@ -10,7 +10,7 @@ import pytest
 from streams.genesys.auth import Credentials, TokenManager
 from streams.genesys.notifications import NotificationsClient, NotificationSettings
 from streams.genesys.sessions import ClientSettings, ClientState
-from streams.simulator.notifications import suggestion_id
+from streams.simulator.notifications import suggestion_id, suggestion_kind
 from tests.simulator import eventually, start_simulator
 
 SETTINGS = NotificationSettings(
@@ -26,12 +26,14 @@ class Handler:
 
     def __init__(self, resume_from=None):
         self.bodies: dict[str, dict] = {}
+        self.topics: list[str] = []
         self.deliveries = 0
         self.states: list[tuple[ClientState, str]] = []
         self.resume_from = resume_from
 
     async def on_frame(self, frame):
         body = frame.decoded.payload["eventBody"]
+        self.topics.append(frame.decoded.payload["topicName"])
         self.bodies[body.get("suggestionId") or body.get("id")] = body
         self.deliveries += 1
 
@@ -89,6 +91,10 @@ async def connected(simulator, sockets=1):
     await eventually(lambda: len(simulator.notifications.sockets) >= sockets, what="sockets")
 
 
+# Suggestions Genesys lists (intents are not), for what is emitted while no socket hears it.
+LISTED = {"insight_type": "knowledge_recommendation"}
+
+
 def emitted(simulator) -> set[str]:
     return {suggestion_id(event["id"]) for event in simulator.events}
 
@@ -109,7 +115,7 @@ async def test_it_subscribes_and_receives_every_suggestion_kind(sim, running):
         "cannedResponse",
         "script",
         "activeIntent",
-        "thirdPartyAction",
+        "thirdPartySuggestion",
     }
     assert handler.states[-1] == (
         ClientState.CONNECTED,
@@ -124,7 +130,7 @@ async def test_a_silent_socket_is_declared_dead_and_the_gap_back_filled(sim, run
     simulator.emit(10)
     await eventually(lambda: len(handler.bodies) == 10, what="first 10")
     simulator.inject({"action": "silence", "seconds": 30})
-    simulator.emit(15)  # swallowed by the silent socket
+    simulator.emit(15, LISTED)  # swallowed by the silent socket
     await eventually(lambda: len(handler.bodies) == 25, within=10, what="back-filled 15")
     assert any("no heartbeat for 1 s" in detail for _, detail in handler.states)
     assert client.backfilled >= 15
@@ -167,7 +173,7 @@ async def test_after_a_drop_the_back_fill_closes_the_gap_and_duplicates_are_not_
     simulator.emit(20)
     await eventually(lambda: len(handler.bodies) == 20, what="first 20")
     simulator.inject({"action": "drop"})
-    simulator.emit(20)  # while no socket is there: the service queues nothing
+    simulator.emit(20, LISTED)  # while no socket is there: the service queues nothing
     await eventually(lambda: len(handler.bodies) == 40, within=10, what="all 40")
     assert set(handler.bodies) == emitted(simulator)
     # The back-fill overlaps what was received; the overlap is delivered again and is
@@ -177,7 +183,7 @@ async def test_after_a_drop_the_back_fill_closes_the_gap_and_duplicates_are_not_
 
 async def test_at_start_the_back_fill_begins_at_the_stored_cursor(sim, running):
     simulator, _ = sim
-    simulator.emit(12)  # before the stream ever connected
+    simulator.emit(12, LISTED)  # before the stream ever connected
     cursor = simulator.events[0]["timestamp"]
     _, handler = await running(handler=Handler(resume_from=cursor))
     await eventually(lambda: len(handler.bodies) == 12, what="the 12 back-filled")
@@ -187,7 +193,7 @@ async def test_at_start_the_back_fill_begins_at_the_stored_cursor(sim, running):
 async def test_the_back_fill_follows_the_listings_pages(sim, running):
     simulator, _ = sim
     conversation = simulator.generator.interactions[0]
-    simulator.emit(450, {"interaction_id": conversation})  # 3 pages of at most 200
+    simulator.emit(450, {"interaction_id": conversation, **LISTED})  # 3 pages of at most 200
     cursor = simulator.events[0]["timestamp"]
     _, handler = await running(conversations=[conversation], handler=Handler(cursor))
     await eventually(lambda: len(handler.bodies) == 450, what="450 back-filled")
@@ -256,7 +262,7 @@ async def test_no_longer_subscribed_gets_a_new_channel_and_a_back_fill(sim, runn
     simulator.emit(5)
     await eventually(lambda: len(handler.bodies) == 5, what="first 5")
     simulator.inject({"action": "no_longer_subscribed"})
-    simulator.emit(5)  # the unsubscribed channel does not deliver these
+    simulator.emit(5, LISTED)  # the unsubscribed channel does not deliver these
     await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 10")
     assert client.channels_opened == 2
     assert handler.reconnects() == 0
@@ -308,3 +314,40 @@ async def test_a_channel_socket_opens_without_a_header_as_in_genesys_browser_tut
     with pytest.raises(InvalidStatus) as refused:
         await connect(channel["connectUri"].rsplit("/", 1)[0] + "/streaming-0-unknown")
     assert refused.value.response.status_code == 404
+
+
+async def test_kinds_subscribe_under_the_orgs_topic_names_and_one_not_offered_is_named(
+    sim, running
+):
+    simulator, _ = sim
+    simulator.inject(
+        {"action": "topics", "names": {"response": "knowledge.response"}, "drop": ["script"]}
+    )
+    _, handler = await running()
+    await connected(simulator)
+    topics = next(iter(simulator.notifications.channels.values())).topics
+    assert any(t.endswith(".suggestions.knowledge.response") for t in topics)
+    assert not any(t.endswith((".suggestions.script", ".suggestions.response")) for t in topics)
+    await eventually(lambda: handler.states and handler.states[-1][0] is ClientState.CONNECTED)
+    assert handler.states[-1][1].endswith(
+        "not offered by this org over WebSocket, so not subscribed: "
+        "v2.conversations.{id}.suggestions.script or "
+        "v2.conversations.{id}.suggestions.knowledge.script"
+    )
+    simulator.emit(30, {"insight_type": "compliance_flag"})
+    run = simulator.config.run_id
+    heard = {
+        suggestion_id(e["id"]) for e in simulator.events if suggestion_kind(e, run) != "script"
+    }
+    await eventually(lambda: set(handler.bodies) == heard, what="all but the scripts")
+    responses = [b for b in handler.bodies.values() if "cannedResponse" in b]
+    assert responses and all(b["assistgovResolved"]["text"] for b in responses)
+
+
+async def test_an_unknown_listing_type_is_handed_on_to_be_quarantined_not_dropped(sim, running):
+    simulator, _ = sim
+    client, handler = await running()
+    await connected(simulator)
+    entity = {"id": "s-1", "type": "Faq", "conversation": {"id": "c-1"}, "faq": {}}
+    assert await client._backfilled("c-1", entity) == 1
+    assert handler.topics[-1] == "v2.conversations.c-1.suggestions.faq"

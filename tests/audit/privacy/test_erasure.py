@@ -90,13 +90,16 @@ def everywhere(settings, officer):
     ingest(stream, "conv-a", n=1, first=2)
     insight = Insight.objects.filter(interaction_id="conv-a").first()
     item_approve(item=insight, by=officer, note=f"{WORDS}, checked")
-    SecondReview.objects.create(
+    # The approval may have drawn a second review already (the draw is keyed on the id).
+    SecondReview.objects.update_or_create(
         kind="insight",
         item_id=insight.pk,
-        source="officer",
-        first_status="approved",
-        first_at=insight.received_at,
-        second_note=f"agree, {WORDS}",
+        defaults={
+            "source": "officer",
+            "first_status": "approved",
+            "first_at": insight.received_at,
+            "second_note": f"agree, {WORDS}",
+        },
     )
     query = make_knowledge_query(conversation_id="conv-a", text=f"{WORDS} policy")
     cache.set(f"knowledge:{query.cache_key}", {"text": query.query_text, "results": []})

@@ -64,6 +64,32 @@ async def test_every_feature_is_permitted_and_a_mistyped_id_is_named(sim, gov_ad
     assert findings["Conversation summaries"].outcome == Outcome.PERMITTED
     corrected = findings["Corrected summaries back to Genesys (summary feedback)"]
     assert corrected.outcome == Outcome.PERMITTED
+    topics = findings["Suggestion topics the org offers"]
+    assert topics.outcome == Outcome.PERMITTED
+    assert "v2.conversations.{id}.suggestions.response" in topics.detail
+    assert findings["Canned responses' text"].outcome == Outcome.PERMITTED
+    assert findings["Scripts' names"].outcome == Outcome.PERMITTED
+
+
+async def test_topic_names_are_confirmed_with_the_org_and_what_it_lacks_is_named(sim, gov_admin):
+    simulator, url = sim
+    simulator.inject(
+        {"action": "topics", "names": {"response": "knowledge.response"}, "drop": ["script"]}
+    )
+    simulator.inject({"action": "permissions", "missing": ["scripter:script:view"]})
+    connection = await sync_to_async(configured)(url)
+    findings = by_feature(await sync_to_async(check_connection)(connection, actor=gov_admin))
+    topics = findings["Suggestion topics the org offers"]
+    assert topics.outcome == Outcome.NOT_FOUND
+    assert topics.detail == (
+        "not offered over WebSocket (not subscribed): v2.conversations.{id}.suggestions.script "
+        "or v2.conversations.{id}.suggestions.knowledge.script"
+    )
+    # The other kinds subscribe under the names the org uses (the simulator refuses others).
+    assert findings["Live suggestions (topics)"].outcome == Outcome.PERMITTED
+    assert findings["Live suggestions (topics)"].detail == "5 topics subscribed"
+    scripts = findings["Scripts' names"]
+    assert scripts.outcome == Outcome.MISSING and "scripter:script:view" in scripts.detail
 
 
 async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ANSWERS = [
     {
         "document_id": "kb-1-doc-003",
+        "version_id": "v-7",
+        "variation_id": "var-1",
         "knowledge_base_id": "kb-1",
         "title": "Refunds",
         "outcome": "passed",
@@ -59,11 +61,15 @@ def test_only_a_rejection_on_a_sending_stream_is_queued(officer):
     assert row.kind == GenesysFeedback.Kind.DOCUMENT
     assert (row.knowledge_query_id, row.conversation_id) == (rejected.pk, "conv-9")
     assert row.path == "/api/v2/knowledge/knowledgebases/kb-1/documents/kb-1-doc-003/feedback"
+    # The SDK's KnowledgeDocumentFeedback, with what Genesys' schema marks required.
     assert row.body() == {
         "rating": "Negative",
         "reason": "DocumentContent",
         "comment": "Article KB-118 was withdrawn in October; <b>see</b> =1+1",
         "state": "Final",
+        "document": {"id": "kb-1-doc-003", "versionId": "v-7", "knowledgeBase": {"id": "kb-1"}},
+        "documentVariation": {"id": "var-1"},
+        "application": {"type": "Assistant"},
     }
     assert str(row) == "Negative feedback on document kb-1-doc-003"
 
@@ -100,6 +106,8 @@ async def test_the_rejection_reaches_genesys_and_is_audited(sim):
     assert (received["knowledgeBaseId"], received["documentId"]) == ("kb-1", "kb-1-doc-003")
     assert received["rating"] == "Negative" and received["state"] == "Final"
     assert received["comment"] == "The refund window is 14 days, not 30."
+    assert received["documentVariation"] == {"id": "var-1"}
+    assert received["document"]["versionId"] == "v-7"
     row = await database_sync_to_async(GenesysFeedback.objects.get)()
     assert (row.status, row.last_status_code) == ("sent", 200)
     entry = await database_sync_to_async(AuditEntry.objects.get)(action="genesys_feedback.send")

@@ -12,7 +12,7 @@ from audit.trail.models import AuditEntry
 from streams.genesys.auth import TokenPool
 from streams.ingest.records import read_notification
 from streams.models import GenesysConnection, GenesysFeedback, Insight
-from streams.simulator.notifications import suggestion_event, suggestion_id
+from streams.simulator.notifications import Library, suggestion_event, suggestion_id
 from streams.webhooks.genesys import claim_due, record_outcome, send
 from tests.factories import make_connection, make_insight, make_matrix, make_stream
 from tests.simulator import eventually, start_simulator, stream_status
@@ -69,8 +69,11 @@ def test_the_echo_of_an_engagement_is_not_a_new_insight():
         "content": {"text": "Offer the refund"},
         "timestamp": "2026-11-30T10:00:00.000Z",
     }
-    topic, body = suggestion_event(event)
+    topic, body = suggestion_event(event, Library())
     assert read_notification({"topicName": topic, "eventBody": body}) is not None
+    # The SDK's events carry the key on every suggestion: null is not an engagement.
+    unengaged = {**body, "engagementType": None}
+    assert read_notification({"topicName": topic, "eventBody": unengaged}) is not None
     echo = {
         **body,
         "state": "Rated",

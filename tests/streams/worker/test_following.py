@@ -18,6 +18,9 @@ from tests.simulator import eventually, start_simulator, stream_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Suggestions Genesys lists and counts (intents are neither): what a back-fill can bring.
+LISTED = {"insight_type": "knowledge_recommendation"}
+
 
 @pytest.fixture
 async def sim():
@@ -106,9 +109,9 @@ async def test_a_queue_s_conversations_are_stored_once_across_a_hand_over_and_a_
     stream = await following_stream(url)
     start("worker-a")
     await watching(simulator)
-    simulator.emit(40)
+    simulator.emit(40, LISTED)
     simulator.inject({"action": "socket_closing", "seconds": 0.5})
-    simulator.emit(40)
+    simulator.emit(40, LISTED)
     await all_stored_once(stream, simulator)
     live = set(simulator.life.ids())
     await eventually(lambda: _followed_is(stream, live), what="the live ones followed, no more")
@@ -117,10 +120,10 @@ async def test_a_queue_s_conversations_are_stored_once_across_a_hand_over_and_a_
     # the stream over and follows what the first one followed.
     await stop("worker-a")
     await eventually(lambda: not simulator.notifications.sockets, what="the socket closed")
-    simulator.emit(40)
+    simulator.emit(40, LISTED)
     start("worker-b")
     await watching(simulator)
-    simulator.emit(20)
+    simulator.emit(20, LISTED)
     await all_stored_once(stream, simulator)
     status = await stream_status(stream)
     assert status.worker == "worker-b" and status.quarantined == 0
@@ -138,7 +141,7 @@ async def test_a_full_channel_budget_is_an_entry_in_the_trail(sim, workers):
     stream = await following_stream(url)
     start("worker-a")
     await watching(simulator)
-    simulator.emit(60)
+    simulator.emit(60, LISTED)
     await all_stored_once(stream, simulator)  # waiting ones are back-filled: nothing lost
 
     @database_sync_to_async

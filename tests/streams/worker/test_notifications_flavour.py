@@ -22,6 +22,9 @@ from tests.simulator import eventually, start_simulator, stopped, stream_status,
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Suggestions Genesys lists (intents are not), for what only a back-fill can bring.
+LISTED = {"insight_type": "knowledge_recommendation"}
+
 
 @pytest.fixture
 async def sim():
@@ -87,7 +90,7 @@ async def test_suggestions_become_insights_once_each_across_a_drop(sim, worker):
     simulator.emit(60)
     await all_stored(stream, simulator)
     simulator.inject({"action": "drop"})
-    simulator.emit(40)  # while no socket is there: only the back-fill can bring these
+    simulator.emit(40, LISTED)  # while no socket is there: only the back-fill can bring these
     await all_stored(stream, simulator)
 
     rows = await insights(stream)
@@ -137,7 +140,7 @@ async def test_conversations_added_while_running_need_no_reconnect(sim, worker):
     stream = await notifications_stream(url, [first])
     worker.supervisor.nudge()
     await connected(stream, simulator)
-    simulator.emit(5, {"interaction_id": second})  # before it is subscribed
+    simulator.emit(5, {"interaction_id": second, **LISTED})  # before it is subscribed
 
     @database_sync_to_async
     def add_conversation():
@@ -257,3 +260,44 @@ async def test_rest_knowledge_search_of_an_unknown_base_is_refused_and_recorded(
         )
     assert refused.value.status == 502 and refused.value.code == "unknown_knowledge_base"
     assert "knowledge base kb-404 was not found" in str(refused.value)
+
+
+def _words(event) -> str:
+    return event["content"]["text"]
+
+
+# What an officer reads for each kind, from the simulated event's words (SDK shapes: ids only
+# for responses and scripts, resolved through their endpoints).
+EXPECTED_TEXT = {
+    "knowledge.search": lambda e: _words(e),
+    "knowledge.article": lambda e: _words(e),
+    "intent": lambda e: f"topic: {_words(e)}",
+    "thirdpartyaction": lambda e: f"{_words(e)} — sources: Compliance handbook",
+    "response": lambda e: f"— {_words(e)}",
+    "script": lambda e: f"{_words(e)} — page Verification",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_TEXT))
+async def test_every_suggestion_kind_is_stored_with_its_text(sim, worker, kind):
+    simulator, url = sim
+    stream = await notifications_stream(url, simulator.generator.interactions)
+    worker.supervisor.nudge()
+    await connected(stream, simulator)
+    for insight_type in ("knowledge_recommendation", "sentiment_alert", "compliance_flag"):
+        simulator.emit(20, {"insight_type": insight_type})
+    await all_stored(stream, simulator)
+    run = simulator.config.run_id
+    events = {
+        suggestion_id(e["id"]): e for e in simulator.events if suggestion_kind(e, run) == kind
+    }
+    stored = [i for i in await insights(stream) if i.external_id in events]
+    assert stored and all(i.insight_type == kind for i in stored)
+    for insight in stored:
+        expected = EXPECTED_TEXT[kind](events[insight.external_id])
+        assert expected[:120] in insight.snippet, (kind, insight.snippet)
+    if kind in ("response", "script"):
+        # Resolved once per id: the same words are the same response or script.
+        distinct = {_words(events[i.external_id]) for i in stored}
+        counter = "responses_read" if kind == "response" else "scripts_read"
+        assert simulator.counters[counter] == len(distinct)
