@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -25,6 +26,7 @@ from streams.admin_base import (
 )
 from streams.config import changes
 from streams.config.check import check_connection
+from streams.config.directory import genesys_directory
 from streams.config.models import (
     ConfidenceMatrix,
     ConfidenceRule,
@@ -247,6 +249,55 @@ class StreamConfigForm(forms.ModelForm):
         "intent, thirdpartyaction, and summary (conversation summaries with their predicted "
         "wrap-up codes, from followed queues and agents).",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        connection = self.instance.connection if self.instance.connection_id else None
+        if connection is None:
+            notifications = GenesysConnection.objects.filter(
+                flavour=GenesysConnection.Flavour.NOTIFICATIONS
+            )
+            connection = notifications.first() if notifications.count() == 1 else None
+        if connection is not None and connection.flavour == GenesysConnection.Flavour.NOTIFICATIONS:
+            self._pick_by_name(connection)
+
+    def _pick_by_name(self, connection) -> None:
+        """Queues and agents chosen by name from Genesys' lists (searchable); an id chosen
+        before that Genesys no longer lists stays, said as such. When the lists cannot be
+        read, the ids are typed, and the page says why."""
+        directory = genesys_directory(connection)
+        for name, what, entries in (
+            ("queue_ids", "queues", directory.queues),
+            ("user_ids", "users", directory.users),
+        ):
+            field = self.fields[name]
+            if what in directory.problems:
+                field.help_text += (
+                    f" (Names cannot be listed from {connection.name}: {directory.problems[what]}.)"
+                )
+                continue
+            current = list(self.initial.get(name) or [])
+            known = dict(entries)
+            choices = entries + [
+                (ident, f"{ident} (not listed by Genesys)")
+                for ident in current
+                if ident not in known
+            ]
+            label = "queues" if what == "queues" else "agents"
+            self.fields[name] = forms.MultipleChoiceField(
+                required=False,
+                label=field.label,
+                choices=choices,
+                widget=FilteredSelectMultiple(label, is_stacked=False),
+                help_text=f"Chosen by name from {connection.name}'s {label} in Genesys: type "
+                "in the filter to search. "
+                + (
+                    "Each conversation that starts in one of them is subscribed as it starts, "
+                    "back-filled, and let go a while after it ends."
+                    if what == "queues"
+                    else "Their conversations are followed as for queues."
+                ),
+            )
 
     class Meta:
         model = StreamConfig
