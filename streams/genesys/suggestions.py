@@ -236,7 +236,11 @@ def reference_id(section: dict, flat: str, nested: str) -> str | None:
 
 
 def _joined(*parts) -> str:
-    return " — ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    """The parts an officer reads, in order; a part the next one begins with (a title that is
+    the first words of its answer) is not said twice."""
+    kept = [p.strip() for p in parts if isinstance(p, str) and p.strip()]
+    kept = [p for p, after in zip(kept, [*kept[1:], ""], strict=True) if not after.startswith(p)]
+    return " — ".join(kept)
 
 
 def _knowledge_text(section: dict, body: dict) -> str:

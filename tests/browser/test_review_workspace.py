@@ -293,8 +293,12 @@ def test_a_bulk_reject_of_all_matching_decides_each_one(page, demo):
     page.locator("#bulk-summary", has_text="All 60 pending items").wait_for()
     page.select_option("#bulk-reason", "duplicate")
     page.click("#bulk-reject")
+    # More than the page shown: the number is typed before Yes can be pressed.
+    assert page.locator("#confirm-yes").is_disabled()
+    page.fill("#confirm-input", "60")
     page.click("#confirm-yes")
     page.locator(".toast", has_text="60 item(s) decided").wait_for()
+    assert page.input_value("#bulk-reason") == ""  # chosen again for the next bulk
     assert count(demo, "snippet = ? AND review_status = 'rejected'", text) == 60
     entries = demo.query(
         "SELECT count(*) FROM audit_auditentry WHERE action = 'insight.reject' AND object_id IN "
@@ -322,3 +326,45 @@ def test_the_health_banner_shows_a_refused_stream_until_it_is_back(page, demo):
     assert "demo-insights is stopped by an error since" in words
     assert "1008: org suspended" in words and "retrying at" in words
     banner.wait_for(state="hidden")  # reconnected after the policy wait
+
+
+def test_enter_on_a_bulk_confirmation_decides_nothing(page, demo):
+    marker = uuid.uuid4().hex[:8]
+    text = f"Enter check {marker}: duplicate alert"
+    emit_text(demo, text, n=60)
+    log_in(page, demo, "officer")
+    search(page, marker, matches=60)
+    page.locator("#queue-summary", has_text="of 60").wait_for()
+    boxes = page.locator("#queue tbody tr td.pick input")
+    boxes.first.click()
+    boxes.last.click(modifiers=["Shift"])
+    page.click("#select-all-matching")
+    page.locator("#bulk-summary", has_text="All 60 pending items").wait_for()
+    page.click("#bulk-approve")
+    dialog = page.locator("#confirm")
+    dialog.wait_for()
+    assert "Approve 60 items?" in dialog.inner_text()
+    assert "webhooks" in page.inner_text("#confirm-effects")
+    # The box has the focus; Enter with the wrong number, or none, does not confirm.
+    page.keyboard.press("Enter")
+    page.keyboard.type("6")
+    page.keyboard.press("Enter")
+    assert dialog.is_visible() and page.locator("#confirm-yes").is_disabled()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+    # A selection within the page: Cancel has the focus, so Enter cancels.
+    page.reload()
+    search(page, marker, matches=60)
+    page.locator("#queue tbody tr td.pick input").first.click()
+    page.locator("#bulk-summary", has_text="1 selected").wait_for()
+    page.click("#bulk-approve")
+    dialog.wait_for()
+    assert page.evaluate("document.activeElement.id") == "confirm-no"
+    page.keyboard.press("Enter")
+    dialog.wait_for(state="hidden")
+    # Then that one approved on purpose: decisions are handled in order, so once it is
+    # done anything Enter had sent would be too.
+    page.click("#bulk-approve")
+    page.click("#confirm-yes")
+    page.locator(".toast", has_text="1 item(s) decided").wait_for()
+    assert count(demo, "snippet = ? AND review_status = 'pending'", text) == 59

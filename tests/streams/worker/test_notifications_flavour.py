@@ -273,7 +273,7 @@ EXPECTED_TEXT = {
     "knowledge.article": lambda e: _words(e),
     "intent": lambda e: f"topic: {_words(e)}",
     "thirdpartyaction": lambda e: f"{_words(e)} — sources: Compliance handbook",
-    "response": lambda e: f"— {_words(e)}",
+    "response": lambda e: _words(e),
     "script": lambda e: f"{_words(e)} — page Verification",
 }
 

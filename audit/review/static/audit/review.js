@@ -729,18 +729,30 @@
     allButton.textContent = `Select all ${number(state.page.count)} matching the filters`;
   }
 
-  function confirmDialog(text) {
+  // A bulk decision is confirmed with Cancel focused (Enter cancels); over more than the
+  // page shown, the officer types the number of items first (Yes stays disabled until then).
+  function confirmDialog(text, count) {
     const dialog = $("#confirm");
+    const typed = $("#confirm-typed");
+    const input = $("#confirm-input");
+    const yes = $("#confirm-yes");
     $("#confirm-text").textContent = text;
+    const mustType = count > Math.max(state.order.length, 1);
+    typed.hidden = !mustType;
+    input.value = "";
+    $("#confirm-count").textContent = String(count);
+    yes.disabled = mustType;
+    input.oninput = () => { yes.disabled = input.value.replace(/[\s,.]/g, "") !== String(count); };
     dialog.returnValue = "";
     dialog.showModal();
+    (mustType ? input : $("#confirm-no")).focus();
     return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
   }
 
   async function decideGroup(row, decision, reasonCode) {
     closeReasons();
     const what = decision === "approve" ? "Approve" : `Reject (${reasonLabels[reasonCode]})`;
-    if (!(await confirmDialog(`${what} all ${number(row.count)} identical items? Each gets its own decision in the audit trail.`))) return;
+    if (!(await confirmDialog(`${what} all ${number(row.count)} identical items?`, row.count))) return;
     const message = { type: "bulk", bulk_id: newId(), decision, reason_code: reasonCode || "", note: note.value, group: row.group };
     if (!send(message)) {
       toast("Not connected: nothing was decided. Try again when the connection is back.", "error");
@@ -763,7 +775,8 @@
       return;
     }
     const what = decision === "approve" ? "Approve" : `Reject (${reasonLabels[reason]})`;
-    if (!(await confirmDialog(`${what} ${number(count)} item${count === 1 ? "" : "s"}? Each gets its own decision in the audit trail.`))) return;
+    if (!(await confirmDialog(`${what} ${number(count)} item${count === 1 ? "" : "s"}?`, count))) return;
+    $("#bulk-reason").value = ""; // chosen each time, never carried over to the next bulk
     const message = { type: "bulk", bulk_id: newId(), decision, reason_code: reason, note: note.value };
     if (state.allMatching) message.all_matching = true;
     else message.keys = [...state.picked];
