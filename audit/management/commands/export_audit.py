@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.trail import signed_exports, signing
 from audit.trail.access import record_download
+from audit.trail.record import command_actor
 
 
 class Command(BaseCommand):
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             kind="audit",
             what=f"audit {signed_exports.FORMATS[fmt].label}, signed",
             parameters=params,
-            actor_label="export_audit (command line)",
+            actor_label=command_actor("export_audit"),
             output=output.name,
         )
         with output.open("w", encoding="utf-8", newline="") as handle:

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.review.exports import EXPORTS, chunks, queryset_for
 from audit.trail.access import record_download
+from audit.trail.record import command_actor
 
 
 class Command(BaseCommand):
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             kind=kind,
             what=f"{kind} CSV",
             parameters=parameters,
-            actor_label="export_csv (command line)",
+            actor_label=command_actor("export_csv"),
             output=options["output"] or "stdout",
         )
         if options["output"]:
