@@ -127,6 +127,7 @@ def manifest(fmt: str, params: dict, *, file_name: str) -> dict:
         {
             "file": file_name,
             "file_format": FORMATS[fmt].label,
+            "scope": scope(params),
             "sha256": digest.hexdigest(),
             "bytes": size,
             "rows": entries.count(),
@@ -140,6 +141,29 @@ def manifest(fmt: str, params: dict, *, file_name: str) -> dict:
             ),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+    )
+
+
+def selection(params: dict) -> dict[str, str]:
+    """The filters that make an export a selection (none: the whole trail)."""
+    chosen = {name: value for name, value in (params or {}).items() if name in FILTERS and value}
+    if chosen.get("category") == "all":
+        del chosen["category"]
+    return chosen
+
+
+def scope(params: dict) -> str:
+    """What an export can prove, in words (signed in its manifest, said by verify_export)."""
+    chosen = selection(params)
+    if not chosen:
+        return (
+            f"complete: every entry of the trail up to entry {params.get('through')}, each "
+            "linked to the one before it, so none can be missing unnoticed"
+        )
+    filters = ", ".join(f"{name}={value}" for name, value in sorted(chosen.items()))
+    return (
+        f"a selection ({filters}): it proves each entry it holds, not that the trail holds "
+        "no other entry matching these filters; the complete export proves that"
     )
 
 
@@ -196,10 +220,7 @@ def check_file(path, manifest: dict, public_key: str) -> tuple[list[str], list[s
             problems.append(
                 f"the file's {end.replace('_', ' ')} is {found}, the manifest says {wanted}"
             )
-    chosen = dict(manifest.get("parameters") or {})
-    if chosen.get("category") == "all":
-        del chosen["category"]
-    contiguous = not any(chosen.get(name) for name in FILTERS)
+    contiguous = not selection(manifest.get("parameters") or {})
     if contiguous and rows:
         pairs = itertools.pairwise(rows)
         broken = next((later[0] for earlier, later in pairs if later[2] != earlier[1]), None)

@@ -83,9 +83,12 @@ def audit_trail(request):
         )
     entries, more = pages.page(filters, before=before)
     current = chain.head()
-    pinned = urlencode({**filters.query(), "through": current.entry_id if current else 0})
+    through = current.entry_id if current else 0
+    pinned = urlencode({**filters.query(), "through": through})
+    selected = bool(signed_exports.selection(filters.query()))
     context.update(
         export_query=pinned,
+        complete_query=urlencode({"through": through}) if selected else "",
         signing_public_key=signing.public_key_or_none(),
         form=filters.form_values(),
         lines=[

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.trail.signed_exports import check_file
+from audit.trail.signed_exports import check_file, scope
 from audit.trail.signing import NoPinnedKey, pinned_public_key
 
 
@@ -47,3 +47,5 @@ class Command(BaseCommand):
         if problems:
             raise CommandError("export NOT verified: " + "; ".join(problems))
         self.stdout.write("export verified")
+        # What it proves: a selection cannot prove that nothing matching it is missing.
+        self.stdout.write(f"scope: {scope(manifest.get('parameters') or {})}")

@@ -47,7 +47,12 @@ def test_a_fresh_export_verifies_with_the_published_key(exported, capsys, fmt):
     verify(path, manifest_path, public_key=signing.public_key_text())
     out = capsys.readouterr().out
     assert "every entry links to the one before it" in out
-    assert out.rstrip().endswith("export verified")
+    assert out.splitlines()[-2:] == [
+        "export verified",
+        f"scope: complete: every entry of the trail up to entry {manifest['parameters']['through']}"
+        ", each linked to the one before it, so none can be missing unnoticed",
+    ]
+    assert manifest["scope"].startswith("complete: every entry of the trail up to entry")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "ocsf"])
@@ -88,8 +93,13 @@ def test_a_filtered_export_names_its_filters_and_is_not_checked_for_links(export
     manifest = json.loads(manifest_path.read_text())
     assert manifest["parameters"]["category"] == "decisions"
     assert manifest["rows"] == 5
+    # Signed in the manifest and said by the verifier: a selection cannot prove completeness.
+    assert manifest["scope"].startswith("a selection (category=decisions): it proves each entry")
     verify(path, manifest_path, public_key=signing.public_key_text())
-    assert "links to the one before it" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "links to the one before it" not in out
+    assert "scope: a selection (category=decisions)" in out
+    assert "not that the trail holds no other entry matching these filters" in out
 
 
 def test_without_a_key_exports_are_refused_with_what_to_do(exported, settings):
@@ -118,7 +128,23 @@ def test_the_page_s_download_and_its_manifest_agree(client, auditor, tmp_path, c
     (tmp_path / "file").write_text(body, encoding="utf-8")
     (tmp_path / "manifest").write_bytes(response.content)
     verify(tmp_path / "file", tmp_path / "manifest", public_key=signing.public_key_text())
-    assert capsys.readouterr().out.rstrip().endswith("export verified")
+    assert "\nexport verified\nscope: complete" in capsys.readouterr().out
+
+
+def test_a_filtered_trail_offers_the_complete_export_first(client, auditor):
+    trail()
+    client.force_login(auditor)
+    page = client.get(reverse("audit-trail"), {"category": "decisions"}).content.decode()
+    complete, selected = page.index('id="trail-complete"'), page.index('id="trail-downloads"')
+    assert complete < selected
+    assert "complete, so it proves that none is missing" in page
+    assert "a selection: it proves each entry it holds" in page
+    whole = page[complete:selected]
+    assert "category=" not in whole and "through=" in whole
+    # The page opens without system activity: a selection too, so the whole trail is offered.
+    assert 'id="trail-complete"' in client.get(reverse("audit-trail")).content.decode()
+    everything = client.get(reverse("audit-trail"), {"category": "all"}).content.decode()
+    assert 'id="trail-complete"' not in everything  # the page's own download is complete
 
 
 def test_a_file_re_signed_with_another_key_does_not_verify_without_a_key_given(
