@@ -15,6 +15,25 @@ class AuditConfig(AppConfig):
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="audit-roles")
         self.plug_into_streams()
         self.register_retention()
+        self.register_four_eyes()
+
+    @staticmethod
+    def register_four_eyes():
+        """The governance settings kept here are changed by two admins, as streams are."""
+        from audit.oversight.models import OversightSettings, StreamSampling
+        from audit.trail.models import LegalHold, RetentionPolicy
+        from audit.vocabulary import ReasonCode, TypeLabel
+        from streams.config import changes
+
+        for model, key in (
+            (RetentionPolicy, None),
+            (LegalHold, None),
+            (OversightSettings, None),
+            (StreamSampling, None),
+            (TypeLabel, "code"),
+            (ReasonCode, "code"),
+        ):
+            changes.register(model, key)
 
     @staticmethod
     def connect_receivers():

@@ -263,11 +263,39 @@ class FourEyesAdmin(AuditedAdmin):
             request, ChangeRequest.Kind.DELETE, partial(view, request, object_id, extra_context)
         )
 
+    def changelist_view(self, request, extra_context=None):
+        """Values edited in the list itself (`list_editable`) are a proposal too."""
+        view = super().changelist_view
+        edits = request.method == "POST" and "_save" in request.POST
+        if not edits or not changes.four_eyes_on():
+            return view(request, extra_context)
+        return self._proposal(
+            request, ChangeRequest.Kind.CHANGE, partial(view, request, extra_context)
+        )
+
     def get_actions(self, request):
         actions = super().get_actions(request)
         if changes.four_eyes_on():
             actions.pop("delete_selected", None)  # one object at a time, each a request
         return actions
+
+    def propose(self, request, entries: list[dict]):
+        """Under four-eyes, an admin action's changes as one change request (the action
+        has changed nothing); a page that says so."""
+        change_request = changes.change_request_create(
+            kind=ChangeRequest.Kind.CHANGE, changes=entries, author=request.user, request=request
+        )
+        return HttpResponseRedirect(self._announce(request, change_request))
+
+    def _announce(self, request, change_request) -> str:
+        """Say that nothing has changed yet; the change request's page."""
+        messages.info(
+            request,
+            f"Nothing has changed yet: {change_request.summary} waits for a second governance "
+            f"admin (change request {change_request.pk}). It expires in "
+            f"{settings.FOUR_EYES_EXPIRY_HOURS:g} hours.",
+        )
+        return reverse("admin:streams_changerequest_change", args=[change_request.pk])
 
     def _proposal(self, request, kind, view):
         request.four_eyes = []
@@ -286,13 +314,7 @@ class FourEyesAdmin(AuditedAdmin):
         change_request = changes.change_request_create(
             kind=kind, changes=proposed, author=request.user, request=request
         )
-        messages.info(
-            request,
-            f"Nothing has changed yet: {change_request.summary} waits for a second governance "
-            f"admin (change request {change_request.pk}). It expires in "
-            f"{settings.FOUR_EYES_EXPIRY_HOURS:g} hours.",
-        )
-        url = reverse("admin:streams_changerequest_change", args=[change_request.pk])
+        url = self._announce(request, change_request)
         shown = getattr(request, "four_eyes_shown_once", None)
         if shown is not None:  # a secret made for the proposed object: shown to its author
             return self.shown_once_page(request, shown, continue_url=url)

@@ -15,7 +15,7 @@ from audit.oversight.models import OversightSettings, SecondReview, StreamSampli
 from audit.trail import diffs
 from audit.trail.admin import SingleRowAdmin
 from streams.admin_base import (
-    AuditedAdmin,
+    FourEyesAdmin,
     ReadOnlyAdmin,
     html_table,
 )
@@ -141,7 +141,7 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OversightSettings)
-class OversightSettingsAdmin(SingleRowAdmin):
+class OversightSettingsAdmin(SingleRowAdmin, FourEyesAdmin):
     """One row: the shares of decisions sent to a blind second review, and the floor of
     the fast-approvals flag. Streams may have their own shares (stream sampling shares)."""
 
@@ -150,7 +150,7 @@ class OversightSettingsAdmin(SingleRowAdmin):
 
 
 @admin.register(StreamSampling)
-class StreamSamplingAdmin(AuditedAdmin):
+class StreamSamplingAdmin(FourEyesAdmin):
     list_display = ["stream", "approval_share", "rejection_share"]
 
 

@@ -20,6 +20,7 @@ from audit.trail.record import Origin
 from audit.vocabulary import ReasonCode, TypeLabel, type_label, type_label_subquery, type_labels
 from streams.admin_base import (
     AuditedAdmin,
+    FourEyesAdmin,
     html_table,
 )
 from streams.genesys.knowledge import Outcome
@@ -249,7 +250,7 @@ class InsightAdmin(BlindReviewAdmin):
 
 
 @admin.register(TypeLabel)
-class TypeLabelAdmin(AuditedAdmin):
+class TypeLabelAdmin(FourEyesAdmin):
     """The words people read for each insight type's code."""
 
     list_display = ["code", "label"]
@@ -261,7 +262,7 @@ class TypeLabelAdmin(AuditedAdmin):
 
 
 @admin.register(ReasonCode)
-class ReasonCodeAdmin(AuditedAdmin):
+class ReasonCodeAdmin(FourEyesAdmin):
     list_display = ["code", "label", "active", "position"]
     list_editable = ["active", "position"]
     list_filter = ["active"]

@@ -3,13 +3,16 @@ legal holds; and what other admins build on (CSV export buttons, single-row sett
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import (
     HttpResponseBadRequest,
 )
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
@@ -24,11 +27,13 @@ from audit.trail.views import csv_download
 from audit.trail.words import action_words
 from streams.admin_base import (
     AuditedAdmin,
+    FourEyesAdmin,
     ReadOnlyAdmin,
     html_table,
     lookup_problem,
     preformatted,
 )
+from streams.config import changes
 
 
 class CsvExportAdmin(ReadOnlyAdmin):
@@ -190,19 +195,29 @@ class SingleRowAdmin(AuditedAdmin):
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(SingleRowAdmin):
+class RetentionPolicyAdmin(SingleRowAdmin, FourEyesAdmin):
     """One row: how long each kind of record is kept. Floors are enforced; changes are
     audited like any configuration."""
 
     list_display = ["__str__", *RETENTION_FLOORS, "updated_at"]
 
 
-@admin.register(LegalHold)
-class LegalHoldAdmin(AuditedAdmin):
-    """Holds suspend the purge of what they cover until released; a hold is released,
-    never deleted, so its history stays."""
+class LiftForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why the hold may end (the matter closed, the request withdrawn): kept with "
+        "the hold and in the audit trail.",
+    )
 
-    list_display = ["__str__", "scope", "placed_by", "placed_at", "released_at"]
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(FourEyesAdmin):
+    """Holds suspend the purge of what they cover until released; a hold is released,
+    never deleted, so its history stays. Placing and lifting one are four-eyes changes, and
+    lifting says why."""
+
+    list_display = ["__str__", "scope", "placed_by", "placed_at", "released_at", "release_reason"]
     list_filter = ["scope", ("released_at", admin.EmptyFieldListFilter)]
     fields = ["scope", "stream", "interaction_id", "reason", "placed_by", "placed_at"]
     readonly_fields = ["placed_by", "placed_at"]
@@ -228,12 +243,39 @@ class LegalHoldAdmin(AuditedAdmin):
 
     @admin.action(description="Lift the selected holds", permissions=["change"])
     def release_selected(self, request, queryset):
-        released = 0
-        for hold in queryset.filter(released_at__isnull=True):
+        holds = list(queryset.filter(released_at__isnull=True))
+        form = LiftForm(request.POST if "apply" in request.POST else None)
+        if not holds:
+            self.message_user(request, "None of these holds is active.", messages.WARNING)
+            return None
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Lift legal holds",
+                "holds": holds,
+                "form": form,
+                "four_eyes": changes.four_eyes_on(),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/audit/legalhold/lift.html", context)
+        reason = form.cleaned_data["reason"]
+        if changes.four_eyes_on():
+            entries = []
+            for hold in holds:
+                before = hold.audit_snapshot()
+                hold.release_reason = reason
+                entry = changes.change_entry(
+                    hold, before, {**hold.audit_snapshot(), "released_at": "when accepted"}
+                )
+                entries.append({**entry, "stamp": ["released_at"], "verb": "lift"})
+            return self.propose(request, entries)
+        for hold in holds:
             with transaction.atomic():
                 before = hold.audit_snapshot()
                 hold.released_at = timezone.now()
-                hold.save(update_fields=["released_at"])
+                hold.release_reason = reason
+                hold.save(update_fields=["released_at", "release_reason"])
                 self.report(request, hold, "lift", before, hold.audit_snapshot())
-            released += 1
-        self.message_user(request, f"{released} hold(s) lifted.", messages.SUCCESS)
+        self.message_user(request, f"{len(holds)} hold(s) lifted.", messages.SUCCESS)
+        return None

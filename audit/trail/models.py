@@ -184,6 +184,9 @@ class LegalHold(models.Model):
     )
     placed_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True, editable=False)
+    release_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the hold was lifted (required to lift it)."
+    )
 
     objects = LegalHoldQuerySet.as_manager()
 
@@ -214,6 +217,7 @@ class LegalHold(models.Model):
             "interaction_id": self.interaction_id or None,
             "reason": self.reason,
             "released_at": self.released_at.isoformat() if self.released_at else None,
+            "release_reason": self.release_reason or None,
         }
 
 

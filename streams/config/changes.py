@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from streams.config.documents import ConfigDocument, config_import
@@ -49,6 +49,17 @@ KEYS = {
     PrivacySettings: "name",
 }
 MODELS = {model._meta.label_lower: model for model in KEYS}
+# Governance settings kept by the apps above (retention, oversight, labels, holds) register
+# here (`register`): a change is applied from the proposed object's own field values.
+GENERIC: set = set()
+
+
+def register(model, key: str | None) -> None:
+    """Put `model`'s admin changes under four-eyes; `key` names an object in labels and
+    is unique (None: the model has no such name, one row or anonymous rows)."""
+    GENERIC.add(model)
+    KEYS[model] = key
+    MODELS[model._meta.label_lower] = model
 
 
 class ChangeRefused(Exception):
@@ -61,7 +72,8 @@ def four_eyes_on() -> bool:
 
 def label(model, snapshot: dict) -> str:
     """'Confidence matrix default', as people read it."""
-    return f"{model._meta.verbose_name.capitalize()} {snapshot.get(KEYS[model], '')}".strip()
+    name = snapshot.get(KEYS[model], "") if KEYS[model] else ""
+    return f"{model._meta.verbose_name.capitalize()} {name}".strip()
 
 
 def change_entry(obj, before: dict | None, after: dict | None) -> dict:
@@ -75,7 +87,22 @@ def change_entry(obj, before: dict | None, after: dict | None) -> dict:
     }
     if model is WebhookEndpoint and after is not None:
         entry["secret_encrypted"] = obj.secret_encrypted
+    if model in GENERIC and after is not None:
+        entry["values"] = _values(obj)
     return entry
+
+
+def _values(obj) -> dict:
+    """The proposed object's editable fields as stored (foreign keys by id), as JSON."""
+    values = {}
+    for field in obj._meta.concrete_fields:
+        if field.primary_key or not field.editable:
+            continue
+        value = getattr(obj, field.attname)
+        if value is not None and not isinstance(field, models.JSONField):
+            value = field.value_to_string(obj)
+        values[field.attname] = value
+    return values
 
 
 def change_request_create(
@@ -227,7 +254,8 @@ def stale(change_request: ChangeRequest) -> str:
     for change in change_request.changes:
         model = MODELS[change["model"]]
         if change["before"] is None:
-            if model.objects.filter(**{KEYS[model]: change["after"][KEYS[model]]}).exists():
+            key = KEYS[model]
+            if key and model.objects.filter(**{key: change["after"][key]}).exists():
                 return f"{change['label']} has been created since."
             continue
         obj = model.objects.filter(pk=change["pk"]).first()
@@ -256,6 +284,8 @@ def _apply(change_request: ChangeRequest, by, request) -> None:
         model = MODELS[change["model"]]
         if model in DIRECT and change["after"] is not None:
             _apply_fields(model, change, by, source, request)
+        elif model in GENERIC and change["after"] is not None:
+            _apply_values(model, change, by, source, request)
         elif change["before"] is not None and change["after"] is None:
             obj = model.objects.get(pk=change["pk"])
             obj.delete()
@@ -289,6 +319,30 @@ def _apply_fields(model, change, by, source, request) -> None:
     config_change_report(
         obj=obj,
         verb="update" if change["pk"] else "create",
+        before=change["before"],
+        after=obj.audit_snapshot(),
+        actor=by,
+        source=source,
+        request=request,
+    )
+
+
+def _apply_values(model, change, by, source, request) -> None:
+    """A registered model's proposed field values; the fields in `stamp` take the time of
+    acceptance (a legal hold is lifted when a second admin agrees, not when it was asked)."""
+    obj = model.objects.get(pk=change["pk"]) if change["pk"] else model()
+    for attname, value in change["values"].items():
+        field = model._meta.get_field(attname)
+        if value is not None and not isinstance(field, models.JSONField):
+            value = field.to_python(value)
+        setattr(obj, attname, value)
+    for attname in change.get("stamp", ()):
+        setattr(obj, attname, timezone.now())
+    obj.full_clean()
+    obj.save()
+    config_change_report(
+        obj=obj,
+        verb=change.get("verb") or ("update" if change["pk"] else "create"),
         before=change["before"],
         after=obj.audit_snapshot(),
         actor=by,
