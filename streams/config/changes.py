@@ -188,12 +188,21 @@ def change_request_for_import(data: dict, *, author, source: str) -> ChangeReque
         pass
     if not changes:
         return None
+    # Only what the request shows is applied: the objects it changes, as the document has
+    # them (the others, re-imported at acceptance, could undo another accepted change).
+    changed = {
+        (MODELS[c["model"]], (c["after"] or c["before"])[KEYS[MODELS[c["model"]]]]) for c in changes
+    }
+    document = {
+        section: [doc for doc in data.get(section) or [] if (model, doc.get(key)) in changed]
+        for model, (section, key) in SECTIONS.items()
+    }
     return change_request_create(
         kind=ChangeRequest.Kind.IMPORT,
         changes=changes,
         author=author,
         source=source,
-        document=data,
+        document={section: docs for section, docs in document.items() if docs},
     )
 
 

@@ -1,6 +1,7 @@
 import json
 import sys
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management.base import BaseCommand, CommandError
 from pydantic import ValidationError
@@ -18,6 +19,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="The JSON document, or - for standard input.")
+        parser.add_argument(
+            "--as",
+            dest="author",
+            metavar="USERNAME",
+            help="Under four-eyes, whose request this is: a governance admin, who then cannot "
+            "accept it (required when FOUR_EYES is on).",
+        )
 
     def handle(self, *args, **options):
         path = options["file"]
@@ -33,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is not valid JSON: {exc}") from None
         try:
             if four_eyes_on():
-                self._propose(data)
+                self._propose(data, self._author(options["author"]))
                 return
             counts = config_import(data, source="import_config")
         except DjangoValidationError as exc:
@@ -53,8 +61,20 @@ class Command(BaseCommand):
             f"{counts['unchanged']} unchanged."
         )
 
-    def _propose(self, data: dict) -> None:
-        change_request = change_request_for_import(data, author=None, source="import_config")
+    def _author(self, username: str | None):
+        """The governance admin whose request an import under four-eyes is."""
+        if not username:
+            raise CommandError(
+                "Four-eyes is on: an import is someone's change request. Give --as USERNAME "
+                "(a governance admin, who then cannot accept it)."
+            )
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None or not user.has_perm("streams.decide_changerequest"):
+            raise CommandError(f"--as {username}: not an active governance admin")
+        return user
+
+    def _propose(self, data: dict, author) -> None:
+        change_request = change_request_for_import(data, author=author, source="import_config")
         if change_request is None:
             self.stdout.write("Nothing to import: the configuration already is as it says.")
             return

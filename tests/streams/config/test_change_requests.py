@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -190,20 +190,26 @@ def test_starting_waits_and_stopping_is_immediate_and_marked(client, gov_admin, 
     assert actions()[-1] == "stream.emergency_stop"
 
 
-def test_an_import_is_one_request(tmp_path, admin2, capsys):
+def test_an_import_is_one_request(tmp_path, gov_admin, admin2, capsys):
     connection = make_connection(name="prod")
     make_matrix(name="m1")
+    make_matrix(name="m3", default_weight=0.3)
     document = {
         "version": 1,
         "confidence_matrices": [
             {"name": "m1", "default_weight": 0.7},
             {"name": "m2", "default_weight": 0.4},
+            {"name": "m3", "default_weight": 0.3},  # as it is: not part of the request
         ],
         "streams": [{"name": "s1", "connection": connection.name, "confidence_matrix": "m2"}],
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(document))
-    call_command("import_config", str(path))
+    with pytest.raises(CommandError, match="Give --as USERNAME"):
+        call_command("import_config", str(path))
+    with pytest.raises(CommandError, match="not an active governance admin"):
+        call_command("import_config", str(path), author="nobody")
+    call_command("import_config", str(path), author=gov_admin.username)
     assert "Change request" in capsys.readouterr().out
     assert not StreamConfig.objects.exists()
     assert ConfidenceMatrix.objects.get(name="m1").default_weight == 0.5
@@ -214,9 +220,15 @@ def test_an_import_is_one_request(tmp_path, admin2, capsys):
         "Confidence matrix m2",
         "Stream s1",
     ]
+    assert change_request.author == gov_admin
+    with pytest.raises(changes.ChangeRefused, match="You made this request"):
+        changes.change_request_accept(change_request=change_request, by=gov_admin)
+    # Meanwhile another accepted change sets m3 otherwise: accepting the import keeps it.
+    ConfidenceMatrix.objects.filter(name="m3").update(default_weight=0.9)
     changes.change_request_accept(change_request=change_request, by=admin2)
     assert ConfidenceMatrix.objects.get(name="m1").default_weight == 0.7
     assert StreamConfig.objects.get(name="s1").confidence_matrix.name == "m2"
+    assert ConfidenceMatrix.objects.get(name="m3").default_weight == 0.9
 
 
 def test_an_import_with_a_plain_secret_is_refused_under_four_eyes():
