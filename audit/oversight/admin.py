@@ -92,8 +92,8 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
         table = html_table(
             "What it changes",
             "diff",
-            ["Field", "Now", "Proposed"],
-            [(row.field, row.old, row.new) for row in changed],
+            ["Field", "What", "Now", "Proposed"],
+            [(row.field, row.how, row.old, row.new) for row in changed],
             row_classes=["changed"] * len(changed),
         )
         if not same:

@@ -10,7 +10,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from streams import crypto, outbound
 from streams.genesys import regions, scoring
-from streams.genesys.payloads import FILTER_ATTRIBUTES, FILTER_OPERATORS, Filter, type_words
+from streams.genesys.payloads import (
+    FILTER_ATTRIBUTES,
+    FILTER_OPERATORS,
+    KNOWN_INSIGHT_TYPES,
+    Filter,
+    type_words,
+)
 from streams.genesys.suggestions import SUGGESTION_KINDS
 from streams.genesys.summaries import SUMMARY_TYPE
 
@@ -235,6 +241,19 @@ class ConfidenceMatrix(models.Model):
         }
 
 
+# The insight types a rule may name without one having been received: the seed protocol's
+# and Genesys' suggestion kinds and summaries. A gateway's own type is known once received.
+KNOWN_TYPES = frozenset({*KNOWN_INSIGHT_TYPES, *SUGGESTION_KINDS, SUMMARY_TYPE})
+
+
+def known_insight_type(insight_type: str) -> bool:
+    if insight_type in KNOWN_TYPES:
+        return True
+    from streams.ingest.models import Insight  # the stored types (models import this one)
+
+    return Insight.objects.filter(insight_type=insight_type).exists()
+
+
 class ConfidenceRule(models.Model):
     matrix = models.ForeignKey(ConfidenceMatrix, on_delete=models.CASCADE, related_name="rules")
     insight_type = models.CharField(max_length=64, validators=[INSIGHT_TYPE_VALIDATOR])
@@ -293,6 +312,14 @@ class ConfidenceRule(models.Model):
         )
 
     def clean(self):
+        if self.insight_type and not known_insight_type(self.insight_type):
+            raise ValidationError(
+                {
+                    "insight_type": f"{self.insight_type}: no insight of this type has been "
+                    "received and it is not one Genesys or the seed protocol names; check the "
+                    f"spelling (known: {', '.join(sorted(KNOWN_TYPES))})."
+                }
+            )
         low, high, auto = self.min_confidence, self.max_confidence, self.auto_approve_at
         if low is None or high is None:
             return

@@ -21,14 +21,32 @@ def test_exactly_the_changed_fields_are_marked():
     rows = {row.field: row for row in field_changes(before, after)}
     assert {name for name, row in rows.items() if row.changed} == {
         "minimum",
-        "rules.0.weight",
+        "rules no. 1: weight",
         "on",
         "new",
     }
     assert (rows["minimum"].old, rows["minimum"].new) == ("0.4", "0.5")
     assert (rows["on"].old, rows["on"].new) == ("yes", "")
     assert (rows["new"].old, rows["new"].new) == ("", "1")
-    assert not rows["name"].changed and not rows["rules.0.type"].changed
+    assert not rows["name"].changed and not rows["rules no. 1: type"].changed
+    assert (rows["minimum"].how, rows["on"].how, rows["new"].how) == ("changed", "removed", "added")
+
+
+def test_items_of_a_list_are_compared_by_what_they_are_not_their_place():
+    rule = lambda kind, weight: {"insight_type": kind, "weight": weight, "min_confidence": 0.0}  # noqa: E731
+    before = {"rules": [rule("compliance_flag", 1.0), rule("sentiment_alert", 0.5)]}
+    after = {
+        "rules": [
+            rule("a_new_type", 0.8),
+            rule("compliance_flag", 1.0),
+            rule("sentiment_alert", 0.5),
+        ]
+    }
+    changed = [(row.field, row.how) for row in field_changes(before, after) if row.changed]
+    assert changed == [
+        ("rules for a_new_type: weight", "added"),
+        ("rules for a_new_type: min confidence", "added"),
+    ]
 
 
 def test_a_creation_and_a_deletion_mark_every_field():

@@ -75,7 +75,7 @@ def test_the_request_page_shows_the_difference_field_by_field(client, gov_admin,
     page = client.get(
         reverse("admin:streams_changerequest_change", args=[change_request.pk])
     ).content.decode()
-    assert "rules.0.auto_approve_at" in page
+    assert "rules for compliance_flag: auto approve at" in page
     assert 'class="changed"' in page
     assert "Accept and apply" in page
 

@@ -3,7 +3,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError
 
 from streams.models import ConfidenceRule, GenesysConnection, StreamFilter
-from tests.factories import make_connection, make_matrix, make_stream
+from tests.factories import make_connection, make_insight, make_matrix, make_stream
 
 pytestmark = pytest.mark.django_db
 
@@ -150,7 +150,7 @@ def test_a_new_stream_gets_a_status_row():
 def test_auto_approve_must_lie_within_the_rules_range():
     rule = ConfidenceRule(
         matrix=make_matrix(),
-        insight_type="x",
+        insight_type="compliance_flag",
         min_confidence=0.6,
         max_confidence=0.9,
         auto_approve_at=0.95,
@@ -159,3 +159,11 @@ def test_auto_approve_must_lie_within_the_rules_range():
         ValidationError, match=r"auto-approve at 0\.95 is outside the rule's range 0\.6\.\.0\.9"
     ):
         rule.full_clean()
+
+
+def test_a_misspelt_insight_type_is_refused_and_a_gateways_own_received_one_accepted():
+    rule = ConfidenceRule(matrix=make_matrix(), insight_type="complaince_flag")
+    with pytest.raises(ValidationError, match="complaince_flag: no insight of this type"):
+        rule.full_clean()
+    make_insight(insight_type="fraud_signal")  # a partner gateway's own type, received
+    ConfidenceRule(matrix=make_matrix(), insight_type="fraud_signal").full_clean()
