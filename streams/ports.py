@@ -20,6 +20,10 @@ class Governance(Protocol):
         """Confidence-matrix rules decided insights of one stored batch:
         {rule: {"status": ..., "insights": [ids]}}."""
 
+    def insights_not_stored(self, *, stream_id: int, stream_name: str, counts: list) -> None:
+        """What a stream's rules kept out of one batch, not stored: [{"rule", "insight_type",
+        "count"}], the rule in words as it was in force."""
+
     def stream_run_changed(
         self, *, stream_id: int, stream_name: str, event: str, reason: str, worker: str
     ) -> None:

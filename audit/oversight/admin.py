@@ -19,8 +19,9 @@ from streams.admin_base import (
     ReadOnlyAdmin,
     html_table,
 )
-from streams.config import changes
+from streams.config import changes, preview
 from streams.config.documents import ConfigImportError
+from streams.genesys.payloads import type_words
 from streams.models import ChangeRequest
 
 
@@ -82,10 +83,43 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
             ((change["label"], self._diff(change)) for change in obj.changes),
         )
 
-    @staticmethod
-    def _diff(change):
+    @classmethod
+    def _diff(cls, change):
         if change["after"] is None:
             return format_html("<p>{}</p>", "Deleted.")
+        return format_html("{}{}", cls._fields(change), cls._effect(change))
+
+    @staticmethod
+    def _effect(change):
+        """For a confidence matrix: what the change would have done to the last days'
+        insights, had it been in force (streams.config.preview)."""
+        if change["model"] != "streams.confidencematrix":
+            return ""
+        found = preview.matrix_change_effect(change["pk"], change["before"], change["after"])
+        if not found:
+            return ""
+        title = f"Had it been in force over the last {preview.DAYS} days"
+        return format_html(
+            "<h4>{}</h4>{}",
+            title,
+            html_table(
+                title,
+                "diff",
+                ["Insight type", "Of", "Would have met another fate"],
+                [
+                    (
+                        type_words(row["insight_type"]),
+                        f"{row['of']:,}",
+                        "; ".join(f"{n:,} {what}" for what, n in row["changed"].items()),
+                    )
+                    for row in found
+                ],
+                row_classes=["changed"] * len(found),
+            ),
+        )
+
+    @staticmethod
+    def _fields(change):
         rows = diffs.field_changes(change["before"], change["after"])
         changed = [row for row in rows if row.changed]
         same = [row for row in rows if not row.changed]

@@ -28,7 +28,7 @@ class Category(models.TextChoices):
 
 SYSTEM_ACTIONS = frozenset(
     {
-        *("insight.auto_decide", "knowledge.query", "audit.verify"),
+        *("insight.auto_decide", "insight.not_stored", "knowledge.query", "audit.verify"),
         *("insight.expire_pending", "knowledge.expire_pending", "privacy.redact"),
     }
 )

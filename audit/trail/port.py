@@ -61,6 +61,17 @@ class AuditReports:
             after={"decisions": decisions},
         )
 
+    def insights_not_stored(self, *, stream_id, stream_name, counts) -> None:
+        """One entry per batch in which rules kept insights out: how many, by rule and type."""
+        audit_record(
+            action="insight.not_stored",
+            actor_label="Confidence matrix rules",
+            object_type="streams.streamconfig",
+            object_id=str(stream_id),
+            object_repr=stream_name,
+            after={"not_stored": counts, "total": sum(c["count"] for c in counts)},
+        )
+
     def stream_run_changed(self, *, stream_id, stream_name, event, reason, worker) -> None:
         audit_record(
             action=f"stream.run_{event}",

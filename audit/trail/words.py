@@ -26,6 +26,7 @@ ACTION_WORDS = {
     "rule": "Ruled on a disagreement",
     "overrule": "Decision changed by a ruling",
     "auto_decide": "Decided by a rule",
+    "not_stored": "Kept out by a rule (not stored)",
     "query": "Searched",
     "download": "Downloaded",
     "received": "Received",

@@ -28,6 +28,9 @@ class Rule:
     auto_approve_at: float | None = None
     auto_filter: bool = False
 
+    def range_words(self) -> str:
+        return f"{self.insight_type}: {self.min_confidence:.2f} to {self.max_confidence:.2f}"
+
     def describe(self, verdict: Verdict) -> str:
         if verdict is Verdict.AUTO_APPROVE:
             return f"{self.insight_type}: auto-approve at confidence >= {self.auto_approve_at:g}"
@@ -60,10 +63,12 @@ class Matrix:
 
         An insight without a confidence (an article suggestion, say) cannot be placed in a
         rule's range: the matrix's own `no_confidence` rule decides it."""
+        prefix = f"confidence matrix {self.name}, " if self.name else ""
         if confidence is None:
             if self.no_confidence is Verdict.AUTO_FILTER:
-                prefix = f"confidence matrix {self.name}, " if self.name else ""
                 return Verdict.AUTO_FILTER, f"{prefix}no confidence: auto-filter"
+            if self.no_confidence is Verdict.DROP:
+                return Verdict.DROP, f"{prefix}no confidence: not stored"
             return self.no_confidence, ""
         rule = self.rule_for(insight_type)
         if rule is None:
@@ -71,9 +76,9 @@ class Matrix:
         if confidence < rule.min_confidence:
             if rule.auto_filter:
                 return Verdict.AUTO_FILTER, self._describe(rule, Verdict.AUTO_FILTER)
-            return Verdict.DROP, ""
+            return Verdict.DROP, f"{prefix}{rule.range_words()}: below it, not stored"
         if confidence > rule.max_confidence:
-            return Verdict.DROP, ""
+            return Verdict.DROP, f"{prefix}{rule.range_words()}: above it, not stored"
         if rule.auto_approve_at is not None and confidence >= rule.auto_approve_at:
             return Verdict.AUTO_APPROVE, self._describe(rule, Verdict.AUTO_APPROVE)
         return Verdict.REVIEW, ""

@@ -67,6 +67,8 @@ class Filtered:
     external_id: str = ""
     interaction_id: str = ""
     insight_type: str = ""
+    # The rule that kept it out, in words as it was then (the batch's audit entry counts by it).
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -258,7 +260,7 @@ def process_frame(
     if fields is None:
         return Ignored(frame.received_at)
     if filters and not _passes(filters, fields):
-        return _filtered(fields, frame.received_at)
+        return _filtered(fields, frame.received_at, "the stream's filters")
     record = _scored(matrix, fields, frame.received_at)
     if message is not None and isinstance(record, Accepted):
         _protected(record, protect, message.findings, read, decoded.payload)
@@ -282,7 +284,7 @@ def _scored(matrix: scoring.Matrix, fields: InsightFields, received_at: float) -
     relevance score and any automatic decision."""
     verdict, rule = matrix.verdict(fields.insight_type, fields.confidence)
     if verdict is Verdict.DROP:
-        return _filtered(fields, received_at)
+        return _filtered(fields, received_at, rule)
     return Accepted(
         external_id=fields.external_id,
         interaction_id=fields.interaction_id,
@@ -301,13 +303,14 @@ def _scored(matrix: scoring.Matrix, fields: InsightFields, received_at: float) -
     )
 
 
-def _filtered(fields: InsightFields, received_at: float) -> Filtered:
+def _filtered(fields: InsightFields, received_at: float, reason: str) -> Filtered:
     return Filtered(
         resume_id=fields.resume_id,
         received_at=received_at,
         external_id=fields.external_id,
         interaction_id=fields.interaction_id,
         insight_type=fields.insight_type,
+        reason=reason,
     )
 
 

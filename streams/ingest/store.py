@@ -43,6 +43,7 @@ def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
     result = BatchResult()
     accepted: dict[str, Accepted] = {}
     quarantined: list[Quarantine] = []
+    not_stored: dict[tuple[str, str], int] = {}  # (rule, insight type) -> how many
     frames = len(records)
     last_frame_at = max((r.received_at for r in records), default=None)
     for record in records:
@@ -55,6 +56,8 @@ def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
             quarantined.append(record)
         elif isinstance(record, Filtered):
             result.filtered += 1
+            key = (record.reason or "not stored", record.insight_type)
+            not_stored[key] = not_stored.get(key, 0) + 1
         if getattr(record, "resume_id", None):
             result.last_event_id = record.resume_id
 
@@ -91,14 +94,15 @@ def store_batch(stream_id: int, records: list[Record]) -> BatchResult:
         if result.last_event_id:
             updates["last_event_id"] = result.last_event_id
         StreamStatus.objects.filter(pk=stream_id).update(**updates)
-        if rows:
-            _announce(stream_id, rows, result.created_ids)
+        if rows or not_stored:
+            _announce(stream_id, rows, result.created_ids, not_stored)
     return result
 
 
-def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
-    """Within the batch's transaction: webhook outbox rows, and the audit entry of the rules'
-    decisions.
+def _announce(stream_id: int, rows: list[dict], ids: list[int], not_stored: dict) -> None:
+    """Within the batch's transaction: webhook outbox rows, the audit entry of the rules'
+    decisions, and the one of what the rules kept out (counted by rule and type: nothing is
+    discarded unrecorded).
 
     Lock order: the audit entry takes the audit chain's writer lock (a PostgreSQL advisory
     lock; on SQLite the database lock this IMMEDIATE transaction already holds) after this
@@ -138,6 +142,15 @@ def _announce(stream_id: int, rows: list[dict], ids: list[int]) -> None:
     if decisions:
         ports.governance().insights_auto_decided(
             stream_id=stream_id, stream_name=name, decisions=decisions
+        )
+    if not_stored:
+        ports.governance().insights_not_stored(
+            stream_id=stream_id,
+            stream_name=name,
+            counts=[
+                {"rule": rule, "insight_type": kind, "count": n}
+                for (rule, kind), n in sorted(not_stored.items())
+            ],
         )
 
 

@@ -203,7 +203,10 @@ def test_the_matrix_decides_insights_without_a_confidence_by_its_explicit_rule()
         "confidence matrix m, no confidence: auto-filter",
     )
     dropping = Matrix(default_weight=1.0, rules=rules, no_confidence=Verdict.DROP)
-    assert dropping.verdict("knowledge.article", None) == (Verdict.DROP, "")
+    assert dropping.verdict("knowledge.article", None) == (
+        Verdict.DROP,
+        "no confidence: not stored",
+    )
     # A confidence is still judged by the type's rule.
     assert filtering.verdict("knowledge.article", 0.9)[0] is Verdict.AUTO_APPROVE
 

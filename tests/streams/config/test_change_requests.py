@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.trail.models import AuditEntry
-from streams.config import changes
+from streams.config import changes, preview
 from streams.models import ChangeRequest, ConfidenceMatrix, StreamConfig
-from tests.factories import make_connection, make_matrix, make_stream
+from tests.factories import make_connection, make_insight, make_matrix, make_stream
 from tests.streams.config.test_admin import matrix_form
 
 pytestmark = pytest.mark.django_db
@@ -324,3 +324,38 @@ def test_a_webhook_endpoints_new_address_waits_for_a_second_admin(client, gov_ad
         False,
         "kept-secret",
     )
+
+
+def test_a_matrix_change_says_what_it_would_have_done_to_the_last_weeks_items(
+    client, gov_admin, admin2
+):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    stream = make_stream(matrix=matrix)
+    for n in range(1, 11):  # confidences 0.1 .. 1.0
+        make_insight(stream=stream, insight_type="compliance_flag", confidence=n / 10)
+    make_insight(stream=stream, insight_type="sentiment_alert", confidence=0.1)  # untouched
+    before = matrix.audit_snapshot()
+    after = {
+        **before,
+        "rules": [{**before["rules"][0], "min_confidence": 0.3, "auto_approve_at": 0.95}],
+    }
+    [effect] = preview.matrix_change_effect(matrix.pk, before, after)
+    assert effect == {
+        "insight_type": "compliance_flag",
+        "of": 10,
+        "changed": {
+            "would not have been stored": 2,  # 0.1 and 0.2
+            "would have been approved automatically": 1,  # 1.0
+        },
+    }
+    change_request = changes.change_request_create(
+        kind="change",
+        changes=[changes.change_entry(matrix, before, after)],
+        author=gov_admin,
+    )
+    client.force_login(admin2)
+    page = client.get(
+        reverse("admin:streams_changerequest_change", args=[change_request.pk])
+    ).content.decode()
+    assert "Had it been in force over the last 7 days" in page
+    assert "2 would not have been stored; 1 would have been approved automatically" in page

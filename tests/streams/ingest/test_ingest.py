@@ -256,6 +256,35 @@ def test_a_batch_without_automatic_decisions_writes_no_audit_entry():
     assert not AuditEntry.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_what_the_rules_keep_out_is_counted_in_the_trail_by_rule_and_type():
+    from audit.trail.models import AuditEntry
+
+    stream = make_stream()
+    confidences = {"evt-1": 0.2, "evt-2": 0.3, "evt-3": 0.95, "evt-4": 0.7}
+    records = [process(json.dumps(event(id=i, confidence=c))) for i, c in confidences.items()]
+    result = store_batch(stream.pk, records)
+    assert result.filtered == 3 and Insight.objects.get().external_id == "evt-4"
+    entry = AuditEntry.objects.get(action="insight.not_stored")
+    assert entry.actor_label == "Confidence matrix rules" and entry.object_repr == stream.name
+    # The rule in words as it was in force: a later change to the matrix cannot rewrite it.
+    assert entry.after == {
+        "not_stored": [
+            {
+                "rule": "sentiment_alert: 0.50 to 0.90: above it, not stored",
+                "insight_type": "sentiment_alert",
+                "count": 1,
+            },
+            {
+                "rule": "sentiment_alert: 0.50 to 0.90: below it, not stored",
+                "insight_type": "sentiment_alert",
+                "count": 2,
+            },
+        ],
+        "total": 3,
+    }
+
+
 @pytest.mark.django_db
 class TestRowInserter:
     """The ingest fast path writes exactly what the ORM would write."""
