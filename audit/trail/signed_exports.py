@@ -5,9 +5,7 @@ A file is pinned by its filters and `through` (the newest entry it may hold): en
 only ever added, so the same parameters give the same bytes, and the manifest, computed by
 reading them again, describes the file that was downloaded."""
 
-import csv
 import hashlib
-import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from audit.trail import csvfiles, signing
 from audit.trail.categories import category_of
 from audit.trail.chain import head
 from audit.trail.models import AuditEntry
+from audit.trail.offline import FILTERS, check_file, scope, selection  # noqa: F401
 
 CHUNK_ROWS = 2000
 PARAMETERS = ("category", "actor", "action", "object", "since", "until", "through")
@@ -144,29 +143,6 @@ def manifest(fmt: str, params: dict, *, file_name: str) -> dict:
     )
 
 
-def selection(params: dict) -> dict[str, str]:
-    """The filters that make an export a selection (none: the whole trail)."""
-    chosen = {name: value for name, value in (params or {}).items() if name in FILTERS and value}
-    if chosen.get("category") == "all":
-        del chosen["category"]
-    return chosen
-
-
-def scope(params: dict) -> str:
-    """What an export can prove, in words (signed in its manifest, said by verify_export)."""
-    chosen = selection(params)
-    if not chosen:
-        return (
-            f"complete: every entry of the trail up to entry {params.get('through')}, each "
-            "linked to the one before it, so none can be missing unnoticed"
-        )
-    filters = ", ".join(f"{name}={value}" for name, value in sorted(chosen.items()))
-    return (
-        f"a selection ({filters}): it proves each entry it holds, not that the trail holds "
-        "no other entry matching these filters; the complete export proves that"
-    )
-
-
 def _end(row) -> dict | None:
     if row is None:
         return None
@@ -182,74 +158,3 @@ def file_name(fmt: str, params: dict) -> str:
     """Named by the newest entry it may hold and a digest of its filters."""
     tag = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
     return f"assistgov-audit-through-{params['through']}-{tag}.{FORMATS[fmt].extension}"
-
-
-FILTERS = ("category", "actor", "action", "object", "since", "until")
-
-
-def check_file(path, manifest: dict, public_key: str) -> tuple[list[str], list[str]]:
-    """Offline, without the database: (problems, what was checked). The manifest must be
-    signed by `public_key`, the key the verifier trusts (never the manifest's own)."""
-    problems, checked = [], []
-    key = public_key
-    problem = signing.signature_problem(manifest, key)
-    if problem:
-        problems.append(problem)
-    else:
-        checked.append(f"the manifest is signed by Ed25519 key {key}")
-    digest = signing.file_digest(path)
-    if digest != manifest.get("sha256"):
-        problems.append(
-            f"the file's SHA-256 is {digest}, the manifest says {manifest.get('sha256')}"
-        )
-    else:
-        checked.append(f"the file's SHA-256 matches ({digest})")
-    rows = _rows(path, manifest)
-    if len(rows) != manifest.get("rows"):
-        problems.append(f"the file has {len(rows)} rows, the manifest says {manifest.get('rows')}")
-    else:
-        checked.append(f"{len(rows)} rows, as the manifest says")
-    for end, row in (
-        ("first_entry", rows[0] if rows else None),
-        ("last_entry", rows[-1] if rows else None),
-    ):
-        expected = manifest.get(end)
-        found = {"id": row[0], "entry_hash": row[1]} if row else None
-        wanted = {"id": expected["id"], "entry_hash": expected["entry_hash"]} if expected else None
-        if found != wanted:
-            problems.append(
-                f"the file's {end.replace('_', ' ')} is {found}, the manifest says {wanted}"
-            )
-    contiguous = not selection(manifest.get("parameters") or {})
-    if contiguous and rows:
-        pairs = itertools.pairwise(rows)
-        broken = next((later[0] for earlier, later in pairs if later[2] != earlier[1]), None)
-        if broken is not None:
-            problems.append(f"entry {broken} does not link to the entry before it in the file")
-        else:
-            checked.append("every entry links to the one before it")
-    return problems, checked
-
-
-def _rows(path, manifest) -> list[tuple[int, str, str]]:
-    """(entry id, hash, previous hash) of each row of the file."""
-    if str(manifest.get("file_format", "")).startswith("OCSF"):
-        rows = []
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    event = json.loads(line)
-                    unmapped = event.get("unmapped", {})
-                    rows.append(
-                        (
-                            int(event["metadata"]["uid"]),
-                            unmapped.get("entry_hash"),
-                            unmapped.get("prev_hash"),
-                        )
-                    )
-        return rows
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        return [
-            (int(row["Entry id"]), row["Hash"], row["Previous hash"])
-            for row in csv.DictReader(handle)
-        ]

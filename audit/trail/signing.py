@@ -7,31 +7,24 @@ the admin) checks a file offline, without the database: `manage.py verify_export
 MANIFEST --public-key KEY`."""
 
 import base64
-import binascii
-import hashlib
-import json
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-MANIFEST_FORMAT = "assistgov-audit-export/1"
+# What a verifier needs lives in one standalone file (it is also offered for download).
+from audit.trail.offline import (  # noqa: F401 (re-exported)
+    MANIFEST_FORMAT,
+    _decode,
+    canonical,
+    file_digest,
+    signature_problem,
+)
 
 
 class NoSigningKey(ImproperlyConfigured):
     pass
-
-
-def _decode(text: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.strip() + "=" * (-len(text.strip()) % 4), altchars=b"-_")
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        raise ValueError(f"{what} is not 32 bytes in base64 (an Ed25519 key)")
-    return raw
 
 
 def private_key() -> Ed25519PrivateKey:
@@ -56,12 +49,6 @@ def public_key_or_none() -> str | None:
         return public_key_text()
     except NoSigningKey:
         return None
-
-
-def canonical(manifest: dict) -> bytes:
-    """The signed bytes: the manifest without its signature, as sorted compact JSON."""
-    unsigned = {key: value for key, value in manifest.items() if key != "signature"}
-    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class NoPinnedKey(ImproperlyConfigured):
@@ -89,30 +76,3 @@ def sign(manifest: dict, fmt: str = MANIFEST_FORMAT) -> dict:
     manifest = {**manifest, "format": fmt, "public_key": public_key_text()}
     signature = key.sign(canonical(manifest))
     return {**manifest, "signature": base64.b64encode(signature).decode()}
-
-
-def signature_problem(manifest: dict, public_key: str, fmt: str = MANIFEST_FORMAT) -> str:
-    """ "" when `manifest` is signed by the key `public_key`; otherwise what is wrong."""
-    if manifest.get("format") != fmt:
-        return f"the format is not {fmt}"
-    try:
-        key = Ed25519PublicKey.from_public_bytes(_decode(public_key, "the public key"))
-        signature = base64.b64decode(str(manifest.get("signature", "")), validate=True)
-    except (ValueError, binascii.Error) as exc:
-        return str(exc)
-    try:
-        key.verify(signature, canonical(manifest))
-    except InvalidSignature:
-        return (
-            "the signature does not match the pinned public key: it was changed, or another "
-            "key signed it"
-        )
-    return ""
-
-
-def file_digest(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

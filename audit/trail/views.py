@@ -19,7 +19,16 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audit.trail import chain, checkpoints, csvfiles, pages, signed_exports, signing, verification
+from audit.trail import (
+    chain,
+    checkpoints,
+    csvfiles,
+    offline,
+    pages,
+    signed_exports,
+    signing,
+    verification,
+)
 from audit.trail.access import record_download, record_trail_read
 from audit.trail.record import Origin
 
@@ -183,6 +192,19 @@ def audit_export_manifest(request, fmt):
         return HttpResponse(str(exc), status=503, content_type="text/plain")
     response = JsonResponse(manifest, json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="{name}.manifest.json"'
+    return response
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_AUDIT, raise_exception=True)
+def audit_verifier(request):
+    """The standalone checker (audit.trail.offline): the code verify_export runs, as one
+    file that needs only Python and `cryptography`."""
+    with open(offline.__file__, "rb") as handle:
+        source = handle.read()
+    response = HttpResponse(source, content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="verify_export.py"'
     return response
 
 

@@ -1,6 +1,8 @@
 """Exports that prove themselves: a signed manifest beside each file, checked offline."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -181,3 +183,46 @@ def test_verifying_with_no_key_pinned_says_how_to_pin_one(exported, settings):
         ).public_key()
     )
     call_command("verify_export", str(path), str(manifest_path))
+
+
+def standalone(client, tmp_path, *args) -> subprocess.CompletedProcess:
+    """The checker as the trail page offers it, run where Django cannot be imported."""
+    script = tmp_path / "verify_export.py"
+    script.write_bytes(client.get(reverse("audit-verifier")).content)
+    blocked = (
+        "import sys, runpy; sys.modules['django'] = None; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-I", "-c", blocked, str(script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ocsf"])
+def test_the_downloadable_checker_agrees_with_verify_export_on_the_same_files(
+    exported, client, auditor, tmp_path, capsys, fmt
+):
+    trail()
+    client.force_login(auditor)
+    page = client.get(reverse("audit-trail")).content.decode()
+    assert reverse("audit-verifier") in page
+    path, manifest_path = exported(fmt, category="decisions")
+    key = signing.public_key_text()
+    capsys.readouterr()  # what the export said
+    verify(path, manifest_path, public_key=key)
+    command = capsys.readouterr().out
+    checked = standalone(client, tmp_path, path, manifest_path, "--public-key", key)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == command  # the same lines, word for word
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(CommandError) as refused:
+        verify(path, manifest_path, public_key=key)
+    failed = standalone(client, tmp_path, path, manifest_path, "--public-key", key)
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == str(refused.value)
