@@ -45,6 +45,17 @@ def gov_admin(django_user_model):
 
 
 @pytest.fixture
+def admin2(django_user_model):
+    """A second governance admin: the one who accepts another admin's change requests."""
+    return _user(django_user_model, "ada", "Governance admins")
+
+
+@pytest.fixture
+def four_eyes(settings):
+    settings.FOUR_EYES = True
+
+
+@pytest.fixture
 def auditor(django_user_model):
     return _user(django_user_model, "audrey", "Auditors")
 

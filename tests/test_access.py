@@ -70,6 +70,7 @@ SITE = {
     ("audit-export", (("fmt", "csv"),)): signed_in(302, officer=403),
     ("audit-export-manifest", (("fmt", "csv"),)): signed_in(302, officer=403),
     ("audit-verify", None): signed_in(302, officer=403),
+    ("audit-verifier", None): signed_in(302, officer=403),
     ("export-csv", (("kind", "knowledge"),)): PAGE,
     ("export-csv", (("kind", "knowledge-results"),)): PAGE,
     ("knowledge-console", None): signed_in(302, auditor=403, dpo=403),

@@ -2,6 +2,7 @@
 
 import os
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -249,9 +250,8 @@ KNOWN_TYPES = frozenset({*KNOWN_INSIGHT_TYPES, *SUGGESTION_KINDS, SUMMARY_TYPE})
 def known_insight_type(insight_type: str) -> bool:
     if insight_type in KNOWN_TYPES:
         return True
-    from streams.ingest.models import Insight  # the stored types (models import this one)
-
-    return Insight.objects.filter(insight_type=insight_type).exists()
+    insights = apps.get_model("streams", "Insight")  # a model that imports this module
+    return insights.objects.filter(insight_type=insight_type).exists()
 
 
 class ConfidenceRule(models.Model):

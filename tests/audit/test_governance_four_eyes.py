@@ -3,7 +3,6 @@ holds (placing, and lifting with a reason), oversight and stream sampling shares
 and reason codes. One admin's save proposes; a second admin's acceptance applies, audited."""
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from audit.oversight.models import OversightSettings
@@ -12,19 +11,7 @@ from audit.vocabulary import ReasonCode, TypeLabel
 from streams.config import changes
 from streams.models import ChangeRequest
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def four_eyes(settings):
-    settings.FOUR_EYES = True
-
-
-@pytest.fixture
-def admin2(django_user_model):
-    user = django_user_model.objects.create_user(username="ada", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Governance admins"))
-    return user
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("four_eyes")]
 
 
 def accepted(change_request, by):

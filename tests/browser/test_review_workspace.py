@@ -279,9 +279,10 @@ def test_fix_and_approve_sends_the_correction_and_the_csv_has_both_texts(page, d
     assert fixed in line
 
 
-def test_a_bulk_reject_of_all_matching_decides_each_one(page, demo):
+def all_sixty_selected(page, demo, what: str) -> tuple[str, str]:
+    """60 new items with one text, found and every one of them selected, as an officer."""
     marker = uuid.uuid4().hex[:8]
-    text = f"Bulk check {marker}: duplicate alert"
+    text = f"{what} {marker}: duplicate alert"
     emit_text(demo, text, n=60)
     log_in(page, demo, "officer")
     search(page, marker, matches=60)
@@ -291,6 +292,11 @@ def test_a_bulk_reject_of_all_matching_decides_each_one(page, demo):
     boxes.last.click(modifiers=["Shift"])
     page.click("#select-all-matching")
     page.locator("#bulk-summary", has_text="All 60 pending items").wait_for()
+    return marker, text
+
+
+def test_a_bulk_reject_of_all_matching_decides_each_one(page, demo):
+    marker, text = all_sixty_selected(page, demo, "Bulk check")
     page.select_option("#bulk-reason", "duplicate")
     page.click("#bulk-reject")
     # More than the page shown: the number is typed before Yes can be pressed.
@@ -329,17 +335,7 @@ def test_the_health_banner_shows_a_refused_stream_until_it_is_back(page, demo):
 
 
 def test_enter_on_a_bulk_confirmation_decides_nothing(page, demo):
-    marker = uuid.uuid4().hex[:8]
-    text = f"Enter check {marker}: duplicate alert"
-    emit_text(demo, text, n=60)
-    log_in(page, demo, "officer")
-    search(page, marker, matches=60)
-    page.locator("#queue-summary", has_text="of 60").wait_for()
-    boxes = page.locator("#queue tbody tr td.pick input")
-    boxes.first.click()
-    boxes.last.click(modifiers=["Shift"])
-    page.click("#select-all-matching")
-    page.locator("#bulk-summary", has_text="All 60 pending items").wait_for()
+    marker, text = all_sixty_selected(page, demo, "Enter check")
     page.click("#bulk-approve")
     dialog = page.locator("#confirm")
     dialog.wait_for()

@@ -4,7 +4,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
@@ -16,19 +15,7 @@ from streams.models import ChangeRequest, ConfidenceMatrix, StreamConfig
 from tests.factories import make_connection, make_insight, make_matrix, make_stream
 from tests.streams.config.test_admin import matrix_form
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def four_eyes(settings):
-    settings.FOUR_EYES = True
-
-
-@pytest.fixture
-def admin2(django_user_model):
-    user = django_user_model.objects.create_user(username="ada", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Governance admins"))
-    return user
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("four_eyes")]
 
 
 def actions():
