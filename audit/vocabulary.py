@@ -17,12 +17,66 @@ DEFAULT_TYPE_LABELS = {
     "sentiment_alert": "Sentiment alert",
     "knowledge.answer": "Knowledge answer",
     "knowledge_search": "Knowledge search",
+    "thirdpartyaction": "Third-party suggestion",
+}
+# What approving and rejecting an item of a type means, as the review page says it; admins
+# may reword them (four-eyes). A type without them shows none.
+DEFAULT_TYPE_MEANINGS = {
+    "compliance_flag": (
+        "the flag is right: the agent must act on it",
+        "a false alarm: nothing was wrong",
+    ),
+    "knowledge_recommendation": (
+        "the article answers the customer's question and may be offered",
+        "it is wrong, out of date or off the point",
+    ),
+    "sentiment_alert": (
+        "the customer's mood is as the alert says",
+        "the alert misread the conversation",
+    ),
+    "knowledge.answer": (
+        "the answer is right and may reach agents",
+        "the answer is wrong or its sources are",
+    ),
+    "summary": (
+        "the summary says what happened (corrected if need be)",
+        "it misstates the conversation",
+    ),
+    # Genesys Agent Copilot's suggestion kinds
+    "knowledge.search": (
+        "the suggested article answers what the customer asked",
+        "it does not, or says something wrong",
+    ),
+    "knowledge.article": (
+        "the suggested article answers what the customer asked",
+        "it does not, or says something wrong",
+    ),
+    "response": (
+        "the canned response fits and may be sent as it is",
+        "it does not fit, or must not be sent",
+    ),
+    "script": ("the script fits the call", "it does not fit the call"),
+    "intent": ("the customer's intent is as detected", "the intent was misread"),
+    "thirdpartyaction": (
+        "the suggestion is right and may be acted on",
+        "it is wrong or must not be acted on",
+    ),
 }
 
 
 def type_labels() -> dict[str, str]:
     """Every labelled type (a small table, read whole)."""
     return dict(TypeLabel.objects.values_list("code", "label"))
+
+
+def type_meanings() -> dict[str, dict[str, str]]:
+    """What approve and reject mean, per type that says so."""
+    return {
+        code: {"approve": approve, "reject": reject}
+        for code, approve, reject in TypeLabel.objects.exclude(
+            approve_means="", reject_means=""
+        ).values_list("code", "approve_means", "reject_means")
+    }
 
 
 def type_label(code: str, labels: dict[str, str] | None = None) -> str:
@@ -74,6 +128,12 @@ class TypeLabel(models.Model):
 
     code = models.CharField(max_length=64, unique=True)
     label = models.CharField(max_length=100)
+    approve_means = models.CharField(
+        max_length=200, blank=True, help_text="What approving such an item says, in a phrase."
+    )
+    reject_means = models.CharField(
+        max_length=200, blank=True, help_text="What rejecting such an item says, in a phrase."
+    )
 
     class Meta:
         ordering = ["code"]
@@ -83,7 +143,12 @@ class TypeLabel(models.Model):
         return f"{self.label} ({self.code})"
 
     def audit_snapshot(self) -> dict:
-        return {"code": self.code, "label": self.label}
+        return {
+            "code": self.code,
+            "label": self.label,
+            "approve_means": self.approve_means,
+            "reject_means": self.reject_means,
+        }
 
 
 NOTE_MAX_LENGTH = 2000

@@ -185,11 +185,18 @@ def ensure_reason_codes(apps) -> None:
 
 def ensure_type_labels(apps) -> None:
     """The default words for the known insight types, where no label is set."""
-    from audit.vocabulary import DEFAULT_TYPE_LABELS
+    from audit.vocabulary import DEFAULT_TYPE_LABELS, DEFAULT_TYPE_MEANINGS
+    from streams.genesys.payloads import type_words
 
     TypeLabel = apps.get_model("audit", "TypeLabel")
     for code, label in DEFAULT_TYPE_LABELS.items():
         TypeLabel.objects.get_or_create(code=code, defaults={"label": label})
+    for code, (approve, reject) in DEFAULT_TYPE_MEANINGS.items():
+        row, _ = TypeLabel.objects.get_or_create(
+            code=code, defaults={"label": DEFAULT_TYPE_LABELS.get(code) or type_words(code)}
+        )
+        if not (row.approve_means or row.reject_means):  # never over an admin's words
+            TypeLabel.objects.filter(pk=row.pk).update(approve_means=approve, reject_means=reject)
 
 
 def on_post_migrate(sender, apps=None, **kwargs) -> None:

@@ -48,6 +48,7 @@ def review(request):
             (code, vocabulary.type_label(code, labels)) for code in selectors.insight_type_choices()
         ],
         "type_labels": labels,
+        "type_meanings": vocabulary.type_meanings(),
         "knowledge_type": KnowledgeQuery.REVIEW_TYPE,
         "reason_codes": list(ReasonCode.objects.active().values("code", "label")),
         "can_review": user.has_perm("streams.review_insight"),

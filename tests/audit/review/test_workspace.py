@@ -1,6 +1,8 @@
 """What the review page reads beside its queue: an item's context, the team's progress,
 saved views."""
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -117,3 +119,23 @@ def test_auditors_save_no_views(client, auditor):
     assert not SavedView.objects.exists()
     assert 'id="save-view"' not in client.get(reverse("review")).content.decode()
     assert client.get(reverse("review-views")).status_code == 200  # published ones to read
+
+
+def test_the_page_says_per_type_what_approve_and_reject_mean(client, officer, gov_admin):
+    from audit.vocabulary import TypeLabel
+
+    client.force_login(officer)
+    page = client.get(reverse("review"))
+    meanings = json.loads(
+        page.content.decode().split('id="type-meanings" type="application/json">')[1].split("<")[0]
+    )
+    assert meanings["compliance_flag"] == {
+        "approve": "the flag is right: the agent must act on it",
+        "reject": "a false alarm: nothing was wrong",
+    }
+    # An admin's own words are kept; a type without words shows none.
+    TypeLabel.objects.filter(code="compliance_flag").update(approve_means="a real breach")
+    TypeLabel.objects.filter(code="sentiment_alert").update(approve_means="", reject_means="")
+    meanings = client.get(reverse("review")).context["type_meanings"]
+    assert meanings["compliance_flag"]["approve"] == "a real breach"
+    assert "sentiment_alert" not in meanings

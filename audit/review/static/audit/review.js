@@ -66,6 +66,7 @@
   const { when, number } = window.assistgovWords;
 
   const TYPE_LABELS = JSON.parse($("#type-labels").textContent);
+  const TYPE_MEANINGS = JSON.parse($("#type-meanings").textContent);
 
   function typeLabel(row) {
     if (TYPE_LABELS[row.insight_type]) return TYPE_LABELS[row.insight_type];
@@ -270,10 +271,19 @@
 
   // The selected item
 
+  // What approving and rejecting an item of this type says, where its type says so.
+  function renderMeaning(row) {
+    const meaning = row && row.kind !== "group" ? TYPE_MEANINGS[row.insight_type] : null;
+    const box = $("#meaning");
+    box.hidden = !meaning;
+    box.textContent = meaning ? `Approve: ${meaning.approve}. Reject: ${meaning.reject}.` : "";
+  }
+
   function renderSelected() {
     const box = $("#selected");
     const row = state.rows.get(state.selected);
     for (const button of $$("#decide button")) button.disabled = !row || row.status !== "pending";
+    renderMeaning(row);
     if (!row) {
       box.replaceChildren(Object.assign(document.createElement("p"), { className: "muted", textContent: "Nothing selected." }));
       $("#context").replaceChildren();
