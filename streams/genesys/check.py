@@ -23,9 +23,9 @@ from streams.genesys.knowledge_rest import document_feedback_body
 from streams.genesys.resolve import PERMISSIONS, RESPONSE_PATH, SCRIPT_PATH
 from streams.genesys.rest import error_message
 from streams.genesys.suggestions import (
-    KIND_TOPICS,
     SUGGESTION_KINDS,
     AvailableTopics,
+    offered_names,
     suggestion_topic,
     topic_template,
     watch_topics,
@@ -176,13 +176,7 @@ class ConnectionCheck:
         except ValueError:
             self.findings.append(Finding(feature, "", Outcome.FAILED, "malformed answer"))
             return {}
-        names, missing = {}, []
-        for kind in self.kinds:
-            name = next((n for n in KIND_TOPICS[kind] if topic_template(kind, n) in offered), None)
-            if name is None:
-                missing.append(" or ".join(topic_template(kind, n) for n in KIND_TOPICS[kind]))
-            else:
-                names[kind] = name
+        names, missing = offered_names(self.kinds, offered)
         if missing:
             detail = f"not offered over WebSocket (not subscribed): {', '.join(missing)}"
             self.findings.append(Finding(feature, "", Outcome.NOT_FOUND, detail))

@@ -67,16 +67,15 @@ from streams.genesys.sessions import (
     session_failed,
 )
 from streams.genesys.suggestions import (
-    KIND_TOPICS,
     REST_TYPES,
     SUGGESTION_KINDS,
     AvailableTopics,
     ConversationEvent,
     SuggestionListing,
+    offered_names,
     parse_cursor,
     suggestion_topic,
     topic_kind,
-    topic_template,
     watch_of,
     watch_topics,
 )
@@ -466,18 +465,11 @@ class NotificationsClient:
             self.topic_names, self.kinds = {}, list(self.wanted_kinds)
             return
         offered = _parse(AvailableTopics, response, "available topics").websocket_templates()
-        names, missing = {}, []
-        for kind in self.wanted_kinds:
-            name = next((n for n in KIND_TOPICS[kind] if topic_template(kind, n) in offered), None)
-            if name is None:
-                missing.append(kind)
-            else:
-                names[kind] = name
+        names, missing = offered_names(self.wanted_kinds, offered)
         self.topic_names = names
         self.kinds = [k for k in self.wanted_kinds if k in names]
         self.topics_note = (
-            "not offered by this org over WebSocket, so not subscribed: "
-            + ", ".join(" or ".join(topic_template(k, n) for n in KIND_TOPICS[k]) for k in missing)
+            f"not offered by this org over WebSocket, so not subscribed: {', '.join(missing)}"
             if missing
             else ""
         )

@@ -74,6 +74,19 @@ def topic_kind(topic: str) -> tuple[str, str] | None:
     return conversation, _TOPIC_KINDS.get(name, name)
 
 
+def offered_names(kinds, offered: set[str]) -> tuple[dict[str, str], list[str]]:
+    """({kind: the topic name the org offers}, [what the kinds it does not offer go by]):
+    KIND_TOPICS against the templates `availabletopics` lists."""
+    names, missing = {}, []
+    for kind in kinds:
+        name = next((n for n in KIND_TOPICS[kind] if topic_template(kind, n) in offered), None)
+        if name is None:
+            missing.append(" or ".join(topic_template(kind, n) for n in KIND_TOPICS[kind]))
+        else:
+            names[kind] = name
+    return names, missing
+
+
 def topic_template(kind: str, name: str | None = None) -> str:
     """The topic as `availabletopics` lists it: `v2.conversations.{id}.suggestions.<name>`."""
     return suggestion_topic("{id}", kind, name)
