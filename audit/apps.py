@@ -19,18 +19,23 @@ class AuditConfig(AppConfig):
 
     @staticmethod
     def register_four_eyes():
-        """The governance settings kept here are changed by two admins, as streams are."""
+        """The governance settings kept here are changed by two admins, as streams are;
+        the sampling plan is versioned, as matrices are."""
         from audit.oversight.models import OversightSettings, StreamSampling
+        from audit.review.models import SavedView
         from audit.trail.models import LegalHold, RetentionPolicy
         from audit.vocabulary import ReasonCode, TypeLabel
-        from streams.config import changes
+        from streams.config import changes, versions
 
+        versions.register(OversightSettings)
+        versions.register(StreamSampling, "stream")
         for model, key in (
             (RetentionPolicy, None),
             (LegalHold, None),
             (OversightSettings, None),
             (StreamSampling, None),
             (TypeLabel, "code"),
+            (SavedView, None),
             (ReasonCode, "code"),
         ):
             changes.register(model, key)

@@ -75,6 +75,16 @@ class Reviewable(models.Model):
     # The page's own id of the decision: a decision resent after a reconnect is recognised,
     # not applied twice.
     review_decision_id = models.CharField(max_length=64, blank=True, editable=False)
+    # The version of the setting that judged the item as it arrived (its stream's
+    # confidence matrix, a knowledge stream's thresholds): the rule in force at the time.
+    rule_version = models.ForeignKey(
+        "streams.ConfigVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     # When the deciding officer first opened the item: the start of their decision time.
     review_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Work shared, not raced: an officer (or a lead, for them) claims an item for a while.

@@ -21,6 +21,7 @@ from audit.routing import websocket_urlpatterns
 from audit.trail.models import AuditEntry, LegalHold, RetentionPolicy
 from audit.trail.record import audit_record
 from audit.vocabulary import ReasonCode, TypeLabel
+from streams.config import versions
 from streams.models import (
     ApiToken,
     ChangeRequest,
@@ -155,6 +156,8 @@ ADMIN_MODELS = {
     "audit.secondreview": {"view": (ADM, AUD), "add": (), "delete": ()},
     # Four-eyes: requests are made by saving a configuration page; accepted by POST (decide).
     "streams.changerequest": {"view": (ADM, AUD), "add": (), "delete": ()},
+    # Versions of the settings that judge items: written by changes, read-only everywhere.
+    "streams.configversion": {"view": (ADM, AUD), "add": (), "delete": ()},
     # Personal data: detection is set by admins (four-eyes); erasures are asked by admins
     # and data protection officers, carried out by a second one (an action), never deleted.
     "streams.privacysettings": {"view": (ADM, AUD, DPO), "add": (), "delete": ()},
@@ -248,6 +251,7 @@ def objects(django_user_model):
             kind="change", summary="a change", author_label="adam", expires_at=insight.received_at
         ),
         "audit.streamsampling": StreamSampling.objects.create(stream=insight.stream),
+        "streams.configversion": versions.current(insight.stream.confidence_matrix),
         "audit.secondreview": SecondReview.objects.create(
             kind="insight",
             item_id=insight.pk,

@@ -22,7 +22,7 @@ from streams.admin_base import (
 from streams.config import changes, preview
 from streams.config.documents import ConfigImportError
 from streams.genesys.payloads import type_words
-from streams.models import ChangeRequest
+from streams.models import ChangeRequest, ConfigVersion
 
 
 @admin.register(ChangeRequest)
@@ -119,14 +119,14 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
         )
 
     @staticmethod
-    def _fields(change):
+    def _fields(change, headers=("Field", "What", "Now", "Proposed")):
         rows = diffs.field_changes(change["before"], change["after"])
         changed = [row for row in rows if row.changed]
         same = [row for row in rows if not row.changed]
         table = html_table(
             "What it changes",
             "diff",
-            ["Field", "What", "Now", "Proposed"],
+            list(headers),
             [(row.field, row.how, row.old, row.new) for row in changed],
             row_classes=["changed"] * len(changed),
         )
@@ -207,3 +207,31 @@ class SecondReviewAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["outcome", "source", "kind"]
     list_select_related = ["first_by", "second_by", "ruled_by"]
+
+
+@admin.register(ConfigVersion)
+class ConfigVersionAdmin(ReadOnlyAdmin):
+    """Every version of the settings that judge items (matrices, streams, knowledge
+    streams, the sampling plan), with what changed from the version before: an item's
+    "rule that applied" names one of these."""
+
+    list_display = ["name", "number", "created_at", "source", "actor_label"]
+    list_display_links = ["name", "number"]
+    search_fields = ["name"]
+    date_hierarchy = "created_at"
+    fields = ["name", "number", "created_at", "source", "actor_label", "what_changed"]
+    readonly_fields = fields
+
+    @admin.display(description="what changed from the version before")
+    def what_changed(self, obj):
+        before = (
+            ConfigVersion.objects.filter(
+                model=obj.model, object_pk=obj.object_pk, number__lt=obj.number
+            )
+            .order_by("-number")
+            .first()
+        )
+        change = {"before": before.snapshot if before else None, "after": obj.snapshot}
+        if before is None:
+            change["before"] = {}
+        return ChangeRequestAdmin._fields(change, ("Field", "What", "Before", "From this version"))

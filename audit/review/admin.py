@@ -19,7 +19,6 @@ from audit.trail.admin import CsvExportAdmin, SingleRowAdmin, pretty_json
 from audit.trail.record import Origin
 from audit.vocabulary import ReasonCode, TypeLabel, type_label, type_label_subquery, type_labels
 from streams.admin_base import (
-    AuditedAdmin,
     FourEyesAdmin,
     html_table,
 )
@@ -347,7 +346,7 @@ class WorkspaceSettingsAdmin(SingleRowAdmin):
 
 
 @admin.register(SavedView)
-class SavedViewAdmin(AuditedAdmin):
+class SavedViewAdmin(FourEyesAdmin):
     """Officers save views from the review page; here governance admins publish, rename or
     retire them."""
 

@@ -44,6 +44,9 @@ INSIGHT_COLUMNS = (
     ("Reason", "review_reason_label"),
     ("Note", "review_note"),
     ("Decided by rule", "review_rule"),
+    # The setting that judged the item as it arrived, and its version then.
+    ("Judged by", "rule_version__name"),
+    ("Judged by version", "rule_version__number"),
     ("Event time", "event_time"),
     ("Received at", "received_at"),
     ("Processing latency (ms)", "latency_ms"),
@@ -60,6 +63,9 @@ DECISION_COLUMNS = (
     ("Decided at", "reviewed_at"),
     ("Decided by", "reviewed_by__username"),
     ("Decided by rule", "review_rule"),
+    # The setting that judged the item as it arrived, and its version then.
+    ("Judged by", "rule_version__name"),
+    ("Judged by version", "rule_version__number"),
     ("Reason code", "review_reason_code"),
     ("Reason", "review_reason_label"),
     ("Note", "review_note"),
@@ -101,6 +107,9 @@ KNOWLEDGE_COLUMNS = (
     ("Note", "review_note"),
     ("Corrected text", "corrected_text"),
     ("Decided by rule", "review_rule"),
+    # The setting that judged the item as it arrived, and its version then.
+    ("Judged by", "rule_version__name"),
+    ("Judged by version", "rule_version__number"),
     ("Results", "results"),
 )
 

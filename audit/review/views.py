@@ -22,6 +22,7 @@ from audit.review.models import SavedView, WorkspaceSettings
 from audit.review.queue import PAGE_SIZE, SORTS
 from audit.trail.record import Origin, audit_record
 from audit.vocabulary import ReasonCode
+from streams.config import changes
 from streams.models import KnowledgeQuery
 
 VIEW_INSIGHTS = "streams.view_insight"
@@ -126,15 +127,37 @@ def review_views(request):
             return JsonResponse(
                 {"error": {"message": "Only a governance admin can publish a view."}}, status=403
             )
-        _view_save(request, form.cleaned_data)
+        waiting = _view_save(request, form.cleaned_data)
+        if waiting is not None:
+            return JsonResponse(
+                {
+                    "views": workspace.views_for(request.user),
+                    "message": f"Saved for you. What every officer sees waits for a second "
+                    f"governance admin (change request {waiting.pk}).",
+                }
+            )
     return JsonResponse({"views": workspace.views_for(request.user)})
 
 
-def _view_save(request, data) -> SavedView:
+def _view_save(request, data):
+    """Save the user's view; under four-eyes, what a published view shows every officer
+    (publishing, or changing a published one) is a change request, returned."""
     with transaction.atomic():
         view = SavedView.objects.filter(owner=request.user, name=data["name"]).first()
         before = view.audit_snapshot() if view else None
         view = view or SavedView(owner=request.user, name=data["name"])
+        if changes.four_eyes_on() and (data["published"] or (before and before["published"])):
+            if view.pk is None:  # the owner keeps it at once, for themselves
+                view.query = data["query"]
+                view.save()
+                before = view.audit_snapshot()
+            view.query, view.published = data["query"], data["published"]
+            return changes.change_request_create(
+                kind="change",
+                changes=[changes.change_entry(view, before, view.audit_snapshot())],
+                author=request.user,
+                request=request,
+            )
         view.query, view.published = data["query"], data["published"]
         view.save()
         if data["published"] or (before and before["published"]):
@@ -162,5 +185,19 @@ def review_view_delete(request, view_id):
     )
     if not may:
         return JsonResponse({"error": {"message": "No view of yours has that id."}}, status=404)
+    if view.published and changes.four_eyes_on():
+        waiting = changes.change_request_create(
+            kind="delete",
+            changes=[changes.change_entry(view, view.audit_snapshot(), None)],
+            author=request.user,
+            request=request,
+        )
+        return JsonResponse(
+            {
+                "views": workspace.views_for(request.user),
+                "message": f"Every officer sees this view: removing it waits for a second "
+                f"governance admin (change request {waiting.pk}).",
+            }
+        )
     view.delete()
     return JsonResponse({"views": workspace.views_for(request.user)})

@@ -17,11 +17,13 @@ from audit.review.selectors import ReviewFilters
 from audit.trail.models import AuditEntry
 from audit.trail.words import action_words
 from audit.vocabulary import type_label, type_labels
+from streams.config import versions
+from streams.config.models import ConfidenceMatrix
 from streams.genesys.summaries import SUMMARY_TYPE
 from streams.genesys.summaries import details as summary_details
 from streams.genesys.times import iso
 from streams.live import INSIGHT, KNOWLEDGE
-from streams.models import Insight, KnowledgeQuery, WebhookDelivery
+from streams.models import Insight, KnowledgeQuery, KnowledgeSource, WebhookDelivery
 from streams.privacy import vault
 
 TIMELINE_LIMIT = 50
@@ -35,7 +37,11 @@ def item_context(kind: str, item_id: int, *, blind_to: int | None = None) -> dic
     review_kind = REVIEW_KINDS.get(kind)
     if review_kind is None:
         raise ValidationError(f"{kind!r} is not a kind of item")
-    item = review_kind.model.objects.select_related("stream").filter(pk=item_id).first()
+    item = (
+        review_kind.model.objects.select_related("stream", "rule_version")
+        .filter(pk=item_id)
+        .first()
+    )
     if item is None:
         raise ValidationError(f"there is no {review_kind.label.lower()} {item_id}")
     conversation = item.interaction_id if kind == INSIGHT else item.conversation_id
@@ -46,6 +52,7 @@ def item_context(kind: str, item_id: int, *, blind_to: int | None = None) -> dic
         "conversation": conversation,
         "timeline": blind.mask_timeline(timeline(conversation), blind_to),
         "rule": rule_words(item) if kind == INSIGHT else knowledge_rule_words(item),
+        "rule_since": rule_changes_since(item),
         "history": hidden_history(kind, item) if hidden else history(kind, item),
         # A sealed original is kept (data protection officers may reveal it).
         "original_kept": vault.keeps_originals() and has_original(item),
@@ -91,36 +98,76 @@ def timeline(conversation: str) -> list[dict]:
 
 
 def rule_words(insight: Insight) -> str:
-    """The confidence matrix rule that judged an insight, as a sentence."""
-    matrix = insight.stream.confidence_matrix
-    rule = matrix.rules.filter(insight_type=insight.insight_type).first()
-    name = f"Confidence matrix {matrix.name}"
+    """The confidence matrix rule that judged an insight, as a sentence: from the version
+    the insight recorded (today's matrix only for items stored before versions were)."""
+    version = insight.rule_version
+    if version is None:
+        matrix = insight.stream.confidence_matrix
+        snapshot = matrix.audit_snapshot()
+        name = f"Confidence matrix {matrix.name} (as it is now: no version was recorded)"
+    else:
+        snapshot = version.snapshot
+        name = f"Confidence matrix {snapshot['name']}, version {version.number}"
     if insight.confidence is None:
-        return f"{name}: insights without a confidence: {matrix.get_no_confidence_display()}."
+        choice = ConfidenceMatrix.NoConfidence(snapshot["no_confidence"]).label
+        return f"{name}: insights without a confidence: {choice}."
+    rule = next((r for r in snapshot["rules"] if r["insight_type"] == insight.insight_type), None)
     if rule is None:
         return (
             f"{name}: no rule for {type_label(insight.insight_type)}, so every confidence is "
-            f"let through, weighted {matrix.default_weight:g}."
+            f"let through, weighted {snapshot['default_weight']:g}."
         )
-    words = f"{name}, {rule.range_words(type_label(rule.insight_type))}"
-    if rule.auto_approve_at is not None:
-        words += f", approved automatically at {rule.auto_approve_at:.2f} or above"
-    if rule.auto_filter:
+    words = (
+        f"{name}, {type_label(rule['insight_type'])}: {rule['min_confidence']:.2f} to "
+        f"{rule['max_confidence']:.2f}, weight {rule['weight']:g}"
+    )
+    if rule["auto_approve_at"] is not None:
+        words += f", approved automatically at {rule['auto_approve_at']:.2f} or above"
+    if rule["auto_filter"]:
         words += ", recorded as filtered below the minimum"
     return words + "."
 
 
 def knowledge_rule_words(query: KnowledgeQuery) -> str:
-    stream = query.stream
+    version = query.rule_version
+    if version is None:
+        stream = query.stream
+        snapshot = stream.audit_snapshot()
+        name = f"Knowledge stream {stream.name} (as it is now: no version was recorded)"
+    else:
+        snapshot = version.snapshot
+        name = f"Knowledge stream {snapshot['name']}, version {version.number}"
+    ids = [source["knowledge_base_id"] for source in snapshot["sources"]]
+    names = dict(
+        KnowledgeSource.objects.filter(knowledge_base_id__in=ids).values_list(
+            "knowledge_base_id", "name"
+        )
+    )
     sources = ", ".join(
-        f"{link.source.name} (priority {link.priority})"
-        for link in stream.source_links.select_related("source")
+        f"{names.get(source['knowledge_base_id'], source['knowledge_base_id'])} "
+        f"(priority {source['priority']})"
+        for source in snapshot["sources"]
     )
     return (
-        f"Knowledge stream {stream.name}: results need a confidence of at least "
-        f"{stream.confidence_threshold:.2f} and an update within {stream.freshness_days} days; "
-        f"sources {sources or 'none'}."
+        f"{name}: results need a confidence of at least "
+        f"{snapshot['confidence_threshold']:.2f} and an update within "
+        f"{snapshot['freshness_days']} days; sources {sources or 'none'}."
     )
+
+
+def rule_changes_since(item) -> list[dict]:
+    """The versions of the setting that judged `item` made since, oldest first: what
+    changed in words is on the change request each names."""
+    if item.rule_version_id is None:
+        return []
+    return [
+        {
+            "number": later.number,
+            "at": iso(later.created_at),
+            "by": " by ".join(part for part in (later.source, later.actor_label) if part),
+        }
+        for later in versions.later(item.rule_version)[:HISTORY_LIMIT]
+    ]
 
 
 def history(kind: str, item) -> list[dict]:

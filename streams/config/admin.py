@@ -15,7 +15,6 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from streams.admin_base import (
-    AuditedAdmin,
     FourEyesAdmin,
     LabelledTabularInline,
     LinesField,
@@ -68,7 +67,7 @@ class GenesysConnectionForm(forms.ModelForm):
 
 
 @admin.register(GenesysConnection)
-class GenesysConnectionAdmin(AuditedAdmin):
+class GenesysConnectionAdmin(FourEyesAdmin):
     form = GenesysConnectionForm
     list_display = ["name", "flavour", "endpoint", "client_id", "secret_state"]
     list_filter = ["flavour", "region"]

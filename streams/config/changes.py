@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from streams import crypto
 from streams.config.documents import ConfigDocument, config_import
 from streams.config.models import (
     ChangeRequest,
@@ -23,6 +24,7 @@ from streams.config.services import config_change_report
 from streams.genesys.frames import scrub_nul
 from streams.knowledge.models import KnowledgeSource, KnowledgeStream
 from streams.privacy.models import PrivacySettings
+from streams.tokens.models import ApiToken
 from streams.webhooks.models import WebhookEndpoint
 
 COMMENT_MAX_LENGTH = 2000
@@ -52,14 +54,21 @@ MODELS = {model._meta.label_lower: model for model in KEYS}
 # Governance settings kept by the apps above (retention, oversight, labels, holds) register
 # here (`register`): a change is applied from the proposed object's own field values.
 GENERIC: set = set()
+# Fields a registered model sets itself (not in its form), carried with the change too.
+CARRIED: dict = {}
 
 
-def register(model, key: str | None) -> None:
+def register(model, key: str | None, *, carried: tuple[str, ...] = ()) -> None:
     """Put `model`'s admin changes under four-eyes; `key` names an object in labels and
-    is unique (None: the model has no such name, one row or anonymous rows)."""
+    is unique (None: the model has no such name, one row or anonymous rows); `carried`:
+    fields the admin sets that no form shows (an API token's hash, say)."""
     GENERIC.add(model)
     KEYS[model] = key
     MODELS[model._meta.label_lower] = model
+    CARRIED[model] = carried
+
+
+register(ApiToken, "name", carried=("prefix", "token_hash", "created_by"))
 
 
 class ChangeRefused(Exception):
@@ -87,6 +96,9 @@ def change_entry(obj, before: dict | None, after: dict | None) -> dict:
     }
     if model is WebhookEndpoint and after is not None:
         entry["secret_encrypted"] = obj.secret_encrypted
+    if model is GenesysConnection and after is not None and obj.client_secret_encrypted:
+        # A secret typed in the form travels encrypted; the trail sees its fingerprint.
+        entry["secret_encrypted"] = obj.client_secret_encrypted
     if model in GENERIC and after is not None:
         entry["values"] = _values(obj)
     return entry
@@ -95,8 +107,9 @@ def change_entry(obj, before: dict | None, after: dict | None) -> dict:
 def _values(obj) -> dict:
     """The proposed object's editable fields as stored (foreign keys by id), as JSON."""
     values = {}
+    carried = CARRIED.get(type(obj), ())
     for field in obj._meta.concrete_fields:
-        if field.primary_key or not field.editable:
+        if field.primary_key or not (field.editable or field.name in carried):
             continue
         value = getattr(obj, field.attname)
         if value is not None and not isinstance(field, models.JSONField):
@@ -121,7 +134,7 @@ def change_request_create(
         for change in changes:
             if change["after"] is not None and MODELS[change["model"]] in SECTIONS:
                 section, _ = SECTIONS[MODELS[change["model"]]]
-                document.setdefault(section, []).append(change["after"])
+                document.setdefault(section, []).append(_document_entry(change))
     summary = "; ".join(change["label"] for change in changes)[:200] or "No objects"
     user = author if author is not None and author.is_authenticated else None
     with transaction.atomic():
@@ -149,6 +162,19 @@ def stream_start_request(*, streams, by, request=None) -> ChangeRequest | None:
     return change_request_create(
         kind=ChangeRequest.Kind.CHANGE, changes=entries, author=by, request=request
     )
+
+
+def _document_entry(change: dict) -> dict:
+    """An object's entry in the document imported on acceptance, from its "after"
+    snapshot. A connection's snapshot names its secret by fingerprint: the document names
+    its environment variable instead, and a stored secret travels encrypted beside it."""
+    after = change["after"]
+    if MODELS[change["model"]] is not GenesysConnection:
+        return after
+    secret = after.get("client_secret") or ""
+    document = {key: value for key, value in after.items() if key != "client_secret"}
+    document["client_secret_env"] = secret.removeprefix("env:") if secret[:4] == "env:" else ""
+    return document
 
 
 class _Rollback(Exception):
@@ -312,7 +338,26 @@ def _apply(change_request: ChangeRequest, by, request) -> None:
             if change["before"][key] != change["after"][key]:  # a rename: import goes by name
                 model.objects.filter(pk=change["pk"]).update(**{key: change["after"][key]})
     if change_request.document:
-        config_import(change_request.document, source=source, actor=by)
+        config_import(_with_secrets(change_request), source=source, actor=by)
+
+
+def _with_secrets(change_request: ChangeRequest) -> dict:
+    """The request's document with each connection's new secret in clear, in memory only:
+    the import stores it encrypted again (and keeps a secret it already has)."""
+    secrets = {
+        change["after"]["name"]: crypto.decrypt(change["secret_encrypted"])
+        for change in change_request.changes
+        if change["model"] == "streams.genesysconnection" and change.get("secret_encrypted")
+    }
+    document = dict(change_request.document)
+    if secrets:
+        document["connections"] = [
+            {**doc, "client_secret": secrets[doc["name"]]}
+            if doc["name"] in secrets and not doc.get("client_secret_env")
+            else doc
+            for doc in document.get("connections", [])
+        ]
+    return document
 
 
 def _apply_fields(model, change, by, source, request) -> None:

@@ -224,12 +224,15 @@ class ConfidenceMatrix(models.Model):
     def __str__(self):
         return self.name
 
-    def to_matrix(self) -> scoring.Matrix:
+    def to_matrix(self, version: "ConfigVersion | None" = None) -> scoring.Matrix:
+        """The matrix the worker judges with; with `version`, named and recorded by it."""
         return scoring.Matrix(
             default_weight=self.default_weight,
             rules=tuple(rule.to_rule() for rule in self.rules.all()),
             name=self.name,
             no_confidence=scoring.Verdict(self.no_confidence),
+            version=version.number if version else 0,
+            version_id=version.pk if version else None,
         )
 
     def audit_snapshot(self) -> dict:
@@ -548,6 +551,37 @@ def _number(text: str):
         return text
 
 
+class ConfigVersion(models.Model):
+    """One version of a setting that decides what people see (a confidence matrix, a
+    stream's filters, a knowledge stream's thresholds, the oversight sampling): its whole
+    snapshot as it was from `created_at` until the next version. Items record the version
+    that judged them, so "the rule that applied" is that rule, not today's. Never changed
+    nor deleted (streams.config.versions writes them)."""
+
+    model = models.CharField(max_length=100)  # the setting's model, as app_label.model
+    object_pk = models.PositiveBigIntegerField()
+    name = models.CharField(max_length=200)
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    # Who made it: "admin", "change request 12", a command; and the person, when one.
+    source = models.CharField(max_length=200)
+    actor_label = models.CharField("by", max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["model", "object_pk", "-number"]
+        verbose_name = "setting version"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "object_pk", "number"], name="config_version_number_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} version {self.number}"
+
+
 class ChangeRequestQuerySet(models.QuerySet):
     def pending(self):
         return self.filter(status=ChangeRequest.Status.PENDING)
@@ -603,9 +637,14 @@ class ChangeRequest(models.Model):
         return {
             "kind": self.kind,
             "summary": self.summary,
-            # A new webhook signing secret travels encrypted with its change; not in the trail.
+            # A new secret travels encrypted with its change, a new API token as its hash:
+            # neither is in the trail.
             "changes": [
-                {key: value for key, value in change.items() if key != "secret_encrypted"}
+                {
+                    key: _without(value, "token_hash") if key == "values" else value
+                    for key, value in change.items()
+                    if key != "secret_encrypted"
+                }
                 for change in self.changes
             ],
             "author": self.author_label,
@@ -614,3 +653,7 @@ class ChangeRequest(models.Model):
             "decided_by": self.decided_by.get_username() if self.decided_by_id else None,
             "comment": self.comment,
         }
+
+
+def _without(values, key: str):
+    return {k: v for k, v in values.items() if k != key} if isinstance(values, dict) else values

@@ -5,12 +5,15 @@ from django.conf import settings
 from django.db import transaction
 
 from streams import ports
+from streams.config import versions
 from streams.config.models import StreamConfig
 
 
 def config_change_report(*, obj, verb: str, before, after, actor, source: str, request=None):
     """Tell the audit trail that a person (or a command on their behalf, or a system part)
-    changed `obj`: `before` and `after` are its audit snapshots (None for create / delete)."""
+    changed `obj`: `before` and `after` are its audit snapshots (None for create / delete).
+    A versioned setting gets its next version with the same change."""
+    versions.on_change(obj, after, actor=actor, source=source)
     ports.governance().config_changed(
         obj=obj, verb=verb, before=before, after=after, actor=actor, source=source, request=request
     )

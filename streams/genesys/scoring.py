@@ -46,6 +46,10 @@ class Matrix:
     name: str = ""
     # What becomes of an insight that carries no confidence (REVIEW, AUTO_FILTER or DROP).
     no_confidence: Verdict = Verdict.REVIEW
+    # The recorded version this is (streams.config.versions): its number, named in the
+    # rules' decisions, and its id, recorded on every item it judges.
+    version: int = 0
+    version_id: int | None = None
     _by_type: dict = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self):
@@ -63,7 +67,7 @@ class Matrix:
 
         An insight without a confidence (an article suggestion, say) cannot be placed in a
         rule's range: the matrix's own `no_confidence` rule decides it."""
-        prefix = f"confidence matrix {self.name}, " if self.name else ""
+        prefix = self._prefix()
         if confidence is None:
             if self.no_confidence is Verdict.AUTO_FILTER:
                 return Verdict.AUTO_FILTER, f"{prefix}no confidence: auto-filter"
@@ -84,8 +88,14 @@ class Matrix:
         return Verdict.REVIEW, ""
 
     def _describe(self, rule: Rule, verdict: Verdict) -> str:
-        prefix = f"confidence matrix {self.name}, " if self.name else ""
-        return prefix + rule.describe(verdict)
+        return self._prefix() + rule.describe(verdict)
+
+    def _prefix(self) -> str:
+        """'confidence matrix default version 3, ' (the version once one is recorded)."""
+        if not self.name:
+            return ""
+        version = f" version {self.version}" if self.version else ""
+        return f"confidence matrix {self.name}{version}, "
 
     def envelope(self, insight_types: list[str]) -> tuple[float, float]:
         """The confidence range a subscription asks the server for.

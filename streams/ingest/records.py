@@ -51,6 +51,8 @@ class Accepted:
     # An automatic decision by a confidence-matrix rule: the status, and the rule.
     auto_status: str = ""
     auto_rule: str = ""
+    # The recorded version of the matrix that judged it.
+    rule_version_id: int | None = None
     # Personal data taken out of it (in memory only: its originals go to the writer).
     findings: tuple = ()
     originals: dict | None = None
@@ -300,6 +302,7 @@ def _scored(matrix: scoring.Matrix, fields: InsightFields, received_at: float) -
         resume_id=fields.resume_id,
         auto_status=AUTO_STATUS.get(verdict, ""),
         auto_rule=rule,
+        rule_version_id=matrix.version_id,
     )
 
 

@@ -177,6 +177,7 @@ def _insight_values(stream_id: int, record: Accepted, stored_at: datetime) -> di
         "review_note": "",
         "corrected_text": "",
         "review_decision_id": "",
+        "rule_version_id": record.rule_version_id,
     }
 
 
@@ -336,6 +337,7 @@ INSIGHT_ROWS = RowInserter(
         "review_note",
         "corrected_text",
         "review_decision_id",
+        "rule_version_id",
     ),
     key="external_id",
     unique=("stream_id", "external_id"),

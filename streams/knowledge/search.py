@@ -173,6 +173,7 @@ async def _query_record(
         results=[c.as_dict() for c in checked],
         top_confidence=top_confidence(checked),
         insight_id=insight_id,
+        rule_version_id=spec.version_id,
         created_at=timezone.now(),
         **review_fields(origin, governance),
     )

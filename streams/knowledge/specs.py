@@ -5,6 +5,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from streams.config import versions
 from streams.config.specs import ConnectionSpec, connection_spec
 from streams.genesys.knowledge import Rules, SearchRequest, sources_in_order
 from streams.knowledge.errors import KnowledgeError
@@ -30,6 +31,8 @@ class KnowledgeSpec:
     cache_ttl: int = 300
     auto_query_types: frozenset[str] = frozenset()
     problem: str = ""
+    # The recorded version of the stream's settings its answers are judged by.
+    version_id: int | None = None
 
     @property
     def client_key(self) -> tuple:
@@ -89,6 +92,7 @@ def knowledge_spec(stream: KnowledgeStream) -> KnowledgeSpec:
         cache_ttl=stream.cache_ttl_seconds,
         auto_query_types=frozenset(stream.auto_query_types),
         problem=problem,
+        version_id=versions.current(stream).pk,
     )
 
 

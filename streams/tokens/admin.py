@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
-from streams.admin_base import AuditedAdmin, ShownOnceAdmin
+from streams.admin_base import FourEyesAdmin, ShownOnceAdmin
+from streams.config import changes
 from streams.tokens.models import ApiToken
 
 
@@ -16,8 +17,9 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ShownOnceAdmin, AuditedAdmin):
-    """Tokens for the JSON API: created here, shown once, revoked here; never deleted."""
+class ApiTokenAdmin(ShownOnceAdmin, FourEyesAdmin):
+    """Tokens for the JSON API: created here (under four-eyes, working once a second admin
+    accepts), shown once to the admin who made it, revoked here at once; never deleted."""
 
     form = ApiTokenForm
     list_display = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
@@ -40,7 +42,12 @@ class ApiTokenAdmin(ShownOnceAdmin, AuditedAdmin):
                 what=f"API token {obj.name}",
                 value=plaintext,
                 instructions="Send it as 'Authorization: Bearer <token>'. Only its SHA-256 is "
-                "stored: it is never shown again.",
+                "stored: it is never shown again."
+                + (
+                    " It works once a second governance admin accepts the change request."
+                    if changes.four_eyes_on()
+                    else ""
+                ),
             )
         super().save_model(request, obj, form, change)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from streams import outbound
+from streams.config import versions
 from streams.config.models import StreamConfig
 from streams.config.specs import ConnectionSpec, connection_spec
 from streams.genesys.notifications import NotificationSettings
@@ -78,7 +79,7 @@ def notifications_problem(stream: StreamConfig) -> str:
 def stream_spec(stream: StreamConfig, privacy: DetectorConfig | None = None) -> StreamSpec:
     """The spec of one stream (sync). A configuration that cannot run is a `problem`."""
     connection, problem = connection_spec(stream.connection)
-    matrix = stream.confidence_matrix.to_matrix()
+    matrix = stream.confidence_matrix.to_matrix(versions.current(stream.confidence_matrix))
     if connection.notifications:
         problem = problem or notifications_problem(stream)
     return StreamSpec(

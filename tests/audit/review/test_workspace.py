@@ -139,3 +139,31 @@ def test_the_page_says_per_type_what_approve_and_reject_mean(client, officer, go
     meanings = client.get(reverse("review")).context["type_meanings"]
     assert meanings["compliance_flag"]["approve"] == "a real breach"
     assert "sentiment_alert" not in meanings
+
+
+@pytest.mark.usefixtures("four_eyes")
+def test_what_a_published_view_shows_everyone_waits_for_a_second_admin(
+    client, officer, gov_admin, admin2
+):
+    from streams.config import changes
+    from streams.models import ChangeRequest
+
+    url = reverse("review-views")
+    client.force_login(gov_admin)
+    answer = client.post(url, {"name": "Team", "query": "sort=newest", "published": "on"}).json()
+    assert "waits for a second governance admin" in answer["message"]
+    assert [(v["name"], v["published"]) for v in answer["views"]] == [("Team", False)]
+    client.force_login(officer)
+    assert client.get(url).json()["views"] == []
+    changes.change_request_accept(change_request=ChangeRequest.objects.get(), by=admin2)
+    assert [v["name"] for v in client.get(url).json()["views"]] == ["Team"]
+
+    # Changing it, or removing it, is a request too; nothing moves before it is accepted.
+    client.force_login(gov_admin)
+    client.post(url, {"name": "Team", "query": "sort=oldest", "published": "on"})
+    view = SavedView.objects.get(name="Team")
+    assert (view.query, view.published) == ("sort=newest", True)
+    removal = client.post(reverse("review-view-delete", args=[view.pk])).json()
+    assert "removing it waits" in removal["message"]
+    assert SavedView.objects.filter(pk=view.pk).exists()
+    assert ChangeRequest.objects.pending().count() == 2

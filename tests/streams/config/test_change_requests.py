@@ -346,3 +346,66 @@ def test_a_matrix_change_says_what_it_would_have_done_to_the_last_weeks_items(
     ).content.decode()
     assert "Had it been in force over the last 7 days" in page
     assert "2 would not have been stored; 1 would have been approved automatically" in page
+
+
+def test_a_connection_s_flavour_and_secret_wait_for_a_second_admin(client, gov_admin, admin2):
+    from streams.models import GenesysConnection
+    from tests.streams.config.test_admin import connection_form
+
+    client.force_login(gov_admin)
+    client.post(reverse("admin:streams_genesysconnection_add"), connection_form())
+    assert not GenesysConnection.objects.exists()
+    changes.change_request_accept(change_request=ChangeRequest.objects.get(), by=admin2)
+    connection = GenesysConnection.objects.get()
+    assert connection.client_secret() == "the-real-secret"
+
+    client.post(
+        reverse("admin:streams_genesysconnection_change", args=[connection.pk]),
+        connection_form(flavour="notifications", new_client_secret="rotated-secret"),
+    )
+    change_request = ChangeRequest.objects.pending().get()
+    connection.refresh_from_db()
+    assert (connection.flavour, connection.client_secret()) == ("seed", "the-real-secret")
+    stored = json.dumps(list(ChangeRequest.objects.values("changes", "document")))
+    assert "rotated-secret" not in stored and "the-real-secret" not in stored
+    assert "rotated-secret" not in json.dumps(list(AuditEntry.objects.values("before", "after")))
+    with pytest.raises(changes.ChangeRefused, match="second governance admin"):
+        changes.change_request_accept(change_request=change_request, by=gov_admin)
+    changes.change_request_accept(change_request=change_request, by=admin2)
+    connection.refresh_from_db()
+    assert (connection.flavour, connection.client_secret()) == ("notifications", "rotated-secret")
+
+    client.post(
+        reverse("admin:streams_genesysconnection_change", args=[connection.pk]),
+        connection_form(new_client_secret="", client_secret_env="GENESYS_SECRET"),
+    )
+    changes.change_request_accept(change_request=ChangeRequest.objects.pending().get(), by=admin2)
+    connection.refresh_from_db()
+    assert (connection.client_secret_env, connection.client_secret_encrypted) == (
+        "GENESYS_SECRET",
+        "",
+    )
+
+
+def test_a_new_api_token_works_only_once_a_second_admin_accepts(client, gov_admin, admin2):
+    from streams.models import ApiToken
+
+    client.force_login(gov_admin)
+    response = client.post(reverse("admin:streams_apitoken_add"), {"name": "crm-desktop"})
+    plaintext = response.context["value"]  # shown once, to its author, when proposed
+    assert "works once a second governance admin accepts" in response.content.decode()
+    assert ApiToken.authenticate(plaintext) is None
+    change_request = ChangeRequest.objects.pending().get()
+    trail = json.dumps(list(AuditEntry.objects.values("before", "after")))
+    assert ApiToken.digest(plaintext) not in trail
+    with pytest.raises(changes.ChangeRefused, match="second governance admin"):
+        changes.change_request_accept(change_request=change_request, by=gov_admin)
+    changes.change_request_accept(change_request=change_request, by=admin2)
+    token = ApiToken.authenticate(plaintext)
+    assert (token.name, token.created_by) == ("crm-desktop", gov_admin)
+    # Revoking takes away access: one admin, at once.
+    client.post(
+        reverse("admin:streams_apitoken_changelist"),
+        {"action": "revoke_selected", "_selected_action": [token.pk]},
+    )
+    assert ApiToken.authenticate(plaintext) is None

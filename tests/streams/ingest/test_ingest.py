@@ -292,6 +292,8 @@ class TestRowInserter:
     def values(self, stream, external_id, **overrides):
         from datetime import UTC, datetime
 
+        from streams.config import versions
+
         return {
             "stream_id": stream.pk,
             "external_id": external_id,
@@ -311,6 +313,7 @@ class TestRowInserter:
             "review_note": "",
             "corrected_text": "",
             "review_decision_id": "",
+            "rule_version_id": versions.current(stream.confidence_matrix).pk,
             **overrides,
         }
 

@@ -429,6 +429,11 @@
   function renderContext(key, context) {
     const section = $("#context");
     const rule = Object.assign(document.createElement("p"), { className: "rule", textContent: context.rule });
+    // The rule is the version that judged the item; later versions are named, not applied.
+    const since = (context.rule_since || []).map((later) => `version ${later.number} (${when(later.at)}${later.by ? `, ${later.by}` : ""})`);
+    const ruleSince = since.length
+      ? [Object.assign(document.createElement("p"), { className: "muted", textContent: `Changed since: ${since.join("; ")}.` })]
+      : [];
     const timeline = document.createElement("ol");
     timeline.className = "timeline";
     for (const event of context.timeline) {
@@ -464,7 +469,7 @@
     section.replaceChildren(
       ...details,
       ...revealSection(key, context),
-      Object.assign(document.createElement("h3"), { textContent: "The rule that applied" }), rule,
+      Object.assign(document.createElement("h3"), { textContent: "The rule that applied" }), rule, ...ruleSince,
       Object.assign(document.createElement("h3"), { textContent: `Its conversation (${context.timeline.length})` }), timeline,
       Object.assign(document.createElement("h3"), { textContent: "Its history" }), history,
     );
@@ -1070,7 +1075,7 @@
       return;
     }
     renderViews(answer.views);
-    toast(`View "${name}" saved.`, "ok");
+    toast(answer.message || `View "${name}" saved.`, "ok");
   }
 
   function applyView(query) {
