@@ -81,6 +81,8 @@ class Reviewer:
     won: int = 0
     lost: int = 0
     fast_floor: float = 3.0
+    # Blind second reviews this person answered in the window (their own oversight work).
+    second_reviews: int = 0
 
     @property
     def approval_rate(self) -> float | None:
@@ -132,10 +134,43 @@ def oversight(since: datetime, until: datetime | None = None) -> dict:
             for reviewer in (person(row[0]), team):
                 _count_decision(reviewer, row, matrices)
     _count_second_reviews(since, until, person, team)
+    _count_second_reviewers(since, until, person, team)
     return {
         "officers": sorted(people.values(), key=lambda r: r.name),
         "team": team,
         "rules": rules_against_people(since, until),
+        "rule_sampling": rule_sampling(since, until),
+    }
+
+
+def _count_second_reviewers(since, until, person, team) -> None:
+    """Second reviews are decisions too: counted for whoever answered them."""
+    answered = (
+        SecondReview.objects.filter(_window("second_at", since, until))
+        .exclude(second_by=None)
+        .values("second_by_id")
+        .annotate(n=Count("pk"))
+    )
+    for row in answered:
+        person(row["second_by_id"]).second_reviews += row["n"]
+        team.second_reviews += row["n"]
+
+
+def rule_sampling(since, until=None) -> dict:
+    """What "Rules against people" draws from: the rules' decisions in the window, how many
+    were sampled, the share and how often the sampler runs."""
+    from audit.oversight.sampling import RULE_SAMPLE_SECONDS
+
+    window = _window("reviewed_at", since, until) & Q(reviewed_by=None) & ~Q(review_rule="")
+    decided = Insight.objects.filter(window).count()
+    sampled = SecondReview.objects.filter(
+        _window("first_at", since, until), source=SecondReview.Source.RULE
+    ).count()
+    return {
+        "decided": decided,
+        "sampled": sampled,
+        "share": OversightSettings.current().rule_share,
+        "every_minutes": RULE_SAMPLE_SECONDS / 60,
     }
 
 
@@ -226,6 +261,7 @@ CSV_HEADER = [
     "rules_would_differ_share",
     "rules_checked",
     "second_review_pairs",
+    "second_reviews_answered",
     "percent_agreement",
     "cohen_kappa",
     "agreement",
@@ -249,6 +285,7 @@ def csv_rows(figures: dict):
             _round(reviewer.rule_differs_share, 4),
             reviewer.rule_checked,
             agreement.n,
+            reviewer.second_reviews,
             _round(agreement.percent) if enough else None,
             _round(agreement.kappa, 4) if enough else None,
             agreement.words,

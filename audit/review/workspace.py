@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from audit.formats import people_time
 from audit.oversight import blind
+from audit.oversight.models import SecondReview
 from audit.privacy.reveal import has_original
 from audit.review.kinds import REVIEW_KINDS
 from audit.review.models import SavedView
-from audit.review.queue import capped_count, parse_sort
+from audit.review.queue import parse_sort, queue_count
 from audit.review.selectors import ReviewFilters
 from audit.trail.models import AuditEntry
 from audit.trail.words import action_words
@@ -230,23 +231,30 @@ def team_progress(user) -> dict:
         for row in held:
             if row["claimed_by__username"]:
                 people.setdefault(row["claimed_by__username"], _person())["claimed"] += row["n"]
-    pending, capped = 0, False
-    for review_kind in REVIEW_KINDS.values():
-        count, more = capped_count(review_kind.model.objects.pending())
-        pending, capped = pending + count, capped or more
+    second = (
+        SecondReview.objects.filter(second_at__gte=today)
+        .exclude(second_by=None)
+        .values("second_by__username")
+        .annotate(n=Count("pk"))
+    )
+    for row in second:
+        people.setdefault(row["second_by__username"], _person())["second_today"] += row["n"]
+    # One definition of pending: the review page's own count of its Pending tab.
+    pending, capped = queue_count(ReviewFilters())
     team = [{"name": name, **figures} for name, figures in sorted(people.items())]
     return {
         "as_of": people_time(now),
         "pending": pending,
         "pending_capped": capped,
         "decided_today": sum(p["decided_today"] for p in team),
+        "second_today": sum(p["second_today"] for p in team),
         "me": people.get(user.get_username(), _person()),
         "team": team,
     }
 
 
 def _person() -> dict:
-    return {"decided_today": 0, "claimed": 0}
+    return {"decided_today": 0, "second_today": 0, "claimed": 0}
 
 
 VIEW_PARAMETERS = {

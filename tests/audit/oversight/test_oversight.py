@@ -405,3 +405,28 @@ def test_an_officer_can_leave_an_item_for_another_and_gets_the_next(client, offi
     assert second_review.next_for(officer2).item_id == second.pk  # the next one, not it again
     held.refresh_from_db()
     assert held.holder is None and held.outcome == SecondReview.Outcome.WAITING
+
+
+def test_second_reviews_count_for_whoever_answered_them(client, officer, officer2):
+    from django.urls import reverse
+
+    from audit.oversight import figures
+    from audit.review.workspace import team_progress
+
+    sampled_everything()
+    for _ in range(2):
+        item_approve(item=make_insight(), by=officer)
+        review = second_review.next_for(officer2)
+        second_review.second_review_decide(review=review, by=officer2, decision="approve")
+    make_insight()  # one pending
+    found = figures.oversight(timezone.now() - timedelta(hours=1))
+    by_name = {reviewer.name: reviewer for reviewer in found["officers"]}
+    assert (by_name["oona"].second_reviews, by_name["olivia"].second_reviews) == (2, 0)
+    assert found["team"].second_reviews == 2
+    progress = team_progress(officer2)
+    assert progress["me"]["second_today"] == 2 and progress["second_today"] == 2
+    # The dashboard's "waiting for review" is the review page's own Pending count.
+    assert (progress["pending"], progress["pending_capped"]) == (1, False)
+    client.force_login(officer)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "1 waiting for review now" in page and "2 second reviews" in page

@@ -120,6 +120,9 @@ def test_the_dashboard_shows_the_team_s_day(client, officer, gov_admin):
     items_claim_next(by=officer, filters=ReviewFilters(), count=2)
     client.force_login(officer)
     page = client.get("/dashboard/").content.decode()
-    assert "1 decided by people today; 3 pending." in page
+    assert "1 decided by people today;" in page and "3 waiting for review now" in page
     assert '<td>adam</td><td class="number">1</td><td class="number">0</td>' in page
-    assert '<td>olivia</td><td class="number">0</td><td class="number">2</td>' in page
+    assert (
+        '<td>olivia</td><td class="number">0</td><td class="number">0</td><td class="number">2</td>'
+        in page
+    )

@@ -76,7 +76,7 @@ def test_progress_counts_today_s_decisions_and_claims_per_officer(client, office
     items_claim_next(by=officer, filters=ReviewFilters(), count=2)
     client.force_login(officer)
     progress = client.get(reverse("review-progress")).json()
-    assert progress["me"] == {"decided_today": 1, "claimed": 2}
+    assert progress["me"] == {"decided_today": 1, "second_today": 0, "claimed": 2}
     assert progress["decided_today"] == 2
     assert progress["pending"] == 3
     assert {p["name"]: p["decided_today"] for p in progress["team"]} == {"adam": 1, "olivia": 1}

@@ -1000,15 +1000,15 @@
       }
       const box = $("#progress");
       const summary = Object.assign(document.createElement("p"), {
-        textContent: `${number(progress.decided_today)} decided by the team today; ${progress.pending_capped ? "more than " : ""}${number(progress.pending)} pending.`,
+        textContent: `${number(progress.decided_today)} decided by the team today${progress.second_today ? `, and ${number(progress.second_today)} second review${progress.second_today === 1 ? "" : "s"}` : ""}; ${progress.pending_capped ? "more than " : ""}${number(progress.pending)} pending.`,
       });
       const table = document.createElement("table");
       table.className = "plain";
-      table.innerHTML = "<thead><tr><th>Officer</th><th class='number'>Decided</th><th class='number'>Holding</th></tr></thead>";
+      table.innerHTML = "<thead><tr><th>Officer</th><th class='number'>Decided</th><th class='number'>Second reviews</th><th class='number'>Holding</th></tr></thead>";
       const body = document.createElement("tbody");
       for (const person of progress.team) {
         const tr = document.createElement("tr");
-        tr.append(cell(person.name === ME ? `${person.name} (you)` : person.name), cell(number(person.decided_today), "number"), cell(number(person.claimed), "number"));
+        tr.append(cell(person.name === ME ? `${person.name} (you)` : person.name), cell(number(person.decided_today), "number"), cell(number(person.second_today), "number"), cell(number(person.claimed), "number"));
         body.append(tr);
       }
       table.append(body);
