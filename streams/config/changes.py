@@ -7,12 +7,14 @@ changed meanwhile, the request is stale and cannot be applied.
 
 from datetime import timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
 from streams import crypto
+from streams.config import versions
 from streams.config.documents import ConfigDocument, config_import
 from streams.config.models import (
     ChangeRequest,
@@ -101,7 +103,32 @@ def change_entry(obj, before: dict | None, after: dict | None) -> dict:
         entry["secret_encrypted"] = obj.client_secret_encrypted
     if model in GENERIC and after is not None:
         entry["values"] = _values(obj)
+    if after is not None:
+        entry["depends"] = _dependencies(obj)
     return entry
+
+
+def _dependencies(obj) -> list[dict]:
+    """The settings `obj` points at (a stream's connection and matrix, say), as they are
+    now: a request made from them is stale once one of them changes."""
+    found = []
+    for field in obj._meta.concrete_fields:
+        if not field.many_to_one:
+            continue
+        target = getattr(obj, field.name, None)
+        if target is None or target.pk is None or not hasattr(target, "audit_snapshot"):
+            continue
+        key = KEYS.get(type(target))
+        found.append(
+            {
+                "model": target._meta.label_lower,
+                "pk": target.pk,
+                "key": getattr(target, key) if key else None,
+                "label": f"{target._meta.verbose_name} {target}",
+                "digest": versions.digest(target.audit_snapshot()),
+            }
+        )
+    return found
 
 
 def _values(obj) -> dict:
@@ -298,6 +325,22 @@ def stale(change_request: ChangeRequest) -> str:
             return f"{change['label']} has been deleted since."
         if obj.audit_snapshot() != change["before"]:
             return f"{change['label']} has been changed since."
+    # What the request itself creates or changes is checked above, not as a dependency.
+    inside = {
+        (change["model"], (change["after"] or change["before"]).get(KEYS[MODELS[change["model"]]]))
+        for change in change_request.changes
+        if KEYS[MODELS[change["model"]]]
+    }
+    for change in change_request.changes:
+        for depend in change.get("depends", ()):
+            if depend.get("key") is not None and (depend["model"], depend["key"]) in inside:
+                continue
+            target = apps.get_model(depend["model"]).objects.filter(pk=depend["pk"]).first()
+            if target is None or versions.digest(target.audit_snapshot()) != depend["digest"]:
+                return (
+                    f"{change['label']} was proposed with {depend['label']} as it was then, "
+                    "which has changed since."
+                )
     return ""
 
 

@@ -121,6 +121,18 @@ def test_a_request_made_from_an_older_configuration_is_refused(client, gov_admin
     assert matrix.rules.get().auto_approve_at is None
 
 
+def test_a_request_is_stale_when_a_setting_it_depends_on_changed(gov_admin, admin2):
+    matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
+    stream = make_stream(matrix=matrix)
+    change_request = changes.stream_start_request(
+        streams=StreamConfig.objects.filter(pk=stream.pk), by=gov_admin
+    )
+    matrix.rules.update(min_confidence=0.5)  # the matrix the stream would start with
+    with pytest.raises(changes.ChangeRefused, match="with confidence matrix strict as it was then"):
+        changes.change_request_accept(change_request=change_request, by=admin2)
+    assert not StreamConfig.objects.get(pk=stream.pk).enabled
+
+
 def test_declining_needs_a_comment_and_the_author_may_withdraw(client, gov_admin, admin2):
     matrix = make_matrix(name="strict", rules=[("compliance_flag", 0.0, 1.0, 1.0)])
     change_request = propose_rule_change(client, gov_admin, matrix)
