@@ -106,6 +106,13 @@ class ReasonCode(models.Model):
     label = models.CharField(max_length=200)
     active = models.BooleanField(default=True, help_text="Inactive codes are kept for history.")
     position = models.PositiveIntegerField(default=0, help_text="Order in the review page.")
+    insight_types = models.JSONField(
+        "only for these types",
+        default=list,
+        blank=True,
+        help_text="Insight type codes (knowledge.answer for knowledge answers), one per line: "
+        "the reason is offered only for items of these types. Empty: for every type.",
+    )
 
     objects = ReasonCodeQuerySet.as_manager()
 
@@ -115,8 +122,22 @@ class ReasonCode(models.Model):
     def __str__(self):
         return f"{self.code}: {self.label}"
 
+    def clean(self):
+        if not isinstance(self.insight_types, list) or not all(
+            isinstance(t, str) and t for t in self.insight_types
+        ):
+            raise ValidationError({"insight_types": "A list of insight type codes."})
+
+    def fits(self, insight_type: str) -> bool:
+        return not self.insight_types or insight_type in self.insight_types
+
     def audit_snapshot(self) -> dict:
-        return {"code": self.code, "label": self.label, "active": self.active}
+        return {
+            "code": self.code,
+            "label": self.label,
+            "active": self.active,
+            "insight_types": self.insight_types,
+        }
 
 
 class TypeLabel(models.Model):
@@ -155,9 +176,16 @@ NOTE_MAX_LENGTH = 2000
 CORRECTION_MAX_LENGTH = 2000
 
 
-def reason_code_check(reason_code: str) -> None:
-    """ValidationError unless `reason_code` is one of the active codes."""
-    if not ReasonCode.objects.active().filter(code=reason_code or "").exists():
+def reason_code_check(reason_code: str, insight_type: str | None = None) -> None:
+    """ValidationError unless `reason_code` is one of the active codes (and, with
+    `insight_type`, one offered for that type)."""
+    found = ReasonCode.objects.active().filter(code=reason_code or "").first()
+    if found is not None and insight_type is not None and not found.fits(insight_type):
+        raise ValidationError(
+            f"The reason {found.label!r} is for {', '.join(map(type_label, found.insight_types))}"
+            f" only, not for {type_label(insight_type)}: choose another."
+        )
+    if found is None:
         codes = ", ".join(ReasonCode.objects.active().values_list("code", flat=True))
         raise ValidationError(
             f"A rejection needs a reason code: {reason_code!r} is not one of {codes}."

@@ -2,6 +2,7 @@
 decisions hidden where a blind second review waits, decided in bulk with a reason, exported
 as CSV), the words for types and reason codes, workspace settings and saved views."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Value
@@ -20,6 +21,7 @@ from audit.trail.record import Origin
 from audit.vocabulary import ReasonCode, TypeLabel, type_label, type_label_subquery, type_labels
 from streams.admin_base import (
     FourEyesAdmin,
+    LinesField,
     html_table,
 )
 from streams.genesys.knowledge import Outcome
@@ -260,11 +262,29 @@ class TypeLabelAdmin(FourEyesAdmin):
         return False  # a type without a label reads as its code in words; rename instead
 
 
+class ReasonCodeForm(forms.ModelForm):
+    insight_types = LinesField(
+        required=False,
+        label="Only for these types",
+        help_text="Insight type codes, one per line (knowledge.answer for knowledge answers): "
+        "the reason is offered only for items of these types. Empty: for every type.",
+    )
+
+    class Meta:
+        model = ReasonCode
+        fields = ["code", "label", "active", "position", "insight_types"]
+
+
 @admin.register(ReasonCode)
 class ReasonCodeAdmin(FourEyesAdmin):
-    list_display = ["code", "label", "active", "position"]
+    form = ReasonCodeForm
+    list_display = ["code", "label", "active", "position", "types"]
     list_editable = ["active", "position"]
     list_filter = ["active"]
+
+    @admin.display(description="for")
+    def types(self, obj):
+        return ", ".join(type_label(t) for t in obj.insight_types) or "Every type"
 
     def has_delete_permission(self, request, obj=None):
         # Decisions refer to codes by name: retire a code (active off) instead.

@@ -21,9 +21,16 @@ from audit.review.kinds import REVIEW_KINDS, review_kind
 from audit.review.models import ItemOpening
 from audit.review.queue import Cursor, parse_sort, queue_count, review_page
 from audit.trail.record import Origin, audit_record
-from audit.vocabulary import CORRECTION_MAX_LENGTH, NOTE_MAX_LENGTH, reason_code_check, typed
+from audit.vocabulary import (
+    CORRECTION_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    ReasonCode,
+    reason_code_check,
+    type_label,
+    typed,
+)
 from streams import live
-from streams.models import Insight, Reviewable
+from streams.models import Insight, KnowledgeQuery, Reviewable
 from streams.webhooks import genesys, outbox
 
 PENDING_SNAPSHOT = Insight(review_status=Reviewable.ReviewStatus.PENDING).audit_snapshot()
@@ -100,8 +107,9 @@ def item_reject(
     decision_id: str = "",
     origin: Origin | None = None,
 ):
-    """Reject with one of the active reason codes (ValidationError otherwise)."""
-    reason_code_check(reason_code)
+    """Reject with one of the active reason codes offered for the item's type
+    (ValidationError otherwise)."""
+    reason_code_check(reason_code, item_type(item))
     return _item_decide(
         item,
         status=Reviewable.ReviewStatus.REJECTED,
@@ -111,6 +119,11 @@ def item_reject(
         decision_id=decision_id,
         origin=origin,
     )
+
+
+def item_type(item) -> str:
+    """An item's type as reason codes name it (knowledge answers have one type)."""
+    return getattr(item, "insight_type", None) or KnowledgeQuery.REVIEW_TYPE
 
 
 def _item_decide(
@@ -232,6 +245,7 @@ class BulkDecision:
             else Reviewable.ReviewStatus.REJECTED
         )
         self.reason_code = reason_code if decision == "reject" else ""
+        self.reason = ReasonCode.objects.get(code=reason_code) if decision == "reject" else None
         self.note = typed(note, "note", NOTE_MAX_LENGTH)
         page_size = page_size or BULK_PAGE
         if keys is not None:
@@ -250,6 +264,12 @@ class BulkDecision:
             return False
         with transaction.atomic():
             for item in items:
+                if self.reason is not None and not self.reason.fits(item_type(item)):
+                    self.result.skipped.append(
+                        f"{type_label(item_type(item))} {item.pk}: the reason "
+                        f"{self.reason.label!r} is not one for its type"
+                    )
+                    continue
                 try:
                     _item_decide(
                         item,

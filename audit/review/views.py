@@ -51,7 +51,7 @@ def review(request):
         "type_labels": labels,
         "type_meanings": vocabulary.type_meanings(),
         "knowledge_type": KnowledgeQuery.REVIEW_TYPE,
-        "reason_codes": list(ReasonCode.objects.active().values("code", "label")),
+        "reason_codes": list(ReasonCode.objects.active().values("code", "label", "insight_types")),
         "can_review": user.has_perm("streams.review_insight"),
         "can_assign": can_assign,
         "can_publish": user.has_perm("audit.change_savedview"),

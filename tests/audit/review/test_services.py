@@ -4,13 +4,13 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 
-from audit.review.services import DecisionConflict, item_approve, item_reject
+from audit.review.services import DecisionConflict, item_approve, item_reject, items_decide_bulk
 from audit.trail.models import AuditEntry
 from audit.trail.record import Origin
 from streams.live import REVIEW_GROUP
-from streams.models import Insight
+from streams.models import Insight, KnowledgeQuery
 from streams.privacy.subjects import commitment
-from tests.factories import make_insight
+from tests.factories import make_insight, make_knowledge_query
 
 pytestmark = pytest.mark.django_db
 
@@ -122,4 +122,40 @@ def test_a_knowledge_answer_rejected_is_audited_and_sent_to_webhooks(officer):
         query.query_id,
         "outdated",
         "olivia",
+    )
+
+
+def test_a_reason_for_some_types_is_refused_for_others(officer, client):
+    from django.urls import reverse
+
+    from audit.vocabulary import ReasonCode
+
+    ReasonCode.objects.create(
+        code="outdated_article", label="Article out of date", insight_types=["knowledge.answer"]
+    )
+    flag = make_insight(insight_type="compliance_flag")
+    with pytest.raises(ValidationError, match="for Knowledge answer only, not for Compliance"):
+        item_reject(item=flag, by=officer, reason_code="outdated_article")
+    answer = make_knowledge_query(origin="api", review_status="pending")
+    item_reject(item=answer, by=officer, reason_code="outdated_article")
+    assert KnowledgeQuery.objects.get(pk=answer.pk).review_reason_code == "outdated_article"
+
+    # In bulk, items of other types are left, each with why.
+    others = [make_insight(insight_type="compliance_flag") for _ in range(2)]
+    answer2 = make_knowledge_query(origin="api", review_status="pending")
+    result = items_decide_bulk(
+        by=officer,
+        decision="reject",
+        reason_code="outdated_article",
+        keys=[f"insight:{o.pk}" for o in others] + [f"knowledge:{answer2.pk}"],
+    )
+    assert result.decided == 1 and len(result.skipped) == 2
+    assert "is not one for its type" in result.skipped[0]
+
+    # The review page offers it for knowledge answers only.
+    client.force_login(officer)
+    page = client.get(reverse("review")).content.decode()
+    assert (
+        '<li data-types="knowledge.answer"><label><input type="radio" name="reason_code" '
+        'value="outdated_article">' in page
     )

@@ -647,10 +647,21 @@
   }
 
   function openReasons() {
-    if (!decidable()) return;
+    const row = decidable();
+    if (!row) return;
+    // Reasons offered for the item's type only (a reason with no types fits every one).
+    const type = row.kind === "knowledge" ? "knowledge.answer" : row.insight_type;
+    for (const li of reasons.querySelectorAll("li")) {
+      const types = li.dataset.types.split(" ").filter(Boolean);
+      li.hidden = row.kind !== "group" && types.length > 0 && !types.includes(type);
+    }
     reasons.hidden = false;
-    reasons.querySelector("input").focus({ preventScroll: true });
-    reasons.querySelector("input").blur();
+    offeredReasons()[0]?.focus({ preventScroll: true });
+    offeredReasons()[0]?.blur();
+  }
+
+  function offeredReasons() {
+    return reasons.querySelectorAll("li:not([hidden]) input");
   }
 
   function closeReasons() {
@@ -1134,7 +1145,7 @@
     }
     if (typing(event.target)) return;
     if (!reasons.hidden && /^[1-9]$/.test(event.key)) {
-      const input = reasons.querySelectorAll("input")[Number(event.key) - 1];
+      const input = offeredReasons()[Number(event.key) - 1];
       if (input) input.checked = true;
       return;
     }
