@@ -426,6 +426,8 @@ if AUDIT_SIGNING_KEY:
 # The key verifiers trust (verify_export, verify_audit --checkpoints): the public half of
 # AUDIT_SIGNING_KEY by default; set it where only the public key is kept (an auditor's machine).
 AUDIT_PUBLIC_KEY = env.str("AUDIT_PUBLIC_KEY", "")
+# The source commit this deployment runs, named in evidence packs (set by the build).
+GIT_COMMIT = env.str("GIT_COMMIT", "")
 # Signed checkpoints of the chain's head are written here when it moves (a folder on storage
 # the database's users cannot change: a WORM mount, object storage with a retention lock).
 # Empty: checkpoints go to the log, /metrics and audit.head webhooks only.

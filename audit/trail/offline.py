@@ -16,11 +16,13 @@ import hashlib
 import itertools
 import json
 import sys
+import zipfile
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 MANIFEST_FORMAT = "assistgov-audit-export/1"
+PACK_FORMAT = "assistgov-evidence-pack/1"
 
 
 def _decode(text: str, what: str) -> bytes:
@@ -69,9 +71,50 @@ def file_digest(path) -> str:
 FILTERS = ("category", "actor", "action", "object", "since", "until")
 
 
+def check_pack(path, manifest: dict, public_key: str) -> tuple[list[str], list[str]]:
+    """An evidence pack (a ZIP): the manifest's signature, the ZIP's SHA-256, and each
+    member's, by name; a member added or missing is a problem too."""
+    problems, checked = [], []
+    problem = signature_problem(manifest, public_key, PACK_FORMAT)
+    if problem:
+        problems.append(problem)
+    else:
+        checked.append(f"the manifest is signed by Ed25519 key {public_key}")
+    digest = file_digest(path)
+    if digest != manifest.get("sha256"):
+        problems.append(
+            f"the pack's SHA-256 is {digest}, the manifest says {manifest.get('sha256')}"
+        )
+    else:
+        checked.append(f"the pack's SHA-256 matches ({digest})")
+    expected = {m["name"]: m["sha256"] for m in manifest.get("members") or []}
+    with zipfile.ZipFile(path) as pack:
+        names = pack.namelist()
+        for name in names:
+            if name not in expected:
+                problems.append(f"member {name} is not in the manifest")
+                continue
+            member = hashlib.sha256()
+            with pack.open(name) as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    member.update(block)
+            if member.hexdigest() != expected[name]:
+                problems.append(
+                    f"member {name} does not match: its SHA-256 is {member.hexdigest()}, "
+                    f"the manifest says {expected[name]}"
+                )
+            else:
+                checked.append(f"member {name} matches")
+    for name in sorted(set(expected) - set(names)):
+        problems.append(f"member {name} is missing from the pack")
+    return problems, checked
+
+
 def check_file(path, manifest: dict, public_key: str) -> tuple[list[str], list[str]]:
     """Offline, without the database: (problems, what was checked). The manifest must be
     signed by `public_key`, the key the verifier trusts (never the manifest's own)."""
+    if manifest.get("format") == PACK_FORMAT:
+        return check_pack(path, manifest, public_key)
     problems, checked = [], []
     key = public_key
     problem = signature_problem(manifest, key)
@@ -182,7 +225,7 @@ def main(argv=None) -> int:
     except OSError as exc:
         print(f"cannot read the file: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         print(f"the file is not an audit export: {exc}", file=sys.stderr)
         return 1
     for line in checked:
@@ -191,8 +234,18 @@ def main(argv=None) -> int:
         print("export NOT verified: " + "; ".join(problems), file=sys.stderr)
         return 1
     print("export verified")
-    print(f"scope: {scope(manifest.get('parameters') or {})}")
+    print(f"scope: {what_it_proves(manifest)}")
     return 0
+
+
+def what_it_proves(manifest: dict) -> str:
+    if manifest.get("format") == PACK_FORMAT:
+        period = manifest.get("period") or {}
+        return (
+            f"an evidence pack for {period.get('since')} to {period.get('until')}: every "
+            "member is as it was generated"
+        )
+    return scope(manifest.get("parameters") or {})
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 import json
+import zipfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.trail.signed_exports import check_file, scope
+from audit.trail.offline import check_file, what_it_proves
 from audit.trail.signing import NoPinnedKey, pinned_public_key
 
 
@@ -11,7 +12,8 @@ class Command(BaseCommand):
     help = (
         "Check an audit export against its signed manifest, offline (no database needed): "
         "the signature, the file's SHA-256 and row count, its first and last entries, and "
-        "(for an unfiltered export) that each entry links to the one before it."
+        "(for an unfiltered export) that each entry links to the one before it. For an "
+        "evidence pack (manage.py evidence), the pack's and every member's SHA-256."
     )
     requires_system_checks = []
 
@@ -40,7 +42,7 @@ class Command(BaseCommand):
             problems, checked = check_file(options["file"], manifest, key)
         except OSError as exc:
             raise CommandError(f"cannot read the file: {exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             raise CommandError(f"the file is not an audit export: {exc}") from None
         for line in checked:
             self.stdout.write(f"ok: {line}")
@@ -48,4 +50,4 @@ class Command(BaseCommand):
             raise CommandError("export NOT verified: " + "; ".join(problems))
         self.stdout.write("export verified")
         # What it proves: a selection cannot prove that nothing matching it is missing.
-        self.stdout.write(f"scope: {scope(manifest.get('parameters') or {})}")
+        self.stdout.write(f"scope: {what_it_proves(manifest)}")
