@@ -4,6 +4,7 @@ they always were (`audit_<model>`), each model in the package of its feature."""
 from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
 from audit.people.models import SsoGrant, UserSettings, time_zone_choices
 from audit.privacy.models import ErasureRequest
+from audit.reports.models import EvidencePack
 from audit.review.models import ItemOpening, SavedView, WorkspaceSettings
 from audit.trail.models import (
     AuditEntry,
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEntry",
     "DeniedTally",
     "ErasureRequest",
+    "EvidencePack",
     "ItemOpening",
     "LegalHold",
     "OversightSettings",

@@ -88,6 +88,11 @@ SITE = {
     ("adjudication", None): signed_in(302, officer=403, auditor=403, dpo=403),
     ("adjudicate", (("review_id", "audit.secondreview"),)): dict.fromkeys(ROLES, 405),
     ("oversight-csv", None): PAGE,
+    # Evidence packs: asked for and downloaded by governance admins and auditors.
+    ("evidence", None): signed_in(302, officer=403, dpo=403),
+    ("evidence-download", (("pack_id", 999), ("what", "zip"))): signed_in(
+        302, officer=403, admin=404, auditor=404, dpo=403
+    ),
     # Single sign-on (allauth): off in the tests' settings, so there is no provider to
     # sign in with (test_sso turns it on); a sign-in that failed says so (401).
     ("openid_connect_login", (("provider_id", "sso"),)): dict.fromkeys(ROLES, 404),

@@ -3,19 +3,31 @@ and the oversight figures."""
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
+from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.oversight import blind, figures, second_review
 from audit.privacy import figures as privacy_figures
 from audit.reports import dashboard as charts
+from audit.reports import packs
+from audit.reports.models import EvidencePack
 from audit.review import exports, workspace
+from audit.trail import signing
 from audit.trail.access import record_download
 from audit.trail.csvfiles import BOM, filename, neutralise
 from audit.trail.record import Origin
@@ -96,3 +108,92 @@ def oversight_csv(request):
     response = HttpResponse(BOM + out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename("oversight")}"'
     return response
+
+
+class EvidenceForm(forms.Form):
+    since = forms.DateField(label="From (the first day)", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(label="To (the last day)", widget=forms.DateInput({"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            raise ValidationError("The first day is after the last: swap them.")
+        return cleaned
+
+    def period(self):
+        """The days as a half-open interval in the display time zone: midnight to the
+        midnight after the last day."""
+        start = timezone.make_aware(datetime.combine(self.cleaned_data["since"], time()))
+        end = timezone.make_aware(
+            datetime.combine(self.cleaned_data["until"] + timedelta(days=1), time())
+        )
+        return start, end
+
+
+def _last_month():
+    first = timezone.localdate().replace(day=1)
+    last = first - timedelta(days=1)
+    return {"since": last.replace(day=1), "until": last}
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("audit.view_evidencepack", raise_exception=True)
+def evidence_page(request):
+    """Ask for an evidence pack (written in the background) and download the ready ones."""
+    packs.mark_stalled()
+    form = EvidenceForm(initial=_last_month())
+    if request.method == "POST":
+        if not request.user.has_perm("audit.add_evidencepack"):
+            raise PermissionDenied
+        form = EvidenceForm(request.POST)
+        if form.is_valid():
+            since, until = form.period()
+            packs.request(since=since, until=until, by=request.user)
+            return HttpResponseRedirect(reverse("evidence"), status=303)
+    listed = list(EvidencePack.objects.select_related("requested_by")[:50])
+    busy = any(
+        p.status in (EvidencePack.Status.QUEUED, EvidencePack.Status.RUNNING) for p in listed
+    )
+    return render(
+        request,
+        "audit/evidence.html",
+        {
+            "form": form,
+            "packs": listed,
+            "busy": busy,
+            "may_ask": request.user.has_perm("audit.add_evidencepack"),
+            "signing_public_key": signing.public_key_or_none(),
+        },
+    )
+
+
+@require_GET
+@login_required
+@permission_required("audit.view_evidencepack", raise_exception=True)
+def evidence_download(request, pack_id, what):
+    pack = EvidencePack.objects.filter(pk=pack_id, status=EvidencePack.Status.DONE).first()
+    if pack is None or what not in ("zip", "manifest"):
+        raise Http404("no such evidence pack ready")
+    path = packs.path_of(pack, what)
+    if not path.exists():
+        raise Http404("the pack's file is no longer kept on this server: ask for it again")
+    record_download(
+        kind="evidence",
+        what="evidence pack" if what == "zip" else "evidence pack manifest",
+        parameters={
+            "pack": pack.pk,
+            "since": pack.since.isoformat(),
+            "until": pack.until.isoformat(),
+        },
+        actor=request.user,
+        origin=Origin.from_request(request),
+        sha256=pack.sha256,
+    )
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=path.name,
+        content_type="application/zip" if what == "zip" else "application/json",
+    )

@@ -200,3 +200,51 @@ def test_no_signing_key_is_a_clear_error_before_any_work(settings, tmp_path):
             str(tmp_path / "p.zip"),
         )
     assert not (tmp_path / "p.zip").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_auditor_asks_for_a_pack_in_the_browser_and_downloads_it(client, auditor, officer):
+    import time as clock
+
+    from django.urls import reverse
+
+    from audit.reports.models import EvidencePack
+
+    client.force_login(officer)
+    assert client.get(reverse("evidence")).status_code == 403
+    client.force_login(auditor)
+    page = client.get(reverse("evidence")).content.decode()
+    assert "No evidence pack has been written yet" in page
+    today = timezone.localdate()
+    bad = client.post(reverse("evidence"), {"since": today, "until": today - timedelta(days=1)})
+    assert "The first day is after the last: swap them." in bad.content.decode()
+    response = client.post(
+        reverse("evidence"), {"since": today - timedelta(days=30), "until": today}
+    )
+    assert response.status_code == 303
+    pack = EvidencePack.objects.get()
+    deadline = clock.monotonic() + 300  # a condition, not a speed: the pack is written
+    while pack.status not in ("done", "failed") and clock.monotonic() < deadline:
+        clock.sleep(0.1)
+        pack.refresh_from_db()
+    assert pack.status == "done", pack.error
+    assert pack.requested_by == auditor and pack.done == len(evidence.MEMBERS)
+    page = client.get(reverse("evidence")).content.decode()
+    assert reverse("evidence-download", args=[pack.pk, "zip"]) in page
+    assert 'http-equiv="refresh"' not in page  # nothing left to follow
+    download = client.get(reverse("evidence-download", args=[pack.pk, "zip"]))
+    body = b"".join(download.streaming_content)
+    assert "report.html" in zipfile.ZipFile(io.BytesIO(body)).namelist()
+    import hashlib
+
+    assert hashlib.sha256(body).hexdigest() == pack.sha256
+    manifest = json.loads(
+        b"".join(
+            client.get(reverse("evidence-download", args=[pack.pk, "manifest"])).streaming_content
+        )
+    )
+    assert manifest["sha256"] == pack.sha256
+    downloads = AuditEntry.objects.filter(action="export.download", object_id="evidence")
+    assert downloads.count() == 2 and downloads.first().actor == auditor
+    made = AuditEntry.objects.get(action="export.evidence_pack")
+    assert made.actor == auditor
