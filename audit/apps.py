@@ -21,7 +21,7 @@ class AuditConfig(AppConfig):
     def register_four_eyes():
         """The governance settings kept here are changed by two admins, as streams are;
         the sampling plan is versioned, as matrices are."""
-        from audit.oversight.models import OversightSettings, StreamSampling
+        from audit.oversight.models import Incident, OversightSettings, StreamSampling
         from audit.review.models import SavedView
         from audit.trail.models import LegalHold, RetentionPolicy
         from audit.vocabulary import ReasonCode, TypeLabel
@@ -36,6 +36,7 @@ class AuditConfig(AppConfig):
             (StreamSampling, None),
             (TypeLabel, "code"),
             (SavedView, None),
+            (Incident, None),
             (ReasonCode, "code"),
         ):
             changes.register(model, key)

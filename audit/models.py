@@ -1,7 +1,13 @@
 """Every model of audit's packages, for Django: one app (label `audit`), its tables named as
 they always were (`audit_<model>`), each model in the package of its feature."""
 
-from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
+from audit.oversight.models import (
+    Incident,
+    OversightSettings,
+    SecondReview,
+    StreamSampling,
+    TrainingAttestation,
+)
 from audit.people.models import SsoGrant, UserSettings, time_zone_choices
 from audit.privacy.models import ErasureRequest
 from audit.reports.models import EvidencePack
@@ -21,6 +27,7 @@ __all__ = [
     "DeniedTally",
     "ErasureRequest",
     "EvidencePack",
+    "Incident",
     "ItemOpening",
     "LegalHold",
     "OversightSettings",
@@ -32,6 +39,7 @@ __all__ = [
     "SecondReview",
     "SsoGrant",
     "StreamSampling",
+    "TrainingAttestation",
     "TypeLabel",
     "UserSettings",
     "WorkspaceSettings",

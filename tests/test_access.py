@@ -14,7 +14,13 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistgov.asgi import application
-from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
+from audit.oversight.models import (
+    Incident,
+    OversightSettings,
+    SecondReview,
+    StreamSampling,
+    TrainingAttestation,
+)
 from audit.privacy.models import ErasureRequest
 from audit.review.models import SavedView, WorkspaceSettings
 from audit.routing import websocket_urlpatterns
@@ -163,6 +169,9 @@ ADMIN_MODELS = {
     "streams.changerequest": {"view": (ADM, AUD), "add": (), "delete": ()},
     # Versions of the settings that judge items: written by changes, read-only everywhere.
     "streams.configversion": {"view": (ADM, AUD), "add": (), "delete": ()},
+    # The overseers' training and serious incidents: recorded by admins, read by auditors.
+    "audit.trainingattestation": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
+    "audit.incident": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     # Personal data: detection is set by admins (four-eyes); erasures are asked by admins
     # and data protection officers, carried out by a second one (an action), never deleted.
     "streams.privacysettings": {"view": (ADM, AUD, DPO), "add": (), "delete": ()},
@@ -257,6 +266,18 @@ def objects(django_user_model):
         ),
         "audit.streamsampling": StreamSampling.objects.create(stream=insight.stream),
         "streams.configversion": versions.current(insight.stream.confidence_matrix),
+        "audit.trainingattestation": TrainingAttestation.objects.create(
+            person=django_user_model.objects.first(),
+            course="AI oversight",
+            completed_on=insight.received_at.date(),
+            evidence="LMS 1",
+        ),
+        "audit.incident": Incident.objects.create(
+            title="An incident",
+            occurred_at=insight.received_at,
+            detected_at=insight.received_at,
+            what_happened="What happened",
+        ),
         "audit.secondreview": SecondReview.objects.create(
             kind="insight",
             item_id=insight.pk,

@@ -1,20 +1,32 @@
 """The admin of oversight: the settings of second reviews and sampling, second reviews
 as recorded, and four-eyes change requests (accepted or declined by a second admin)."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import (
     Http404,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
+from audit.oversight.models import (
+    Incident,
+    OversightSettings,
+    SecondReview,
+    StreamSampling,
+    TrainingAttestation,
+)
 from audit.trail import diffs
 from audit.trail.admin import SingleRowAdmin
 from streams.admin_base import (
+    AuditedAdmin,
     FourEyesAdmin,
     ReadOnlyAdmin,
     html_table,
@@ -235,3 +247,123 @@ class ConfigVersionAdmin(ReadOnlyAdmin):
         if before is None:
             change["before"] = {}
         return ChangeRequestAdmin._fields(change, ("Field", "What", "Before", "From this version"))
+
+
+@admin.register(TrainingAttestation)
+class TrainingAttestationAdmin(AuditedAdmin):
+    """Who completed which training, when it expires, and where the proof is: the
+    overseers' competence, in the evidence pack's roster."""
+
+    list_display = ["person", "course", "completed_on", "expires_on", "state", "recorded_by"]
+    list_filter = ["course"]
+    search_fields = ["person__username", "course"]
+    fields = ["person", "course", "completed_on", "expires_on", "evidence"]
+    autocomplete_fields = []
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="in force")
+    def state(self, obj):
+        if obj.expired:
+            return f"Expired {obj.expires_on.isoformat()}: overdue"
+        return "Yes"
+
+
+class CloseForm(forms.Form):
+    closing_note = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why it may be closed (the cause found and fixed, the provider's answer): "
+        "kept with the incident and in the audit trail.",
+    )
+
+
+@admin.register(Incident)
+class IncidentAdmin(FourEyesAdmin):
+    """Serious incidents: recorded and updated at once by one governance admin (an incident
+    must not wait), closed only when a second accepts; never deleted."""
+
+    list_display = ["title", "occurred_at", "detected_at", "provider_informed_at", "status"]
+    list_filter = ["status"]
+    search_fields = ["title", "what_happened", "affected"]
+    fields = [
+        "title",
+        "occurred_at",
+        "detected_at",
+        "what_happened",
+        "affected",
+        "provider_informed_at",
+        "actions",
+        "status",
+        "closing_note",
+        "closed_at",
+        "recorded_by",
+    ]
+    readonly_fields = ["status", "closing_note", "closed_at", "recorded_by"]
+    actions = ["close_selected"]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Recording and updating are immediate: only closing waits for a second admin.
+        return super(FourEyesAdmin, self).changeform_view(
+            request, object_id, form_url, extra_context
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status == Incident.Status.CLOSED:
+            return self.fields
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Close the selected incidents", permissions=["change"])
+    def close_selected(self, request, queryset):
+        incidents = list(queryset.filter(status=Incident.Status.OPEN))
+        form = CloseForm(request.POST if "apply" in request.POST else None)
+        if not incidents:
+            self.message_user(request, "None of these incidents is open.", messages.WARNING)
+            return None
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Close serious incidents",
+                "incidents": incidents,
+                "form": form,
+                "four_eyes": changes.four_eyes_on(),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/audit/incident/close.html", context)
+        note = form.cleaned_data["closing_note"]
+        if changes.four_eyes_on():
+            entries = []
+            for incident in incidents:
+                before = incident.audit_snapshot()
+                incident.status, incident.closing_note = Incident.Status.CLOSED, note
+                entry = changes.change_entry(
+                    incident, before, {**incident.audit_snapshot(), "closed_at": "when accepted"}
+                )
+                entries.append({**entry, "stamp": ["closed_at"], "verb": "close"})
+            return self.propose(request, entries)
+        for incident in incidents:
+            with transaction.atomic():
+                before = incident.audit_snapshot()
+                incident.status, incident.closing_note = Incident.Status.CLOSED, note
+                incident.closed_at = timezone.now()
+                incident.save(update_fields=["status", "closing_note", "closed_at"])
+                self.report(request, incident, "close", before, incident.audit_snapshot())
+        self.message_user(request, f"{len(incidents)} incident(s) closed.", messages.SUCCESS)
+        return None

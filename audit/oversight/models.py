@@ -3,6 +3,7 @@ stream), the fast-approvals floor, and each second review with the first decisio
 second and any ruling."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -46,6 +47,12 @@ class OversightSettings(models.Model):
         help_text="An officer whose median time from opening an item to deciding it is below "
         "this, approving more than 95% of at least 50 decisions, is flagged.",
     )
+    training_required = models.BooleanField(
+        "deciding needs a current training",
+        default=False,
+        help_text="Officers without a training attestation in force cannot approve, reject "
+        "or give second reviews (each is warned on the dashboard either way).",
+    )
     # Rule decisions are sampled in order of id; this is the last insight looked at.
     rules_sampled_through = models.BigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -67,6 +74,7 @@ class OversightSettings(models.Model):
             "rejection_share": self.rejection_share,
             "rule_share": self.rule_share,
             "fast_seconds": self.fast_seconds,
+            "training_required": self.training_required,
         }
 
 
@@ -220,4 +228,165 @@ class SecondReview(models.Model):
             "ruling": self.ruling or None,
             "ruled_by": name(self.ruled_by),
             "ruling_note": commitment(self.ruling_note),
+        }
+
+
+class TrainingQuerySet(models.QuerySet):
+    def current(self, on=None):
+        """Attestations in force on `on` (today): completed, and not yet expired."""
+        on = on or timezone.localdate()
+        return self.filter(completed_on__lte=on).filter(
+            models.Q(expires_on__isnull=True) | models.Q(expires_on__gte=on)
+        )
+
+
+class TrainingAttestation(models.Model):
+    """That a person completed a training (the competence EU AI Act Art. 26(2) asks of those
+    who oversee an AI system), recorded by a governance admin with its evidence."""
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trainings"
+    )
+    course = models.CharField(max_length=200)
+    completed_on = models.DateField()
+    expires_on = models.DateField(
+        null=True, blank=True, help_text="When it must be renewed (empty: it does not expire)."
+    )
+    evidence = models.CharField(
+        "evidence reference",
+        max_length=300,
+        help_text="Where the proof is kept: a certificate number, an LMS record, a document.",
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        editable=False,
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TrainingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["person__username", "-completed_on"]
+        verbose_name = "training attestation"
+
+    def __str__(self):
+        return f"{self.person}: {self.course} ({self.completed_on})"
+
+    def clean(self):
+        if self.expires_on and self.completed_on and self.expires_on <= self.completed_on:
+            raise ValidationError({"expires_on": "It expires after it was completed."})
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_on is not None and self.expires_on < timezone.localdate()
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "person": self.person.get_username() if self.person_id else None,
+            "course": self.course,
+            "completed_on": self.completed_on.isoformat() if self.completed_on else None,
+            "expires_on": self.expires_on.isoformat() if self.expires_on else None,
+            "evidence": self.evidence,
+        }
+
+
+def training_problem(user) -> str:
+    """Why `user` is not shown as trained ("" when an attestation is in force): what the
+    dashboard warns an officer of, and what blocks deciding when oversight asks for it."""
+    trainings = TrainingAttestation.objects.filter(person=user)
+    if trainings.current().exists():
+        return ""
+    last = trainings.order_by("-expires_on").first()
+    if last is None:
+        return "No training of yours is recorded"
+    return f"Your training {last.course!r} expired on {last.expires_on.isoformat()}"
+
+
+def trained_check(user) -> None:
+    """When oversight asks for it, only people with a training in force decide (ValidationError
+    otherwise, saying what to do)."""
+    if OversightSettings.current().training_required:
+        problem = training_problem(user)
+        if problem:
+            raise ValidationError(
+                f"{problem}: deciding needs a current training. Ask a governance admin to "
+                "record yours."
+            )
+
+
+def training_warning(user) -> str:
+    """What the dashboard tells a reviewer about their training ("" when nothing): an
+    expired attestation always; none at all only when deciding needs one."""
+    if not user.has_perm("streams.review_insight"):
+        return ""
+    problem = training_problem(user)
+    required = OversightSettings.current().training_required
+    if not problem or (problem.startswith("No training") and not required):
+        return ""
+    if required:
+        return f"{problem}: you cannot decide until a governance admin records a current one."
+    return f"{problem}: ask a governance admin to record its renewal."
+
+
+class Incident(models.Model):
+    """A serious incident a person records (EU AI Act Art. 26(5), Art. 73): what happened,
+    what it touched, whether the provider was told, what was done. Recorded and updated by
+    one governance admin; closed only when a second accepts."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    title = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField("happened at")
+    detected_at = models.DateTimeField("noticed at")
+    what_happened = models.TextField()
+    affected = models.TextField(
+        "what it affected",
+        blank=True,
+        help_text="Streams, queues, conversations (ids), people: what an investigator needs.",
+    )
+    provider_informed_at = models.DateTimeField(
+        "provider informed at",
+        null=True,
+        blank=True,
+        help_text="When Genesys (the AI system's provider) was told; empty if not (yet).",
+    )
+    actions = models.TextField("what was done", blank=True)
+    status = models.CharField(max_length=8, choices=Status, default=Status.OPEN)
+    closing_note = models.TextField(blank=True, help_text="Why it may be closed.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        verbose_name = "serious incident"
+
+    def __str__(self):
+        return self.title
+
+    def clean(self):
+        if self.occurred_at and self.detected_at and self.detected_at < self.occurred_at:
+            raise ValidationError({"detected_at": "It was noticed after it happened."})
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "title": self.title,
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+            "detected_at": self.detected_at.isoformat() if self.detected_at else None,
+            "what_happened": self.what_happened,
+            "affected": self.affected,
+            "provider_informed_at": self.provider_informed_at.isoformat()
+            if self.provider_informed_at
+            else None,
+            "actions": self.actions,
+            "status": self.status,
+            "closing_note": self.closing_note,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
         }

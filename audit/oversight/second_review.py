@@ -13,7 +13,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from audit.oversight import blind
-from audit.oversight.models import ITEM_LABELS, ITEM_MODELS, SecondReview
+from audit.oversight.models import ITEM_LABELS, ITEM_MODELS, SecondReview, trained_check
 from audit.trail.record import Origin, audit_record
 from audit.vocabulary import NOTE_MAX_LENGTH, reason_code_check, type_label, typed
 from streams.models import ChangeRequest, Insight, Reviewable
@@ -134,6 +134,7 @@ def second_review_decide(
     """Record the second officer's decision beside the first (the item is not changed)."""
     if decision not in ("approve", "reject"):
         raise ValidationError("decision must be approve or reject")
+    trained_check(by)
     if decision == "reject":
         reason_code_check(reason_code)
     note = typed(note, "note", NOTE_MAX_LENGTH)

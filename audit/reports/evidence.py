@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from audit.formats import people_time
 from audit.oversight import figures
-from audit.oversight.models import OversightSettings, SecondReview, StreamSampling
+from audit.oversight.models import Incident, OversightSettings, SecondReview, StreamSampling
 from audit.people.roles import ROLE_PERMISSIONS
 from audit.privacy.models import ErasureRequest
 from audit.trail import chain, csvfiles, diffs, signing
@@ -371,8 +371,12 @@ def people_csv(period: Period, summary: Summary) -> Iterator[str]:
         "Decisions in the period",
         "Second reviews in the period",
         "Role changes in the period",
+        "Training in force at the end",
+        "Training overdue",
+        "Trainings",
     ]
-    users = get_user_model().objects.prefetch_related("groups").order_by("username")
+    users = get_user_model().objects.prefetch_related("groups", "trainings").order_by("username")
+    end = timezone.localtime(period.until).date()
     decided = Counter()
     for model in (Insight, KnowledgeQuery):
         for row in (
@@ -412,9 +416,31 @@ def people_csv(period: Period, summary: Summary) -> Iterator[str]:
                 decided[user.pk],
                 second[user.pk],
                 role_changes[user.get_username()],
+                *_training(list(user.trainings.all()), end),
             ]
 
     return _csv(header, rows())
+
+
+def _training(trainings: list, end) -> list:
+    """In force at the period's end, overdue (one expired and none in force), and each
+    training in words."""
+    in_force = [
+        t
+        for t in trainings
+        if t.completed_on <= end and (t.expires_on is None or t.expires_on >= end)
+    ]
+    overdue = not in_force and any(t.expires_on and t.expires_on < end for t in trainings)
+    return [
+        "yes" if in_force else "no",
+        "yes" if overdue else "no",
+        "; ".join(
+            f"{t.course}: completed {t.completed_on}, "
+            f"{'expires ' + str(t.expires_on) if t.expires_on else 'no expiry'}, "
+            f"evidence {t.evidence}"
+            for t in trainings
+        ),
+    ]
 
 
 # decisions.csv
@@ -622,6 +648,25 @@ def incidents_csv(period: Period, summary: Summary) -> Iterator[str]:
             "kind",
             None,
         )
+        recorded = Incident.objects.filter(
+            Q(occurred_at__lt=period.until)
+            & (Q(closed_at__isnull=True) | Q(closed_at__gte=period.since))
+        ).order_by("occurred_at")
+        for incident in recorded:
+            summary.incidents["Serious incidents recorded by people"] += 1
+            informed = (
+                f"provider informed {people_time(incident.provider_informed_at)}"
+                if incident.provider_informed_at
+                else "provider not informed"
+            )
+            yield [
+                incident.occurred_at,
+                "Serious incident recorded by people",
+                incident.affected,
+                f"{incident.title}: {incident.what_happened} ({informed}; "
+                f"{incident.get_status_display().lower()}; done: {incident.actions or '-'})",
+                1,
+            ]
 
     return _csv(header, rows())
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.oversight import blind, figures, second_review
+from audit.oversight.models import training_warning
 from audit.privacy import figures as privacy_figures
 from audit.reports import dashboard as charts
 from audit.reports import packs
@@ -65,6 +66,7 @@ def dashboard(request):
         team=workspace.team_progress(request.user),
         oversight=figures.oversight(context["since"]),
         waiting=second_review.waiting_for(request.user),
+        training=training_warning(request.user),
         personal={
             "detections": privacy_figures.detections(7),
             "reveals": privacy_figures.reveals(),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.formats import people_time
 from audit.oversight import blind, sampling
+from audit.oversight.models import trained_check
 from audit.oversight.second_review import ruling_differs
 from audit.review.claims import parse_keys
 from audit.review.kinds import REVIEW_KINDS, review_kind
@@ -138,6 +139,7 @@ def _item_decide(
     origin: Origin | None,
 ):
     kind = review_kind(item)
+    trained_check(by)
     note = typed(note, "note", NOTE_MAX_LENGTH)
     corrected_text = typed(corrected_text, "corrected text", CORRECTION_MAX_LENGTH)
     if corrected_text == item.original_text:

@@ -248,3 +248,35 @@ def test_an_auditor_asks_for_a_pack_in_the_browser_and_downloads_it(client, audi
     assert downloads.count() == 2 and downloads.first().actor == auditor
     made = AuditEntry.objects.get(action="export.evidence_pack")
     assert made.actor == auditor
+
+
+def test_the_roster_shows_training_and_the_incidents_people_recorded(month, officer, tmp_path):
+    from audit.oversight.models import Incident, TrainingAttestation
+
+    since, until = month
+    today = timezone.localdate()
+    TrainingAttestation.objects.create(
+        person=officer,
+        course="AI oversight basics",
+        completed_on=today - timedelta(days=400),
+        expires_on=today - timedelta(days=30),
+        evidence="LMS 4411",
+    )
+    Incident.objects.create(
+        title="Flags approved by a wrong threshold",
+        occurred_at=since + timedelta(minutes=5),
+        detected_at=since + timedelta(minutes=30),
+        what_happened="A rule auto-approved 40 flags.",
+        affected="stream voice-eu",
+    )
+    path = tmp_path / "pack.zip"
+    evidence.generate(path, since=since, until=until, actor_label="test")
+    pack = zipfile.ZipFile(path)
+    olivia = next(r for r in read_csv(pack, "people.csv") if r["Person"] == "olivia")
+    assert (olivia["Training in force at the end"], olivia["Training overdue"]) == ("no", "yes")
+    assert "AI oversight basics: completed" in olivia["Trainings"]
+    incidents = read_csv(pack, "incidents.csv")
+    recorded = next(r for r in incidents if r["Kind"] == "Serious incident recorded by people")
+    assert recorded["What"].startswith("Flags approved by a wrong threshold: A rule")
+    assert "provider not informed; open" in recorded["What"]
+    assert "Serious incidents recorded by people" in pack.read("report.html").decode()
