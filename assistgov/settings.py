@@ -428,6 +428,9 @@ if AUDIT_SIGNING_KEY:
 AUDIT_PUBLIC_KEY = env.str("AUDIT_PUBLIC_KEY", "")
 # The source commit this deployment runs, named in evidence packs (set by the build).
 GIT_COMMIT = env.str("GIT_COMMIT", "")
+# Where a stream worker writes each month's evidence pack (last month's, once), with its
+# signed manifest; empty: no monthly pack.
+EVIDENCE_MONTHLY_DIR = env.str("EVIDENCE_MONTHLY_DIR", "")
 # Signed checkpoints of the chain's head are written here when it moves (a folder on storage
 # the database's users cannot change: a WORM mount, object storage with a retention lock).
 # Empty: checkpoints go to the log, /metrics and audit.head webhooks only.

@@ -77,6 +77,7 @@ class AuditConfig(AppConfig):
         from audit.oversight.sampling import rule_sampler
         from audit.people.sso import sso_syncer
         from audit.trail.denied import denied_summariser
+        from audit.reports.packs import monthly_packer
         from audit.trail.head import head_metrics, head_publisher
         from audit.trail.port import AuditReports
         from audit.trail.retention import retention_purger
@@ -91,6 +92,7 @@ class AuditConfig(AppConfig):
             rule_sampler,
             denied_summariser,
             sso_syncer,
+            monthly_packer,
         )
         for task in tasks:
             if task not in ports.WORKER_TASKS:

@@ -86,3 +86,30 @@ def mark_stalled() -> int:
 def path_of(pack: EvidencePack, what: str) -> Path:
     name = pack.file_name + (".manifest.json" if what == "manifest" else "")
     return folder() / name
+
+
+def monthly_pack(now=None) -> Path | None:
+    """Last month's pack, written once into EVIDENCE_MONTHLY_DIR (None: not asked for, or
+    already there). The pack's audit entry names its digest and its manifest's, so each
+    month's trail proves the packs made before."""
+    target = settings.EVIDENCE_MONTHLY_DIR
+    if not target:
+        return None
+    now = timezone.localtime(now or timezone.now())
+    this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    path = Path(target) / f"assistgov-evidence-{last_month:%Y-%m}.zip"
+    if path.with_name(path.name + ".manifest.json").exists():
+        return None
+    evidence.generate(
+        path, since=last_month, until=this_month, actor_label="Monthly evidence pack"
+    )
+    logger.info("monthly evidence pack written: %s", path)
+    return path
+
+
+async def monthly_packer(worker: str) -> None:
+    """(A stream worker task.) Look hourly whether last month's pack is due."""
+    from audit.trail.periodic import every_period
+
+    await every_period("evidence-monthly", 3600.0, worker, lambda stop: monthly_pack())

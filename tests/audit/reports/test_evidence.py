@@ -280,3 +280,22 @@ def test_the_roster_shows_training_and_the_incidents_people_recorded(month, offi
     assert recorded["What"].startswith("Flags approved by a wrong threshold: A rule")
     assert "provider not informed; open" in recorded["What"]
     assert "Serious incidents recorded by people" in pack.read("report.html").decode()
+
+
+def test_last_month_s_pack_is_written_once_into_the_folder(settings, tmp_path):
+    from datetime import datetime
+
+    from audit.reports import packs
+
+    assert packs.monthly_pack() is None  # not asked for
+    settings.EVIDENCE_MONTHLY_DIR = str(tmp_path)
+    now = timezone.make_aware(datetime(2026, 12, 2, 9, 0))
+    path = packs.monthly_pack(now)
+    assert path.name == "assistgov-evidence-2026-11.zip"
+    manifest = json.loads(Path(f"{path}.manifest.json").read_text())
+    assert manifest["period"]["since"].startswith("2026-11-01")
+    assert manifest["period"]["until"].startswith("2026-12-01")
+    assert packs.monthly_pack(now) is None  # already there
+    entry = AuditEntry.objects.get(action="export.evidence_pack")
+    assert entry.actor_label == "Monthly evidence pack"
+    assert entry.after["manifest_sha256"] and entry.after["sha256"] == manifest["sha256"]
