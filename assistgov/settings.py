@@ -431,6 +431,9 @@ GIT_COMMIT = env.str("GIT_COMMIT", "")
 # Where a stream worker writes each month's evidence pack (last month's, once), with its
 # signed manifest; empty: no monthly pack.
 EVIDENCE_MONTHLY_DIR = env.str("EVIDENCE_MONTHLY_DIR", "")
+# How often a stream worker reads Genesys' Agent Assist configuration (assistants, their
+# copilot settings and queues) and records what changed there.
+GENESYS_DRIFT_SECONDS = env.float("GENESYS_DRIFT_SECONDS", 900.0, minimum=10.0)
 # Signed checkpoints of the chain's head are written here when it moves (a folder on storage
 # the database's users cannot change: a WORM mount, object storage with a retention lock).
 # Empty: checkpoints go to the log, /metrics and audit.head webhooks only.

@@ -76,8 +76,9 @@ class AuditConfig(AppConfig):
         """streams never imports audit: what it reports comes here through its port."""
         from audit.oversight.sampling import rule_sampler
         from audit.people.sso import sso_syncer
-        from audit.trail.denied import denied_summariser
         from audit.reports.packs import monthly_packer
+        from audit.trail.denied import denied_summariser
+        from audit.trail.drift import genesys_drift_watcher
         from audit.trail.head import head_metrics, head_publisher
         from audit.trail.port import AuditReports
         from audit.trail.retention import retention_purger
@@ -93,6 +94,7 @@ class AuditConfig(AppConfig):
             denied_summariser,
             sso_syncer,
             monthly_packer,
+            genesys_drift_watcher,
         )
         for task in tasks:
             if task not in ports.WORKER_TASKS:

@@ -92,6 +92,7 @@ class Summary:
     change_requests: Counter = field(default_factory=Counter)
     people: int = 0
     trail_entries: int = 0
+    genesys_changes: int = 0
     oversight: dict = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
     retention: dict = field(default_factory=dict)
@@ -727,6 +728,11 @@ def retention_csv(period: Period, summary: Summary) -> Iterator[str]:
 def trail_csv(period: Period, summary: Summary) -> Iterator[str]:
     entries = AuditEntry.objects.filter(period.q("created_at"))
     summary.trail_entries = entries.count()
+    summary.genesys_changes = (
+        entries.filter(action__startswith="genesys_assistant.")
+        .exclude(action="genesys_assistant.baseline")
+        .count()
+    )
     return csvfiles.csv_chunks(csvfiles.AUDIT_EXPORT, entries)
 
 
@@ -780,6 +786,7 @@ def report_html(period: Period, summary: Summary, members: list[dict]) -> str:
             "requests": summary.change_requests.items(),
             "verification": summary.verification,
             "trail_entries": summary.trail_entries,
+            "genesys_changes": summary.genesys_changes,
             "people_count": summary.people,
             "retention": summary.retention.items(),
             "members": members,

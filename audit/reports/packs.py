@@ -101,9 +101,7 @@ def monthly_pack(now=None) -> Path | None:
     path = Path(target) / f"assistgov-evidence-{last_month:%Y-%m}.zip"
     if path.with_name(path.name + ".manifest.json").exists():
         return None
-    evidence.generate(
-        path, since=last_month, until=this_month, actor_label="Monthly evidence pack"
-    )
+    evidence.generate(path, since=last_month, until=this_month, actor_label="Monthly evidence pack")
     logger.info("monthly evidence pack written: %s", path)
     return path
 

@@ -6,6 +6,7 @@ import io
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import (
@@ -28,7 +29,7 @@ from audit.reports import dashboard as charts
 from audit.reports import packs
 from audit.reports.models import EvidencePack
 from audit.review import exports, workspace
-from audit.trail import signing
+from audit.trail import drift, signing
 from audit.trail.access import record_download
 from audit.trail.csvfiles import BOM, filename, neutralise
 from audit.trail.record import Origin
@@ -67,6 +68,8 @@ def dashboard(request):
         oversight=figures.oversight(context["since"]),
         waiting=second_review.waiting_for(request.user),
         training=training_warning(request.user),
+        genesys_changes=drift.recent_changes(),
+        drift_minutes=round(settings.GENESYS_DRIFT_SECONDS / 60),
         personal={
             "detections": privacy_figures.detections(7),
             "reveals": privacy_figures.reveals(),

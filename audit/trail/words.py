@@ -69,6 +69,12 @@ ACTION_WORDS = {
     "erase_refused": "Erasure refused (legal hold)",
     "redact": "Personal data taken out of what was stored",
     "expire_pending": "Expired by rule (past the maximum age)",
+    "evidence_pack": "Evidence pack written",
+    "close": "Closed",
+    "baseline": "First read from Genesys",
+    "genesys_assistant.change": "Changed in Genesys",
+    "genesys_assistant.create": "Added in Genesys",
+    "genesys_assistant.delete": "Removed in Genesys",
 }
 
 
@@ -79,6 +85,8 @@ OBJECT_WORDS = {
     "export": "Export",
     "conversation": "Conversation",
     "data_subject": "Data subject",
+    "genesys.assistant": "Genesys assistant",
+    "audit.evidencepack": "Evidence pack",
 }
 
 
@@ -96,4 +104,4 @@ def object_kind(object_type: str) -> str:
 def action_words(action: str) -> str:
     """An audit action in words: the verb after the object's name, or the code in words."""
     verb = action.rsplit(".", 1)[-1]
-    return ACTION_WORDS.get(verb) or ACTION_WORDS.get(action) or type_words(action)
+    return ACTION_WORDS.get(action) or ACTION_WORDS.get(verb) or type_words(action)

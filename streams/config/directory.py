@@ -58,29 +58,37 @@ async def _fetch(spec) -> Directory:
 
 
 async def _listing(http, tokens, url: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
+    path = url[url.index("/api/v2") :]
+    found = [
+        (str(e["id"]), str(e.get("name") or e["id"]))
+        for e in await entities(http, tokens, url, PERMISSIONS[path])
+    ]
+    return sorted(found, key=lambda entry: entry[1].lower())
+
+
+async def entities(
+    http, tokens, url: str, permission: str, params: dict | None = None
+) -> list[dict]:
+    """Every entity of a paged Genesys listing (up to MAX_ENTRIES); GenesysError naming
+    `permission` when the OAuth client lacks it."""
+    found: list[dict] = []
     number = 1
     while len(found) < MAX_ENTRIES:
         token = await tokens.token()
         response = await http.get(
             url,
-            params={"pageSize": PAGE_SIZE, "pageNumber": number},
+            params={**(params or {}), "pageSize": PAGE_SIZE, "pageNumber": number},
             headers={"Authorization": f"Bearer {token}"},
             timeout=15.0,
         )
         if response.status_code == 403:
-            permission = PERMISSIONS[url[url.index("/api/v2") :]]
             raise GenesysError(f"the OAuth client lacks {permission} ({error_message(response)})")
         if response.status_code != 200:
             raise GenesysError(f"HTTP {response.status_code}: {error_message(response)}")
         body = response.json()
-        entities = body.get("entities") or []
-        found += [
-            (str(e["id"]), str(e.get("name") or e["id"]))
-            for e in entities
-            if isinstance(e, dict) and e.get("id")
-        ]
-        if not entities or number >= int(body.get("pageCount") or 1):
+        page = body.get("entities") or []
+        found += [e for e in page if isinstance(e, dict) and e.get("id")]
+        if not page or number >= int(body.get("pageCount") or 1):
             break
         number += 1
-    return sorted(found[:MAX_ENTRIES], key=lambda entry: entry[1].lower())
+    return found[:MAX_ENTRIES]

@@ -582,6 +582,25 @@ class ConfigVersion(models.Model):
         return f"{self.name} version {self.number}"
 
 
+class GenesysAssistants(models.Model):
+    """The last reading of a connection's Agent Assist configuration in Genesys (its
+    assistants, their copilot settings and queues): what the next reading is compared with.
+    Each difference is an audit entry (audit.trail.drift); this keeps only the latest."""
+
+    connection = models.OneToOneField(
+        GenesysConnection, on_delete=models.CASCADE, related_name="assistants_read"
+    )
+    read_at = models.DateTimeField()
+    assistants = models.JSONField(default=dict)
+    problem = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "Genesys assistants reading"
+
+    def __str__(self):
+        return f"Genesys assistants of {self.connection}"
+
+
 class ChangeRequestQuerySet(models.QuerySet):
     def pending(self):
         return self.filter(status=ChangeRequest.Status.PENDING)

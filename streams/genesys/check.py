@@ -110,6 +110,7 @@ class ConnectionCheck:
             await self._document_feedback(self.needs.knowledge_bases[0][0])
         for kb, name in self.needs.knowledge_bases:
             await self._knowledge(kb, name)
+        await self._assistants()
         return self.findings
 
     # One call, read as an outcome
@@ -256,6 +257,22 @@ class ConnectionCheck:
                 response,
                 not_found=f"Genesys knows no queue {queue}: check the stream's queue ids",
             )
+
+    async def _assistants(self) -> None:
+        """Reading Genesys' own Agent Assist configuration, to record what changes there."""
+        feature = "Changes in Genesys' Agent Assist configuration (assistants)"
+        response = await self._call(
+            "GET", "/api/v2/assistants", params={"expand": "copilot", "pageSize": 1}
+        )
+        self._read(feature, "assistants:assistant:view, assistants:copilot:view", response)
+        if isinstance(response, str) or response.status_code != 200:
+            return
+        first = next(iter(response.json().get("entities") or []), None)
+        if first is not None:
+            queues = await self._call(
+                "GET", f"/api/v2/assistants/{quote(str(first['id']), safe='')}/queues"
+            )
+            self._read(f"{feature}: their queues", "assistants:queue:view", queues)
 
     async def _aggregates(self) -> None:
         now = datetime.now(UTC)

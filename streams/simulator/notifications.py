@@ -313,6 +313,8 @@ class NotificationsService:
             "/api/v2/conversations/{conversation}/summaries/{summary}/feedback",
             self.summary_feedback_view,
         )
+        app.router.add_get("/api/v2/assistants", self.assistants_view)
+        app.router.add_get("/api/v2/assistants/{assistant}/queues", self.assistant_queues_view)
         app.router.add_get("/api/v2/routing/queues", self.queues_view)
         app.router.add_get("/api/v2/routing/queues/{queue}", self.queue_view)
         app.router.add_post(
@@ -636,6 +638,25 @@ class NotificationsService:
             return refused
         life = self.simulator.life
         return _paged(request, life.user_listing() if life is not None else [])
+
+    async def assistants_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/assistants (AssistantListing); `expand=copilot` adds each one's
+        copilot settings, which also needs assistants:copilot:view."""
+        if refused := self._refused(request, "assistants:assistant:view"):
+            return refused
+        copilot = "copilot" in request.query.get("expand", "").split(",")
+        if copilot and (refused := self._refused(request, "assistants:copilot:view")):
+            return refused
+        return _paged(request, self.simulator.assistants.listing(copilot=copilot))
+
+    async def assistant_queues_view(self, request: web.Request) -> web.Response:
+        """GET /api/v2/assistants/{id}/queues (AssistantQueueListing)."""
+        if refused := self._refused(request, "assistants:queue:view"):
+            return refused
+        queues = self.simulator.assistants.queues(request.match_info["assistant"])
+        if queues is None:
+            return _not_found("assistant")
+        return _paged(request, queues)
 
     async def knowledge_bases_view(self, request: web.Request) -> web.Response:
         """GET /api/v2/knowledge/knowledgebases (KnowledgeBaseListing)."""

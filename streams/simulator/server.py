@@ -26,6 +26,7 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
 from streams.genesys.payloads import Subscription
+from streams.simulator.assistants import Assistants
 from streams.simulator.conversations import ConversationLife
 from streams.simulator.generator import EventGenerator, event_seq
 from streams.simulator.knowledge import KnowledgeService
@@ -56,8 +57,9 @@ FAULTS = (
     "permissions",  # the OAuth client's role lacks the permissions {"missing"} ([] to undo)
     "lose",  # the next {"count"} suggestions reach no socket (still listed and counted)
     "topics",  # the org names kinds' topics {"names": {kind: name}}, offers not {"drop"}
+    "change_assistant",  # an admin in Genesys edits an assistant now (its copilot, its queues)
 )
-NOTIFICATION_FAULTS = FAULTS[-9:]
+NOTIFICATION_FAULTS = FAULTS[-10:-1]
 INJECTIONS = ("malformed-json", "bad-base64", "not-an-object", "oversized", "duplicate", "no-type")
 
 
@@ -87,6 +89,8 @@ class SimulatorConfig:
     queues: int = 0
     agents: int = 6
     conversation_turnover: int = 10
+    # Every this many conversations ended, an admin in Genesys edits an assistant (0: never).
+    assistant_change_every: int = 500
     # Part of every event id, so a restarted simulator never reuses an id (as Genesys never
     # does). Tests set "" for short ids.
     run_id: str = field(default_factory=lambda: format(int(time.time()), "x"))
@@ -128,6 +132,10 @@ class Simulator:
         )
         if self.life is not None:
             self.generator.interactions = self.life.ids()
+        self.assistants = Assistants(
+            self.life.queues if self.life is not None else [], self.config.run_id
+        )
+        self.turns = 0
         self.events: list[dict] = []
         self.first_seq = 1
         self.tokens: dict[str, float] = {}
@@ -221,6 +229,10 @@ class Simulator:
                 if changed:
                     self.generator.interactions = self.life.ids()
                     self.notifications.publish_conversations(changed)
+                    self.turns += 1
+                    every = self.config.assistant_change_every
+                    if every and self.turns % every == 0:
+                        self.assistants.change()
             self.events.append({**self.generator.next_event(), **overrides})
         overflow = len(self.events) - self.config.retention
         if overflow > 0:
@@ -440,6 +452,9 @@ class Simulator:
             return
         elif action == "knowledge":
             self.knowledge.configure(fault)
+            return
+        elif action == "change_assistant":
+            self.assistants.change()
             return
         elif action in NOTIFICATION_FAULTS:
             self.notifications.inject(fault)

@@ -265,6 +265,23 @@ async def test_every_rest_answer_reads_as_the_sdks_model(sim):
     document = search.results[0].document
     assert document.id and document.document_version.id and document.variations[0].id
 
+    # Agent Assist's own configuration: assistants with their copilot settings, and queues.
+    assistants = sdk(
+        (await http.get("/api/v2/assistants", params={"expand": "copilot"})).json(),
+        "AssistantListing",
+    )
+    assert len(assistants.entities) == 2
+    first = assistants.entities[0]
+    assert first.name and first.state == "Active" and first.copilot.enabled is True
+    assert first.copilot.auto_search_config.type == "ArticlesWithAnswerHighlights"
+    assert first.copilot.knowledge_answer_config.enabled is True
+    served = sdk(
+        (await http.get(f"/api/v2/assistants/{first.id}/queues")).json(),
+        "AssistantQueueListing",
+    )
+    assert [q.id for q in served.entities] == queue_ids(2)[:1]
+    assert served.entities[0].assistant.id == first.id and served.entities[0].media_types
+
     # Errors read as the SDK's ErrorBody.
     for answer in (
         await http.get(f"/api/v2/conversations/{conversation}/suggestions", params={"after": "x"}),

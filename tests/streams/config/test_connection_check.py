@@ -69,6 +69,9 @@ async def test_every_feature_is_permitted_and_a_mistyped_id_is_named(sim, gov_ad
     assert "v2.conversations.{id}.suggestions.response" in topics.detail
     assert findings["Canned responses' text"].outcome == Outcome.PERMITTED
     assert findings["Scripts' names"].outcome == Outcome.PERMITTED
+    drift = "Changes in Genesys' Agent Assist configuration (assistants)"
+    assert findings[drift].outcome == Outcome.PERMITTED
+    assert findings[f"{drift}: their queues"].outcome == Outcome.PERMITTED
 
 
 async def test_topic_names_are_confirmed_with_the_org_and_what_it_lacks_is_named(sim, gov_admin):
@@ -103,6 +106,7 @@ async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
                 "conversation:suggestionEngagement:add",
                 "knowledge:feedback:create",
                 "conversation:summary:view",
+                "assistants:copilot:view",
             ],
         }
     )
@@ -122,6 +126,9 @@ async def test_a_refused_permission_is_named_per_feature(sim, gov_admin):
     rejections = findings["Rejections back to Genesys (knowledge document feedback)"]
     assert rejections.outcome == Outcome.MISSING
     assert findings["Conversation summaries"].outcome == Outcome.MISSING
+    drift = findings["Changes in Genesys' Agent Assist configuration (assistants)"]
+    assert drift.outcome == Outcome.MISSING
+    assert drift.permission == "assistants:assistant:view, assistants:copilot:view"
 
 
 async def test_wrong_credentials_and_an_unreachable_host_say_so(sim, gov_admin):
