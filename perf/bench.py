@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from perf import browser, csvpages, idle, ingest, live, scaled, webhooks
+from perf import browser, csvpages, evidence, idle, ingest, live, scaled, webhooks
 from perf.runner import (
     HOST_LOOP_STEPS,
     Plan,
@@ -41,6 +41,7 @@ SECTION_KEYS = {
     "browser": browser.KEYS,
     "scaled": scaled.KEYS,
     "csv": csvpages.KEYS,
+    "evidence": evidence.KEYS,
 }
 
 
@@ -108,6 +109,8 @@ def run(plan: Plan, *, log) -> dict:
             log(f"CSV and pages: {plan.csv_rows} insights on PostgreSQL")
             exported = section("csv", csvpages.KEYS, pg, "", plan, log=log)
             figures.update(renamed(exported, {key: f"{key}_pg" for key in csvpages.KEYS}))
+        log(f"evidence pack: {plan.csv_rows} decisions on SQLite")
+        figures.update(section("evidence", evidence.KEYS, sqlite, "", plan, log=log))
         log(f"demo_idle_cpu: `make demo`'s processes, no page open, over {plan.idle_seconds:g} s")
         figures.update(idle.measure(Path(scratch), plan))
     return figures
@@ -159,6 +162,8 @@ def run_section(name: str, *, plan: Plan, sim_url: str) -> dict:
         return asyncio.run(webhooks.measure(sim_url, plan.events))
     if name == "csv":
         return csvpages.measure(plan.csv_rows)
+    if name == "evidence":
+        return evidence.measure(plan.csv_rows)
     if name == "live":
         return live.measure(sim_url, plan)
     if name == "browser":
@@ -213,6 +218,8 @@ TABLE = (
     ("review_page_next_ms_pg", "review page: next page (ms, PostgreSQL)", "<= 300"),
     ("review_key_p95_ms_pg", "review page: key to confirmed, p95 (ms, PostgreSQL)", "<= 150"),
     ("review_main_thread_busy_pg", "review page: main thread busy (PostgreSQL)", "<= 0.2"),
+    ("evidence_s", "manage.py evidence over the decisions (s; 1,000,000: <= 300)", ""),
+    ("evidence_peak_rss_mb", "manage.py evidence peak RSS (MB)", "<= 200"),
     ("demo_idle_cpu", "make demo, no page open: share of a core", "<= 0.05"),
     ("demo_idle_wakeups_per_s", "make demo, no page open: times woken per second", ""),
     ("ingest_pg_ratio", "ingest on PostgreSQL / ceiling", ""),

@@ -136,6 +136,7 @@ def fill(rows: int, decided_every: int | None = 10) -> None:
                     "review_note": "",
                     "corrected_text": "",
                     "review_decision_id": "",
+                    "rule_version_id": None,
                 }
             )
         with transaction.atomic():

@@ -14,6 +14,7 @@ import io
 import json
 import platform
 import zipfile
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ class Summary:
 
     decisions: Counter = field(default_factory=Counter)
     per_day: dict = field(default_factory=dict)  # day -> Counter(people, rules)
-    opened_seconds: list = field(default_factory=list)
+    opened_seconds: array = field(default_factory=lambda: array("d"))
     incidents: Counter = field(default_factory=Counter)
     change_requests: Counter = field(default_factory=Counter)
     people: int = 0

@@ -40,7 +40,7 @@ from streams.knowledge.specs import KnowledgeSpec
 from streams.privacy import current as privacy
 from streams.privacy import vault
 from streams.privacy.detect import Scan
-from streams.privacy.protect import CODES
+from streams.privacy.protect import codes
 from streams.privacy.store import Found, keep_found
 from streams.webhooks import outbox
 from streams.webhooks.models import WebhookEndpoint
@@ -215,7 +215,9 @@ def query_store(
 
 
 def knowledge_found(query: KnowledgeQuery, found: Scan) -> Found:
-    originals = {"query_text": CODES.scan(found.original).text} if vault.keeps_originals() else None
+    originals = (
+        {"query_text": codes().scan(found.original).text} if vault.keeps_originals() else None
+    )
     return Found(query.conversation_id, "knowledge", query.query_id, found.findings, originals)
 
 

@@ -28,19 +28,6 @@ from dataclasses import dataclass, field
 # list on first use: its bundled snapshot serves instead.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-import phonenumbers
-from presidio_analyzer import EntityRecognizer, LocalRecognizer, Pattern, RecognizerResult
-from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
-    EmailRecognizer,
-    EsNifRecognizer,
-    IbanRecognizer,
-    InAadhaarRecognizer,
-    ItFiscalCodeRecognizer,
-    UkNinoRecognizer,
-    UsSsnRecognizer,
-)
-
 CARD, CARD_CODE, EXPIRY = "card", "card_code", "card_expiry"
 EMAIL, IBAN, PHONE, NATIONAL_ID, NAME = "email", "iban", "phone", "national_id", "name"
 KINDS = (CARD, CARD_CODE, EXPIRY, EMAIL, IBAN, PHONE, NATIONAL_ID, NAME)
@@ -59,12 +46,12 @@ KIND_WORDS = {
 ALWAYS = frozenset({CARD, CARD_CODE})
 # Identifiers a data subject can be found by (streams.privacy.subjects).
 SEARCHABLE = (EMAIL, PHONE, CARD, IBAN)
-NATIONAL_IDS = {
-    "us_ssn": ("US social security number", UsSsnRecognizer),
-    "uk_nino": ("UK national insurance number", UkNinoRecognizer),
-    "es_nif": ("Spanish NIF", EsNifRecognizer),
-    "it_fiscal_code": ("Italian fiscal code", ItFiscalCodeRecognizer),
-    "in_aadhaar": ("Indian Aadhaar number", InAadhaarRecognizer),
+NATIONAL_IDS = {  # name -> (words, Presidio's recognizer, in streams.privacy.recognizers)
+    "us_ssn": ("US social security number", "UsSsnRecognizer"),
+    "uk_nino": ("UK national insurance number", "UkNinoRecognizer"),
+    "es_nif": ("Spanish NIF", "EsNifRecognizer"),
+    "it_fiscal_code": ("Italian fiscal code", "ItFiscalCodeRecognizer"),
+    "in_aadhaar": ("Indian Aadhaar number", "InAadhaarRecognizer"),
 }
 # "mask": keeps what identifies nothing on its own (a card's last four, an IBAN's country);
 # "label": the kind alone.
@@ -161,14 +148,7 @@ NOT_TEXT = re.compile(
 )
 CARD_GATE = re.compile(r"\d(?:[ -]?\d){12,18}")
 IBAN_GATE = re.compile(r"[A-Za-z]{2}\d{2}[ -]?[A-Za-z0-9]{4}")
-# A phone number stands apart: not inside a word, an id or a tracking number.
-PHONE_WINDOW = re.compile(r"(?<![\w-])\+?\(?\d[\d ().\-/]{5,18}\d(?![\w-])")
-DIGIT = re.compile(r"\d")
 ANY_DIGITS = re.compile(r"\d{2}")
-CARD_CODE_PATTERN = re.compile(
-    r"(?i)\b(?:cvv2?|cvc2?|cid|csc|security code|card code|"
-    r"card verification(?: code| value| number)?)\b\D{0,12}?(\d{3,4})\b"
-)
 EXPIRY_PATTERN = re.compile(
     r"(?i)(?:\b(?:exp(?:iry|ires|iration)?(?: date)?|valid (?:thru|through|until))\b\D{0,6})?"
     r"\b((?:0[1-9]|1[0-2])\s?[/\-]\s?(?:20)?\d{2})\b"
@@ -176,107 +156,6 @@ EXPIRY_PATTERN = re.compile(
 # "card 4111 ..." reads "card card ****1111" once masked: once is enough.
 CARD_TWICE = re.compile(r"(?i)\b(card) card \*\*\*\*")
 EXPIRY_REACH = 60  # characters around a card number where an expiry date counts as its
-PHONE_MIN_DIGITS, PHONE_MAX_DIGITS = 8, 15
-PHONE_MIN_NATIONAL_DIGITS = 9
-PHONE_CONTEXT = 30  # characters before a number read for what it is said to be
-# Dates, and identifiers grouped unlike any phone number (a US SSN's 3-2-4).
-NOT_A_PHONE = re.compile(
-    r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{3}-\d{2}-\d{4}"
-)
-OTHER_NUMBER_WORDS = re.compile(
-    r"(?i)\b(?:order|invoice|ticket|ref(?:erence)?|case|claim|account|acct|policy|booking|"
-    r"tracking|transaction|parcel|serial|customer id|id)\b[\s#:.\-]*(?:n(?:o|umber)\.?|#)?[\s#:.]*$"
-)
-PHONE_WORDS = re.compile(r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell|call|ring|text|whatsapp)\b")
-
-
-# Card numbers as printed by every network (Presidio's own pattern leaves out 2-series
-# Mastercard, 19-digit Visa, and Amex and Diners grouped 4-6-5 / 4-6-4): the issuer prefixes,
-# then 13 to 19 digits with spaces or dashes anywhere between; Presidio checks Luhn.
-# Card numbers of any major network, 13 to 19 digits, spaces or hyphens between them (the
-# recognizer then checks Luhn). One pattern, wider than Presidio's own (19 digits, Mastercard
-# 2-series, Maestro, every JCB and Diners range), so one pass and one Luhn check per number.
-CARD_NUMBERS = Pattern(
-    "Card numbers by issuer prefix",
-    r"(?<![\d-])(?=4|5|2(?:2[2-9]|[3-6]\d|7[01]|720)|3|6|2131|1800)"
-    r"(?:\d[ -]?){12,18}\d(?![\d-])",
-    0.3,
-)
-
-
-class CardCodeRecognizer(LocalRecognizer):
-    """A card verification code: three or four digits after a word that names one."""
-
-    def __init__(self):
-        super().__init__(supported_entities=["CARD_CODE"], name="card code")
-
-    def load(self) -> None:
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None) -> list[RecognizerResult]:
-        return [
-            RecognizerResult("CARD_CODE", match.start(1), match.end(1), 1.0)
-            for match in CARD_CODE_PATTERN.finditer(text)
-        ]
-
-
-class PhoneWindows(EntityRecognizer):
-    """Phone numbers, validated by python-phonenumbers for the configured regions (or by
-    their own country code), read over short windows around runs of digits. Presidio's own
-    phone recognizer scans the whole text once per region with phonenumbers' matcher,
-    which costs milliseconds a text; a window costs a parse per region, and most texts have
-    none."""
-
-    def __init__(self, regions: tuple[str, ...]):
-        self.regions = tuple(regions)
-        super().__init__(supported_entities=["PHONE_NUMBER"], name="phone windows")
-
-    def load(self) -> None:
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None, skip=()) -> list[RecognizerResult]:
-        found = []
-        for window in PHONE_WINDOW.finditer(text):
-            start, end = window.span()
-            if any(start < s_end and s_start < end for s_start, s_end in skip):
-                continue  # inside a card number or an IBAN found already
-            e164 = self._phone(text, window.group(), start)
-            if e164:
-                found.append(
-                    RecognizerResult(
-                        "PHONE_NUMBER", start, end, 1.0, recognition_metadata={"e164": e164}
-                    )
-                )
-        return found
-
-    def _phone(self, text: str, candidate: str, start: int) -> str:
-        """A valid number for a configured region (or by its own country code) that reads
-        as a phone number: not a date, not grouped as another identifier, not named as an
-        order, invoice, ticket or account number."""
-        digits = len(DIGIT.findall(candidate))
-        international = candidate.startswith(("+", "00"))
-        if not PHONE_MIN_DIGITS <= digits <= PHONE_MAX_DIGITS or NOT_A_PHONE.fullmatch(candidate):
-            return ""
-        before = text[max(0, start - PHONE_CONTEXT) : start]
-        if not international:
-            if digits < PHONE_MIN_NATIONAL_DIGITS or OTHER_NUMBER_WORDS.search(before):
-                return ""
-            if candidate.isdigit() and not (
-                candidate.startswith("0") or PHONE_WORDS.search(before)
-            ):
-                return ""  # a bare run of digits is a phone number only when said so
-        return self._valid(candidate, international)
-
-    def _valid(self, candidate: str, international: bool) -> str:
-        """The number in E.164 when it is valid, else ""."""
-        for region in (None,) if international else self.regions:
-            try:
-                number = phonenumbers.parse(candidate, region)
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(number):
-                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return ""
 
 
 ENTITY_KINDS = {
@@ -293,6 +172,18 @@ class Detector:
     keep, a few recognizers)."""
 
     def __init__(self, config: DetectorConfig | None = None):
+        # Presidio (and the spaCy it imports) loads with the first detector, not with every
+        # process that merely names the kinds of personal data: a web page, an export.
+        from streams.privacy.recognizers import (
+            CARD_NUMBERS,
+            CardCodeRecognizer,
+            CreditCardRecognizer,
+            EmailRecognizer,
+            IbanRecognizer,
+            PhoneWindows,
+            national_id_recognizer,
+        )
+
         self.config = config or DetectorConfig()
         kinds = self.config.kinds
         self._cards = CreditCardRecognizer(patterns=[CARD_NUMBERS]) if CARD in kinds else None
@@ -305,7 +196,11 @@ class Detector:
             else None
         )
         self._national = (
-            [NATIONAL_IDS[name][1]() for name in self.config.national_ids if name in NATIONAL_IDS]
+            [
+                national_id_recognizer(NATIONAL_IDS[name][1])
+                for name in self.config.national_ids
+                if name in NATIONAL_IDS
+            ]
             if NATIONAL_ID in kinds
             else []
         )

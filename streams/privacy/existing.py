@@ -10,7 +10,7 @@ from django.db import transaction
 from streams.ingest.models import Insight, QuarantinedFrame
 from streams.knowledge.models import KnowledgeQuery
 from streams.privacy.detect import Detector
-from streams.privacy.protect import CODES, Protector
+from streams.privacy.protect import Protector, codes
 from streams.privacy.store import Found, keep_found
 from streams.privacy.vault import keeps_originals
 from streams.webhooks.models import GenesysFeedback, OutboxBatch, WebhookDelivery
@@ -107,7 +107,7 @@ def _found(place: Place, row, findings) -> Found:
         originals = (
             Protector.originals(row.snippet, row.payload)
             if place.model is Insight
-            else {"query_text": CODES.scan(row.query_text).text}
+            else {"query_text": codes().scan(row.query_text).text}
         )
     conversation = getattr(row, place.conversation)
     return Found(conversation, place.item_kind, place.ref(row), tuple(findings), originals)

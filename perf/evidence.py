@@ -1,0 +1,62 @@
+"""The evidence pack over a large period: `manage.py evidence` in a process of its own over
+`rows` decisions (nine in ten by nine officers, each with its time from opening, one in ten by a
+rule): seconds to write the signed pack, and the process's peak RSS."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from perf.csvpages import fill
+from perf.runner import MANAGE
+
+KEYS = ("evidence_s", "evidence_peak_rss_mb")
+
+
+def measure(rows: int) -> dict:
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.db.models import F
+    from django.db.models.functions import Mod
+
+    from streams.models import Insight
+
+    fill(rows, decided_every=1)
+    officers = [
+        get_user_model().objects.create_user(username=f"bench-officer-{n}") for n in range(9)
+    ]
+    for n, officer in enumerate(officers):
+        Insight.objects.alias(slot=Mod("id", 10)).filter(slot=n).update(
+            reviewed_by=officer, review_opened_at=F("reviewed_at") - timedelta(seconds=20 + n)
+        )
+    Insight.objects.filter(reviewed_by__isnull=True).update(
+        review_rule="confidence matrix bench version 1, compliance_flag: auto-approve"
+    )
+    with tempfile.TemporaryDirectory(prefix="assistgov-evidence-") as folder:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(MANAGE),
+                "evidence",
+                "--since",
+                "2025-12-01",
+                "--until",
+                "2027-01-01",
+                "-o",
+                str(Path(folder) / "pack.zip"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("manage.py evidence failed")
+    return {
+        "evidence_s": round(elapsed, 1),
+        "evidence_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss: KiB
+    }
