@@ -49,6 +49,8 @@ SQLITE_KEYS = {
     "live_max_rate_ratio",
     "demo_idle_cpu",
     "demo_idle_wakeups_per_s",
+    "evidence_s",
+    "evidence_peak_rss_mb",
 }
 POSTGRES_KEYS = {
     "ingest_pg_per_s",
@@ -68,6 +70,8 @@ POSTGRES_KEYS = {
 # Figures that do not depend on a timed window: a run that finishes always has them.
 ALWAYS_MEASURED = {
     "ingest_per_s",
+    "evidence_s",
+    "evidence_peak_rss_mb",
     "ingest_undetected_per_s",
     "ingest_redacted_ratio",
     "ingest_webhook_per_s",
