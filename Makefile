@@ -10,6 +10,9 @@ PORT ?= 8000
 SIMULATOR_PORT ?= 8001
 # The demo shows four-eyes configuration changes (its two admins approve each other's).
 FOUR_EYES ?= true
+# Governance admins' second factor: off in the demo (its admins have no authenticator app);
+# `make demo MFA_REQUIRED_FOR_ADMINS=true` shows it.
+MFA_REQUIRED_FOR_ADMINS ?= false
 
 .PHONY: install demo test lint format bench-check clean
 
@@ -29,7 +32,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
-	FOUR_EYES=$(FOUR_EYES) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
+	FOUR_EYES=$(FOUR_EYES) MFA_REQUIRED_FOR_ADMINS=$(MFA_REQUIRED_FOR_ADMINS) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
 
 test: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/ruff check .

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     "streams",
     "audit",
     "perf",
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "audit.people.sessions.SessionLifetimeMiddleware",
+    "audit.people.mfa.SecondFactorMiddleware",
     "audit.people.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -233,6 +235,15 @@ CONTENT_SECURITY_POLICY = {
 # Local passwords can be turned off once single sign-on is on: the login page then offers
 # only the identity provider, and no password is checked anywhere (the admin's login too).
 LOCAL_PASSWORDS = env.bool("LOCAL_PASSWORDS", True)
+# Second factors (TOTP, through django-allauth's MFA) for local passwords: anyone may set one
+# up on their account page; governance admins must when they sign in with a local password.
+MFA_REQUIRED_FOR_ADMINS = env.bool("MFA_REQUIRED_FOR_ADMINS", True)
+MFA_ADAPTER = "audit.people.mfa.EncryptingMfaAdapter"
+MFA_SUPPORTED_TYPES = ["totp"]
+MFA_TOTP_ISSUER = "assistgov"
+# A phone's clock may be a little off: the codes of the 30 seconds before and after count too
+# (each code once).
+MFA_TOTP_TOLERANCE = 1
 AUTHENTICATION_BACKENDS = [
     *(
         ["axes.backends.AxesStandaloneBackend", "audit.people.signin.NormalisedModelBackend"]

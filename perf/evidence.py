@@ -35,6 +35,14 @@ def measure(rows: int) -> dict:
     Insight.objects.filter(reviewed_by__isnull=True).update(
         review_rule="confidence matrix bench version 1, compliance_flag: auto-approve"
     )
+    from django.db import connection
+
+    if connection.vendor == "sqlite":  # the updates above, folded into the database file
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     with tempfile.TemporaryDirectory(prefix="assistgov-evidence-") as folder:
         started = time.perf_counter()
         process = subprocess.Popen(

@@ -9,6 +9,8 @@ import os
 os.environ.setdefault("DEBUG", "false")
 # Four-eyes is on wherever DEBUG is off; tests that exercise it turn it on themselves.
 os.environ.setdefault("FOUR_EYES", "false")
+# Tests that need the second factor required of governance admins turn it on.
+os.environ.setdefault("MFA_REQUIRED_FOR_ADMINS", "false")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "xOagc6CXvReSLtrxA5BFWwsl07eQsDsJ9_zF7s3b5_w=")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")

@@ -68,6 +68,10 @@ SITE = {
     ("logout", None): dict.fromkeys(ROLES, 405),  # POST only
     ("review", None): PAGE,
     ("account", None): PAGE,
+    # Two-step sign-in: anyone signed in sets up theirs; the code page sends on whoever owes
+    # no code.
+    ("two-step", None): PAGE,
+    ("login-code", None): signed_in(302, 302, 302, 302, 302),
     ("dashboard", None): PAGE,
     ("dashboard-health", None): PAGE,
     ("export-csv", (("kind", "insights"),)): PAGE,

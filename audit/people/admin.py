@@ -56,10 +56,12 @@ def _unregister_what_the_environment_configures():
     name: allauth's sites, e-mail addresses, apps, tokens and linked accounts have no
     admin page."""
     from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
     from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
     from django.contrib.sites.models import Site
 
-    for model in (Site, EmailAddress, SocialApp, SocialToken, SocialAccount):
+    # Authenticators are set up and removed by their owner (the account page), never here.
+    for model in (Site, EmailAddress, SocialApp, SocialToken, SocialAccount, Authenticator):
         if admin.site.is_registered(model):
             admin.site.unregister(model)
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
 from audit.oversight import blind
-from audit.people import sessions
+from audit.people import mfa, sessions
 from audit.people.middleware import user_time_zone
 from audit.review import claims, queue, selectors
 from audit.review.kinds import REVIEW_KINDS, ReviewKind
@@ -101,6 +101,10 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self._refuse(user, "not signed in")
+            return
+        session = self.scope.get("session")
+        if session is not None and await database_sync_to_async(mfa.half_signed_in)(user, session):
+            await self._refuse(user, "the second factor of the sign-in is still owed")
             return
         (
             self.can_view,

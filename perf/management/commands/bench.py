@@ -75,7 +75,7 @@ class Command(BaseCommand):
             "--section",
             choices=[
                 *("ingest", "ingest_undetected", "webhooks", "live", "commits", "csv"),
-                *("browser", "scaled"),
+                *("browser", "scaled", "evidence"),
             ],
             help="(internal)",
         )
