@@ -22,6 +22,7 @@ class AuditConfig(AppConfig):
         """The governance settings kept here are changed by two admins, as streams are;
         the sampling plan is versioned, as matrices are."""
         from audit.oversight.models import Incident, OversightSettings, StreamSampling
+        from audit.people.models import Person
         from audit.review.models import SavedView
         from audit.trail.models import LegalHold, RetentionPolicy
         from audit.vocabulary import ReasonCode, TypeLabel
@@ -29,6 +30,9 @@ class AuditConfig(AppConfig):
 
         versions.register(OversightSettings)
         versions.register(StreamSampling, "stream")
+        changes.register(
+            Person, "username", only=("first_name", "last_name", "email", "is_active", "groups")
+        )
         for model, key in (
             (RetentionPolicy, None),
             (LegalHold, None),

@@ -8,7 +8,7 @@ from audit.oversight.models import (
     StreamSampling,
     TrainingAttestation,
 )
-from audit.people.models import SsoGrant, UserSettings, time_zone_choices
+from audit.people.models import Person, SsoGrant, UserSettings, time_zone_choices
 from audit.privacy.models import ErasureRequest
 from audit.reports.models import EvidencePack
 from audit.review.models import ItemOpening, SavedView, WorkspaceSettings
@@ -31,6 +31,7 @@ __all__ = [
     "ItemOpening",
     "LegalHold",
     "OversightSettings",
+    "Person",
     "PurgePermit",
     "ReasonCode",
     "RechainPermit",

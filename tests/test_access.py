@@ -176,6 +176,8 @@ ADMIN_MODELS = {
     # The overseers' training and serious incidents: recorded by admins, read by auditors.
     "audit.trainingattestation": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     "audit.incident": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
+    # People: roles and activation (four-eyes); accounts are added by superusers.
+    "audit.person": {"view": (ADM, AUD), "add": (), "delete": ()},
     # Personal data: detection is set by admins (four-eyes); erasures are asked by admins
     # and data protection officers, carried out by a second one (an action), never deleted.
     "streams.privacysettings": {"view": (ADM, AUD, DPO), "add": (), "delete": ()},
@@ -276,6 +278,7 @@ def objects(django_user_model):
             completed_on=insight.received_at.date(),
             evidence="LMS 1",
         ),
+        "audit.person": django_user_model.objects.first(),
         "audit.incident": Incident.objects.create(
             title="An incident",
             occurred_at=insight.received_at,

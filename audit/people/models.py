@@ -2,6 +2,7 @@
 standing grant at the identity provider (for single sign-on between sign-ins)."""
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
@@ -54,3 +55,26 @@ class UserSettings(models.Model):
     def time_zone_for(cls, user) -> str:
         row = cls.objects.filter(user=user).values_list("time_zone", flat=True).first()
         return row or settings.TIME_ZONE
+
+
+class Person(get_user_model()):
+    """A person as governance admins manage them: their roles and whether they may sign in
+    (four-eyes, streams.config.changes). Passwords and new accounts stay with superusers (or
+    the identity provider, with single sign-on)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "person"
+        verbose_name_plural = "people"
+
+    def __str__(self):
+        return self.get_username()
+
+    def audit_snapshot(self) -> dict:
+        return {
+            "username": self.get_username(),
+            "name": self.get_full_name(),
+            "email": self.email,
+            "active": self.is_active,
+            "roles": sorted(self.groups.values_list("name", flat=True)) if self.pk else [],
+        }

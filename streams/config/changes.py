@@ -58,16 +58,24 @@ MODELS = {model._meta.label_lower: model for model in KEYS}
 GENERIC: set = set()
 # Fields a registered model sets itself (not in its form), carried with the change too.
 CARRIED: dict = {}
+# For a model whose other fields must never travel with a change (a person's password hash,
+# their last sign-in), the only fields that do, many-to-many ones (roles) included.
+ONLY: dict = {}
 
 
-def register(model, key: str | None, *, carried: tuple[str, ...] = ()) -> None:
+def register(
+    model, key: str | None, *, carried: tuple[str, ...] = (), only: tuple[str, ...] = ()
+) -> None:
     """Put `model`'s admin changes under four-eyes; `key` names an object in labels and
     is unique (None: the model has no such name, one row or anonymous rows); `carried`:
-    fields the admin sets that no form shows (an API token's hash, say)."""
+    fields the admin sets that no form shows (an API token's hash, say); `only`: the fields
+    a change may set, none other (many-to-many ones by their ids)."""
     GENERIC.add(model)
     KEYS[model] = key
     MODELS[model._meta.label_lower] = model
     CARRIED[model] = carried
+    if only:
+        ONLY[model] = only
 
 
 register(ApiToken, "name", carried=("prefix", "token_hash", "created_by"))
@@ -103,6 +111,12 @@ def change_entry(obj, before: dict | None, after: dict | None) -> dict:
         entry["secret_encrypted"] = obj.client_secret_encrypted
     if model in GENERIC and after is not None:
         entry["values"] = _values(obj)
+        if model in ONLY:
+            entry["m2m"] = {
+                field.name: sorted(getattr(obj, field.name).values_list("pk", flat=True))
+                for field in model._meta.many_to_many
+                if field.name in ONLY[model]
+            }
     if after is not None:
         entry["depends"] = _dependencies(obj)
     return entry
@@ -135,8 +149,11 @@ def _values(obj) -> dict:
     """The proposed object's editable fields as stored (foreign keys by id), as JSON."""
     values = {}
     carried = CARRIED.get(type(obj), ())
+    only = ONLY.get(type(obj))
     for field in obj._meta.concrete_fields:
         if field.primary_key or not (field.editable or field.name in carried):
+            continue
+        if only is not None and field.name not in only:
             continue
         value = getattr(obj, field.attname)
         if value is not None and not isinstance(field, models.JSONField):
@@ -435,8 +452,10 @@ def _apply_values(model, change, by, source, request) -> None:
         setattr(obj, attname, value)
     for attname in change.get("stamp", ()):
         setattr(obj, attname, timezone.now())
-    obj.full_clean()
+    obj.full_clean(exclude=_unchecked(model))
     obj.save()
+    for name, pks in change.get("m2m", {}).items():
+        getattr(obj, name).set(pks)
     config_change_report(
         obj=obj,
         verb=change.get("verb") or ("update" if change["pk"] else "create"),
@@ -446,6 +465,13 @@ def _apply_values(model, change, by, source, request) -> None:
         source=source,
         request=request,
     )
+
+
+def _unchecked(model) -> list[str]:
+    """Fields a change does not set are not validated again (a person's password)."""
+    if model not in ONLY:
+        return []
+    return [f.name for f in model._meta.concrete_fields if f.name not in ONLY[model]]
 
 
 def _decide(change_request, status, by, comment, verb, request) -> None:
