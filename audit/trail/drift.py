@@ -1,4 +1,4 @@
-"""Configuration drift in Genesys: a stream worker reads each notifications connection's
+"""Configuration drift in Genesys: a stream worker reads each connection's
 Agent Assist configuration (streams.config.assistants) on a schedule and records every
 difference from the last reading as an audit entry by "Genesys": an assistant added or
 removed, its copilot settings or its queues changed. The AI system's own configuration is
@@ -74,9 +74,7 @@ def _record(connection, verb, assistant_id, before, after) -> None:
 
 def read_all(stop=None) -> int:
     recorded = 0
-    for connection in GenesysConnection.objects.filter(
-        flavour=GenesysConnection.Flavour.NOTIFICATIONS
-    ):
+    for connection in GenesysConnection.objects.all():
         if stop is not None:
             stop.check()
         recorded += read_connection(connection)

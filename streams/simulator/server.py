@@ -89,8 +89,9 @@ class SimulatorConfig:
     queues: int = 0
     agents: int = 6
     conversation_turnover: int = 10
-    # Every this many conversations ended, an admin in Genesys edits an assistant (0: never).
-    assistant_change_every: int = 500
+    # Every this many conversations' worth of events (`conversation_turnover` each), an admin
+    # in Genesys edits an assistant (0: never).
+    assistant_change_every: int = 200
     # Part of every event id, so a restarted simulator never reuses an id (as Genesys never
     # does). Tests set "" for short ids.
     run_id: str = field(default_factory=lambda: format(int(time.time()), "x"))
@@ -135,7 +136,7 @@ class Simulator:
         self.assistants = Assistants(
             self.life.queues if self.life is not None else [], self.config.run_id
         )
-        self.turns = 0
+        self.emitted = 0
         self.events: list[dict] = []
         self.first_seq = 1
         self.tokens: dict[str, float] = {}
@@ -229,10 +230,10 @@ class Simulator:
                 if changed:
                     self.generator.interactions = self.life.ids()
                     self.notifications.publish_conversations(changed)
-                    self.turns += 1
-                    every = self.config.assistant_change_every
-                    if every and self.turns % every == 0:
-                        self.assistants.change()
+            self.emitted += 1
+            every = self.config.assistant_change_every * self.config.conversation_turnover
+            if every and self.emitted % every == 0:
+                self.assistants.change()
             self.events.append({**self.generator.next_event(), **overrides})
         overflow = len(self.events) - self.config.retention
         if overflow > 0:
