@@ -804,33 +804,39 @@ def _seconds(value) -> str:
 
 
 def _chart(per_day: dict) -> dict | None:
-    """Decisions per day, people's and rules' stacked: the bars of an inline SVG."""
+    """Decisions per day, people's and rules' stacked: the bars of an inline SVG, at most 40
+    units wide each (a short period does not fill the page with one block), with the day
+    under each bar when there is room, and the highest count on the scale."""
     if not per_day:
         return None
     days = sorted(per_day)
     top = max(sum(c.values()) for c in per_day.values()) or 1
-    width, height, gap = 640, 160, 2
-    bar = max(2, (width - gap * len(days)) // len(days))
+    width, plot, gap = 640, 140, 2
+    bar = max(2, min(40, (width - gap * len(days)) // len(days)))
     bars = []
     for i, day in enumerate(days):
-        people = per_day[day]["people"] * height / top
-        rules = per_day[day]["rules"] * height / top
+        people = per_day[day]["people"] * plot / top
+        rules = per_day[day]["rules"] * plot / top
         bars.append(
             {
-                "x": i * (bar + gap),
-                "people_y": f"{height - people:.1f}",
+                "x": 30 + i * (bar + gap),
+                "people_y": f"{plot - people:.1f}",
                 "people_h": f"{people:.1f}",
-                "rules_y": f"{height - people - rules:.1f}",
+                "rules_y": f"{plot - people - rules:.1f}",
                 "rules_h": f"{rules:.1f}",
+                "label": f"{day.day}" if bar >= 14 else "",
                 "title": f"{day}: {per_day[day]['people']:,} by people, "
                 f"{per_day[day]['rules']:,} by rules",
             }
         )
     return {
         "width": width,
-        "height": height,
+        "height": plot + 18,
+        "plot": plot,
         "bar": bar,
+        "middle": bar / 2,
         "bars": bars,
+        "top": f"{top:,}",
         "first": days[0],
         "last": days[-1],
     }
