@@ -37,3 +37,16 @@ class EvidencePack(models.Model):
 
     def __str__(self):
         return f"Evidence pack {self.pk}"
+
+    @property
+    def days(self) -> str:
+        """'2026-12-01 to 2026-12-07 (UTC)' for whole days in the display time zone, else ""."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        start, end = timezone.localtime(self.since), timezone.localtime(self.until)
+        if start.time() != end.time() or start.time().hour or start.time().minute:
+            return ""
+        last = (end - timedelta(days=1)).date()
+        return f"{start.date()} to {last} ({start.tzname()})"
