@@ -161,6 +161,18 @@ def test_demo_setup_creates_two_officers_two_admins_an_auditor_and_a_dpo(capsys,
     assert User.objects.count() == 6
 
 
+def test_a_second_demo_run_keeps_what_its_admins_changed(settings):
+    from streams.models import ConfidenceMatrix
+
+    settings.DEBUG = True
+    call_command("demo_setup", "--simulator-url", "http://127.0.0.1:8001")
+    matrix = ConfidenceMatrix.objects.get()
+    matrix.rules.filter(insight_type="compliance_flag").update(min_confidence=0.3)
+    call_command("demo_setup", "--simulator-url", "http://127.0.0.1:8201")
+    assert matrix.rules.get(insight_type="compliance_flag").min_confidence == 0.3
+    assert GenesysConnection.objects.get().api_base_url == "http://127.0.0.1:8201"
+
+
 def test_demo_setup_refuses_to_run_in_production(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG=true"):
