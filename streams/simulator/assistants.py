@@ -19,11 +19,12 @@ def _now() -> str:
 class Assistants:
     """Two assistants sharing the org's queues; `change()` is one edit in Genesys' admin."""
 
-    def __init__(self, queues: list[str], run: str):
+    def __init__(self, queues: list[str]):
         self.changes = 0
         self.items = []
         for n, name in enumerate(NAMES):
-            assistant_id = str(uuid.uuid5(NAMESPACE, f"{run}:assistant:{n}"))
+            # The same ids on every run, as an org's assistants keep theirs.
+            assistant_id = str(uuid.uuid5(NAMESPACE, f"assistant:{n}"))
             self.items.append(
                 {
                     "id": assistant_id,

@@ -133,9 +133,7 @@ class Simulator:
         )
         if self.life is not None:
             self.generator.interactions = self.life.ids()
-        self.assistants = Assistants(
-            self.life.queues if self.life is not None else [], self.config.run_id
-        )
+        self.assistants = Assistants(self.life.queues if self.life is not None else [])
         self.emitted = 0
         self.events: list[dict] = []
         self.first_seq = 1
