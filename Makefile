@@ -14,7 +14,7 @@ FOUR_EYES ?= true
 # `make demo MFA_REQUIRED_FOR_ADMINS=true` shows it.
 MFA_REQUIRED_FOR_ADMINS ?= false
 
-.PHONY: install demo test lint format bench-check clean
+.PHONY: install demo demo-reset test lint format bench-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,9 +30,15 @@ $(OIDC_STAMP): tests/oidc/package-lock.json
 install: $(STAMP)
 
 demo: $(STAMP)
+	@$(BIN)/python manage.py serve --check-ports --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
 	FOUR_EYES=$(FOUR_EYES) MFA_REQUIRED_FOR_ADMINS=$(MFA_REQUIRED_FOR_ADMINS) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
+
+# Start the demo afresh: its database, audit checkpoints and evidence packs go.
+demo-reset:
+	rm -rf var/assistgov.sqlite3 var/assistgov.sqlite3-wal var/assistgov.sqlite3-shm var/audit-checkpoints var/evidence
+	@echo "The demo's data is gone; make demo starts it afresh."
 
 test: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/ruff check .

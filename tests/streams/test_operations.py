@@ -120,3 +120,17 @@ def test_json_logs_carry_the_stream_and_request_ids():
     assert (line["level"], line["logger"]) == ("WARNING", "streams.test")
     assert (line["stream"], line["request_id"]) == ("eu-insights", "req-9")
     assert "time" in line
+
+
+def test_serve_says_which_port_is_taken_before_anything_else():
+    import socket
+
+    from django.core.management import CommandError, call_command
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(CommandError, match=f"port {port} \\(web\\) is in use; choose another"):
+            call_command("serve", "--check-ports", "--port", str(port), "--no-simulator")
+    call_command("serve", "--check-ports", "--port", str(port), "--no-simulator")  # free again

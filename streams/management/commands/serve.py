@@ -2,9 +2,10 @@
 
 import asyncio
 import logging
+import socket
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from streams.management.commands.demo_setup import DEMO_QUEUES
 from streams.simulator.cli import add_simulator_arguments, config_from_options
@@ -65,10 +66,21 @@ class Command(BaseCommand):
         parser.add_argument("--no-simulator", action="store_true", help="Do not run the simulator.")
         parser.add_argument("--simulator-host", default="127.0.0.1")
         parser.add_argument("--simulator-port", type=int, default=8001)
+        parser.add_argument(
+            "--check-ports",
+            action="store_true",
+            help="Only check that the ports are free (exit 1 saying which is not); `make "
+            "demo` runs this before anything else.",
+        )
         # The demo's stream follows the simulator's queues (demo_setup).
         add_simulator_arguments(parser, prefix="simulator-", queues=DEMO_QUEUES)
 
     def handle(self, *args, **options):
+        taken = ports_taken(options)
+        if taken:
+            raise CommandError("; ".join(taken))
+        if options["check_ports"]:
+            return
         # daphne.server installs Twisted's asyncio reactor on import: import it first.
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
@@ -119,3 +131,24 @@ class Command(BaseCommand):
         if settings.DEBUG:
             self.stdout.write("DEBUG is on: development settings. Set DEBUG=false in production.")
         self.stdout.write("Ctrl-C stops everything cleanly.")
+
+
+def ports_taken(options) -> list[str]:
+    """What is in use of the ports this run would listen on, in words saying what to do."""
+    wanted = [("web", options["host"], options["port"], "PORT")]
+    if not options["no_simulator"]:
+        wanted.append(
+            ("simulator", options["simulator_host"], options["simulator_port"], "SIMULATOR_PORT")
+        )
+    taken = []
+    for what, host, port, variable in wanted:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                taken.append(
+                    f"port {port} ({what}) is in use; choose another with {variable}=... "
+                    f"(make demo {variable}={port + 100})"
+                )
+    return taken
