@@ -237,7 +237,7 @@ CONTENT_SECURITY_POLICY = {
 LOCAL_PASSWORDS = env.bool("LOCAL_PASSWORDS", True)
 # Second factors (TOTP, through django-allauth's MFA) for local passwords: anyone may set one
 # up on their account page; governance admins must when they sign in with a local password.
-MFA_REQUIRED_FOR_ADMINS = env.bool("MFA_REQUIRED_FOR_ADMINS", True)
+MFA_REQUIRED_FOR_ADMINS = env.bool("MFA_REQUIRED_FOR_ADMINS", not DEBUG)
 MFA_ADAPTER = "audit.people.mfa.EncryptingMfaAdapter"
 MFA_SUPPORTED_TYPES = ["totp"]
 MFA_TOTP_ISSUER = "assistgov"

@@ -20,6 +20,7 @@ PAGES = {
         "/knowledge/",
         "/second-review/",
         "/account/",
+        "/account/two-step/",
         "/audit/",  # refused: the error page
         "/no/such/page/",
         "/admin/",
@@ -44,6 +45,11 @@ PAGES = {
         "/admin/streams/streamconfig/",
         "/admin/streams/knowledgequery/",
         "/admin/streams/changerequest/{change}/change/",  # with the accept / decline form
+        "/evidence/",
+        "/admin/audit/person/",
+        "/admin/streams/configversion/",
+        "/admin/audit/incident/",
+        "/admin/audit/trainingattestation/",
     ],
     "auditor": [
         "/review/",
@@ -54,6 +60,7 @@ PAGES = {
         "/admin/audit/auditentry/",
         "/admin/streams/changerequest/{change}/change/",
         "/admin/audit/secondreview/",
+        "/evidence/",
     ],
 }
 PASSWORDS = {role: f"{role}-demo-pass" for role in PAGES}

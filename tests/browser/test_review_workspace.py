@@ -364,3 +364,50 @@ def test_enter_on_a_bulk_confirmation_decides_nothing(page, demo):
     page.click("#confirm-yes")
     page.locator(".toast", has_text="1 item(s) decided").wait_for()
     assert count(demo, "snippet = ? AND review_status = 'pending'", text) == 59
+
+
+OVERLAPS = """(row) => {
+  const boxes = [...row.querySelectorAll("td")]
+    .filter((td) => td.offsetParent !== null && td.textContent.trim() !== "")
+    .map((td) => {
+      // The text's own extent: text that overflows its cell is where it is drawn.
+      const range = document.createRange();
+      range.selectNodeContents(td);
+      return [td.className || td.cellIndex, range.getBoundingClientRect()];
+    });
+  const found = [];
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, r] = boxes[i];
+      const [b, s] = boxes[j];
+      const across = r.left < s.right - 1 && s.left < r.right - 1;
+      if (across && r.top < s.bottom - 1 && s.top < r.bottom - 1) {
+        found.push(`${a} over ${b}`);
+      }
+    }
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_claimed_row_on_a_phone_holds_every_label_without_overlap(browser, demo, scheme):
+    """At 320 and 390 px, a claimed row's confidence, type, text and "Claimed by you until
+    ..." each have their own place (the claim was drawn over the type)."""
+    if count(demo, "insight_type = 'compliance_flag'") < 40:
+        emit(demo, 40, insight_type="compliance_flag")  # a label of two words
+        demo.wait_for(lambda: count(demo, "insight_type = 'compliance_flag'") >= 40, "flags")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+    phone = context.new_page()
+    log_in(phone, demo, "officer", "/review/?insight_type=compliance_flag")
+    phone.keyboard.press("c")
+    phone.locator(".toast", has_text="item(s) are yours").wait_for()
+    claimed = phone.locator(
+        "#queue tbody tr", has=phone.locator("td.status", has_text="Claimed by you")
+    )
+    claimed.first.wait_for()
+    for width in (390, 320):
+        phone.set_viewport_size({"width": width, "height": 844})
+        for n in range(min(5, claimed.count())):
+            assert claimed.nth(n).evaluate(OVERLAPS) == [], (width, scheme)
+    context.close()
