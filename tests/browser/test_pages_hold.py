@@ -105,6 +105,10 @@ def problems_on(page, url: str, width: int, script: str) -> list[str]:
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(url)
     page.wait_for_load_state("load")
+    if url.endswith("/review/"):
+        # An item selected, its context loaded (the conversation, the rule, the history).
+        page.locator("#queue tbody tr").first.click()
+        page.wait_for_selector("#context p.rule")
     found = []
     overflow = page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"

@@ -436,6 +436,9 @@
       : [];
     const timeline = document.createElement("ol");
     timeline.className = "timeline";
+    // It scrolls by itself when long: the keyboard must reach it too.
+    timeline.tabIndex = 0;
+    timeline.setAttribute("aria-label", "Its conversation, oldest first");
     for (const event of context.timeline) {
       const li = document.createElement("li");
       if (event.key === key) li.className = "current";
@@ -447,6 +450,8 @@
     }
     const history = document.createElement("ol");
     history.className = "history";
+    history.tabIndex = 0;
+    history.setAttribute("aria-label", "Its history");
     for (const event of context.history) {
       const li = document.createElement("li");
       li.textContent = `${when(event.at)} · ${event.what}${event.who ? ` · ${event.who}` : ""}`;
