@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",  # allauth's social apps name their site
     "channels",
-    "axes",
+    "assistgov.apps.SignInThrottlingConfig",  # django-axes, named for people
     "csp",
     "allauth",
     "allauth.account",

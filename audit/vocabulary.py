@@ -186,11 +186,15 @@ def reason_code_check(reason_code: str, insight_type: str | None = None) -> None
             f" only, not for {type_label(insight_type)}: choose another."
         )
     if found is None:
-        codes = ", ".join(ReasonCode.objects.active().values_list("code", flat=True))
+        # People read the reasons' labels; a program that sent a code learns the codes too.
+        reasons = "; ".join(
+            f"{label} ({code})"
+            for code, label in ReasonCode.objects.active().values_list("code", "label")
+        )
         raise ValidationError(
-            f"A rejection needs a reason code: {reason_code!r} is not one of {codes}."
+            f"A rejection needs a reason: {reason_code!r} is not one of {reasons}."
             if reason_code
-            else f"A rejection needs a reason code: one of {codes}."
+            else f"A rejection needs a reason: choose one of {reasons}."
         )
 
 

@@ -53,7 +53,7 @@ def second_review_decide(request, review_id):
             decision=request.POST.get("decision", ""),
             **_answer(request),
         ),
-        done="Your second review is recorded. Here is the next one.",
+        done="Your second review is recorded.",
     )
     return redirect("second-review")
 
@@ -65,7 +65,7 @@ def second_review_release(request, review_id):
     """Leave the item for another officer; the next one comes up."""
     review = get_object_or_404(SecondReview, pk=review_id)
     if reviews.release(review=review, by=request.user):
-        messages.info(request, "Left for another officer. Here is the next one.")
+        messages.info(request, "Left for another officer.")
     return redirect(f"{reverse('second-review')}?after={review.pk}")
 
 

@@ -211,6 +211,21 @@ class LiftForm(forms.Form):
     )
 
 
+class HoldStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "In force"), ("lifted", "Lifted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(released_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(released_at__isnull=False)
+        return queryset
+
+
 @admin.register(LegalHold)
 class LegalHoldAdmin(FourEyesAdmin):
     """Holds suspend the purge of what they cover until released; a hold is released,
@@ -218,7 +233,7 @@ class LegalHoldAdmin(FourEyesAdmin):
     lifting says why."""
 
     list_display = ["__str__", "scope", "placed_by", "placed_at", "released_at", "release_reason"]
-    list_filter = ["scope", ("released_at", admin.EmptyFieldListFilter)]
+    list_filter = ["scope", HoldStateFilter]
     fields = ["scope", "stream", "interaction_id", "reason", "placed_by", "placed_at"]
     readonly_fields = ["placed_by", "placed_at"]
     actions = ["release_selected"]

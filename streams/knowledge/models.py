@@ -221,7 +221,7 @@ class KnowledgeQuery(Reviewable):
     class Origin(models.TextChoices):
         CONSOLE = "console", "console"
         API = "api", "API"
-        INSIGHT = "insight", "insight (automatic)"
+        INSIGHT = "insight", "automatically, for an insight"
         WARMING = "warming", "cache warming"
 
     # What reached an agent is reviewed: answers to the API and to insights.

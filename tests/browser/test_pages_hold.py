@@ -10,7 +10,8 @@ import pytest
 
 from tests.test_processes import demo_deployment
 
-pytestmark = pytest.mark.browser
+# Every page at three widths: a bound against a hang on a busy machine, not a speed limit.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 WIDTHS = (390, 1440, 2560)
 PAGES = {

@@ -191,7 +191,7 @@ def test_an_insights_knowledge_answer_joins_the_queue_and_an_officer_approves_it
     panel = page.locator("#selected")
     assert "Knowledge answer" in panel.inner_text()
     assert panel.locator("ol.results li").count() >= 1
-    assert "insight (automatic)" in panel.inner_text()
+    assert "automatically, for an insight" in panel.inner_text()
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "review-knowledge.png"))
     page.keyboard.press("a")

@@ -177,7 +177,7 @@ def test_a_second_rejection_needs_a_reason_code(officer, officer2):
     sampled_everything()
     item_approve(item=make_insight(), by=officer)
     review = second_review.next_for(officer2)
-    with pytest.raises(ValidationError, match="reason code"):
+    with pytest.raises(ValidationError, match="needs a reason: choose one of"):
         second_review.second_review_decide(review=review, by=officer2, decision="reject")
     review.refresh_from_db()
     assert review.outcome == SecondReview.Outcome.WAITING
@@ -387,7 +387,7 @@ def test_the_second_review_page_says_why_an_answer_was_refused(client, officer, 
     page = client.post(
         f"/second-review/{review.pk}/decide", {"decision": "reject"}, follow=True
     ).content.decode()
-    assert "A rejection needs a reason code" in page
+    assert "A rejection needs a reason: choose one of" in page
     review.refresh_from_db()
     assert review.outcome == SecondReview.Outcome.WAITING
 

@@ -194,7 +194,7 @@ async def test_a_reject_needs_a_reason_code(client, officer):
     await communicator.send_json_to({"type": "decide", "id": target.pk, "decision": "reject"})
     reply = await communicator.receive_json_from(timeout=WAIT)
     assert reply["type"] == "error"
-    assert "needs a reason code" in reply["message"]
+    assert "needs a reason" in reply["message"]
     assert (await reload(target.pk)).review_status == "pending"
     await communicator.disconnect()
 

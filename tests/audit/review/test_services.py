@@ -50,9 +50,9 @@ def test_approving_records_who_when_and_an_audit_entry(officer):
 
 def test_rejecting_needs_a_known_reason_code(officer):
     insight = make_insight()
-    with pytest.raises(ValidationError, match="needs a reason code: one of outdated, inaccurate"):
+    with pytest.raises(ValidationError, match="needs a reason: choose one of Outdated"):
         item_reject(item=insight, by=officer, reason_code="")
-    with pytest.raises(ValidationError, match="'made-up' is not one of outdated"):
+    with pytest.raises(ValidationError, match="'made-up' is not one of Outdated"):
         item_reject(item=insight, by=officer, reason_code="made-up")
     insight.refresh_from_db()
     assert insight.review_status == Insight.ReviewStatus.PENDING
