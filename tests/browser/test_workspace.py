@@ -241,3 +241,19 @@ def test_no_page_breaks_the_content_security_policy(page, demo):
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
         page.wait_for_load_state("load")
     assert refused == [], refused
+
+
+def test_server_and_script_write_a_time_zone_the_same_way(page, demo):
+    """One format: the team card (written by the server) and the stream health line (written
+    by the page's script) both say CET for a person in Paris, not CET and GMT+1."""
+    log_in(page, demo, "auditor", "auditor-demo-pass")
+    page.goto(demo.base + "/account/")
+    page.select_option("#id_time_zone", "Europe/Paris")
+    page.click("form button[type=submit]")
+    page.locator("p.ok", has_text="Saved").wait_for()
+    page.goto(demo.base + "/dashboard/")
+    page.locator("#health-updated", has_text="updated").wait_for()
+    written_by_script = page.locator("#health-updated").inner_text()
+    written_by_server = page.locator("#team-today h2 small").inner_text()
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} CET$", written_by_script), written_by_script
+    assert written_by_server.endswith(" CET"), written_by_server
