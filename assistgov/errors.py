@@ -108,3 +108,20 @@ def csrf_failure(request, reason=""):
         return JsonResponse({"error": {"message": message}}, status=403)
     context = {"heading": "Form not accepted", "message": message, "advice": "advice_csrf"}
     return render(request, "error.html", context, status=403)
+
+
+def method_not_allowed(request, response):
+    """A 405 in words (Django's is an empty body the browser shows as its own error): what
+    the address takes, page or JSON, keeping the Allow header."""
+    allowed = response.get("Allow", "")
+    message = f"This address does not answer {request.method} requests" + (
+        f"; it takes {allowed.replace(', ', ' and ')}." if allowed else "."
+    )
+    if wants_json(request):
+        answer = JsonResponse({"error": {"message": message}}, status=405)
+    else:
+        context = {"heading": "Not this way", "message": message, "advice": "advice_405"}
+        answer = render(request, "error.html", context, status=405)
+    if allowed:
+        answer["Allow"] = allowed
+    return answer

@@ -27,3 +27,43 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return await sync_to_async(self.serve)(static_file, request)
         return await self.get_response(request)
+
+
+class MethodNotAllowedMiddleware:
+    """Django answers a request in a method a view does not take with an empty 405, which a
+    browser shows as its own error: answer with the app's page (or JSON) instead."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self._acall(request)
+        return self._answer(request, self.get_response(request))
+
+    async def _acall(self, request):
+        response = await self.get_response(request)
+        if self._bare(response):
+            return await sync_to_async(self._answer)(request, response)
+        return response
+
+    @staticmethod
+    def _bare(response) -> bool:
+        return (
+            response.status_code == 405
+            and not getattr(response, "streaming", False)
+            and not response.content
+        )
+
+    def _answer(self, request, response):
+        if not self._bare(response):
+            return response
+        from assistgov.errors import method_not_allowed
+
+        return method_not_allowed(request, response)

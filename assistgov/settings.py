@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Inside CSP's: the page it writes gets the policy's nonce.
+    "assistgov.middleware.MethodNotAllowedMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its lock-out page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -89,3 +89,17 @@ def test_a_refusal_is_one_log_line_without_a_stack_trace(client, officer, caplog
     (record,) = [r for r in caplog.records if r.name == "django.request"]
     assert record.getMessage() == "Forbidden (Permission denied): /audit/verify/"
     assert record.exc_info is None and "Traceback" not in caplog.text
+
+
+def test_a_method_a_page_does_not_take_is_the_app_s_page_or_json(client, officer):
+    from django.urls import reverse
+
+    client.force_login(officer)
+    page = client.get("/second-review/1/decide")
+    assert page.status_code == 405 and page["Allow"] == "POST"
+    text = page.content.decode()
+    assert "This address does not answer GET requests; it takes POST." in text
+    assert "<h1>Not this way</h1>" in text and "own buttons and forms" in text
+    answer = client.get(reverse("review-view-delete", args=[1]), HTTP_ACCEPT="application/json")
+    assert answer.status_code == 405
+    assert answer.json()["error"]["message"].startswith("This address does not answer GET")
