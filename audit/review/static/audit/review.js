@@ -894,6 +894,12 @@
           if (state.tr.has(row.key)) flash(row.key);
           else if (entry) toast(`${itemName(row)} ${row.status}${message.resent ? " (sent again after the reconnect, decided once)" : ""}.`, "ok");
         }
+        // The tabs' counts follow each decision of mine (not the next 15-second read).
+        if (entry) {
+          const done = $("#count-done");
+          if (done) done.textContent = number(Number(done.textContent.replace(/\D/g, "")) + message.items.length);
+          progressSoon();
+        }
         break;
       }
       case "conflict": {
@@ -1004,6 +1010,12 @@
   }
 
   // Team progress and stream health, read every few seconds.
+
+  // Several decisions in a row read the team's figures once, just after.
+  function progressSoon() {
+    clearTimeout(state.progressTimer);
+    state.progressTimer = setTimeout(refreshProgress, 400);
+  }
 
   async function refreshProgress() {
     try {
