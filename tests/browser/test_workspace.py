@@ -249,7 +249,7 @@ def test_server_and_script_write_a_time_zone_the_same_way(page, demo):
     log_in(page, demo, "auditor", "auditor-demo-pass")
     page.goto(demo.base + "/account/")
     page.select_option("#id_time_zone", "Europe/Paris")
-    page.click("form button[type=submit]")
+    page.get_by_role("button", name="Save").click()
     page.locator("p.ok", has_text="Saved").wait_for()
     page.goto(demo.base + "/dashboard/")
     page.locator("#health-updated", has_text="updated").wait_for()
