@@ -7,6 +7,7 @@ from functools import partial
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
@@ -14,6 +15,7 @@ from django.db import connections, models, transaction
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -278,6 +280,42 @@ class FourEyesAdmin(AuditedAdmin):
         if changes.four_eyes_on():
             actions.pop("delete_selected", None)  # one object at a time, each a request
         return actions
+
+    def reasoned_change(
+        self, request, objects, *, form, template, title, name, verb, stamp, change, done
+    ):
+        """An action that asks why, then changes each object (`change(obj, cleaned, now)`;
+        `now` is None when the change is only proposed): under four-eyes one change request
+        whose `stamp` field takes the time of acceptance, else applied at once, each an
+        audit entry with `verb`. The form's page first (`template`, the objects as `name`)."""
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": title,
+                name: objects,
+                "form": form,
+                "four_eyes": changes.four_eyes_on(),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, template, context)
+        if changes.four_eyes_on():
+            entries = []
+            for obj in objects:
+                before = obj.audit_snapshot()
+                change(obj, form.cleaned_data, None)
+                after = {**obj.audit_snapshot(), stamp: "when accepted"}
+                entry = changes.change_entry(obj, before, after)
+                entries.append({**entry, "stamp": [stamp], "verb": verb})
+            return self.propose(request, entries)
+        for obj in objects:
+            with transaction.atomic():
+                before = obj.audit_snapshot()
+                change(obj, form.cleaned_data, timezone.now())
+                obj.save()
+                self.report(request, obj, verb, before, obj.audit_snapshot())
+        self.message_user(request, done(len(objects)), messages.SUCCESS)
+        return None
 
     def propose(self, request, entries: list[dict]):
         """Under four-eyes, an admin action's changes as one change request (the action

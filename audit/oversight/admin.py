@@ -3,17 +3,13 @@ as recorded, and four-eyes change requests (accepted or declined by a second adm
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import (
     Http404,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit.oversight.models import (
@@ -332,38 +328,23 @@ class IncidentAdmin(FourEyesAdmin):
     @admin.action(description="Close the selected incidents", permissions=["change"])
     def close_selected(self, request, queryset):
         incidents = list(queryset.filter(status=Incident.Status.OPEN))
-        form = CloseForm(request.POST if "apply" in request.POST else None)
         if not incidents:
             self.message_user(request, "None of these incidents is open.", messages.WARNING)
             return None
-        if not form.is_valid():
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": "Close serious incidents",
-                "incidents": incidents,
-                "form": form,
-                "four_eyes": changes.four_eyes_on(),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/audit/incident/close.html", context)
-        note = form.cleaned_data["closing_note"]
-        if changes.four_eyes_on():
-            entries = []
-            for incident in incidents:
-                before = incident.audit_snapshot()
-                incident.status, incident.closing_note = Incident.Status.CLOSED, note
-                entry = changes.change_entry(
-                    incident, before, {**incident.audit_snapshot(), "closed_at": "when accepted"}
-                )
-                entries.append({**entry, "stamp": ["closed_at"], "verb": "close"})
-            return self.propose(request, entries)
-        for incident in incidents:
-            with transaction.atomic():
-                before = incident.audit_snapshot()
-                incident.status, incident.closing_note = Incident.Status.CLOSED, note
-                incident.closed_at = timezone.now()
-                incident.save(update_fields=["status", "closing_note", "closed_at"])
-                self.report(request, incident, "close", before, incident.audit_snapshot())
-        self.message_user(request, f"{len(incidents)} incident(s) closed.", messages.SUCCESS)
-        return None
+
+        def close(incident, cleaned, now):
+            incident.status, incident.closing_note = Incident.Status.CLOSED, cleaned["closing_note"]
+            incident.closed_at = now
+
+        return self.reasoned_change(
+            request,
+            incidents,
+            form=CloseForm(request.POST if "apply" in request.POST else None),
+            template="admin/audit/incident/close.html",
+            title="Close serious incidents",
+            name="incidents",
+            verb="close",
+            stamp="closed_at",
+            change=close,
+            done=lambda n: f"{n} incident(s) closed.",
+        )

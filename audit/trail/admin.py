@@ -5,16 +5,12 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import (
     HttpResponseBadRequest,
 )
-from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import timezone
 
 from audit.trail import csvfiles, diffs
 from audit.trail.access import record_trail_read
@@ -33,7 +29,6 @@ from streams.admin_base import (
     lookup_problem,
     preformatted,
 )
-from streams.config import changes
 
 
 class CsvExportAdmin(ReadOnlyAdmin):
@@ -259,38 +254,22 @@ class LegalHoldAdmin(FourEyesAdmin):
     @admin.action(description="Lift the selected holds", permissions=["change"])
     def release_selected(self, request, queryset):
         holds = list(queryset.filter(released_at__isnull=True))
-        form = LiftForm(request.POST if "apply" in request.POST else None)
         if not holds:
             self.message_user(request, "None of these holds is active.", messages.WARNING)
             return None
-        if not form.is_valid():
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": "Lift legal holds",
-                "holds": holds,
-                "form": form,
-                "four_eyes": changes.four_eyes_on(),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/audit/legalhold/lift.html", context)
-        reason = form.cleaned_data["reason"]
-        if changes.four_eyes_on():
-            entries = []
-            for hold in holds:
-                before = hold.audit_snapshot()
-                hold.release_reason = reason
-                entry = changes.change_entry(
-                    hold, before, {**hold.audit_snapshot(), "released_at": "when accepted"}
-                )
-                entries.append({**entry, "stamp": ["released_at"], "verb": "lift"})
-            return self.propose(request, entries)
-        for hold in holds:
-            with transaction.atomic():
-                before = hold.audit_snapshot()
-                hold.released_at = timezone.now()
-                hold.release_reason = reason
-                hold.save(update_fields=["released_at", "release_reason"])
-                self.report(request, hold, "lift", before, hold.audit_snapshot())
-        self.message_user(request, f"{len(holds)} hold(s) lifted.", messages.SUCCESS)
-        return None
+
+        def lift(hold, cleaned, now):
+            hold.release_reason, hold.released_at = cleaned["reason"], now
+
+        return self.reasoned_change(
+            request,
+            holds,
+            form=LiftForm(request.POST if "apply" in request.POST else None),
+            template="admin/audit/legalhold/lift.html",
+            title="Lift legal holds",
+            name="holds",
+            verb="lift",
+            stamp="released_at",
+            change=lift,
+            done=lambda n: f"{n} hold(s) lifted.",
+        )

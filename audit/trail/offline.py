@@ -71,11 +71,10 @@ def file_digest(path) -> str:
 FILTERS = ("category", "actor", "action", "object", "since", "until")
 
 
-def check_pack(path, manifest: dict, public_key: str) -> tuple[list[str], list[str]]:
-    """An evidence pack (a ZIP): the manifest's signature, the ZIP's SHA-256, and each
-    member's, by name; a member added or missing is a problem too."""
+def _signed_and_whole(path, manifest, public_key, fmt, what) -> tuple[list[str], list[str]]:
+    """(problems, what was checked) of the manifest's signature and the whole file's SHA-256."""
     problems, checked = [], []
-    problem = signature_problem(manifest, public_key, PACK_FORMAT)
+    problem = signature_problem(manifest, public_key, fmt)
     if problem:
         problems.append(problem)
     else:
@@ -83,10 +82,17 @@ def check_pack(path, manifest: dict, public_key: str) -> tuple[list[str], list[s
     digest = file_digest(path)
     if digest != manifest.get("sha256"):
         problems.append(
-            f"the pack's SHA-256 is {digest}, the manifest says {manifest.get('sha256')}"
+            f"the {what}'s SHA-256 is {digest}, the manifest says {manifest.get('sha256')}"
         )
     else:
-        checked.append(f"the pack's SHA-256 matches ({digest})")
+        checked.append(f"the {what}'s SHA-256 matches ({digest})")
+    return problems, checked
+
+
+def check_pack(path, manifest: dict, public_key: str) -> tuple[list[str], list[str]]:
+    """An evidence pack (a ZIP): the manifest's signature, the ZIP's SHA-256, and each
+    member's, by name; a member added or missing is a problem too."""
+    problems, checked = _signed_and_whole(path, manifest, public_key, PACK_FORMAT, "pack")
     expected = {m["name"]: m["sha256"] for m in manifest.get("members") or []}
     with zipfile.ZipFile(path) as pack:
         names = pack.namelist()
@@ -115,20 +121,7 @@ def check_file(path, manifest: dict, public_key: str) -> tuple[list[str], list[s
     signed by `public_key`, the key the verifier trusts (never the manifest's own)."""
     if manifest.get("format") == PACK_FORMAT:
         return check_pack(path, manifest, public_key)
-    problems, checked = [], []
-    key = public_key
-    problem = signature_problem(manifest, key)
-    if problem:
-        problems.append(problem)
-    else:
-        checked.append(f"the manifest is signed by Ed25519 key {key}")
-    digest = file_digest(path)
-    if digest != manifest.get("sha256"):
-        problems.append(
-            f"the file's SHA-256 is {digest}, the manifest says {manifest.get('sha256')}"
-        )
-    else:
-        checked.append(f"the file's SHA-256 matches ({digest})")
+    problems, checked = _signed_and_whole(path, manifest, public_key, MANIFEST_FORMAT, "file")
     rows = _rows(path, manifest)
     if len(rows) != manifest.get("rows"):
         problems.append(f"the file has {len(rows)} rows, the manifest says {manifest.get('rows')}")
