@@ -9,6 +9,8 @@ and touches the disk only for static files, in a worker thread.
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from audit.people.middleware import BothWaysMiddleware
+
 
 class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
     sync_capable = False
@@ -29,18 +31,9 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         return await self.get_response(request)
 
 
-class MethodNotAllowedMiddleware:
+class MethodNotAllowedMiddleware(BothWaysMiddleware):
     """Django answers a request in a method a view does not take with an empty 405, which a
     browser shows as its own error: answer with the app's page (or JSON) instead."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request):
         if self.is_async:
