@@ -25,7 +25,7 @@ import django
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Min, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -51,7 +51,9 @@ from streams.models import (
     KnowledgeStream,
     QuarantinedFrame,
     WebhookDelivery,
+    WebhookEndpoint,
 )
+from streams.webhooks import outbox
 
 CHUNK = 2000
 MEMBERS = (
@@ -145,6 +147,14 @@ def generate(
     )
     manifest_path = path.with_name(path.name + ".manifest.json")
     manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
+    with transaction.atomic():
+        # Endpoints that keep packs elsewhere get the signed manifest (the ZIP stays here).
+        outbox.enqueue(WebhookEndpoint.Event.EVIDENCE_PACK, [{**manifest, "path": str(path)}])
+        _record(manifest, manifest_path, path, period, actor, actor_label)
+    return manifest
+
+
+def _record(manifest, manifest_path, path, period, actor, actor_label) -> None:
     # The pack's own record: a later trail proves which packs were made, and their digests.
     audit_record(
         action="export.evidence_pack",
@@ -158,10 +168,9 @@ def generate(
             "sha256": manifest["sha256"],
             "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
             "period": manifest["period"],
-            "members": len(members),
+            "members": len(manifest["members"]),
         },
     )
-    return manifest
 
 
 def _member(pack: zipfile.ZipFile, name: str, chunks: Iterable[str]) -> dict:

@@ -26,6 +26,7 @@ class WebhookEndpoint(models.Model):
         KNOWLEDGE_REJECTED = "knowledge.rejected", "Knowledge answer rejected"
         AUDIT_HEAD = "audit.head", "Audit chain head (published every few minutes)"
         AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken (by its check)"
+        EVIDENCE_PACK = "evidence.pack", "Evidence pack written (its signed manifest)"
 
     name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
     url = models.URLField("URL", max_length=500)

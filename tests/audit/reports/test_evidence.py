@@ -299,3 +299,42 @@ def test_last_month_s_pack_is_written_once_into_the_folder(settings, tmp_path):
     entry = AuditEntry.objects.get(action="export.evidence_pack")
     assert entry.actor_label == "Monthly evidence pack"
     assert entry.after["manifest_sha256"] and entry.after["sha256"] == manifest["sha256"]
+
+
+@pytest.mark.usefixtures("four_eyes")
+def test_changes_retention_and_the_webhook_of_a_pack(month, gov_admin, admin2, tmp_path):
+    from audit.trail.models import LegalHold
+    from streams.config import changes
+    from streams.models import WebhookDelivery, WebhookEndpoint
+
+    since, until = month
+    matrix = ConfidenceMatrix.objects.get(name="strict")
+    before = matrix.audit_snapshot()
+    entry = changes.change_entry(matrix, before, {**before, "default_weight": 0.3})
+    request = changes.change_request_create(kind="change", changes=[entry], author=gov_admin)
+    changes.change_request_decline(change_request=request, by=admin2, comment="Too low")
+    LegalHold.objects.create(scope="all", reason="Complaint FOS-2026-118", placed_by=gov_admin)
+    hook = WebhookEndpoint(
+        name="archive", url="https://archive.bank.example/hook", events=["evidence.pack"]
+    )
+    hook.set_secret("whsec_" + "A" * 44)
+    hook.save()
+    path = tmp_path / "pack.zip"
+    manifest = evidence.generate(path, since=since, until=until + timedelta(minutes=5))
+    pack = zipfile.ZipFile(path)
+    [declined] = read_csv(pack, "change-requests.csv")
+    assert (declined["Author"], declined["Status"], declined["Decided by"]) == (
+        "adam",
+        "Declined",
+        "ada",
+    )
+    assert (
+        declined["What changed"] == "Confidence matrix strict: default weight changed (0.9 -> 0.3)"
+    )
+    retention = read_csv(pack, "retention.csv")
+    assert {r["What"] for r in retention} >= {"Policy in force", "Legal hold"}
+    hold = next(r for r in retention if r["What"] == "Legal hold")
+    assert hold["Detail"] == "Complaint FOS-2026-118 (active)" and hold["Who"] == "adam"
+    [delivery] = WebhookDelivery.objects.filter(event_type="evidence.pack")
+    assert delivery.payload["data"]["sha256"] == manifest["sha256"]
+    assert delivery.payload["data"]["signature"] == manifest["signature"]
