@@ -169,7 +169,7 @@ def _view_save(request, data):
                 after=view.audit_snapshot(),
                 origin=Origin.from_request(request),
             )
-    return view
+    return None  # saved as asked: nothing waits
 
 
 @require_POST

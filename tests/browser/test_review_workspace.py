@@ -411,3 +411,21 @@ def test_a_claimed_row_on_a_phone_holds_every_label_without_overlap(browser, dem
         for n in range(min(5, claimed.count())):
             assert claimed.nth(n).evaluate(OVERLAPS) == [], (width, scheme)
     context.close()
+
+
+def test_a_view_is_saved_with_a_small_form_in_the_page(page, demo):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, demo, "officer", "/review/?insight_type=script&sort=-confidence")
+    page.locator("details.filters-box").evaluate("(box) => { box.open = true; }")
+    page.click("#save-view")
+    form = page.locator("#save-view-dialog")
+    form.get_by_label("Name").fill("Scripts, most confident first")
+    form.get_by_role("button", name="Save").click()
+    page.locator(".toast", has_text='View "Scripts, most confident first" saved.').wait_for()
+    assert page.locator("#views option", has_text="Scripts, most confident first").count() == 1
+    page.click("#save-view")
+    form.get_by_label("Name").fill("Not this one")
+    form.get_by_role("button", name="Cancel").click()
+    assert page.locator("#views option", has_text="Not this one").count() == 0
+    assert dialogs == []  # no prompt() or confirm() of the browser's own

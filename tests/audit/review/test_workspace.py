@@ -87,6 +87,7 @@ def test_an_officer_saves_views_and_only_admins_publish(client, officer, gov_adm
     url = reverse("review-views")
     saved = client.post(url, {"name": "Low flags", "query": "insight_type=compliance_flag"})
     assert [v["name"] for v in saved.json()["views"]] == ["Low flags"]
+    assert "message" not in saved.json()  # saved as asked: nothing waits for anyone
     refused = client.post(url, {"name": "Team", "query": "status=pending", "published": "on"})
     assert refused.status_code == 403
     bad = client.post(url, {"name": "Bad", "query": "status=maybe"})

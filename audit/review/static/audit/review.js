@@ -1091,11 +1091,22 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  async function saveView() {
-    const name = prompt("Name this view (its filters, search, sort and tab):");
-    if (!name) return;
+  function saveView() {
+    const dialog = $("#save-view-dialog");
+    const form = $("#save-view-form");
+    form.reset();
+    dialog.returnValue = "";
+    dialog.showModal();
+    dialog.addEventListener("close", () => {
+      const name = form.elements.name.value.trim();
+      if (dialog.returnValue !== "save" || !name) return;
+      sendView(name, Boolean(form.elements.published && form.elements.published.checked));
+    }, { once: true });
+  }
+
+  async function sendView(name, published) {
     const body = new URLSearchParams({ name, query: viewQuery().toString() });
-    if ($("#can-publish") && confirm("Publish it for every officer? (Cancel keeps it yours.)")) body.set("published", "on");
+    if (published) body.set("published", "on");
     const response = await fetch(root.dataset.viewsUrl, { method: "POST", body, headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" } });
     const answer = await response.json();
     if (!response.ok) {
