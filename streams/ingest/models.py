@@ -3,6 +3,7 @@
 from django.db import models
 
 from streams.config.models import StreamConfig
+from streams.genesys.payloads import type_words
 from streams.genesys.summaries import SUMMARY_TYPE
 from streams.reviewable import Reviewable, ReviewQuerySet
 
@@ -50,7 +51,13 @@ class Insight(Reviewable):
         permissions = [("review_insight", "Can approve or reject insights")]
 
     def __str__(self):
-        return f"{self.insight_type} {self.external_id}"
+        """ "Compliance flag 3357": what people call it everywhere (the trail, the admin), as
+        the review page does; Genesys' own id is its detail, on its page."""
+        return (
+            f"{type_words(self.insight_type)} {self.pk}"
+            if self.pk
+            else type_words(self.insight_type)
+        )
 
     @property
     def original_text(self) -> str:
