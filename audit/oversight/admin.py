@@ -31,6 +31,7 @@ from streams.config import changes, preview
 from streams.config.documents import ConfigImportError
 from streams.genesys.payloads import type_words
 from streams.models import ChangeRequest, ConfigVersion
+from streams.privacy import current as privacy
 
 
 @admin.register(ChangeRequest)
@@ -333,7 +334,9 @@ class IncidentAdmin(FourEyesAdmin):
             return None
 
         def close(incident, cleaned, now):
-            incident.status, incident.closing_note = Incident.Status.CLOSED, cleaned["closing_note"]
+            incident.status = Incident.Status.CLOSED
+            # Taken out now: the request and its audit entry hold the note as proposed.
+            incident.closing_note = privacy.redacted(cleaned["closing_note"])
             incident.closed_at = now
 
         return self.reasoned_change(

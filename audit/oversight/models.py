@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from streams.models import Insight, KnowledgeQuery
+from streams.privacy import current as privacy
 from streams.privacy.subjects import commitment
 from streams.reviewable import Reviewable
 
@@ -370,6 +371,15 @@ class Incident(models.Model):
 
     def __str__(self):
         return self.title
+
+    # What a person types about an incident may quote a customer: taken out before it is
+    # kept (here, in the trail's snapshots, in evidence packs).
+    FREE_TEXT = ("title", "what_happened", "affected", "actions", "closing_note")
+
+    def save(self, *args, **kwargs):
+        for name in self.FREE_TEXT:
+            setattr(self, name, privacy.redacted(getattr(self, name)))
+        super().save(*args, **kwargs)
 
     def clean(self):
         if self.occurred_at and self.detected_at and self.detected_at < self.occurred_at:

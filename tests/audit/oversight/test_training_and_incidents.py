@@ -1,6 +1,7 @@
 """The overseers' training (recorded, warned of, required when oversight says so) and the
 serious-incident register (recorded by one admin, closed by two)."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -87,7 +88,8 @@ def test_an_incident_is_recorded_at_once_and_closed_by_two(client, gov_admin, ad
             "occurred_at_1": (now - timedelta(hours=3)).strftime("%H:%M:%S"),
             "detected_at_0": now.strftime("%Y-%m-%d"),
             "detected_at_1": now.strftime("%H:%M:%S"),
-            "what_happened": "A rule auto-approved 40 flags below the agreed confidence.",
+            "what_happened": "A rule auto-approved 40 flags below the agreed confidence; "
+            "one quoted card 4111 1111 1111 1111.",
             "affected": "stream voice-eu",
             "actions": "Rule reverted; the 40 flags re-reviewed.",
         },
@@ -106,7 +108,8 @@ def test_an_incident_is_recorded_at_once_and_closed_by_two(client, gov_admin, ad
             "action": "close_selected",
             "_selected_action": [incident.pk],
             "apply": "1",
-            "closing_note": "Cause fixed; Genesys support case 77 answered.",
+            "closing_note": "Cause fixed; Genesys support case 77 answered; "
+            "the customer, jane.doe@example.com, was told.",
         },
     )
     incident.refresh_from_db()
@@ -118,6 +121,17 @@ def test_an_incident_is_recorded_at_once_and_closed_by_two(client, gov_admin, ad
     incident.refresh_from_db()
     assert incident.status == "closed" and incident.closed_at is not None
     assert incident.closing_note.startswith("Cause fixed")
+    # What people typed is kept with personal data taken out, everywhere it went.
+    assert "4111 1111 1111 1111" not in incident.what_happened
+    assert "****1111" in incident.what_happened
+    kept = json.dumps(
+        [
+            list(AuditEntry.objects.values("before", "after")),
+            list(ChangeRequest.objects.values("changes")),
+        ],
+        default=str,
+    )
+    assert "jane.doe@example.com" not in kept and "4111 1111 1111 1111" not in kept
     closed = AuditEntry.objects.get(action="serious_incident.close")
     assert closed.actor == admin2 and closed.after["status"] == "closed"
     # A closed incident is read-only.
