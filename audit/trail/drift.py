@@ -5,6 +5,7 @@ removed, its copilot settings or its queues changed. The AI system's own configu
 then in the same chain as the product's (EU AI Act Art. 12(2))."""
 
 import logging
+import re
 
 from django.conf import settings
 from django.db import transaction
@@ -102,10 +103,18 @@ def recent_changes(days: int = 30, limit: int = 10) -> list[dict]:
         verb = entry.action.rsplit(".", 1)[1]
         if verb == "change":
             moved = [row for row in field_changes(entry.before, entry.after) if row.changed]
-            words = "; ".join(f"{row.field}: {row.old} to {row.new}" for row in moved)
+            words = "; ".join(f"{_words(row.field)}: {row.old} to {row.new}" for row in moved)
         else:
             words = "added in Genesys" if verb == "create" else "removed in Genesys"
         found.append(
             {"at": entry.created_at, "what": entry.object_repr, "words": words, "entry": entry.pk}
         )
     return found
+
+
+def _words(field: str) -> str:
+    """Genesys' field names as words: "copilot: knowledgeAnswerConfig: enabled" reads
+    "copilot, knowledge answer config, enabled"."""
+    return ", ".join(
+        re.sub(r"(?<=[a-z])(?=[A-Z])", " ", part.strip()).lower() for part in field.split(":")
+    )

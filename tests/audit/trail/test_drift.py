@@ -56,6 +56,7 @@ async def test_each_change_in_genesys_is_an_entry_by_genesys(sim, client, gov_ad
     await sync_to_async(client.force_login)(gov_admin)
     page = (await sync_to_async(client.get)(reverse("dashboard"))).content.decode()
     assert 'id="changed-in-genesys"' in page and "Retail banking assistant" in page
+    assert "copilot, knowledge answer config, enabled: yes to no" in page
 
 
 async def test_a_missing_permission_is_kept_as_the_reading_s_problem(sim):
