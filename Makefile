@@ -29,15 +29,25 @@ $(OIDC_STAMP): tests/oidc/package-lock.json
 
 install: $(STAMP)
 
+# The demo runs as production does (DEBUG off: the app's own error pages, static files
+# collected and served by WhiteNoise) on keys of its own, made once in var/demo.env
+# (assistgov.devkeys), over plain HTTP on a loopback address.
+DEMO_ENV := var/demo.env
+ALLOWED_HOSTS ?= $(HOST),localhost,127.0.0.1
+DEMO := set -a && . ./$(DEMO_ENV) && set +a && ALLOWED_HOSTS=$(ALLOWED_HOSTS)
+
 demo: $(STAMP)
 	@$(BIN)/python manage.py serve --check-ports --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo_setup --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
-	FOUR_EYES=$(FOUR_EYES) MFA_REQUIRED_FOR_ADMINS=$(MFA_REQUIRED_FOR_ADMINS) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
+	@$(BIN)/python -m assistgov.devkeys $(DEMO_ENV)
+	@$(DEMO) $(BIN)/python manage.py migrate --noinput
+	@$(DEMO) $(BIN)/python manage.py collectstatic --noinput -v0
+	@# Its users have the passwords the README publishes: --force, as this is the demo.
+	@$(DEMO) $(BIN)/python manage.py demo_setup --force --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
+	@$(DEMO) FOUR_EYES=$(FOUR_EYES) MFA_REQUIRED_FOR_ADMINS=$(MFA_REQUIRED_FOR_ADMINS) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
 
-# Start the demo afresh: its database, audit checkpoints and evidence packs go.
+# Start the demo afresh: its database, keys, audit checkpoints and evidence packs go.
 demo-reset:
-	rm -rf var/assistgov.sqlite3 var/assistgov.sqlite3-wal var/assistgov.sqlite3-shm var/audit-checkpoints var/evidence
+	rm -rf var/assistgov.sqlite3 var/assistgov.sqlite3-wal var/assistgov.sqlite3-shm $(DEMO_ENV) var/audit-checkpoints var/evidence
 	@echo "The demo's data is gone; make demo starts it afresh."
 
 test: $(STAMP) $(OIDC_STAMP)

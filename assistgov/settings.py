@@ -5,7 +5,6 @@ message that names it.
 """
 
 import base64
-import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from assistgov.devkeys import DEV_SECRET_KEY, derived
 from assistgov.envvars import EnvReader
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,7 +29,9 @@ if not SECRET_KEY:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set it to a long random string (DEBUG=false needs one)."
         )
-    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+    SECRET_KEY = DEV_SECRET_KEY
+# Stand-ins for the keys below while DEBUG is on (assistgov.devkeys); never used with it off.
+_dev_keys = derived(SECRET_KEY)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
@@ -346,10 +348,9 @@ CONNECTION_SECRET_ENV_ALLOWED = env.list("CONNECTION_SECRET_ENV_ALLOWED", ["GENE
 
 # Secrets at rest (connection client secrets) are encrypted with Fernet. Several
 # comma-separated keys allow rotation: the first encrypts, all decrypt.
-_dev_fernet_key = base64.urlsafe_b64encode(
-    hashlib.sha256(f"assistgov-field-key:{SECRET_KEY}".encode()).digest()
-).decode()
-FIELD_ENCRYPTION_KEYS = env.fernet_keys("FIELD_ENCRYPTION_KEY", [_dev_fernet_key] if DEBUG else [])
+FIELD_ENCRYPTION_KEYS = env.fernet_keys(
+    "FIELD_ENCRYPTION_KEY", [_dev_keys["FIELD_ENCRYPTION_KEY"]] if DEBUG else []
+)
 
 # The stream worker.
 STREAMS_RECONCILE_SECONDS = env.float("STREAMS_RECONCILE_SECONDS", 5.0, minimum=0.1)
@@ -410,22 +411,12 @@ METRICS_PUBLIC = env.bool("METRICS_PUBLIC", DEBUG)
 # id), so a database writer without the key cannot rewrite the chain. Older keys verify what
 # they signed. The chain's head is published (log, /metrics, audit.head webhooks) this often.
 AUDIT_HMAC_KEYS = env.keyed_secrets(
-    "AUDIT_HMAC_KEY",
-    {"dev": hashlib.sha256(f"assistgov-audit-key:{SECRET_KEY}".encode()).hexdigest()}
-    if DEBUG
-    else {},
+    "AUDIT_HMAC_KEY", dict([_dev_keys["AUDIT_HMAC_KEY"].split(":")]) if DEBUG else {}
 )
 AUDIT_HEAD_PUBLISH_SECONDS = env.float("AUDIT_HEAD_PUBLISH_SECONDS", 300.0, minimum=1.0)
 # Audit exports come with a manifest signed by this Ed25519 key (32 bytes, base64); in
 # DEBUG a key derived from SECRET_KEY stands in. Without one, exports carry no manifest.
-AUDIT_SIGNING_KEY = env.str(
-    "AUDIT_SIGNING_KEY",
-    base64.b64encode(
-        hashlib.sha256(f"assistgov-signing-key:{SECRET_KEY}".encode()).digest()
-    ).decode()
-    if DEBUG
-    else "",
-)
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", _dev_keys["AUDIT_SIGNING_KEY"] if DEBUG else "")
 if AUDIT_SIGNING_KEY:
     try:
         if len(base64.b64decode(AUDIT_SIGNING_KEY, altchars=b"-_", validate=True)) != 32:
@@ -459,7 +450,7 @@ AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", "")
 PERSONAL_DATA_POLICY = env.choice(
     "PERSONAL_DATA_POLICY", "redacted", ["redacted", "redacted_and_original"]
 )
-_dev_master = {"dev": hashlib.sha256(f"assistgov-master:{SECRET_KEY}".encode()).hexdigest()}
+_dev_master = dict([_dev_keys["PERSONAL_DATA_MASTER_KEY"].split(":")])
 PERSONAL_DATA_MASTER_KEYS = {
     key_id: HKDF(
         algorithm=SHA256(), length=32, salt=None, info=b"assistgov personal data master key"
@@ -473,7 +464,7 @@ PERSONAL_DATA_MASTER_KEYS = {
 }
 PERSONAL_DATA_HASH_KEY = env.str(
     "PERSONAL_DATA_HASH_KEY",
-    hashlib.sha256(f"assistgov-subjects:{SECRET_KEY}".encode()).hexdigest() if DEBUG else "",
+    _dev_keys["PERSONAL_DATA_HASH_KEY"] if DEBUG else "",
 )
 if not PERSONAL_DATA_HASH_KEY or len(PERSONAL_DATA_HASH_KEY) < 32:
     raise ImproperlyConfigured(

@@ -116,3 +116,41 @@ def test_reader_lists_are_comma_separated():
 def test_reader_refuses_a_url_without_a_name():
     with pytest.raises(ImproperlyConfigured, match="names no database"):
         EnvReader({"DATABASE_URL": "postgres://db:5432/"}).database("DATABASE_URL", "")
+
+
+def demo_env(path: Path) -> dict:
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_demo_runs_with_debug_off_on_keys_made_once_for_it(tmp_path):
+    """`make demo` runs as production does: DEBUG off, every key production needs, and
+    the same keys on the next start (they encrypt the demo's data)."""
+    from assistgov.devkeys import write_demo_env
+
+    path = tmp_path / "demo.env"
+    assert write_demo_env(path, tmp_path / "assistgov.sqlite3")
+    values = demo_env(path)
+    assert values["DEBUG"] == "false"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # secrets: the owner's alone
+    shown = "s.DEBUG, s.SESSION_COOKIE_SECURE, sorted(s.AUDIT_HMAC_KEYS), bool(s.AUDIT_SIGNING_KEY)"
+    result = load_settings(shown, **values)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False False ['demo'] True"
+    assert not write_demo_env(path, tmp_path / "assistgov.sqlite3")  # kept, not remade
+    assert demo_env(path) == values
+    other = tmp_path / "other.env"
+    write_demo_env(other, tmp_path / "assistgov.sqlite3")
+    assert demo_env(other)["SECRET_KEY"] != values["SECRET_KEY"]  # random, each demo its own
+
+
+def test_a_demo_database_made_under_debug_keeps_opening_with_debug_off(tmp_path):
+    """A demo database from before the demo ran with DEBUG off holds secrets encrypted under
+    the development keys: its environment keeps them."""
+    from assistgov.devkeys import write_demo_env
+
+    (tmp_path / "assistgov.sqlite3").write_bytes(b"")
+    write_demo_env(tmp_path / "demo.env", tmp_path / "assistgov.sqlite3")
+    values = demo_env(tmp_path / "demo.env")
+    keys = "s.FIELD_ENCRYPTION_KEYS[0], s.AUDIT_HMAC_KEYS, s.PERSONAL_DATA_HASH_KEY"
+    assert load_settings(keys, **values).stdout == load_settings(keys).stdout  # DEBUG's
