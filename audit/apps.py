@@ -8,10 +8,8 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         from audit.people.roles import on_post_migrate
-        from audit.review import lookups
 
         self.connect_receivers()
-        lookups.register()
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="audit-roles")
         self.plug_into_streams()
         self.register_retention()
@@ -81,6 +79,7 @@ class AuditConfig(AppConfig):
         from audit.oversight.sampling import rule_sampler
         from audit.people.sso import sso_syncer
         from audit.reports.packs import monthly_packer
+        from audit.review.search import statistics_refresher
         from audit.trail.denied import denied_summariser
         from audit.trail.drift import genesys_drift_watcher
         from audit.trail.head import head_metrics, head_publisher
@@ -99,6 +98,7 @@ class AuditConfig(AppConfig):
             sso_syncer,
             monthly_packer,
             genesys_drift_watcher,
+            statistics_refresher,
         )
         for task in tasks:
             if task not in ports.WORKER_TASKS:

@@ -19,7 +19,24 @@ KEYS = (
     "csv_ratio",
     "changelist_ms",
     "review_snapshot_ms",
+    "search_ms",
 )
+
+# What the filled insights say (one theme each, in turn), and what the search looks for:
+# a word in one row in ten, two words in one in twenty, a policy number in a few hundred.
+THEMES = (
+    "offer the 30-day refund under policy",
+    "the customer reports a lost card; block it and order a replacement card",
+    "complaint about the branch: escalate it to a supervisor",
+    "remind the customer that calls are recorded",
+    "mortgage overpayments are free up to ten percent a year",
+    "read the fraud warning before any transfer to a new payee",
+    "the customer asks about overdraft charges on the current account",
+    "explain the savings rate change from next month",
+    "confirm the address before sending a new statement",
+    "the agent promised a call back within two working days",
+)
+SEARCHES = ("refunds", "lost cards", "supervisors complaint", "policy KB-17")
 
 
 def measure(rows: int) -> dict:
@@ -44,7 +61,7 @@ def measure(rows: int) -> dict:
                 pass
     figures["csv_ceiling_rows_per_s"] = round(rows / (time.perf_counter() - started), 1)
     figures["csv_ratio"] = ratio(figures["csv_rows_per_s"], figures["csv_ceiling_rows_per_s"])
-    figures["changelist_ms"], figures["review_snapshot_ms"] = _pages()
+    figures["changelist_ms"], figures["review_snapshot_ms"], figures["search_ms"] = _pages()
     return figures
 
 
@@ -114,7 +131,7 @@ def fill(rows: int, decided_every: int | None = 10) -> None:
         for n in range(offset, min(rows, offset + chunk)):
             confidence = round(rng.random(), 3)
             when = start + timedelta(milliseconds=n * 50, microseconds=n % 1000)
-            text = f"Insight {n}: offer the 30-day refund under policy KB-{n % 500}"
+            text = f"Insight {n}: {THEMES[n % len(THEMES)]} KB-{n % 500}"
             decided = decided_every is not None and n % decided_every == decided_every - 1
             batch.append(
                 {
@@ -144,6 +161,10 @@ def fill(rows: int, decided_every: int | None = 10) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+    else:  # as a stream worker does every hour
+        from streams.searchindex import refresh_statistics
+
+        refresh_statistics()
 
 
 def _export_run(rows: int) -> tuple[float, float]:
@@ -161,13 +182,15 @@ def _export_run(rows: int) -> tuple[float, float]:
     return round(rows / elapsed, 1), round(usage.ru_maxrss / 1024, 1)  # ru_maxrss: KiB
 
 
-def _pages() -> tuple[float, float]:
-    """Median wall time (ms) of the admin insight changelist and of the review snapshot."""
+def _pages() -> tuple[float, float, float]:
+    """Median wall time (ms) of the admin insight changelist, of the review snapshot, and of
+    the slowest of SEARCHES (the review page's first page of a search as it asks for it,
+    best match first, with its count)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client, override_settings
 
-    from audit.review.queue import review_queue
+    from audit.review.queue import SORTS, review_page, review_queue
     from audit.review.selectors import ReviewFilters
 
     user = get_user_model().objects.create_superuser("bench", password=uuid.uuid4().hex)
@@ -197,4 +220,12 @@ def _pages() -> tuple[float, float]:
         if response.status_code != 200:
             raise RuntimeError(f"the changelist answered {response.status_code}")
 
-    return timed(changelist), timed(lambda: review_queue(ReviewFilters()))
+    searches = [
+        timed(
+            lambda words=words: review_page(
+                ReviewFilters.parse({"search": words}), sort=SORTS["relevance"]
+            )
+        )
+        for words in SEARCHES
+    ]
+    return timed(changelist), timed(lambda: review_queue(ReviewFilters())), max(searches)

@@ -136,3 +136,46 @@ class Reviewable(models.Model):
             "review_rule": self.review_rule,
             "corrected_text": commitment(self.corrected_text),
         }
+
+
+class SearchDocument(models.TextField):
+    """The hidden column of an SQLite FTS5 table that `MATCH` takes (named as the table)."""
+
+
+@SearchDocument.register_lookup
+class Match(models.Lookup):
+    """`document__match="words"`: an FTS5 full-text match (SQLite only)."""
+
+    lookup_name = "match"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} MATCH {rhs}", (*lhs_params, *rhs_params)
+
+
+def search_entry(model_name: str, table: str):
+    """The unmanaged model of the FTS5 table indexing `model_name`'s words on SQLite
+    (migration streams 0025; PostgreSQL searches through a GIN index and has no such
+    table): joined to its item by rowid as `item.search_entry`, matched on `document`,
+    ranked by `rank` (FTS5's bm25: lower is better)."""
+    meta = type("Meta", (), {"managed": False, "db_table": table, "app_label": "streams"})
+    return type(
+        f"{model_name}SearchEntry",
+        (models.Model,),
+        {
+            "__module__": "streams.models",
+            "__doc__": f"A row of {table}, the SQLite full-text index of {model_name} rows.",
+            "item": models.OneToOneField(
+                f"streams.{model_name}",
+                primary_key=True,
+                db_column="rowid",
+                db_constraint=False,
+                on_delete=models.DO_NOTHING,
+                related_name="search_entry",
+            ),
+            "document": SearchDocument(db_column=table),
+            "rank": models.FloatField(),
+            "Meta": meta,
+        },
+    )

@@ -19,6 +19,7 @@ from audit.privacy.models import ErasureRequest
 from audit.trail.models import LegalHold
 from audit.trail.record import Origin, audit_record
 from audit.vocabulary import bounded
+from streams import searchindex
 from streams.models import Insight, KnowledgeQuery
 from streams.privacy import current as privacy
 from streams.privacy.erase import ERASED, conversation_texts
@@ -101,6 +102,7 @@ def erase_conversation(
             },
             origin=origin,
         )
+    searchindex.forget_removed_words()
     return counts
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Min, Q
 
+from audit.review import search
 from audit.review.selectors import ReviewFilters, insight_rows, knowledge_rows
 from streams.genesys.times import iso, parse_time
 from streams.live import INSIGHT, KNOWLEDGE
@@ -24,6 +25,9 @@ from streams.models import KnowledgeQuery
 PAGE_SIZE = 50
 # Counting past this would read the whole backlog on every page: the count says "more than".
 COUNT_CAP = 100_000
+# A search counts less far: past this many matches, a count says nothing more to a person
+# (they narrow the search), and every match counted is a lookup in the search index.
+SEARCH_COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class Sort:
     fields: dict  # kind -> field
     nullable: bool
     descending: bool
+    numeric: bool = True  # a number (a confidence, a rank), not a time
+    # Ranked by the search (audit.review.search): the value is each row's rank.
+    ranked: bool = False
 
 
 SORTS = {
@@ -60,6 +67,7 @@ SORTS = {
             {INSIGHT: "received_at", KNOWLEDGE: "created_at"},
             nullable=False,
             descending=False,
+            numeric=False,
         ),
         Sort(
             "newest",
@@ -67,6 +75,15 @@ SORTS = {
             {INSIGHT: "received_at", KNOWLEDGE: "created_at"},
             nullable=False,
             descending=True,
+            numeric=False,
+        ),
+        Sort(
+            "relevance",
+            "Best match first",
+            {INSIGHT: search.RANK, KNOWLEDGE: search.RANK},
+            nullable=False,
+            descending=True,
+            ranked=True,
         ),
     )
 }
@@ -109,7 +126,7 @@ class Cursor:
             raise ValidationError(f"page {str(text)[:60]!r} is not a place in the queue")
         if value == "none" and sort.nullable:
             return cls(None, kind, int(number))
-        if sort.nullable:
+        if sort.numeric:
             try:
                 return cls(float(value), kind, int(number))
             except ValueError:
@@ -137,15 +154,16 @@ def review_page(
     filters: ReviewFilters,
     *,
     sort: Sort | None = None,
-    after: Cursor | None = None,
-    before: Cursor | None = None,
+    after: "Cursor | str | None" = None,
+    before: "Cursor | str | None" = None,
     last: bool = False,
     limit: int = PAGE_SIZE,
     counted: bool = True,
 ) -> dict:
     """One page of the queue: after a row, before a row, the last page, or the first; with
     the number of rows matching and the page's place (unless not `counted`)."""
-    sort = sort or SORTS[DEFAULT_SORT]
+    sort, note = _feasible(filters, sort or SORTS[DEFAULT_SORT])
+    after, before = (_cursor(after, sort), _cursor(before, sort))
     backwards = before is not None or last
     cursor = before if before is not None else after
     rows = _merged(filters, sort, cursor, limit + 1, backwards=backwards)
@@ -157,7 +175,13 @@ def review_page(
     has_next = (before is not None) if backwards else more
     count, capped = queue_count(filters) if counted else (0, False)
     first = str(row_cursor(rows[0])) if rows else ""
-    position = queue_position(filters, sort, row_cursor(rows[0])) if rows and counted else 0
+    # The first page is at the start: nothing to count before it.
+    first_page = after is None and not backwards
+    position = (
+        queue_position(filters, sort, row_cursor(rows[0]))
+        if rows and counted and not first_page
+        else 0
+    )
     return {
         "items": [_public(row) for row in rows],
         "count": count,
@@ -168,7 +192,25 @@ def review_page(
         "first": first,
         "last": str(row_cursor(rows[-1])) if rows else "",
         "sort": sort.name,
+        "sort_note": note,
     }
+
+
+def _feasible(filters: ReviewFilters, sort: Sort) -> tuple[Sort, str]:
+    """`sort`, or newest first with why, when it would rank more matches than is quick."""
+    if not sort.ranked or not filters.search_is_common():
+        return sort, ""
+    return SORTS["newest"], (
+        f"More than {search.COMMON:,} items hold these words, so they are listed newest "
+        "first: add words to list them by how well they match."
+    )
+
+
+def _cursor(value, sort: Sort) -> "Cursor | None":
+    """A page's place, as a Cursor or as written in its address (read in `sort`)."""
+    if value is None or isinstance(value, Cursor):
+        return value
+    return Cursor.parse(value, sort)
 
 
 def _public(row: dict) -> dict:
@@ -183,7 +225,7 @@ def _merged(filters: ReviewFilters, sort: Sort, cursor, limit: int, *, backwards
     descending = sort.descending != backwards
     rows = []
     for kind, read in ((INSIGHT, insight_rows), (KNOWLEDGE, knowledge_rows)):
-        queryset = filters.queryset(kind)
+        queryset = filters.queryset(kind, how="rank" if sort.ranked else "scan")
         if queryset is None:
             continue
         rows += _scan(queryset, kind, read, sort, cursor, limit, descending)
@@ -234,33 +276,37 @@ def _past(kind: str, field: str, cursor: Cursor, descending: bool) -> Q:
     return ahead | (equal & tie)
 
 
-def capped_count(queryset) -> tuple[int, bool]:
-    """The number of rows, or COUNT_CAP and True when there are more (a count that reads
-    at most COUNT_CAP + 1 index entries)."""
-    count = queryset.order_by()[: COUNT_CAP + 1].count()
-    return min(count, COUNT_CAP), count > COUNT_CAP
+def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """The number of rows, or `cap` and True when there are more (a count that reads at
+    most `cap` + 1 index entries)."""
+    count = queryset.order_by()[: cap + 1].count()
+    return min(count, cap), count > cap
+
+
+def count_cap(filters: ReviewFilters) -> int:
+    return SEARCH_COUNT_CAP if filters.search else COUNT_CAP
 
 
 def queue_count(filters: ReviewFilters) -> tuple[int, bool]:
-    total, capped = 0, False
+    total, capped, cap = 0, False, count_cap(filters)
     for kind in (INSIGHT, KNOWLEDGE):
-        queryset = filters.queryset(kind)
+        queryset = filters.queryset(kind, how="count")
         if queryset is not None:
-            count, more = capped_count(queryset)
+            count, more = capped_count(queryset, cap)
             total, capped = total + count, capped or more
-    return min(total, COUNT_CAP), capped or total > COUNT_CAP
+    return min(total, cap), capped or total > cap
 
 
 def queue_position(filters: ReviewFilters, sort: Sort, cursor: Cursor) -> int:
     """How many rows come before `cursor` (capped): the page's place, "items 201-250"."""
-    total = 0
+    total, cap = 0, count_cap(filters)
     for kind in (INSIGHT, KNOWLEDGE):
-        queryset = filters.queryset(kind)
+        queryset = filters.queryset(kind, how="rank" if sort.ranked else "count")
         if queryset is None:
             continue
         before = queryset.filter(_past(kind, sort.fields[kind], cursor, not sort.descending))
-        total += capped_count(before)[0]
-    return min(total, COUNT_CAP)
+        total += capped_count(before, cap)[0]
+    return min(total, cap)
 
 
 def review_queue(filters: ReviewFilters, *, limit: int = PAGE_SIZE) -> dict:
@@ -273,10 +319,11 @@ def page_request(data) -> dict:
     """`after`, `before` or `last` from a page's parameters, as review_page takes them."""
     sort = parse_sort(data.get("sort"))
     request = {"sort": sort}
+    # Read by review_page, in the sort it lists the page in (see _feasible).
     if data.get("after"):
-        request["after"] = Cursor.parse(data["after"], sort)
+        request["after"] = str(data["after"])
     elif data.get("before"):
-        request["before"] = Cursor.parse(data["before"], sort)
+        request["before"] = str(data["before"])
     elif data.get("last") in (True, "1", "true"):
         request["last"] = True
     return request

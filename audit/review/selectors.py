@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import connections
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.oversight import blind
+from audit.review import search
 from streams.genesys.payloads import KNOWN_INSIGHT_TYPES
 from streams.genesys.times import iso
 from streams.live import INSIGHT, KNOWLEDGE
@@ -33,7 +32,8 @@ class ReviewFilters:
     status: str = "pending"
     interaction_id: str = ""
     stream_kind: str = INSIGHT  # whose id `stream` is: an insight or a knowledge stream
-    # Words that must all be in the text (snippet or query), or an interaction id.
+    # Words that must all be in the text, its correction or its note (audit.review.search,
+    # with stemming), or an interaction id.
     search: str = ""
     # "queue": everything that matches; "mine": what the viewer holds (claimed or assigned);
     # "done": what the viewer decided today; "free": pending and held by nobody; "groups":
@@ -91,6 +91,13 @@ class ReviewFilters:
             self, allowed_kinds=kinds, viewer_id=user.pk, day_start=today, blind_to=blind_to
         )
 
+    def search_is_common(self) -> bool:
+        """Whether more than search.COMMON items of a kind hold the searched words."""
+        models = {INSIGHT: Insight, KNOWLEDGE: KnowledgeQuery}
+        return bool(self.search) and any(
+            search.common(models[kind], kind, self.search) for kind in self.kinds
+        )
+
     @property
     def kinds(self) -> set[str]:
         """Which kinds of item these filters can match."""
@@ -101,15 +108,17 @@ class ReviewFilters:
             kinds &= {KNOWLEDGE if self.insight_type == KnowledgeQuery.REVIEW_TYPE else INSIGHT}
         return kinds
 
-    def queryset(self, kind: str):
-        """The rows of `kind` these filters match, or None when they match no row of it."""
+    def queryset(self, kind: str, *, how: str = "scan"):
+        """The rows of `kind` these filters match, or None when they match no row of it;
+        read as `how` says (a page, a count, or ranked by the search: see
+        audit.review.search)."""
         if kind not in self.kinds:
             return None
         if kind == INSIGHT:
-            return self.apply(Insight.objects.all())
-        return self.apply_knowledge(KnowledgeQuery.objects.all())
+            return self.apply(Insight.objects.all(), how=how)
+        return self.apply_knowledge(KnowledgeQuery.objects.all(), how=how)
 
-    def apply(self, queryset):
+    def apply(self, queryset, *, how: str = "scan"):
         """Narrow a queryset of insights."""
         if INSIGHT not in self.kinds:
             return queryset.none()
@@ -123,11 +132,10 @@ class ReviewFilters:
             queryset = queryset.filter(confidence__gte=self.min_confidence)
         if self.max_confidence < 1:
             queryset = queryset.filter(confidence__lte=self.max_confidence)
-        if self.search:
-            queryset = text_search(queryset, "snippet", "interaction_id", self.search)
+        queryset = self._searched(queryset, INSIGHT, how)
         return self._scoped(queryset, INSIGHT, every_item_for_review=True)
 
-    def apply_knowledge(self, queryset):
+    def apply_knowledge(self, queryset, *, how: str = "scan"):
         """Narrow a queryset of knowledge queries to the answers in the review queue."""
         if KNOWLEDGE not in self.kinds:
             return queryset.none()
@@ -139,9 +147,13 @@ class ReviewFilters:
             queryset = queryset.filter(top_confidence__gte=self.min_confidence)
         if self.max_confidence < 1:
             queryset = queryset.filter(top_confidence__lte=self.max_confidence)
-        if self.search:
-            queryset = text_search(queryset, "query_text", "conversation_id", self.search)
+        queryset = self._searched(queryset, KNOWLEDGE, how)
         return self._scoped(queryset, KNOWLEDGE, every_item_for_review=False)
+
+    def _searched(self, queryset, kind: str, how: str):
+        if self.search:
+            return search.matching(queryset, kind, self.search, how=how)
+        return search.unranked(queryset, how)
 
     def _scoped(self, queryset, kind: str, *, every_item_for_review: bool):
         if self.scope == "free":  # what "claim next" takes: pending, held by nobody
@@ -162,20 +174,6 @@ class ReviewFilters:
 
 
 SCOPES = ("queue", "mine", "done", "free", "groups")
-
-
-def text_search(queryset, text_field: str, id_field: str, search: str):
-    """Rows whose text holds every word of `search` (in any case), or whose interaction id
-    is `search`. On PostgreSQL the words are matched by its full-text search (whole words,
-    through the GIN index on the text), elsewhere as substrings."""
-    words = search.split()
-    if connections[queryset.db].vendor == "postgresql":
-        matched = Q(**{f"{text_field}__fulltext": " ".join(words)})
-    else:
-        matched = Q()
-        for word in words:
-            matched &= Q(**{f"{text_field}__icontains": word})
-    return queryset.filter(matched | Q(**{id_field: search}))
 
 
 def _stream(value) -> tuple[str, int | None]:

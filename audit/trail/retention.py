@@ -430,6 +430,13 @@ async def retention_purger(worker: str) -> None:
 
 
 def _purge_logged(stop) -> None:
+    from streams.searchindex import forget_removed_words
+
+    _log_purge(stop)
+    forget_removed_words()
+
+
+def _log_purge(stop) -> None:
     for outcome in purge(stop=stop):
         if outcome.expired_days and outcome.count:
             logger.info(

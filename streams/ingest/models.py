@@ -5,7 +5,7 @@ from django.db import models
 from streams.config.models import StreamConfig
 from streams.genesys.payloads import type_words
 from streams.genesys.summaries import SUMMARY_TYPE
-from streams.reviewable import Reviewable, ReviewQuerySet
+from streams.reviewable import Reviewable, ReviewQuerySet, search_entry
 
 
 class Insight(Reviewable):
@@ -88,3 +88,6 @@ class QuarantinedFrame(models.Model):
 
     def __str__(self):
         return f"{self.reason[:60]} ({self.raw_size} bytes)"
+
+
+InsightSearchEntry = search_entry("Insight", "insight_search")

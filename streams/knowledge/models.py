@@ -14,7 +14,7 @@ from streams.config.models import (
 )
 from streams.genesys.knowledge import Outcome
 from streams.ingest.models import Insight
-from streams.reviewable import Reviewable, ReviewQuerySet
+from streams.reviewable import Reviewable, ReviewQuerySet, search_entry
 from streams.worker.models import StreamState
 
 
@@ -312,3 +312,6 @@ class KnowledgeQuery(Reviewable):
             "cache_hit": self.cache_hit,
             "governance_status": self.governance_status or self.status.upper(),
         }
+
+
+KnowledgeQuerySearchEntry = search_entry("KnowledgeQuery", "knowledge_search")

@@ -76,6 +76,50 @@ def test_an_officer_approves_a_live_insight_from_the_keyboard_and_finds_it_in_th
     assert ",approved," in line and ",officer," in line
 
 
+def test_new_items_are_said_where_they_go_and_marked_when_shown(page, demo):
+    log_in(page, demo, "officer", "officer-demo-pass")
+    marker = uuid.uuid4().hex[:8]
+    page.select_option("select[name=sort]", "newest")
+    page.locator("#queue tbody tr").first.wait_for()
+    for n in range(3):
+        emit(demo, f"Arrival check {marker} {n}")
+    bar = page.locator("#new-items:not([hidden])")
+    bar.wait_for()
+    assert "They are at the top of the queue." in bar.inner_text()
+    page.click("#show-new")
+    page.locator(".toast", has_text="new items are on this page, marked new").wait_for()
+    for n in range(3):  # every one of them on the first page of newest first, marked
+        row = page.locator("#queue tbody tr", has_text=f"Arrival check {marker} {n}")
+        assert "arrived" in row.get_attribute("class")
+        assert (
+            row.locator("td.status")
+            .evaluate("td => getComputedStyle(td, '::after').content")
+            .endswith('new"')
+        )
+    page.select_option("select[name=sort]", "confidence")
+    page.locator("#queue tbody tr.arrived").first.wait_for(state="detached")  # a new page
+
+
+def test_a_search_finds_other_forms_of_its_words_best_match_first(page, demo):
+    log_in(page, demo, "officer", "officer-demo-pass")
+    marker = uuid.uuid4().hex[:8]
+    emit(demo, f"Search check {marker}: the customer lost two cards")
+    emit(demo, f"Search check {marker}: card card card, a card lost again")
+    page.fill("input[name=search]", f"{marker} cards lost")
+    assert page.input_value("select[name=sort]") == "relevance"  # ranked while searching
+    page.wait_for_function(
+        """(marker) => {
+            const rows = [...document.querySelectorAll("#queue tbody tr")];
+            return rows.length === 2 && rows.every((row) => row.textContent.includes(marker));
+        }""",
+        arg=marker,
+    )
+    first = page.locator("#queue tbody tr").first
+    assert "card card card" in first.inner_text()
+    page.fill("input[name=search]", "")
+    assert page.input_value("select[name=sort]") == "confidence"  # back to the queue's order
+
+
 def test_an_html_payload_renders_as_text(page, demo):
     log_in(page, demo, "officer", "officer-demo-pass")
     marker = uuid.uuid4().hex[:8]

@@ -120,11 +120,75 @@ def test_decided_items_leave_the_pending_queue_but_a_page_after_them_still_works
 def test_search_matches_every_word_or_an_interaction_id(backlog):
     make_insight(interaction_id="conv-ÅB-17", snippet="nothing alike")
     words = review_page(ReviewFilters.parse({"search": "REFUND window"}), limit=100)["items"]
-    assert words and all("refund window" in row["snippet"] for row in words)
+    assert len(words) == 18 and all("refund window" in row["snippet"] for row in words)
     by_id = review_page(ReviewFilters.parse({"search": "conv-ÅB-17"}), limit=100)["items"]
     assert [row["interaction_id"] for row in by_id] == ["conv-ÅB-17"]
     none = review_page(ReviewFilters.parse({"search": "refund number"}), limit=100)
     assert none["items"] == [] and none["count"] == 0
+
+
+def search(words, **filters):
+    return review_page(ReviewFilters.parse({"search": words, **filters}), limit=100)
+
+
+def test_search_finds_other_forms_of_a_word(backlog):
+    """Stemming: what people mean, not the letters they typed."""
+    assert search("cards")["count"] == 19  # "card number"
+    assert search("numbers card")["count"] == 19
+    assert search("refunds windows")["count"] == 18
+    assert search("refunding windowed")["count"] == 18
+
+
+def test_search_reads_corrections_and_notes_and_follows_their_changes(backlog):
+    corrected = make_insight(snippet="as said", corrected_text="The chargeback was disputed")
+    noted = make_insight(snippet="as said", review_note="escalated to the supervisors")
+    assert [row["id"] for row in search("chargebacks dispute")["items"]] == [corrected.pk]
+    assert [row["id"] for row in search("supervisor")["items"]] == [noted.pk]
+    noted.review_note = "closed"
+    noted.save(update_fields=["review_note"])
+    assert search("supervisor")["count"] == 0  # the index follows the text (and an erasure)
+    assert [row["id"] for row in search("closed")["items"]] == [noted.pk]
+    corrected.delete()
+    assert search("chargeback")["count"] == 0
+
+
+def test_best_match_first_ranks_and_pages_every_match_once(backlog):
+    sort = SORTS["relevance"]
+    dense = make_insight(snippet="refund refund: the refund window for a refund")
+    filters = ReviewFilters.parse({"search": "refund"})
+    first = review_page(filters, sort=sort, limit=100)["items"]
+    assert first[0]["id"] == dense.pk
+    forward, backward, pages = walk(filters, sort, limit=4)
+    assert forward == backward == [row["key"] for row in first]
+    assert len(forward) == 27 and pages == 7  # 19 insights and 8 knowledge answers
+
+
+def test_the_search_is_read_through_its_index(backlog):
+    """On PostgreSQL the GIN index on the search vector, on SQLite the FTS5 table: never a
+    scan of every item's text."""
+    from django.db import connection
+
+    filters = ReviewFilters.parse({"search": "refund window", "status": "all"})
+    queryset = filters.queryset("insight")
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            cursor.execute("SET enable_seqscan = on")
+            assert "insight_search" in plan
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "VIRTUAL TABLE INDEX" in plan and "insight_search" in plan
+
+
+def test_punctuation_alone_finds_nothing_and_breaks_nothing(backlog):
+    for text in ['"', "*", "AND OR NOT", "-", "a:b", "NEAR(x y)"]:
+        page = search(text)
+        assert page["count"] >= 0  # answered, not an error
+    assert search('"')["count"] == 0
 
 
 @pytest.mark.parametrize(
@@ -146,3 +210,43 @@ def test_a_malformed_page_address_is_refused_with_a_message(cursor, sort):
 def test_an_unknown_sort_is_refused():
     with pytest.raises(ValidationError, match="sort 'sideways' is not one of"):
         queue.parse_sort("sideways")
+
+
+def test_an_erased_conversation_s_words_leave_the_search_index(backlog):
+    """The index holds words of the texts it indexes: an erasure takes them out of it too,
+    not only out of the results (FTS5 would keep the old pages until a merge)."""
+    from django.db import connection
+
+    from audit.privacy.erasure import erase_conversation
+
+    make_insight(interaction_id="conv-erased", snippet="the zebrafinch account was closed")
+    assert search("zebrafinch")["count"] == 1
+    erase_conversation("conv-erased", reason="Art. 17 request", actor_label="test")
+    assert search("zebrafinch")["count"] == 0
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT block FROM insight_search_data")
+            assert not any(b"zebrafinch" in bytes(block or b"") for (block,) in cursor.fetchall())
+
+
+def test_a_search_too_common_to_rank_is_listed_newest_first_and_says_so(backlog, monkeypatch):
+    from audit.review import search as searching
+
+    monkeypatch.setattr(searching, "COMMON", 10)
+    sort = SORTS["relevance"]
+    filters = ReviewFilters.parse({"search": "refund"})  # 19 insights hold it: more than 10
+    page = review_page(filters, sort=sort, limit=5)
+    assert page["sort"] == "newest" and "newest first: add words" in page["sort_note"]
+    received = [row["received_at"] for row in page["items"]]
+    assert received == sorted(received, reverse=True)
+    # Its next page, asked for in the sort the page asked for, follows on.
+    following = review_page(filters, sort=sort, after=page["last"], limit=5)
+    assert following["items"][0]["received_at"] <= received[-1]
+    assert review_page(ReviewFilters.parse({"search": "refund window"}), sort=sort)["sort"] == (
+        "newest"
+    )
+    narrow = review_page(ReviewFilters.parse({"search": "card number"}), sort=sort)
+    assert narrow["sort"] == "newest"  # 19 too
+    monkeypatch.setattr(searching, "COMMON", 100)
+    ranked = review_page(ReviewFilters.parse({"search": "card number"}), sort=sort)
+    assert ranked["sort"] == "relevance" and ranked["sort_note"] == ""
