@@ -303,8 +303,11 @@ def test_a_bulk_reject_of_all_matching_decides_each_one(page, demo):
     assert page.locator("#confirm-yes").is_disabled()
     page.fill("#confirm-input", "60")
     page.click("#confirm-yes")
-    page.locator(".toast", has_text="60 item(s) decided").wait_for()
+    page.locator(".toast", has_text="60 rejected (").wait_for()
     assert page.input_value("#bulk-reason") == ""  # chosen again for the next bulk
+    # The page stays where it was, its 50 rows there and marked decided (nothing moves).
+    page.locator("#queue tbody tr.status-rejected").nth(49).wait_for()
+    assert page.locator("#queue tbody tr").count() == 50
     assert count(demo, "snippet = ? AND review_status = 'rejected'", text) == 60
     entries = demo.query(
         "SELECT count(*) FROM audit_auditentry WHERE action = 'insight.reject' AND object_id IN "
@@ -362,7 +365,7 @@ def test_enter_on_a_bulk_confirmation_decides_nothing(page, demo):
     # done anything Enter had sent would be too.
     page.click("#bulk-approve")
     page.click("#confirm-yes")
-    page.locator(".toast", has_text="1 item(s) decided").wait_for()
+    page.locator(".toast", has_text="1 approved.").wait_for()
     assert count(demo, "snippet = ? AND review_status = 'pending'", text) == 59
 
 

@@ -43,6 +43,8 @@
     pageRequest: {}, // {after}, {before} or {last: true}: what the page shown asked for
     outbox: new Map(), // decision_id -> {key, message}: decisions not yet confirmed
     newKeys: new Set(),
+    arrived: null, // the new items "Show them" asked for, until their page arrives
+    arrivedKeys: new Set(), // those of them this page shows
     canDecide: [],
     canAssign: false,
     socket: null,
@@ -178,6 +180,7 @@
     if ([...state.outbox.values()].some((entry) => entry.key === row.key)) classes.push("sending");
     if (row.claimed_by && row.claimed_by !== ME && row.status === "pending") classes.push("claimed-elsewhere");
     if (row.corrected_text) classes.push("corrected");
+    if (state.arrivedKeys.has(row.key)) classes.push("arrived");
     return classes.join(" ");
   }
 
@@ -258,7 +261,10 @@
     } else {
       const start = page.position + 1;
       const total = page.count_capped ? `more than ${number(page.count)}` : number(page.count);
-      text = `Items ${number(start)}–${number(page.position + shown)} of ${total} · ${filtersForm.elements.sort.selectedOptions[0].text.toLowerCase()}`;
+      // The order the server listed them in: a search of common words is not ranked.
+      const order = [...filtersForm.elements.sort.options].find((o) => o.value === page.sort) || filtersForm.elements.sort.selectedOptions[0];
+      text = `Items ${number(start)}–${number(page.position + shown)} of ${total} · ${order.text.toLowerCase()}`;
+      if (page.sort_note) text += `. ${page.sort_note}`;
     }
     $("#queue-summary").textContent = text;
     const paged = state.scope === "queue";
@@ -789,7 +795,7 @@
       toast("Not connected: nothing was decided. Try again when the connection is back.", "error");
       return;
     }
-    state.bulk = { id: message.bulk_id, total: row.count };
+    state.bulk = { id: message.bulk_id, total: row.count, decision, reason: reasonCode };
     if (picking) {
       $("#bulk-progress").hidden = false;
       renderBulk();
@@ -815,7 +821,7 @@
       toast("Not connected: nothing was decided. Try again when the connection is back.", "error");
       return;
     }
-    state.bulk = { id: message.bulk_id, total: count };
+    state.bulk = { id: message.bulk_id, total: count, decision, reason };
     const progress = $("#bulk-progress");
     progress.hidden = false;
     progress.max = count;
@@ -831,13 +837,18 @@
     progress.value = message.decided + message.skipped;
     $("#bulk-summary").textContent = `${number(message.decided)} of ${number(message.total)} decided${message.skipped ? `, ${number(message.skipped)} left (decided or held by someone else)` : ""}…`;
     if (done) {
+      const { decision, reason } = state.bulk;
       state.bulk = null;
       state.picked.clear();
       state.allMatching = false;
       progress.hidden = true;
-      const left = message.skipped ? ` ${number(message.skipped)} were left: ${message.skipped_reasons[0]}` : "";
-      toast(`${number(message.decided)} item(s) decided.${left}`, message.skipped ? "warning" : "ok");
-      subscribe(state.pageRequest);
+      renderBulk();
+      const how = decision === "approve" ? "approved" : `rejected (${reasonLabels[reason] || "no reason"})`;
+      const left = message.skipped ? ` ${number(message.skipped)} left: ${message.skipped_reasons[0]}` : "";
+      toast(`${number(message.decided)} ${how}.${left}`, message.skipped ? "warning" : "ok");
+      // The page stays where it was: its decided rows show as decided (the socket's updates
+      // bring them), nothing moves under the cursor. Identical groups re-form, so re-read.
+      if (state.scope === "groups") subscribe(state.pageRequest);
     }
   }
 
@@ -863,7 +874,10 @@
       const firstOpen = state.order.find((k) => state.rows.get(k).status === "pending");
       state.selected = firstOpen || state.order[0] || null;
     }
+    // The new items "Show them" brought, marked until the page changes.
+    state.arrivedKeys = new Set(state.arrived ? state.order.filter((key) => state.arrived.has(key)) : []);
     renderPage();
+    sayWhereNewWent();
   }
 
   function onMessage(event) {
@@ -948,17 +962,42 @@
     setTimeout(() => tr.classList.remove("confirmed"), 1200);
   }
 
+  // Where new items go in each order: said before they are shown, and counted after.
+  const NEW_PLACE = {
+    newest: "They are at the top of the queue.",
+    oldest: "They are at the end of the queue.",
+    confidence: "They fall through the queue by confidence.",
+    "-confidence": "They fall through the queue by confidence.",
+    relevance: "They fall through the queue by how well they match.",
+  };
+
   function renderNew() {
     const bar = $("#new-items");
     const count = state.newKeys.size;
     bar.hidden = count === 0 || state.scope !== "queue";
-    $("#new-count").textContent = `${number(count)} new item${count === 1 ? "" : "s"} match${count === 1 ? "es" : ""} these filters.`;
+    const sort = filtersForm.elements.sort.value;
+    $("#new-count").textContent = `${number(count)} new item${count === 1 ? "" : "s"} match${count === 1 ? "es" : ""} these filters. ${NEW_PLACE[sort] || ""}`;
   }
 
   function showNew() {
+    const arrived = new Set(state.newKeys);
     state.newKeys.clear();
     renderNew();
-    subscribe({});
+    state.arrived = arrived;
+    // The end of the queue in oldest-first order, its start in every other.
+    subscribe(filtersForm.elements.sort.value === "oldest" ? { last: true } : {});
+  }
+
+  // After "Show them": mark the new rows this page holds and say where the others are.
+  function sayWhereNewWent() {
+    const arrived = state.arrived;
+    state.arrived = null;
+    if (!arrived || !arrived.size) return;
+    const here = [...state.arrivedKeys];
+    const others = arrived.size - here.length;
+    const order = filtersForm.elements.sort.selectedOptions[0].text.toLowerCase();
+    const elsewhere = others ? ` The other ${number(others)} are further on in this order (${order}), or were decided meanwhile.` : "";
+    toast(`${number(here.length)} of the ${number(arrived.size)} new items are on this page, marked new.${elsewhere}`, "ok");
   }
 
   function connect() {
@@ -1247,7 +1286,13 @@
   filtersForm.addEventListener("change", () => subscribe({}));
   filtersForm.addEventListener("submit", (event) => { event.preventDefault(); subscribe({}); });
   let searchTimer = null;
-  filtersForm.elements.search.addEventListener("input", () => {
+  // A search lists its best matches first, unless the officer chose an order themselves.
+  const sortField = filtersForm.elements.sort;
+  const defaultSort = sortField.options[0].value;
+  let sortChosen = new URLSearchParams(location.search).has("sort");
+  sortField.addEventListener("change", () => { sortChosen = true; });
+  filtersForm.elements.search.addEventListener("input", (event) => {
+    if (!sortChosen) sortField.value = event.target.value.trim() ? "relevance" : defaultSort;
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => subscribe({}), 350);
   });
