@@ -29,7 +29,9 @@ class AuditConfig(AppConfig):
         versions.register(OversightSettings)
         versions.register(StreamSampling, "stream")
         changes.register(
-            Person, "username", only=("first_name", "last_name", "email", "is_active", "groups")
+            Person,
+            "username",
+            only=("username", "first_name", "last_name", "email", "is_active", "groups"),
         )
         for model, key in (
             (RetentionPolicy, None),

@@ -72,6 +72,8 @@ SITE = {
     # no code.
     ("two-step", None): PAGE,
     ("login-code", None): signed_in(302, 302, 302, 302, 302),
+    # An invited person's link: whoever holds a valid one (this one is not: it says so).
+    ("welcome", (("uidb64", "MQ"), ("token", "not-a-token"))): EVERYONE,
     ("dashboard", None): PAGE,
     ("dashboard-health", None): PAGE,
     ("export-csv", (("kind", "insights"),)): PAGE,
@@ -176,8 +178,9 @@ ADMIN_MODELS = {
     # The overseers' training and serious incidents: recorded by admins, read by auditors.
     "audit.trainingattestation": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     "audit.incident": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
-    # People: roles and activation (four-eyes); accounts are added by superusers.
-    "audit.person": {"view": (ADM, AUD), "add": (), "delete": ()},
+    # People: invited by admins, roles and activation (four-eyes); nobody is deleted. An
+    # invitation link is made by admins (this person needs none: sent back to their page).
+    "audit.person": {"view": (ADM, AUD), "add": (ADM,), "delete": ()},
     # Personal data: detection is set by admins (four-eyes); erasures are asked by admins
     # and data protection officers, carried out by a second one (an action), never deleted.
     "streams.privacysettings": {"view": (ADM, AUD, DPO), "add": (), "delete": ()},
@@ -341,16 +344,19 @@ def admin_expectation(name: str, objects):
             "delete": rights["delete"],
             "decide": None,  # POST only
             "check": None,  # POST only (a connection check opens a channel)
+            "invitation": (ADM,),
         }[view]
         # As the admin links them: quoted, so "msg_26..." is not read back as "msg&...".
-        kwargs = {"object_id": quote(obj.pk)} if view in ("change", "history", "delete") else {}
+        with_id = ("change", "history", "delete", "invitation")
+        kwargs = {"object_id": quote(obj.pk)} if view in with_id else {}
         if view == "password_change":
             kwargs = {"id": obj.pk}
         if allowed is None:
             kwargs = {"pk": obj.pk}
             expected = dict.fromkeys(ROLES, 405)
         else:
-            expected = {role: 200 if role in allowed else 403 for role in ROLES}
+            done = 302 if view == "invitation" else 200
+            expected = {role: done if role in allowed else 403 for role in ROLES}
         expected["anonymous"] = 302
         return reverse(f"admin:{name}", kwargs=kwargs), expected
     return None

@@ -58,9 +58,10 @@ class UserSettings(models.Model):
 
 
 class Person(get_user_model()):
-    """A person as governance admins manage them: their roles and whether they may sign in
-    (four-eyes, streams.config.changes). Passwords and new accounts stay with superusers (or
-    the identity provider, with single sign-on)."""
+    """A person as governance admins manage them: invited, their roles and whether they may
+    sign in (four-eyes, streams.config.changes). Nobody sets another person's password: an
+    invited person chooses theirs from their invitation link (or signs in through the
+    identity provider, with single sign-on)."""
 
     class Meta:
         proxy = True
@@ -69,6 +70,17 @@ class Person(get_user_model()):
 
     def __str__(self):
         return self.get_username()
+
+    def save(self, *args, **kwargs):
+        # Invited: no password until they choose one from their invitation link.
+        if self._state.adding and not self.password:
+            self.set_unusable_password()
+        super().save(*args, **kwargs)
+
+    @property
+    def invited(self) -> bool:
+        """Added, and waiting to choose a password: never signed in, none set."""
+        return self.is_active and self.last_login is None and not self.has_usable_password()
 
     def audit_snapshot(self) -> dict:
         return {

@@ -92,6 +92,7 @@ ROLE_PERMISSIONS = {
         "audit.add_incident",
         "audit.change_incident",
         "audit.view_person",
+        "audit.add_person",
         "audit.change_person",
         "streams.decide_changerequest",
         "audit.view_secondreview",

@@ -1,4 +1,5 @@
-"""A person's own settings page."""
+"""A person's own pages: their settings, their second factor, and choosing their password
+from their invitation link."""
 
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from django import forms
@@ -6,9 +7,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import PasswordResetConfirmView
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -148,3 +150,25 @@ def _next(request) -> str:
     if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
     return reverse("home")
+
+
+class Welcome(PasswordResetConfirmView):
+    """An invited person chooses their password from their invitation link (made by a
+    governance admin, audit.people.admin); the link then stops working. An audit entry."""
+
+    template_name = "audit/welcome.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        record.audit_record(
+            action="security.password_chosen",
+            actor=form.user,
+            obj=form.user,
+            object_repr=form.user.get_username(),
+            after={"how": "their invitation link"},
+            origin=Origin.from_request(self.request),
+        )
+        messages.success(self.request, "Your password is set: sign in with it.")
+        return response

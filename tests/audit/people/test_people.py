@@ -1,5 +1,6 @@
-"""Governance admins manage people's roles and activation under four-eyes; passwords never
-travel with a change."""
+"""Governance admins invite people and manage their roles and activation under four-eyes;
+passwords never travel with a change, and nobody sets another person's: an invited person
+chooses theirs from an invitation link."""
 
 import json
 
@@ -60,4 +61,61 @@ def test_deactivating_a_person_waits_too_and_nobody_is_deleted(client, gov_admin
     officer.refresh_from_db()
     assert not officer.is_active
     assert client.get(reverse("admin:audit_person_delete", args=[officer.pk])).status_code == 403
-    assert client.get(reverse("admin:audit_person_add")).status_code == 403
+
+
+def test_a_person_is_invited_by_two_admins_and_chooses_their_own_password(
+    client, gov_admin, admin2, officer
+):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client.force_login(gov_admin)
+    form = {**person_form(None, ["Compliance officers"]), "username": "nina"}
+    response = client.post(reverse("admin:audit_person_add"), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    User = get_user_model()
+    assert not User.objects.filter(username="nina").exists()  # proposed, not made
+    changes.change_request_accept(change_request=ChangeRequest.objects.get(), by=admin2)
+    nina = User.objects.get(username="nina")
+    assert not nina.has_usable_password() and nina.groups.get().name == "Compliance officers"
+    assert AuditEntry.objects.get(action="person.create").actor == admin2
+    listing = client.get(reverse("admin:audit_person_changelist")).content.decode()
+    assert "invited, not signed in yet" in listing and "their invitation link" in listing
+
+    # The link is made on request, as an audit entry; an officer cannot make one.
+    url = reverse("admin:audit_person_invitation", args=[nina.pk])
+    assert "Make their invitation link" in client.get(url).content.decode()
+    page = client.post(url).content.decode()
+    link = page.split('id="invitation-link" class="shown-once">')[1].split("<")[0]
+    assert link.startswith("http://testserver/account/welcome/")
+    entry = AuditEntry.objects.get(action="person.invitation")
+    assert entry.actor == gov_admin and entry.object_repr == "nina"
+    assert link.rsplit("/", 2)[-2] not in json.dumps([entry.after, entry.object_repr])
+    intruder = Client()
+    intruder.force_login(officer)
+    assert intruder.get(url).status_code in (302, 403)
+    assert intruder.post(url).status_code in (302, 403)
+
+    # Nina opens it, chooses her password, signs in; the link then no longer works.
+    nina_client = Client()
+    form_page = nina_client.get(link, follow=True)
+    assert "Choose the password" in form_page.content.decode()
+    password = "a long Passphrase for nina 42"
+    done = nina_client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": password, "new_password2": password},
+    )
+    assert done.status_code == 302 and done.url == reverse("login")
+    nina.refresh_from_db()
+    assert nina.check_password(password)
+    assert AuditEntry.objects.get(action="security.password_chosen").actor == nina
+    assert "no longer works" in Client().get(link, follow=True).content.decode()
+    signed_in = nina_client.post(reverse("login"), {"username": "nina", "password": password})
+    assert signed_in.status_code == 302
+    listing = client.get(reverse("admin:audit_person_changelist")).content.decode()
+    assert (
+        "invited, not signed in yet" not in listing
+        and '<td class="field-sign_in">password' in listing
+    )
+    again = client.get(url, follow=True).content.decode()
+    assert "needs no invitation" in again
