@@ -8,6 +8,9 @@ OIDC_STAMP := tests/oidc/node_modules/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SIMULATOR_PORT ?= 8001
+# The demo's simulator: a mid-size contact centre, about 2 conversations a second at the peak
+# hours (4 insights each), quieter at night (its day follows this machine's clock).
+SIMULATOR_RATE ?= 8
 # The demo shows four-eyes configuration changes (its two admins approve each other's).
 FOUR_EYES ?= true
 # Governance admins' second factor: off in the demo (its admins have no authenticator app);
@@ -43,7 +46,7 @@ demo: $(STAMP)
 	@$(DEMO) $(BIN)/python manage.py collectstatic --noinput -v0
 	@# Its users have the passwords the README publishes: --force, as this is the demo.
 	@$(DEMO) $(BIN)/python manage.py demo_setup --force --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) --site-url http://$(HOST):$(PORT)/
-	@$(DEMO) FOUR_EYES=$(FOUR_EYES) MFA_REQUIRED_FOR_ADMINS=$(MFA_REQUIRED_FOR_ADMINS) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
+	@$(DEMO) FOUR_EYES=$(FOUR_EYES) MFA_REQUIRED_FOR_ADMINS=$(MFA_REQUIRED_FOR_ADMINS) AUDIT_CHECKPOINT_DIR=$${AUDIT_CHECKPOINT_DIR:-var/audit-checkpoints} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT) --simulator-rate $(SIMULATOR_RATE) --simulator-day-curve --simulator-conversation-turnover 4
 
 # Start the demo afresh: its database, keys, audit checkpoints and evidence packs go.
 demo-reset:

@@ -10,7 +10,13 @@ def add_simulator_arguments(parser, *, prefix: str = "", queues: int | None = No
         f"{p}rate",
         type=float,
         default=defaults.rate,
-        help="Insights per second (0: only on /_sim/emit).",
+        help="Insights per second (0: only on /_sim/emit); with --day-curve, at the peak.",
+    )
+    parser.add_argument(
+        f"{p}day-curve",
+        action="store_true",
+        default=defaults.day_curve,
+        help="The rate follows a contact centre's day in local time (a twentieth at night).",
     )
     parser.add_argument(
         f"{p}seed", type=int, default=defaults.seed, help="Seed of the event generator."
@@ -79,6 +85,7 @@ def config_from_options(options: dict, *, prefix: str = "") -> SimulatorConfig:
     key = prefix.replace("-", "_")
     return SimulatorConfig(
         rate=options[f"{key}rate"],
+        day_curve=options[f"{key}day_curve"],
         seed=options[f"{key}seed"],
         client_id=options[f"{key}client_id"],
         client_secret=options[f"{key}client_secret"],

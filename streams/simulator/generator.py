@@ -47,6 +47,9 @@ class EventGenerator:
         run: str = "",
     ):
         self.rng = random.Random(seed)
+        # Texts are drawn apart, so a change of the corpus never changes which conversation,
+        # type or confidence an event has.
+        self.text_rng = random.Random(f"texts:{seed}")
         self.run = run
         self.hostile_ratio = hostile_ratio
         self.personal_ratio = personal_ratio
@@ -62,7 +65,7 @@ class EventGenerator:
         elif self.personal_ratio and self.rng.random() < self.personal_ratio:
             text = personal_text(self.rng)
         else:
-            text = self.rng.choice(texts.BY_TYPE[insight_type])
+            text = self.text_rng.choice(texts.BY_TYPE[insight_type])
         content = {"text": text}
         if insight_type == "knowledge_recommendation":
             content["knowledge_base_id"] = self.rng.choice(("kb-1", "kb-2", "kb-3"))

@@ -21,6 +21,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
@@ -63,10 +64,28 @@ NOTIFICATION_FAULTS = FAULTS[-10:-1]
 INJECTIONS = ("malformed-json", "bad-base64", "not-an-object", "oversized", "duplicate", "no-type")
 
 
+# A contact centre's day: the share of its peak rate at each hour (local time), from quiet
+# nights through the morning rise, a lunch dip and the evening decline.
+DAY_CURVE = (
+    *(0.06, 0.05, 0.05, 0.05, 0.06, 0.1, 0.2, 0.45, 0.75, 0.95, 1.0, 0.95),
+    *(0.8, 0.85, 0.95, 1.0, 0.9, 0.75, 0.55, 0.4, 0.3, 0.2, 0.12, 0.08),
+)
+
+
+def day_share(now: datetime) -> float:
+    """DAY_CURVE at `now`, between its hours in a straight line."""
+    hour = now.hour + now.minute / 60 + now.second / 3600
+    low = int(hour) % 24
+    return DAY_CURVE[low] + (DAY_CURVE[(low + 1) % 24] - DAY_CURVE[low]) * (hour - int(hour))
+
+
 @dataclass
 class SimulatorConfig:
     seed: int = 42
     rate: float = 5.0
+    # The rate follows a contact centre's day in the host's local time (`rate` at the peak
+    # hours, a twentieth of it at night: DAY_CURVE).
+    day_curve: bool = False
     max_events: int | None = None
     retention: int = 100_000
     client_id: str = "assistgov-demo"
@@ -174,6 +193,12 @@ class Simulator:
         await self._listen(port)
         self._generator_task = asyncio.create_task(self._generate(), name="simulator-generator")
         logger.info("Genesys simulator listening on http://%s:%s", host, self.port)
+        if self.config.day_curve:
+            logger.info(
+                "simulator: %.1f insights/s at the peak hours, %.1f/s now (a contact centre's day)",
+                self.config.rate,
+                self.current_rate(),
+            )
         return self.port
 
     async def _listen(self, port: int) -> None:
@@ -248,17 +273,25 @@ class Simulator:
         self.config.rate = rate
         self._generator_task = asyncio.get_running_loop().create_task(self._generate())
 
+    def current_rate(self, now: datetime | None = None) -> float:
+        """Events per second now: `rate`, or on a day curve its share for the hour."""
+        if not self.config.day_curve:
+            return self.config.rate
+        return self.config.rate * day_share(now or datetime.now().astimezone())
+
     async def _generate(self) -> None:
         if self.config.rate <= 0:
             return
-        started = time.monotonic()
-        produced = 0
+        last, owed = time.monotonic(), 0.0
         while True:
-            due = int((time.monotonic() - started) * self.config.rate) - produced
-            if due > 0:
-                self.emit(due)
-                produced += due
-            await asyncio.sleep(min(0.05, 1 / self.config.rate))
+            now = time.monotonic()
+            rate = self.current_rate()
+            owed += (now - last) * rate
+            last = now
+            if owed >= 1:
+                self.emit(int(owed))
+                owed -= int(owed)
+            await asyncio.sleep(min(0.05, 1 / max(rate, 0.1)))
 
     # OAuth and REST
 

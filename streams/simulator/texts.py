@@ -1,5 +1,10 @@
-"""Texts the simulator puts in insights: what agents and officers would really see."""
+"""Texts the simulator puts in insights: what agents and officers would really see (several
+hundred of each kind, from streams.simulator.corpus), and the knowledge articles its
+knowledge bases hold."""
 
+from streams.simulator import corpus
+
+# The knowledge bases' articles (streams.simulator.knowledge).
 KNOWLEDGE = (
     "Offer the 30-day refund under policy KB-118: the order is within the return window "
     "and the item is unopened.",
@@ -17,26 +22,6 @@ KNOWLEDGE = (
     "collect the serial number first.",
     "Address change: verify identity with two factors (KB-002) before updating the "
     "billing address.",
-)
-SENTIMENT = (
-    "Customer frustration rising: three mentions of 'cancel' in the last minute and a "
-    "raised voice. Acknowledge the delay before offering options.",
-    "Negative sentiment detected after the hold: apologise for the wait and summarise "
-    "what has been done so far.",
-    "Customer sounds confused about the bill; slow down and walk through the charges line by line.",
-    "Sentiment improved after the refund offer; confirm next steps and close politely.",
-    "Customer mentions a bereavement: switch to the sensitive-circumstances script and "
-    "offer the specialist team.",
-)
-COMPLIANCE = (
-    "Agent has not read the call-recording disclosure within the first 30 seconds.",
-    "Card number spoken aloud on a recorded line: pause recording before taking payment "
-    "details (PCI DSS).",
-    "Agent promised a refund amount above their approval limit; a supervisor must confirm.",
-    "Identity not verified before discussing account balance.",
-    "Customer asked not to be contacted for marketing; the do-not-contact flag must be set "
-    "before the call ends.",
-    "Vulnerable customer indicators present; the agent must offer the accessibility options.",
 )
 # Text that must stay data: HTML and script in a page, formulas in a spreadsheet.
 HOSTILE = (
@@ -78,43 +63,11 @@ PERSONAL_VALUES = {
 }
 
 BY_TYPE = {
-    "knowledge_recommendation": KNOWLEDGE,
-    "sentiment_alert": SENTIMENT,
-    "compliance_flag": COMPLIANCE,
+    "knowledge_recommendation": corpus.knowledge(),
+    "sentiment_alert": corpus.sentiment(),
+    "compliance_flag": corpus.compliance(),
 }
 
-# Conversation summaries (Agent Copilot's), with their likely wrap-up codes and follow-up.
-SUMMARIES = (
-    (
-        "Customer called about a double charge on the November bill. The agent confirmed the "
-        "duplicate payment and issued a refund of the second charge; the customer accepted.",
-        ("Billing dispute", "Refund issued", "Payment query"),
-        "Duplicate charge on the November bill",
-        "Refund of the second charge issued",
-        "Check the refund reached the account within 5 days",
-    ),
-    (
-        "Customer travelling to Spain next week asked about roaming charges. The agent "
-        "explained the Travel Pass add-on and activated it on the customer's line.",
-        ("Roaming enquiry", "Add-on sold", "Plan question"),
-        "Roaming charges before a trip",
-        "Travel Pass activated",
-        None,
-    ),
-    (
-        "Customer could not log in after several password resets. The agent verified identity, "
-        "cleared the lock on the account and sent a new reset link, which worked.",
-        ("Account access", "Password reset", "Security check"),
-        "Locked out of the online account",
-        "Account unlocked and password reset",
-        None,
-    ),
-    (
-        "Customer complained that a parcel was three days late. The agent apologised, applied "
-        "a goodwill credit and gave the new delivery date from the carrier.",
-        ("Delivery complaint", "Goodwill credit", "Order status"),
-        "Late parcel",
-        "Goodwill credit applied; new delivery date given",
-        "Call back if the parcel has not arrived by the new date",
-    ),
-)
+# Conversation summaries (Agent Copilot's): text, likely wrap-up codes, reason, resolution
+# and follow-up.
+SUMMARIES = corpus.summaries()

@@ -104,7 +104,9 @@ async def test_it_subscribes_and_receives_every_suggestion_kind(sim, running):
     _, handler = await running()
     await connected(simulator)
     simulator.emit(60)
-    await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 60")
+    # Compliance flags through a tenth event: a third-party action whatever the 60 were.
+    simulator.emit(10, {"insight_type": "compliance_flag"})
+    await eventually(lambda: set(handler.bodies) == emitted(simulator), what="all 70")
     kinds = {
         next(k for k in body if k.startswith(("know", "canned", "script", "active", "third")))
         for body in handler.bodies.values()

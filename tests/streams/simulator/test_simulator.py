@@ -231,3 +231,28 @@ def test_customers_say_card_numbers_and_addresses_now_and_then():
         any(value in text for value in values)
         for text in (EventGenerator(seed=3).next_event()["content"]["text"] for _ in range(50))
     )
+
+
+def test_on_a_day_curve_the_rate_follows_a_contact_centre_s_day():
+    from datetime import datetime
+
+    from streams.simulator.server import day_share
+
+    simulator = Simulator(SimulatorConfig(rate=8.0, day_curve=True))
+    at = lambda hour, minute=0: datetime(2026, 12, 7, hour, minute)  # noqa: E731
+    assert simulator.current_rate(at(10)) == 8.0  # the morning peak
+    assert simulator.current_rate(at(3)) == pytest.approx(0.4)  # a twentieth at night
+    assert simulator.current_rate(at(12, 30)) < simulator.current_rate(at(11))  # lunch
+    assert day_share(at(7, 30)) == pytest.approx((0.45 + 0.75) / 2)  # between its hours
+    flat = Simulator(SimulatorConfig(rate=8.0))
+    assert flat.current_rate(at(3)) == 8.0
+
+
+def test_the_texts_read_like_a_contact_centre_s_day_not_a_few_lines_repeated():
+    from streams.simulator import texts
+
+    for kind, corpus in texts.BY_TYPE.items():
+        assert len(set(corpus)) >= 300, kind
+    assert len({summary[0] for summary in texts.SUMMARIES}) >= 300
+    rules = [text for text in texts.BY_TYPE["compliance_flag"] if "(" in text]
+    assert len(rules) == len(texts.BY_TYPE["compliance_flag"])  # each names its rule
