@@ -24,6 +24,7 @@ PAGES = {
         "/account/two-step/",
         "/audit/",  # refused: the error page
         "/no/such/page/",
+        "/account/welcome/MQ/not-a-token/",  # an invitation link that no longer works
         "/admin/",
         "/admin/streams/insight/",
     ],
@@ -48,6 +49,8 @@ PAGES = {
         "/admin/streams/changerequest/{change}/change/",  # with the accept / decline form
         "/evidence/",
         "/admin/audit/person/",
+        "/admin/audit/person/add/",  # inviting someone
+        "/admin/audit/person/{person}/change/",
         "/admin/streams/configversion/",
         "/admin/audit/incident/",
         "/admin/audit/trainingattestation/",
@@ -62,6 +65,13 @@ PAGES = {
         "/admin/streams/changerequest/{change}/change/",
         "/admin/audit/secondreview/",
         "/evidence/",
+    ],
+    "dpo": [
+        "/review/",
+        "/dashboard/",
+        "/account/",
+        "/admin/audit/erasurerequest/",
+        "/admin/streams/privacysettings/",
     ],
 }
 PASSWORDS = {role: f"{role}-demo-pass" for role in PAGES}
@@ -116,6 +126,11 @@ def problems_on(page, url: str, width: int, script: str) -> list[str]:
     )
     if overflow > 0:
         found.append(f"{url} at {width} px scrolls sideways by {overflow} px")
+    return found + axe_findings(page, script, f"{url} at {width} px")
+
+
+def axe_findings(page, script: str, where: str) -> list[str]:
+    """Axe's serious and critical findings on the page as it is now."""
     page.evaluate(script)
     results = page.evaluate(
         """(tags) => axe.run(document, {
@@ -123,13 +138,12 @@ def problems_on(page, url: str, width: int, script: str) -> list[str]:
         })""",
         WCAG_AA,
     )
+    found = []
     for violation in results["violations"]:
         if violation["impact"] in ("serious", "critical"):
             targets = [node["target"] for node in violation["nodes"][:3]]
             why = violation["nodes"][0].get("failureSummary", "").replace("\n", " ")
-            found.append(
-                f"{url} at {width} px: {violation['id']} ({violation['help']}) {targets}: {why}"
-            )
+            found.append(f"{where}: {violation['id']} ({violation['help']}) {targets}: {why}")
     return found
 
 
@@ -141,6 +155,7 @@ def test_every_page_fits_the_window_and_passes_axe(browser, demo, role, scheme):
         "matrix": demo.query("SELECT min(id) FROM streams_confidencematrix")[0][0],
         "insight": demo.query("SELECT min(id) FROM streams_insight")[0][0],
         "change": demo.query("SELECT min(id) FROM streams_changerequest")[0][0],
+        "person": demo.query("SELECT id FROM auth_user WHERE username = 'officer'")[0][0],
     }
     context = browser.new_context(color_scheme=scheme)
     page = context.new_page()
@@ -155,3 +170,42 @@ def test_every_page_fits_the_window_and_passes_axe(browser, demo, role, scheme):
     finally:
         context.close()
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_review_page_passes_axe_after_live_updates_and_a_search(browser, demo, scheme):
+    """What arrives while the page is open (the new-items bar, the new rows marked, a toast)
+    and a search's results hold as the page first drawn does."""
+    import httpx
+
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    script = axe_script()
+    try:
+        log_in(page, demo, "officer")
+        page.select_option("select[name=sort]", "newest")
+        page.locator("#queue tbody tr").first.wait_for()
+        event = {"insight_type": "compliance_flag", "content": {"text": "Live check: a new flag"}}
+        httpx.post(demo.simulator + "/_sim/emit", json={"count": 2, "event": event})
+        page.locator("#new-items:not([hidden])").wait_for()
+        found = []
+        for width in (390, 1440):
+            found += problems_here(page, width, script, "with the new-items bar")
+        page.click("#show-new")
+        page.locator("#queue tbody tr.arrived").first.wait_for()
+        for width in (390, 1440):
+            found += problems_here(page, width, script, "with new rows marked")
+        page.fill("input[name=search]", "live checks")
+        page.locator("#queue tbody tr", has_text="Live check").first.wait_for()
+        for width in (390, 1440):
+            found += problems_here(page, width, script, "with search results")
+    finally:
+        context.close()
+    assert not found, "\n".join(found)
+
+
+def problems_here(page, width: int, script: str, what: str) -> list[str]:
+    """Axe's findings on the review page as it is now, at `width`, without reloading."""
+    page.set_viewport_size({"width": width, "height": 900})
+    return axe_findings(page, script, f"review page {what} at {width} px")
