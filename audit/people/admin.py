@@ -25,6 +25,7 @@ from audit.trail import record
 from audit.trail.models import AuditEntry
 from audit.trail.record import Origin
 from streams.admin_base import FourEyesAdmin
+from streams.config import changes
 
 # How long an invitation link works (Django's PASSWORD_RESET_TIMEOUT, in days).
 INVITATION_DAYS = round(settings.PASSWORD_RESET_TIMEOUT / 86400)
@@ -88,6 +89,18 @@ def _unregister_what_the_environment_configures():
 _unregister_what_the_environment_configures()
 
 
+class RoleFilter(admin.RelatedFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "role"
+
+
+class ActiveFilter(admin.BooleanFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "whether they may sign in"
+
+
 @admin.register(Person)
 class PersonAdmin(FourEyesAdmin):
     """Who holds which role and may sign in, for governance admins: inviting a person, a
@@ -96,7 +109,7 @@ class PersonAdmin(FourEyesAdmin):
     link an admin makes for them (an audit entry), or signs in with single sign-on."""
 
     list_display = ["username", "full_name", "roles", "is_active", "last_sign_in", "sign_in"]
-    list_filter = ["groups", "is_active"]
+    list_filter = [("groups", RoleFilter), ("is_active", ActiveFilter)]
     search_fields = ["username", "first_name", "last_name", "email"]
     fields = [
         "username",
@@ -132,6 +145,22 @@ class PersonAdmin(FourEyesAdmin):
     def get_fields(self, request, obj=None):
         return self.add_fields if obj is None else self.fields
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None:
+            return super().get_fieldsets(request, obj)
+        how = (
+            "Once a second governance admin accepts the invitation, make their invitation "
+            "link on their page and give it to them: they choose their own password with it."
+            if changes.four_eyes_on()
+            else "Then make their invitation link on their page and give it to them: they "
+            "choose their own password with it."
+        )
+        return [(None, {"fields": self.add_fields, "description": how})]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "title": "Invite a person"}
+        return super().add_view(request, form_url, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
         # A person's name is what the trail knows them by: set once, when invited.
         return ["username", *self.readonly_fields] if obj is not None else []
@@ -139,8 +168,9 @@ class PersonAdmin(FourEyesAdmin):
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "groups":
             kwargs["widget"] = forms.CheckboxSelectMultiple
+            kwargs["label"] = "Roles"
             kwargs["help_text"] = (
-                "Roles. With single sign-on, a person's roles follow their groups at the "
+                "With single sign-on, a person's roles follow their groups at the "
                 "identity provider, which overrides what is set here at their next sign-in."
             )
         return super().formfield_for_manytomany(db_field, request, **kwargs)
