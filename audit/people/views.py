@@ -65,14 +65,7 @@ def login_code(request):
     wrong = ""
     if request.method == "POST":
         if mfa.check_code(request, request.POST.get("code", "")):
-            record.audit_record(
-                action="security.second_factor",
-                actor=request.user,
-                obj=request.user,
-                object_repr=request.user.get_username(),
-                after={"method": "authenticator app (TOTP)"},
-                origin=Origin.from_request(request),
-            )
+            _record(request, "security.second_factor")
             return HttpResponseRedirect(_next(request))
         tries = request.session.get(mfa.WRONG, 0)
         record.audit_record(
@@ -134,13 +127,19 @@ def two_step(request):
 SETUP_SECRET = "second_factor_setup"  # noqa: S105 (a session key, not a secret)
 
 
-def _record(request, action: str) -> None:
+TOTP = {"method": "authenticator app (TOTP)"}
+
+
+def _record(request, action: str, *, user=None, after: dict = TOTP) -> None:
+    """An audit entry of what a person did to their own account (the one signed in, or
+    `user`)."""
+    user = user or request.user
     record.audit_record(
         action=action,
-        actor=request.user,
-        obj=request.user,
-        object_repr=request.user.get_username(),
-        after={"method": "authenticator app (TOTP)"},
+        actor=user,
+        obj=user,
+        object_repr=user.get_username(),
+        after=after,
         origin=Origin.from_request(request),
     )
 
@@ -162,13 +161,11 @@ class Welcome(PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        record.audit_record(
-            action="security.password_chosen",
-            actor=form.user,
-            obj=form.user,
-            object_repr=form.user.get_username(),
+        _record(
+            self.request,
+            "security.password_chosen",
+            user=form.user,
             after={"how": "their invitation link"},
-            origin=Origin.from_request(self.request),
         )
         messages.success(self.request, "Your password is set: sign in with it.")
         return response
