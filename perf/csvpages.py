@@ -23,7 +23,8 @@ KEYS = (
 )
 
 # What the filled insights say (one theme each, in turn), and what the search looks for:
-# a word in one row in ten, two words in one in twenty, a policy number in a few hundred.
+# a word or two in one row in ten (common: not ranked, see audit.review.search), a policy
+# number in one in five hundred (ranked).
 THEMES = (
     "offer the 30-day refund under policy",
     "the customer reports a lost card; block it and order a replacement card",
@@ -36,7 +37,7 @@ THEMES = (
     "confirm the address before sending a new statement",
     "the agent promised a call back within two working days",
 )
-SEARCHES = ("refunds", "lost cards", "supervisors complaint", "policy KB-17")
+SEARCHES = ("refunds", "lost cards", "supervisors complaint", "policy KB-170")
 
 
 def measure(rows: int) -> dict:
