@@ -66,10 +66,15 @@ def test_an_officer_approves_a_live_insight_from_the_keyboard_and_finds_it_in_th
     page.keyboard.press("n")
     page.keyboard.type("checked in the browser")
     page.keyboard.press("Escape")
+    done = int(page.inner_text("#count-done").replace(",", "") or 0)
+    assert page.inner_text("#count-queue") == "1"  # the search's one pending item
     page.keyboard.press("a")
     row = page.locator("#queue tbody tr", has_text=text)
     row.locator("td.status", has_text="Approved by you").wait_for()  # confirmed, in place
     assert status_of(demo, text) == ("approved", "checked in the browser")
+    # The tabs count it at once, from the decision's answer (not the next read of figures).
+    assert page.inner_text("#count-queue") == "0"
+    assert page.inner_text("#count-done").replace(",", "") == str(done + 1)
 
     csv_text = page.request.get(demo.base + "/export/decisions.csv").text()
     (line,) = [line for line in csv_text.splitlines() if text in line]

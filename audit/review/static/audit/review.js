@@ -901,6 +901,7 @@
       }
       case "decided": {
         const entry = settle(message.decision_id);
+        const heldByMe = message.items.filter((row) => state.rows.get(row.key)?.claimed_by === ME).length;
         applyRows(message.items);
         for (const row of message.items) {
           // Confirmed where it shows; said in words when the page no longer shows it (it
@@ -910,8 +911,10 @@
         }
         // The tabs' counts follow each decision of mine (not the next 15-second read).
         if (entry) {
-          const done = $("#count-done");
-          if (done) done.textContent = number(Number(done.textContent.replace(/\D/g, "")) + message.items.length);
+          const decided = message.items.length;
+          bump("#count-done", decided);
+          bump("#count-mine", -heldByMe);
+          if ((state.filters.status || "pending") === "pending") bump("#count-queue", -decided);
           progressSoon();
         }
         break;
@@ -1051,6 +1054,13 @@
   // Team progress and stream health, read every few seconds.
 
   // Several decisions in a row read the team's figures once, just after.
+  // A tab's count moved by `delta` at once (a count shown as "more than", "100,000+", stays).
+  function bump(selector, delta) {
+    const count = $(selector);
+    if (!count || !delta || count.textContent.endsWith("+")) return;
+    count.textContent = number(Math.max(0, Number(count.textContent.replace(/\D/g, "")) + delta));
+  }
+
   function progressSoon() {
     clearTimeout(state.progressTimer);
     state.progressTimer = setTimeout(refreshProgress, 400);
