@@ -1293,7 +1293,8 @@
       renderBulk();
     });
   }
-  filtersForm.addEventListener("change", () => subscribe({}));
+  // The search box has its own (debounced) listener: leaving it must not ask again.
+  filtersForm.addEventListener("change", (event) => { if (event.target.name !== "search") subscribe({}); });
   filtersForm.addEventListener("submit", (event) => { event.preventDefault(); subscribe({}); });
   let searchTimer = null;
   // A search lists its best matches first, unless the officer chose an order themselves.
