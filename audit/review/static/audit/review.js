@@ -856,7 +856,13 @@
 
   function subscribe(pageRequest) {
     state.pageRequest = pageRequest || {};
-    state.filters = readFilters();
+    const chosen = readFilters();
+    if (JSON.stringify(chosen) !== JSON.stringify(state.filters)) {
+      // New items announced for other filters are not these filters' news.
+      state.newKeys.clear();
+      renderNew();
+    }
+    state.filters = chosen;
     writeAddress();
     updateCsvLink();
     const filters = { ...state.filters, scope: state.scope };
