@@ -48,13 +48,51 @@ def fts5_query(search: str) -> str:
     return " ".join(f'"{word}"' for word in WORD.findall(search))
 
 
-def matching(queryset, kind: str, search: str, *, how: str = "scan"):
+class Facts:
+    """What a search is, read once and kept: a page reads its rows, its count and its place
+    with the same search, each of which would otherwise ask again whether it names a
+    conversation and whether its words are common (per kind of item)."""
+
+    def __init__(self, search: str, db: str = "default"):
+        self.search, self.db = search, db
+        self._known: dict = {}
+
+    def _once(self, name: str, kind: str, read) -> bool:
+        if (name, kind) not in self._known:
+            self._known[name, kind] = read()
+        return self._known[name, kind]
+
+    def names_conversation(self, model, kind: str) -> bool:
+        _, id_field = SEARCHED[kind]
+        rows = model.objects.using(self.db).filter(**{id_field: self.search})
+        return self._once("conversation", kind, rows.exists)
+
+    def common(self, model, kind: str) -> bool:
+        """Whether more than COMMON items of `model` hold every word (a count that stops
+        there, read from the search index)."""
+        return self._once("common", kind, lambda: self._count(model, kind) > COMMON)
+
+    def _count(self, model, kind: str) -> int:
+        if connections[self.db].vendor == "postgresql":
+            query = SearchQuery(self.search, config=CONFIG)
+            found = model.objects.using(self.db).alias(search_vector=vector(kind))
+            found = found.filter(search_vector=query)
+        else:
+            words = fts5_query(self.search)
+            if not words:
+                return 0
+            found = _entries(model, self.db).filter(document__match=words)
+        return found[: COMMON + 1].count()
+
+
+def matching(queryset, kind: str, search: str, *, how: str = "scan", facts: Facts | None = None):
     """The rows of `queryset` whose text holds every word of `search` (or, when `search` is
     a conversation's id, that conversation's rows); with `how="rank"`, each with its rank
-    (RANK, higher is better)."""
+    (RANK, higher is better). `facts`: what is known of this search already."""
     _, id_field = SEARCHED[kind]
     model = queryset.model
-    if model.objects.using(queryset.db).filter(**{id_field: search}).exists():
+    facts = facts or Facts(search, queryset.db)
+    if facts.names_conversation(model, kind):
         return unranked(queryset.filter(**{id_field: search}), how)
     if connections[queryset.db].vendor == "postgresql":
         query = SearchQuery(search, config=CONFIG)
@@ -67,7 +105,7 @@ def matching(queryset, kind: str, search: str, *, how: str = "scan"):
     words = fts5_query(search)
     if not words:
         return unranked(queryset.none(), how)
-    if how == "scan" and common(model, kind, search, queryset.db):
+    if how == "scan" and facts.common(model, kind):
         # `id + 0`: not the primary key to SQLite, so it walks the queue's index.
         ids = _entries(model, queryset.db).filter(document__match=words).values("item")
         return queryset.alias(plain_id=F("id") + 0).filter(plain_id__in=ids)
@@ -75,22 +113,6 @@ def matching(queryset, kind: str, search: str, *, how: str = "scan"):
     if how != "rank":
         return found
     return found.annotate(**{RANK: -F("search_entry__rank")})
-
-
-def common(model, kind: str, search: str, db: str = "default") -> bool:
-    """Whether more than COMMON items of `model` hold every word of `search` (a count that
-    stops there, read from the search index)."""
-    if connections[db].vendor == "postgresql":
-        query = SearchQuery(search, config=CONFIG)
-        found = (
-            model.objects.using(db).alias(search_vector=vector(kind)).filter(search_vector=query)
-        )
-    else:
-        words = fts5_query(search)
-        if not words:
-            return False
-        found = _entries(model, db).filter(document__match=words)
-    return found[: COMMON + 1].count() > COMMON
 
 
 def _entries(model, db: str):

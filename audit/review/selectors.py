@@ -7,6 +7,7 @@ and carries a `key` unique across both."""
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -91,11 +92,16 @@ class ReviewFilters:
             self, allowed_kinds=kinds, viewer_id=user.pk, day_start=today, blind_to=blind_to
         )
 
+    @cached_property
+    def search_facts(self) -> "search.Facts":
+        """What the search is, read once for these filters (audit.review.search.Facts)."""
+        return search.Facts(self.search)
+
     def search_is_common(self) -> bool:
         """Whether more than search.COMMON items of a kind hold the searched words."""
         models = {INSIGHT: Insight, KNOWLEDGE: KnowledgeQuery}
         return bool(self.search) and any(
-            search.common(models[kind], kind, self.search) for kind in self.kinds
+            self.search_facts.common(models[kind], kind) for kind in self.kinds
         )
 
     @property
@@ -152,7 +158,7 @@ class ReviewFilters:
 
     def _searched(self, queryset, kind: str, how: str):
         if self.search:
-            return search.matching(queryset, kind, self.search, how=how)
+            return search.matching(queryset, kind, self.search, how=how, facts=self.search_facts)
         return search.unranked(queryset, how)
 
     def _scoped(self, queryset, kind: str, *, every_item_for_review: bool):

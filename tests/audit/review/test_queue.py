@@ -250,3 +250,19 @@ def test_a_search_too_common_to_rank_is_listed_newest_first_and_says_so(backlog,
     monkeypatch.setattr(searching, "COMMON", 100)
     ranked = review_page(ReviewFilters.parse({"search": "card number"}), sort=sort)
     assert ranked["sort"] == "relevance" and ranked["sort_note"] == ""
+
+
+def test_a_page_asks_what_its_search_is_once_not_per_read(backlog):
+    """A page's rows, count and place read with one search: whether it names a
+    conversation, and whether its words are common, are asked once per kind."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = review_page(ReviewFilters.parse({"search": "refund"}), sort=SORTS["relevance"], limit=5)
+    filters = ReviewFilters.parse({"search": "refund"})  # as the next page's request parses
+    with CaptureQueriesContext(connection) as queries:
+        page = review_page(filters, sort=SORTS["relevance"], after=first["last"], limit=5)
+    assert page["items"] and page["position"] == 5
+    asked = [q["sql"] for q in queries.captured_queries if "refund" in q["sql"]]
+    by_id = [sql for sql in asked if "LIMIT 1" in sql and "MATCH" not in sql and "@@" not in sql]
+    assert len(by_id) == 2  # once for insights, once for knowledge answers
