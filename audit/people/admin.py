@@ -128,7 +128,10 @@ class PersonAdmin(FourEyesAdmin):
 
     def get_queryset(self, request):
         last_method = (
-            AuditEntry.objects.filter(action="security.sign_in", object_id=OuterRef("username"))
+            # Through the trail's (object_type, object_id) index: a person's own entries.
+            AuditEntry.objects.filter(
+                object_type="auth.user", object_id=OuterRef("username"), action="security.sign_in"
+            )
             .order_by("-id")
             .values("after__method")[:1]
         )
