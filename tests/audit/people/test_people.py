@@ -106,6 +106,8 @@ def test_a_person_is_invited_by_two_admins_and_chooses_their_own_password(
         {"new_password1": password, "new_password2": password},
     )
     assert done.status_code == 302 and done.url == reverse("login")
+    # The sign-in page says it worked, once.
+    assert "Your password is set: sign in with it." in nina_client.get(done.url).content.decode()
     nina.refresh_from_db()
     assert nina.check_password(password)
     assert AuditEntry.objects.get(action="security.password_chosen").actor == nina
