@@ -1005,7 +1005,11 @@
     const here = [...state.arrivedKeys];
     const others = arrived.size - here.length;
     const order = filtersForm.elements.sort.selectedOptions[0].text.toLowerCase();
-    const elsewhere = others ? ` The other ${number(others)} are further on in this order (${order}), or were decided meanwhile.` : "";
+    if (arrived.size === 1) {
+      toast(here.length ? "The new item is on this page, marked new." : `The new item is further on in this order (${order}), or was decided meanwhile.`, "ok");
+      return;
+    }
+    const elsewhere = others ? ` The other ${number(others)} ${others === 1 ? "is" : "are"} further on in this order (${order}), or ${others === 1 ? "was" : "were"} decided meanwhile.` : "";
     toast(`${number(here.length)} of the ${number(arrived.size)} new items are on this page, marked new.${elsewhere}`, "ok");
   }
 
