@@ -17,12 +17,14 @@ from audit.review.selectors import ReviewFilters
 from audit.trail.csvfiles import (
     AUDIT_EXPORT,
     Export,
+    Neutralised,
+    NeutralText,
     audit_queryset,
     csv_chunks,
     neutralise,
     within,
 )
-from audit.vocabulary import ReasonCode, type_label_subquery
+from audit.vocabulary import ReasonCode, TypeLabel
 from streams.genesys.knowledge import Outcome
 from streams.genesys.summaries import SUMMARY_TYPE
 from streams.models import Insight, KnowledgeQuery
@@ -202,11 +204,20 @@ def with_labels(queryset, fields):
     """The words for the codes a row holds (its reason code's label, its insight type's
     label), for the label columns among `fields`; the codes keep their own columns."""
     labels = {}
+    # Neutralised inside their subqueries, so that each runs once per row (audit.trail.
+    # csvfiles.NeutralText).
     if "review_reason_label" in fields:
-        reason = ReasonCode.objects.filter(code=OuterRef("review_reason_code")).values("label")
-        labels["review_reason_label"] = Subquery(reason[:1])
+        reason = ReasonCode.objects.filter(code=OuterRef("review_reason_code"))
+        reason = reason.annotate(cell=Neutralised(F("label"))).values("cell")
+        labels["review_reason_label"] = Subquery(reason[:1], output_field=NeutralText())
     if "insight_type_label" in fields:
-        labels["insight_type_label"] = Coalesce(type_label_subquery(), F("insight_type"))
+        label = TypeLabel.objects.filter(code=OuterRef("insight_type"))
+        label = label.annotate(cell=Neutralised(F("label"))).values("cell")
+        labels["insight_type_label"] = Coalesce(
+            Subquery(label[:1]),
+            Neutralised(F("insight_type")),
+            output_field=NeutralText(),
+        )
     if "summary_wrap_up_codes" in fields:
         # Read from the payload of summaries only: other rows never parse their JSON.
         labels["summary_wrap_up_codes"] = Case(

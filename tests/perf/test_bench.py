@@ -36,6 +36,7 @@ SQLITE_KEYS = {
     "fanout_msgs_per_s",
     "fanout_offered_per_s",
     "csv_rows_per_s",
+    "csv_startup_s",
     "csv_ceiling_rows_per_s",
     "csv_ratio",
     "csv_peak_rss_mb",
@@ -55,6 +56,7 @@ SQLITE_KEYS = {
 POSTGRES_KEYS = {
     "ingest_pg_per_s",
     "csv_rows_per_s_pg",
+    "csv_startup_s_pg",
     "csv_ceiling_rows_per_s_pg",
     "csv_ratio_pg",
     "csv_peak_rss_mb_pg",

@@ -1,3 +1,6 @@
+import resource
+import time
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -32,6 +35,7 @@ class Command(BaseCommand):
             actor_label=command_actor("export_csv"),
             output=options["output"] or "stdout",
         )
+        started = time.monotonic()
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8", newline="") as handle:
                 for chunk in chunks(kind, queryset):
@@ -39,3 +43,21 @@ class Command(BaseCommand):
         else:
             for chunk in chunks(kind, queryset):
                 self.stdout.write(chunk, ending="")
+        if options["verbosity"] >= 2:
+            self.stderr.write(
+                f"export_csv {kind}: written in {time.monotonic() - started:.2f} s; "
+                f"peak memory {peak_memory_mb():.1f} MB"
+            )
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory since it started its program (Linux: VmHWM;
+    elsewhere getrusage, which also counts the process it was forked from)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -151,7 +151,10 @@ def test_rows_are_read_in_pages_not_all_at_once():
     stream = make_stream()
     for n in range(7):
         make_insight(stream=stream, external_id=f"e-{n}")
-    pieces = list(chunks("insights", queryset_for("insights"), chunk_rows=3))
+    # (On PostgreSQL an empty piece comes first: audit.trail.csvfiles.RawPages.copy_chunks.)
+    pieces = [
+        piece for piece in chunks("insights", queryset_for("insights"), chunk_rows=3) if piece
+    ]
     assert len(pieces) == 1 + 3  # header, then pages of 3, 3 and 1
     ids = [row["Insight id"] for row in read("".join(pieces))]
     assert ids == sorted(ids, key=int) and len(ids) == 7
