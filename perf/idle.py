@@ -7,15 +7,25 @@ import sys
 import time
 from pathlib import Path
 
-from perf.runner import MANAGE, START_SECONDS, Plan, Unmeasured, free_port, unmeasured, wait_for
+from perf.runner import (
+    MANAGE,
+    START_SECONDS,
+    Plan,
+    Unmeasured,
+    emit,
+    free_port,
+    unmeasured,
+    wait_for,
+)
 
 IDLE_KEYS = ("demo_idle_cpu", "demo_idle_wakeups_per_s")
 
 
 def measure(scratch: Path, plan: Plan) -> dict:
     """What `make demo` costs left alone: its steps on a scratch database, then, once its
-    stream stores insights, the share of a core the process used over `plan.idle_seconds`
-    (its CPU time) and how often it was woken (voluntary context switches)."""
+    stream has stored an insight, the share of a core the process used over
+    `plan.idle_seconds` with nothing arriving (its CPU time) and how often it was woken
+    (voluntary context switches)."""
     import sqlite3
 
     import psutil
@@ -35,8 +45,11 @@ def measure(scratch: Path, plan: Plan) -> dict:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             why = f"`manage.py {step[0]}` failed with exit code {done.returncode}: {last}"
             return unmeasured(IDLE_KEYS, why)
+    # The simulator generates nothing by itself: what is measured is what wakes the demo
+    # when nothing arrives. A few insights are sent first, to know its stream is connected.
+    serve = ["serve", "--port", str(port), "--simulator-port", str(sim_port)]
     server = subprocess.Popen(
-        [*manage, "serve", "--port", str(port), "--simulator-port", str(sim_port)],
+        [*manage, *serve, "--simulator-rate", "0"],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -48,6 +61,7 @@ def measure(scratch: Path, plan: Plan) -> dict:
                 if time.monotonic() > deadline:
                     why = f"the demo stored no insight within {START_SECONDS:.0f} s"
                     return unmeasured(IDLE_KEYS, why)
+                emit(f"http://127.0.0.1:{sim_port}", 1)
                 time.sleep(0.5)
         process = psutil.Process(server.pid)
         cpu, switches = sum(process.cpu_times()[:2]), process.num_ctx_switches().voluntary
