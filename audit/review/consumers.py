@@ -229,19 +229,12 @@ class ReviewConsumer(AsyncJsonWebsocketConsumer):
         request = queue.page_request({**message.filters, **message.page})
         self.filters = self._for_me(filters)
         self.sort = request["sort"]
-        page = await database_sync_to_async(_page)(self.filters, request)
+        page = await database_sync_to_async(_page_message)(
+            self.filters, request, self.can_decide, self.can_assign, self.blind_to
+        )
         self.subscribed = True
         self.page_keys = {row["key"] for row in page["items"]}
-        await self.send_json(
-            {
-                "type": "page",
-                "scope": self.filters.scope,
-                "can_decide": sorted(self.can_decide),
-                "can_assign": self.can_assign,
-                **page,
-                "items": self._shown(page["items"]),
-            }
-        )
+        await self.send_json(page)
 
     async def on_decide(self, message: Decide):
         kind = REVIEW_KINDS[message.kind]
@@ -464,6 +457,34 @@ def _tick(message: dict) -> int:
 
 def _tally(result) -> dict:
     return {"total": result.total, "decided": result.decided, "skipped": len(result.skipped)}
+
+
+def first_page(user, params) -> dict | None:
+    """The page message the review page's socket would send first for the address's
+    `params` (filters, tab and page), for the page's HTML to carry, so that its rows show
+    before the socket is open; None when the address's filters are not valid (the socket
+    then says what is wrong)."""
+    can_view, can_decide, can_assign, blind_to = _permissions(user)
+    values = {key: value for key, value in params.items() if value != ""}
+    try:
+        filters = selectors.ReviewFilters.parse(values)
+        request = queue.page_request(values)
+    except ValidationError:
+        return None
+    filters = filters.for_viewer(user, can_view, blind_to=blind_to)
+    return _page_message(filters, request, can_decide, can_assign, blind_to)
+
+
+def _page_message(filters, request: dict, can_decide, can_assign: bool, blind_to) -> dict:
+    page = _page(filters, request)
+    return {
+        "type": "page",
+        "scope": filters.scope,
+        "can_decide": sorted(can_decide),
+        "can_assign": can_assign,
+        **page,
+        "items": blind.mask_rows(page["items"], blind_to),
+    }
 
 
 def _page(filters, request: dict) -> dict:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit import vocabulary
 from audit.oversight import blind
 from audit.review import selectors, services, workspace
+from audit.review.consumers import first_page
 from audit.review.kinds import REVIEW_KINDS
 from audit.review.models import SavedView, WorkspaceSettings
 from audit.review.queue import PAGE_SIZE, SORTS
@@ -67,6 +68,11 @@ def review(request):
             else ""
         ),
     }
+    # The first rows come with the page (the socket sends them again once it is open, and
+    # keeps them current): an officer sees them without waiting for the socket.
+    context["first_page"] = first_page(user, request.GET)
+    if context["first_page"] is not None:
+        context["first_page"]["query"] = request.META.get("QUERY_STRING", "")
     return render(request, "audit/review.html", context)
 
 

@@ -164,6 +164,34 @@ def test_a_view_is_restored_from_its_address(page, demo, browser):
     other.context.close()
 
 
+# A socket that never opens: whatever the page shows came with its HTML.
+NO_SOCKET = """
+window.WebSocket = class { constructor() {} addEventListener() {} send() {} close() {} };
+window.WebSocket.OPEN = 1;
+"""
+
+
+def test_the_first_rows_come_with_the_page_before_any_socket(page, demo, browser):
+    log_in(page, demo, "officer", "/review/?insight_type=script&sort=newest")
+    page.keyboard.press("]")
+    page.locator("#queue-summary", has_text=f"Items 51{DASH}100").wait_for()
+    address, shown = page.url, row_ids(page)
+    context = browser.new_context()
+    context.add_init_script(NO_SOCKET)
+    other = context.new_page()
+    other.set_default_timeout(WAIT_MS)
+    other.goto(demo.base + "/login/")
+    other.fill("#id_username", "officer2")
+    other.fill("#id_password", PASSWORDS["officer2"])
+    other.click("button[type=submit]")
+    other.wait_for_url(re.compile(r"/review/"))
+    other.goto(address)
+    other.locator("#queue-summary", has_text=f"Items 51{DASH}100").wait_for()
+    assert row_ids(other) == shown
+    assert other.locator("#connection").inner_text() == "connecting…"
+    context.close()
+
+
 def test_two_officers_never_get_each_others_claims_and_expiry_frees_them(page, demo, browser):
     log_in(page, demo, "officer", "/review/?insight_type=script&sort=-confidence")
     page.keyboard.press("c")

@@ -177,3 +177,20 @@ def test_a_name_that_is_no_account_is_kept_only_as_a_keyed_hash(client, officer)
     failed = AuditEntry.objects.filter(action="security.sign_in_failed").first()
     assert failed.after["name_exists"] is False and len(failed.after["name_hash"]) == 32
     assert AuditEntry.objects.filter(action="security.lockout").count() == 1
+
+
+def test_passwords_are_hashed_with_argon2id_and_older_hashes_move_to_it_at_sign_in(
+    client, officer, settings
+):
+    from django.contrib.auth.hashers import make_password
+
+    from assistgov import settings as production
+
+    settings.PASSWORD_HASHERS = production.PASSWORD_HASHERS
+    assert make_password("a new password").startswith("argon2$argon2id$")
+    officer.password = make_password("an older one", hasher="pbkdf2_sha256")
+    officer.save(update_fields=["password"])
+    assert sign_in(client, "login", "an older one").status_code == 302 and signed_in(client)
+    officer.refresh_from_db()
+    assert officer.password.startswith("argon2$argon2id$")
+    assert officer.check_password("an older one")

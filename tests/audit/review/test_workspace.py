@@ -168,3 +168,28 @@ def test_what_a_published_view_shows_everyone_waits_for_a_second_admin(
     assert "removing it waits" in removal["message"]
     assert SavedView.objects.filter(pk=view.pk).exists()
     assert ChangeRequest.objects.pending().count() == 2
+
+
+def _first_page(response):
+    text = response.content.decode().split('id="first-page" type="application/json">')[1]
+    return json.loads(text.split("</script>")[0])
+
+
+def test_the_page_carries_its_first_rows_for_its_own_address(client, officer):
+    stream = make_stream(name="stream-1")
+    older = make_insight(stream=stream, insight_type="compliance_flag")
+    newer = make_insight(
+        stream=stream, insight_type="compliance_flag", snippet="</script><script>alert(1)"
+    )
+    make_insight(stream=stream, insight_type="script")
+    client.force_login(officer)
+    response = client.get(reverse("review") + "?insight_type=compliance_flag&sort=newest")
+    # Outside text stays inside the JSON: the page's own script tag is not closed by it.
+    assert "</script><script>alert(1)" not in response.content.decode()
+    page = _first_page(response)
+    assert page["query"] == "insight_type=compliance_flag&sort=newest"
+    assert [row["key"] for row in page["items"]] == [f"insight:{newer.pk}", f"insight:{older.pk}"]
+    assert page["items"][0]["snippet"] == "</script><script>alert(1)"
+    assert page["count"] == 2 and page["can_decide"] == ["insight", "knowledge"]
+    # Filters the page cannot read: no rows come with it; the socket will say what is wrong.
+    assert _first_page(client.get(reverse("review") + "?sort=sideways")) is None

@@ -1324,6 +1324,10 @@
   state.filters = readFilters();
   renderViews(JSON.parse($("#saved-views").textContent));
   updateCsvLink();
+  // The first rows came with the page, for this very address: shown now, and again (and
+  // kept current) once the socket is open.
+  const firstPage = JSON.parse($("#first-page").textContent);
+  if (firstPage && firstPage.query === location.search.slice(1)) onPage(firstPage);
   connect();
   refreshProgress();
   refreshHealth();
