@@ -13,7 +13,14 @@ import httpx
 
 from perf.runner import MANAGE, START_SECONDS, Unmeasured, bench_stream, free_port
 
-KEYS = ("ingest_webhook_per_s", "webhook_drain_s", "webhook_delivered")
+KEYS = (
+    "ingest_webhook_per_s",
+    "webhook_drain_s",
+    "webhook_delivered",
+    "webhook_ingest_cores",
+    "webhook_sender_cores",
+    "webhook_receiver_cores",
+)
 WEBHOOK_BENCH_BATCH = 100  # events per POST to the webhooks section's receiver
 
 
@@ -64,6 +71,8 @@ async def measure(sim_url: str, events: int) -> dict:
         async with httpx.AsyncClient() as http:
             await _wait_until_answers(http, count_url, receiver)
             worker = StreamWorkerProcess(worker_id="bench", reconcile_seconds=60, lease_seconds=600)
+            processes = {"ingest": os.getpid(), "sender": sender.pid, "receiver": receiver.pid}
+            before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
             started = time.perf_counter()
             task = asyncio.create_task(worker.run())
             ingested = None
@@ -77,6 +86,7 @@ async def measure(sim_url: str, events: int) -> dict:
                     counts = (await http.get(count_url)).json()
                     await asyncio.sleep(0.05)
                 drained = time.perf_counter() - started
+                used = {name: _cpu_seconds(pid) for name, pid in processes.items()}
             finally:
                 worker.stop()
                 await asyncio.wait_for(task, 60)
@@ -86,11 +96,22 @@ async def measure(sim_url: str, events: int) -> dict:
             await asyncio.to_thread(process.wait, 30)
     if counts["refused"]:
         raise Unmeasured(f"the receiver refused {counts['refused']} requests: a bad signature")
+    # What each process took of the host (cores: CPU seconds over the drain's seconds),
+    # so that the ratio says what the sender and the receiver took from ingest's share.
+    cores = {name: round((used[name] - before[name]) / drained, 2) for name in used}
     return {
         "ingest_webhook_per_s": round(events / (ingested or drained), 1),
         "webhook_drain_s": round(drained, 2),
         "webhook_delivered": counts["received"],
+        **{f"webhook_{name}_cores": value for name, value in cores.items()},
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 async def _wait_until_answers(http, url: str, process) -> None:

@@ -27,6 +27,9 @@ SQLITE_KEYS = {
     "ingest_webhook_ratio",
     "webhook_drain_s",
     "webhook_delivered",
+    "webhook_ingest_cores",
+    "webhook_sender_cores",
+    "webhook_receiver_cores",
     "live_rate_per_s",
     "commit_p50_ms",
     "commit_p99_ms",
@@ -141,6 +144,9 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     # Every event reached the receiver, each signature verified (a failed one is unmeasured).
     assert figures["webhook_delivered"] == 300
     assert figures["webhook_drain_s"] * figures["ingest_webhook_per_s"] >= 300 * 0.99
+    # Each process that took part did some work, none more than the host's two cores.
+    for name in ("ingest", "sender", "receiver"):
+        assert 0 < figures[f"webhook_{name}_cores"] <= os.cpu_count()
     # What the pages got, when the window caught enough of the live stream to tell.
     if figures["commit_p50_ms"] is not None:
         assert 0 < figures["commit_p50_ms"] <= figures["commit_p99_ms"]
