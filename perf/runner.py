@@ -2,6 +2,7 @@
 reason), running a section in fresh processes on scratch databases, the simulator in a
 process of its own, and the medians and spreads of several runs."""
 
+import base64
 import contextlib
 import json
 import os
@@ -243,6 +244,8 @@ def child(
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "AUDIT_HMAC_KEY": f"bench:{uuid.uuid4().hex * 2}",
             "PERSONAL_DATA_HASH_KEY": uuid.uuid4().hex * 2,
+            # The chain's head is signed every period, as in production.
+            "AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
             "ALLOWED_HOSTS": "testserver",
             "CONNECTION_ALLOWED_HOSTS": "127.0.0.1",  # the simulator
             "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # the webhooks section's receiver
