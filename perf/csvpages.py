@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 
+from assistgov import memory
 from perf.runner import MANAGE, ratio, scratch_config
 
 KEYS = (
@@ -197,7 +198,7 @@ def _export_process(options: list[str]) -> tuple[float, float]:
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"export_csv failed: {process.stderr.strip()[-300:]}")
-    peak = re.search(r"peak memory ([0-9.]+) MB", process.stderr)
+    peak = re.search(memory.PATTERN, process.stderr)
     if peak is None:
         raise RuntimeError(f"export_csv did not report its memory: {process.stderr[-300:]}")
     return elapsed, float(peak.group(1))

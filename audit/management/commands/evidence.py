@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from assistgov import memory
 from audit.reports import evidence
 from audit.trail import signing
 from audit.trail.csvfiles import parse_time
@@ -55,6 +56,8 @@ class Command(BaseCommand):
             )
         except signing.NoSigningKey as exc:
             raise CommandError(str(exc)) from None
+        if options["verbosity"] >= 2:
+            self.stderr.write(f"evidence: {memory.report()}")
         self.stdout.write(
             f"evidence pack written to {output.name} ({len(manifest['members'])} files, "
             f"SHA-256 {manifest['sha256']}); manifest {output.name}.manifest.json, signed by "

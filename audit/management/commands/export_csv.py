@@ -1,9 +1,9 @@
-import resource
 import time
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from assistgov import memory
 from audit.review.exports import EXPORTS, chunks, queryset_for
 from audit.trail.access import record_download
 from audit.trail.record import command_actor
@@ -46,18 +46,5 @@ class Command(BaseCommand):
         if options["verbosity"] >= 2:
             self.stderr.write(
                 f"export_csv {kind}: written in {time.monotonic() - started:.2f} s; "
-                f"peak memory {peak_memory_mb():.1f} MB"
+                f"{memory.report()}"
             )
-
-
-def peak_memory_mb() -> float:
-    """This process's peak resident memory since it started its program (Linux: VmHWM;
-    elsewhere getrusage, which also counts the process it was forked from)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

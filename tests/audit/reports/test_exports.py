@@ -191,6 +191,20 @@ def test_export_csv_command_writes_the_same_csv(tmp_path, capsys):
     )
 
 
+def test_export_csv_command_reports_its_time_and_its_own_peak_memory_when_asked(capsys):
+    import re
+
+    make_insight()
+    call_command("export_csv", "insights", "-o", "/dev/null")
+    assert capsys.readouterr().err == ""  # quiet by default
+    call_command("export_csv", "insights", "-o", "/dev/null", verbosity=2)
+    report = capsys.readouterr().err
+    found = re.search(
+        r"export_csv insights: written in [0-9.]+ s; peak memory ([0-9.]+) MB", report
+    )
+    assert found and float(found.group(1)) > 0
+
+
 def test_export_csv_command_explains_a_bad_time():
     with pytest.raises(CommandError, match="until 'soon' is not an ISO-8601 time"):
         call_command("export_csv", "audit", "--until", "soon")
