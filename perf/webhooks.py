@@ -98,7 +98,7 @@ async def measure(sim_url: str, events: int) -> dict:
         raise Unmeasured(f"the receiver refused {counts['refused']} requests: a bad signature")
     # What each process took of the host (cores: CPU seconds over the drain's seconds),
     # so that the ratio says what the sender and the receiver took from ingest's share.
-    cores = {name: round((used[name] - before[name]) / drained, 2) for name in used}
+    cores = {name: round((used[name] - before[name]) / drained, 3) for name in used}
     return {
         "ingest_webhook_per_s": round(events / (ingested or drained), 1),
         "webhook_drain_s": round(drained, 2),

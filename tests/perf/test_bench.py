@@ -144,9 +144,10 @@ def test_a_small_run_measures_every_figure_on_scratch_databases(tmp_path, capsys
     # Every event reached the receiver, each signature verified (a failed one is unmeasured).
     assert figures["webhook_delivered"] == 300
     assert figures["webhook_drain_s"] * figures["ingest_webhook_per_s"] >= 300 * 0.99
-    # Each process that took part did some work, none more than the host's two cores.
-    for name in ("ingest", "sender", "receiver"):
-        assert 0 < figures[f"webhook_{name}_cores"] <= os.cpu_count()
+    # What each process took of the host: none more than its cores, and together some work
+    # (a small run can leave one of them under a thousandth of a core).
+    cores = [figures[f"webhook_{name}_cores"] for name in ("ingest", "sender", "receiver")]
+    assert all(0 <= value <= os.cpu_count() for value in cores) and sum(cores) > 0
     # What the pages got, when the window caught enough of the live stream to tell.
     if figures["commit_p50_ms"] is not None:
         assert 0 < figures["commit_p50_ms"] <= figures["commit_p99_ms"]
